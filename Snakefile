@@ -1,0 +1,27 @@
+# magmom21: GNNs for per-atom magnetic moments of metal-alloy surface slabs, end to end.
+# Stages: slab recipe -> EOS -> per-slab DFT -> dataset -> split -> graph caches -> training
+#         -> baselines -> evaluation -> ranking report. See README.md.
+from snakemake.utils import min_version
+
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/recipe.smk"
+include: "rules/dft.smk"
+include: "rules/dataset.smk"
+include: "rules/graphs.smk"
+include: "rules/training.smk"
+include: "rules/baselines.smk"
+include: "rules/evaluation.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    input:
+        final_targets(),
+    default_target: True

@@ -1,0 +1,1 @@
+"""magmom21: per-atom magnetic moments of metal-alloy surface slabs."""

@@ -1,0 +1,132 @@
+"""Configuration checks with messages a user can act on.
+
+Snakemake's ``validate()`` reports the first JSON-schema violation in schema terms. :func:`check`
+runs first and names the offending key as a dotted path together with what is allowed there, then
+adds the cross-key rules a schema cannot state (split fractions summing to 1, model cutoffs that
+have a graph cache).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import yaml
+from jsonschema import Draft202012Validator
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the key and the allowed values."""
+
+
+def _key_path(path) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "<top level>"
+
+
+def _resolve(schema: Mapping, node: Mapping) -> Mapping:
+    while "$ref" in node:
+        ref = node["$ref"]
+        target = schema
+        for part in ref.lstrip("#/").split("/"):
+            target = target[part]
+        node = target
+    return node
+
+
+def _describe(error, schema: Mapping) -> str:
+    key = _key_path(error.absolute_path)
+    sub = _resolve(schema, error.schema)
+    if error.validator == "additionalProperties":
+        allowed = sorted(sub.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed))
+        return (
+            f"config key '{key}': unknown key(s) {', '.join(map(repr, extra))}; "
+            f"allowed keys: {', '.join(allowed)}"
+        )
+    if error.validator == "enum":
+        return (
+            f"config key '{key}': {error.instance!r} is not allowed; "
+            f"allowed values: {', '.join(map(str, error.validator_value))}"
+        )
+    if error.validator == "required":
+        return f"config key '{key}': {error.message}"
+    bounds = {
+        k: sub[k]
+        for k in ("type", "minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum", "pattern")
+        if k in sub
+    }
+    allowed = ", ".join(f"{k}={v}" for k, v in bounds.items())
+    return f"config key '{key}': {error.message}" + (f" (allowed: {allowed})" if allowed else "")
+
+
+def schema_errors(config: Mapping, schema: Mapping) -> list[str]:
+    """All schema violations of ``config``, one readable line each (empty when valid)."""
+    validator = Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
+    messages = []
+    for err in errors:
+        # report the most specific cause of a oneOf/anyOf/$ref failure
+        leaf = min(err.context, key=lambda e: len(e.schema_path)) if err.context else err
+        messages.append(_describe(leaf, schema))
+    return messages
+
+
+def semantic_errors(config: Mapping) -> list[str]:
+    """Cross-key rules that JSON schema cannot express."""
+    messages = []
+    split = config.get("split", {})
+    fractions = [split.get(k) for k in ("train", "val", "test")]
+    if all(isinstance(f, int | float) for f in fractions) and not math.isclose(
+        sum(fractions), 1.0, abs_tol=1e-9
+    ):
+        messages.append(
+            f"config key 'split': train + val + test = {sum(fractions):g}, must sum to 1 "
+            f"(got train={fractions[0]}, val={fractions[1]}, test={fractions[2]})"
+        )
+    graph_cutoffs = {float(c) for c in config.get("graphs", {}).get("cutoffs", [])}
+    needs = [("models.cutoffs", c) for c in config.get("models", {}).get("cutoffs", [])]
+    needs += [
+        ("models.residual[].cutoff", r.get("cutoff"))
+        for r in config.get("models", {}).get("residual", [])
+    ]
+    needs += [
+        ("baselines.tabular_cutoffs", c)
+        for c in config.get("baselines", {}).get("tabular_cutoffs", [])
+    ]
+    for key, cutoff in needs:
+        if isinstance(cutoff, int | float) and float(cutoff) not in graph_cutoffs:
+            messages.append(
+                f"config key '{key}': cutoff {cutoff} has no graph cache; "
+                f"allowed values (graphs.cutoffs): {', '.join(f'{c:g}' for c in sorted(graph_cutoffs))}"
+            )
+    return messages
+
+
+def load_schema(schema_path: str | Path) -> dict:
+    with open(schema_path) as fh:
+        return yaml.safe_load(fh)
+
+
+def check(
+    config: Mapping, schema_path: str | Path, validate: Callable | None = None
+) -> None:
+    """Raise :class:`ConfigError` listing every problem of ``config``; then run ``validate``.
+
+    ``validate`` is Snakemake's ``snakemake.utils.validate`` when called from the Snakefile (it also
+    fills schema defaults); tests may call this without it.
+    """
+    schema = load_schema(schema_path)
+    problems = schema_errors(config, schema)
+    if not problems:
+        problems = semantic_errors(config)
+    if problems:
+        raise ConfigError(
+            "invalid configuration (config.yaml and any --configfile/--config overrides):\n  "
+            + "\n  ".join(problems)
+        )
+    if validate is not None:
+        validate(config, str(schema_path))
