@@ -1,5 +1,7 @@
 # Shared helpers: config validation, the slab index, file layout and input functions.
+import json
 import os
+import re
 import sys
 
 from snakemake.utils import validate
@@ -97,8 +99,90 @@ def graph_cache(cutoff, split):
     return f"{RESULTS}/graphs/graphs-r{cutoff}-{NAME}-{split}.lmdb"
 
 
+# ---- baselines, evaluation and report ----------------------------------------------------------
+TABULAR_CUTOFFS = sorted(
+    {cutoff_token(c) for c in config["baselines"]["tabular_cutoffs"]}, key=float
+)
+
+
+def chgnet_resources():
+    """Resources of the CHGNet baseline jobs: the GPUs the training jobs get."""
+    return {"gpu": config["training"].get("resources", {}).get("gpu", 0)}
+
+
+def predictions_file(model_id):
+    return f"{RESULTS}/predictions/{model_id}.csv"
+
+
+def metrics_file(model_id):
+    return f"{RESULTS}/metrics/{model_id}.json"
+
+
+def model_figure(model_id, figure):
+    return f"{RESULTS}/figures/{model_id}/{figure}.png"
+
+
+def provenance_file():
+    return f"{RESULTS}/report/provenance.json"
+
+
+def gnn_checkpoints():
+    return [f"{RESULTS}/models/{m}/best.pt" for m in gnn_model_ids()]
+
+
+def report_outputs():
+    return {
+        "ranking_csv": f"{RESULTS}/report/ranking.csv",
+        "ranking_md": f"{RESULTS}/report/ranking.md",
+        "cutoff_sweep": f"{RESULTS}/report/cutoff_sweep.png",
+        "per_element_csv": f"{RESULTS}/report/per_element.csv",
+        "heatmap": f"{RESULTS}/report/per_element_heatmap.png",
+        "cost_csv": f"{RESULTS}/report/deployment_cost.csv",
+        "cost_md": f"{RESULTS}/report/deployment_cost.md",
+    }
+
+
+def _labels_source(path):
+    with open(path) as fh:
+        return json.load(fh)
+
+
+def _label_kind(surrogate):
+    return "CHGNet surrogate (not DFT)" if surrogate else "DFT / imported"
+
+
+def model_figure_labels(figure):
+    """Report labels of a per-model figure, read from its metrics file at report time."""
+
+    def labels(wildcards, output):
+        m = _labels_source(output.metrics)
+        subset = m["excluded"] if figure.endswith("_excl") else m["all"]
+        return {
+            "model": wildcards.model_id,
+            "figure": figure,
+            "atoms": subset["n_atoms"],
+            "slabs": subset["n_slabs"],
+            "labels": _label_kind(m["surrogate"]),
+        }
+
+    return labels
+
+
+def report_figure_labels(figure):
+    """Report labels of a report output: models, test atoms/slabs, labeller (from provenance)."""
+
+    def labels(wildcards, input):
+        prov = _labels_source(input.provenance)
+        return {
+            "figure": figure,
+            "models": len(input.metrics),
+            "test atoms": prov["n_atoms"].get("test", 0),
+            "test slabs": prov["n_slabs"].get("test", 0),
+            "labels": _label_kind(prov["surrogate"]),
+        }
+
+    return labels
+
+
 def final_targets():
-    return [
-        f"{RESULTS}/report/ranking.csv",
-        f"{RESULTS}/report/ranking.md",
-    ]
+    return list(report_outputs().values())

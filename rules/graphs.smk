@@ -1,1 +1,31 @@
-# Rules of the graphs stage.
+# Rules of the graphs stage: LMDB graph caches, one job per cutoff writing the three splits.
+# One job per cutoff reads and hashes the dataset once and runs one worker pool for all splits;
+# the three files depend on the same single split file, so they are always rebuilt together anyway.
+
+
+rule graph_cache:
+    """Graphs of every labelled slab at one cutoff (config `graphs`, `dataset.target`)."""
+    input:
+        dataset=dataset_db(),
+        split=split_file(),
+    output:
+        train=graph_cache("{cutoff}", "train"),
+        val=graph_cache("{cutoff}", "val"),
+        test=graph_cache("{cutoff}", "test"),
+    log:
+        f"{LOGS}/graphs/graphs-r{{cutoff}}-{NAME}.log",
+    wildcard_constraints:
+        cutoff=r"\d+(\.\d+)?",
+    conda:
+        "../envs/ml.yaml"
+    threads: 4
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        cutoff=lambda wildcards: float(wildcards.cutoff),
+        max_neighbors=config["graphs"]["max_neighbors"],
+        target=config["dataset"]["target"],
+        dataset_name=NAME,
+    script:
+        "../workflow_scripts/build_graph_cache.py"

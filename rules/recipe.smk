@@ -1,1 +1,18 @@
-# Rules of the recipe stage.
+# Rules of the recipe stage: the slab manifest and the initial structures of every slab.
+
+
+rule slab_recipe:
+    """Enumerate the magmom21 recipe (config `recipe`) and build each slab's initial structure."""
+    input:
+        lattice_table=f"{RESULTS}/eos/lattice_table.json",
+    output:
+        manifest=f"{RESULTS}/recipe/slabs.csv",
+        slabs=f"{RESULTS}/recipe/initial_slabs.db",
+    params:
+        recipe=config["recipe"],
+    log:
+        f"{LOGS}/recipe/slab_recipe.log",
+    conda:
+        "../envs/recipe.yaml"
+    script:
+        "../workflow_scripts/slab_recipe.py"

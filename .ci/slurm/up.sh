@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Bring up a one-node Slurm cluster on this machine for the workflow's Slurm test:
+# installs Debian's slurm-wlm + munge, writes /etc/slurm/{slurm,gres,cgroup}.conf, starts munged,
+# slurmctld and slurmd, and waits until the node is idle. Idempotent; stop with .ci/slurm/down.sh.
+#
+# The node is declared larger than the machine (SlurmdParameters=config_overrides), with 2 fake
+# GPUs, so the shipped profile's real per-rule requests (threads, mem_mb, gpus) are submitted as
+# they would be on a cluster; `--jobs` in the CI run keeps the real load small.
+set -euo pipefail
+
+STATE=${MAGMOM_SLURM_STATE:-/var/tmp/magmom-slurm}
+NODE=$(hostname -s)
+NODE_CPUS=${MAGMOM_SLURM_CPUS:-32}
+NODE_MEM_MB=${MAGMOM_SLURM_MEM_MB:-256000}
+NODE_GPUS=2
+
+log() { echo "[slurm-up] $*"; }
+
+if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
+    log "installing slurm-wlm and munge (apt)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null
+fi
+
+mkdir -p "$STATE"/{ctld,spool,log} /etc/slurm /run/munge /var/log/munge /var/lib/munge
+chown munge:munge /run/munge /var/log/munge /var/lib/munge
+chmod 0755 /run/munge
+if [ ! -s /etc/munge/munge.key ]; then
+    log "creating a munge key"
+    dd if=/dev/urandom bs=1 count=1024 of=/etc/munge/munge.key status=none
+fi
+chown munge:munge /etc/munge/munge.key
+chmod 0400 /etc/munge/munge.key
+
+# Fake GPU device files: Slurm's gres/gpu plugin only stat()s them (no cgroup device
+# constraint with task/none), so character devices with the NVIDIA major number suffice.
+for i in $(seq 0 $((NODE_GPUS - 1))); do
+    [ -e /dev/fake-gpu$i ] || mknod /dev/fake-gpu$i c 195 "$i"
+done
+
+cat > /etc/slurm/slurm.conf <<CONF
+# Written by .ci/slurm/up.sh: one node on localhost, partitions cpu and gpu, no accounting.
+ClusterName=magmom-ci
+SlurmctldHost=$NODE(127.0.0.1)
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+CredType=cred/munge
+MpiDefault=none
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/none
+SchedulerType=sched/backfill
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core_Memory
+ReturnToService=2
+SlurmdParameters=config_overrides
+StateSaveLocation=$STATE/ctld
+SlurmdSpoolDir=$STATE/spool
+SlurmctldPidFile=$STATE/slurmctld.pid
+SlurmdPidFile=$STATE/slurmd.pid
+SlurmctldLogFile=$STATE/log/slurmctld.log
+SlurmdLogFile=$STATE/log/slurmd.log
+SlurmctldPort=6817
+SlurmdPort=6818
+# squeue must still see a finished job when the plugin polls it (no sacct without accounting).
+MinJobAge=600
+KillWait=5
+InactiveLimit=0
+GresTypes=gpu
+NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$NODE_CPUS RealMemory=$NODE_MEM_MB Gres=gpu:$NODE_GPUS State=UNKNOWN
+PartitionName=cpu Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
+PartitionName=gpu Nodes=$NODE Default=NO MaxTime=INFINITE State=UP
+CONF
+
+cat > /etc/slurm/gres.conf <<CONF
+NodeName=$NODE Name=gpu File=/dev/fake-gpu[0-$((NODE_GPUS - 1))]
+CONF
+
+# slurmd 22.05 always loads a cgroup plugin (CgroupPlugin=disabled arrived in 23.x), even though
+# proctrack/linuxproc and task/none use none of it: pick the version mounted here, no automount.
+if [ -f /sys/fs/cgroup/cgroup.controllers ]; then CGROUP=cgroup/v2; else CGROUP=cgroup/v1; fi
+cat > /etc/slurm/cgroup.conf <<CONF
+CgroupPlugin=$CGROUP
+CgroupAutomount=no
+CONF
+
+if ! pgrep -x munged >/dev/null; then
+    log "starting munged"
+    runuser -u munge -- /usr/sbin/munged
+fi
+munge -n | unmunge >/dev/null
+
+if [ -f "$STATE/slurmctld.pid" ] && kill -0 "$(cat "$STATE/slurmctld.pid")" 2>/dev/null; then
+    log "slurmctld already running; reconfiguring"
+    scontrol reconfigure
+else
+    log "starting slurmctld"
+    /usr/sbin/slurmctld -i
+fi
+if ! { [ -f "$STATE/slurmd.pid" ] && kill -0 "$(cat "$STATE/slurmd.pid")" 2>/dev/null; }; then
+    log "starting slurmd"
+    /usr/sbin/slurmd
+fi
+
+for _ in $(seq 60); do
+    state=$(sinfo -h -n "$NODE" -o %T 2>/dev/null | head -1 || true)
+    case "$state" in
+        idle|mixed|allocated) log "node $NODE is $state"; sinfo; exit 0 ;;
+        down*|drain*) scontrol update nodename="$NODE" state=resume 2>/dev/null || true ;;
+    esac
+    sleep 1
+done
+log "node $NODE did not become idle (state: ${state:-unknown}); logs in $STATE/log"
+tail -n 20 "$STATE/log/slurmctld.log" "$STATE/log/slurmd.log" >&2 || true
+exit 1

@@ -1,0 +1,175 @@
+"""Benchmark of the graph stage: neighbour lists, the full r8 cache build, loader throughput.
+
+1. Build time per 64-atom 4x4x4 slab at each cutoff with the cache builder (vesin) against a
+   reference builder that differs only in its neighbour list, ``ase.neighborlist`` (its
+   ``primitive_neighbor_list``, the function behind ``neighbor_list``); same cap, same encoding,
+   same run. Goal: >= 20x at r8.
+2. Wall time to build the r8 caches (train/val/test) of a synthetic magmom21-sized dataset:
+   19,651 slabs (17,131 with 64 atoms, 2,520 16-atom binary prototypes) on fcc(111), bcc(110) and
+   hcp(0001), random elements, rattled, random moments; 80/10/10 random split; ``--processes``
+   workers. Goal: <= 60 s on 2 cores. ``--n`` builds fewer slabs and extrapolates linearly.
+3. Loader throughput (graphs/s) over the r8 train cache with ``make_loader`` (batch 32, shuffled),
+   with 0 and 2 workers, against unpickling the same graphs as PyG ``Data`` objects (the format
+   this cache replaces) from memory.
+
+Run:  .venv/bin/python benchmarks/graph_cache.py [--n 19651] [--processes 2] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from ase.build import bcc110, fcc111, hcp0001
+
+from magmom.graphs.builder import SlabInput, build_caches, encoded_graph
+
+N_STUDY = 19_651
+N_PROTOTYPES = 2_520
+CUTOFFS = (3.0, 4.0, 6.0, 8.0)
+METALS = (13, 22, 23, 24, 25, 26, 27, 28, 29, 30, 42, 44, 45, 46, 47, 74, 75, 76, 77, 78, 79)
+
+
+def templates():
+    return {
+        (64, "fcc"): fcc111("Cu", size=(4, 4, 4), a=3.6, vacuum=10.0),
+        (64, "bcc"): bcc110("Fe", size=(4, 4, 4), a=2.87, vacuum=10.0),
+        (64, "hcp"): hcp0001("Co", size=(4, 4, 4), a=2.5, c=4.07, vacuum=10.0),
+        (16, "fcc"): fcc111("Cu", size=(2, 2, 4), a=3.6, vacuum=10.0),
+        (16, "bcc"): bcc110("Fe", size=(2, 2, 4), a=2.87, vacuum=10.0),
+        (16, "hcp"): hcp0001("Co", size=(2, 2, 4), a=2.5, c=4.07, vacuum=10.0),
+    }
+
+
+def synthetic_slabs(n: int, seed: int = 42) -> list[SlabInput]:
+    """``n`` random labelled slabs with the study's mix of 64- and 16-atom slabs."""
+    rng = np.random.default_rng(seed)
+    tmpl = templates()
+    n16 = round(n * N_PROTOTYPES / N_STUDY)
+    slabs = []
+    for k in range(n):
+        size = 16 if k < n16 else 64
+        atoms = tmpl[(size, ("fcc", "bcc", "hcp")[k % 3])]
+        scale = rng.uniform(0.92, 1.08)  # lattice constants of the 21 metals differ by ~±8 %
+        positions = atoms.positions * scale + rng.normal(0.0, 0.05, atoms.positions.shape)
+        cell = atoms.cell[:] * scale
+        elements = rng.choice(METALS, size=int(rng.integers(1, 7)), replace=False)
+        slabs.append(
+            SlabInput(
+                slab_id=f"synthetic-{k:05d}",
+                numbers=rng.choice(elements, size=size),
+                positions=positions,
+                cell=cell,
+                pbc=np.array([True, True, False]),
+                magmoms=rng.normal(0.0, 1.0, size),
+            )
+        )
+    return slabs
+
+
+def per_slab(slabs, cutoff, engine, repeat=1):
+    start = time.perf_counter()
+    for _ in range(repeat):
+        for slab in slabs:
+            encoded_graph(slab, cutoff, 50, "abs", engine)
+    return (time.perf_counter() - start) / (repeat * len(slabs))
+
+
+def bench_neighbours() -> dict[float, float]:
+    slabs = [s for s in synthetic_slabs(400, seed=1) if len(s.numbers) == 64][:24]
+    ratios = {}
+    print("1. build time per 64-atom slab (neighbour list + cap 50 + encoding)")
+    print(f"   {'cutoff':>6} {'vesin ms':>9} {'ASE ms':>9} {'ratio':>7}  record size")
+    for cutoff in CUTOFFS:
+        per_slab(slabs[:2], cutoff, "vesin")  # warm-up
+        fast = per_slab(slabs, cutoff, "vesin", repeat=5)
+        ref = per_slab(slabs[:6], cutoff, "ase")
+        edges = np.mean([len(encoded_graph(s, cutoff, 50, "abs")[0]) for s in slabs[:4]])
+        ratios[cutoff] = ref / fast
+        print(
+            f"   r{cutoff:<5g} {fast * 1e3:9.2f} {ref * 1e3:9.2f} {ref / fast:6.1f}x"
+            f"  ({edges / 1024:.0f} KiB/record)"
+        )
+    goal = "met" if ratios[8.0] >= 20 else "NOT met"
+    print(f"   goal >= 20x at r8: {ratios[8.0]:.1f}x ({goal})")
+    return ratios
+
+
+def bench_full_build(n: int, processes: int, out: Path) -> dict[str, Path]:
+    print(f"\n2. r8 caches of {n:,} synthetic slabs with {processes} worker process(es)")
+    t0 = time.perf_counter()
+    slabs = synthetic_slabs(n)
+    print(f"   synthesised slabs in {time.perf_counter() - t0:.1f} s (not counted)")
+    rng = np.random.default_rng(0)
+    split_of = {
+        s.slab_id: str(rng.choice(["train", "val", "test"], p=[0.8, 0.1, 0.1])) for s in slabs
+    }
+    paths = {split: out / f"graphs-r8-bench-{split}.lmdb" for split in ("train", "val", "test")}
+    t0 = time.perf_counter()
+    counts = build_caches(slabs, split_of, paths, 8.0, 50, "abs", {}, processes=processes)
+    elapsed = time.perf_counter() - t0
+    size = sum(p.stat().st_size for p in paths.values())
+    full = elapsed * N_STUDY / n
+    print(f"   built {counts} in {elapsed:.1f} s ({n / elapsed:.0f} slabs/s), {size / 2**30:.2f} GiB")
+    if n != N_STUDY:
+        print(f"   extrapolated to {N_STUDY:,} slabs: {full:.1f} s")
+    goal = "met" if full <= 60 else "NOT met"
+    print(f"   goal <= 60 s for {N_STUDY:,} slabs: {full:.1f} s = {60 / full:.2f}x the budget ({goal})")
+    return paths
+
+
+def bench_loader(path: Path, max_graphs: int = 4000) -> None:
+    import torch
+    from torch_geometric.data import Batch
+
+    from magmom.graphs import GraphCache, make_loader
+
+    torch.set_num_threads(1)
+    cache = GraphCache(path, cutoff=8.0)
+    n_batches = max(1, min(len(cache), max_graphs) // 32)
+    print(f"\n3. loader throughput over {n_batches * 32} graphs of {path.name}, batch 32")
+    rates = {}
+    for workers in (0, 2):
+        loader = make_loader(cache, batch_size=32, shuffle=True, num_workers=workers, seed=0)
+        it = iter(loader)
+        next(it)  # start-up (worker fork) not counted
+        t0 = time.perf_counter()
+        seen = 0
+        for _ in range(n_batches - 1):
+            seen += next(it).num_graphs
+        rates[workers] = seen / (time.perf_counter() - t0)
+        print(f"   GraphCache + make_loader, {workers} workers: {rates[workers]:8.0f} graphs/s")
+        del it, loader
+    blobs = [pickle.dumps(cache[k]) for k in range(min(len(cache), 32 * n_batches))]
+    t0 = time.perf_counter()
+    for k in range(0, len(blobs), 32):
+        Batch.from_data_list([pickle.loads(b) for b in blobs[k : k + 32]])
+    ref = len(blobs) / (time.perf_counter() - t0)
+    print(f"   reference, unpickle PyG Data from memory + collate: {ref:8.0f} graphs/s")
+    print(f"   ratio (0 workers / reference): {rates[0] / ref:.2f}x; 2 workers: {rates[2] / ref:.2f}x")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=N_STUDY, help="slabs in the full-build test")
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--keep", type=Path, help="directory to keep the caches in")
+    args = parser.parse_args()
+    bench_neighbours()
+    out = args.keep or Path(tempfile.mkdtemp(prefix="magmom-bench-"))
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        paths = bench_full_build(args.n, args.processes, out)
+        bench_loader(paths["train"])
+    finally:
+        if args.keep is None:
+            shutil.rmtree(out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""Graphs of labelled slabs: neighbour lists, binary record layout, LMDB caches, PyG dataset.
+
+Modules: :mod:`~magmom.graphs.neighbours` (periodic neighbour lists with the per-atom cap),
+:mod:`~magmom.graphs.record_layout` (pickle-free binary records), :mod:`~magmom.graphs.builder`
+(slab -> graph arrays, parallel cache build), :mod:`~magmom.graphs.cache` (LMDB writer/reader with
+header) and :mod:`~magmom.graphs.dataset` (``GraphCache`` and ``make_loader``; imports torch).
+"""
+
+from magmom.graphs.cache import SCHEMA_VERSION, CacheError, CacheReader, CacheWriter, ElementStats
+from magmom.graphs.neighbours import Edges, neighbour_edges
+
+
+def __getattr__(name):
+    # torch is imported only when the PyG view is asked for, so builders stay light
+    if name in ("GraphCache", "make_loader", "ElementStatistics", "arrays_to_data"):
+        from magmom.graphs import dataset
+
+        return getattr(dataset, name)
+    raise AttributeError(f"module 'magmom.graphs' has no attribute {name!r}")
+
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "CacheError",
+    "CacheReader",
+    "CacheWriter",
+    "Edges",
+    "ElementStatistics",
+    "ElementStats",
+    "GraphCache",
+    "arrays_to_data",
+    "make_loader",
+    "neighbour_edges",
+]

@@ -1,0 +1,330 @@
+"""LMDB graph caches: an atomic writer and a checked, fork-safe reader.
+
+File format
+-----------
+One LMDB environment in a single file (``subdir=False``), one unnamed database:
+
+* keys ``b"0000000000"``, ``b"0000000001"``, ... (ten decimal digits, so byte order = index
+  order): graph ``k`` of the cache, a :mod:`~magmom.graphs.record_layout` record of plain arrays;
+* key ``b"__header__"``: a record with the arrays ``meta`` (UTF-8 JSON, keys sorted: schema
+  version, cutoff, max_neighbors, count, target, dataset/split hashes, ...) and the per-element
+  statistics of ``y``, ``stat_count``, ``stat_sum``, ``stat_sumsq`` (float64, 119 entries
+  indexed by Z), accumulated while writing so that nobody needs a second pass over the graphs.
+
+Nothing in the file is pickled; every value is checked by its own CRC-32 on read.
+
+Writing is atomic: the environment is built at a temporary path beside the target and renamed onto
+it after the last commit and ``fsync``; a killed build leaves no file at the target (Snakemake then
+reruns it). The builder is the only user of its private temporary file, so it opens LMDB with
+``lock=False``: **no ``-lock`` file is created**, neither while building nor afterwards.
+
+Readers open the file ``readonly=True, lock=False`` (an immutable file needs no reader table, and
+the cache can live on a read-only file system). The environment is opened lazily in the process
+that first reads a graph and reopened when the process id changes, so a reader handed to
+``DataLoader`` workers (fork or spawn) gives every worker its own handle; LMDB handles must not
+cross a ``fork``. On opening, the reader checks the file size against the last page LMDB has
+committed (a truncated file would otherwise crash the process with SIGBUS), the header's presence
+and schema version, the entry count, and any expected header values, and raises
+:class:`CacheError` naming the file and the way to rebuild it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import lmdb
+import numpy as np
+
+from magmom.graphs.record_layout import RecordError, decode, encode
+from magmom.io import atomic_path
+
+SCHEMA_VERSION = 1
+"""Version of the cache schema (fields, dtypes, header keys); readers reject other versions."""
+HEADER_KEY = b"__header__"
+NUM_Z = 119
+_INITIAL_MAP_SIZE = 1 << 30
+_BATCH_BYTES = 64 << 20
+
+
+class CacheError(RuntimeError):
+    """A graph cache is missing, truncated, corrupted or built for other settings."""
+
+
+def entry_key(index: int) -> bytes:
+    return b"%010d" % index
+
+
+class ElementStats:
+    """Running per-element count, sum and sum of squares of a per-atom target (float64)."""
+
+    def __init__(self, count=None, total=None, sumsq=None):
+        self.count = np.zeros(NUM_Z) if count is None else np.asarray(count, dtype=np.float64)
+        self.sum = np.zeros(NUM_Z) if total is None else np.asarray(total, dtype=np.float64)
+        self.sumsq = np.zeros(NUM_Z) if sumsq is None else np.asarray(sumsq, dtype=np.float64)
+
+    def add(self, z: np.ndarray, y: np.ndarray) -> None:
+        z = np.asarray(z, dtype=np.int64)
+        y = np.asarray(y, dtype=np.float64)
+        self.count += np.bincount(z, minlength=NUM_Z)
+        self.sum += np.bincount(z, weights=y, minlength=NUM_Z)
+        self.sumsq += np.bincount(z, weights=y * y, minlength=NUM_Z)
+
+    def mean(self) -> np.ndarray:
+        """Per-Z mean (float64), 0 where no atom of that element was seen."""
+        return np.divide(self.sum, self.count, out=np.zeros(NUM_Z), where=self.count > 0)
+
+
+def _rebuild_hint(path) -> str:
+    return f"delete it and rebuild it (snakemake {path})"
+
+
+class CacheWriter:
+    """Write graph records to a new cache at ``path``; the file appears only on :meth:`close`.
+
+    Use as a context manager: an exception inside the block removes the temporary file and leaves
+    ``path`` untouched. ``meta`` becomes the header (``count``, ``schema_version`` are added).
+    """
+
+    def __init__(self, path: str | os.PathLike, meta: Mapping):
+        self.path = Path(path)
+        self.meta = dict(meta)
+        self.stats = ElementStats()
+        self.count = 0
+        self._atomic = atomic_path(self.path, suffix=".lmdb")
+        self._tmp = self._atomic.__enter__()
+        self._map_size = _INITIAL_MAP_SIZE
+        self._env = lmdb.open(str(self._tmp), subdir=False, lock=False, map_size=self._map_size)
+        self._batch: list[tuple[bytes, bytes]] = []
+        self._batch_bytes = 0
+
+    def add(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Append one graph (arrays as produced by :func:`magmom.graphs.builder.graph_arrays`)."""
+        self.add_record(encode(arrays), arrays["z"], arrays["y"])
+
+    def add_record(self, record: bytes, z: np.ndarray, y: np.ndarray) -> None:
+        """Append an already encoded record; ``z``/``y`` feed the per-element statistics."""
+        self.stats.add(z, y)
+        self._batch.append((entry_key(self.count), record))
+        self._batch_bytes += len(record)
+        self.count += 1
+        if self._batch_bytes >= _BATCH_BYTES:
+            self._flush()
+
+    def _flush(self, extra: tuple[bytes, bytes] | None = None) -> None:
+        items = list(self._batch) + ([extra] if extra else [])
+        while True:
+            try:
+                with self._env.begin(write=True) as txn:
+                    for key, value in items:
+                        txn.put(key, value, append=key != HEADER_KEY)
+                break
+            except lmdb.MapFullError:
+                self._map_size *= 2
+                self._env.set_mapsize(self._map_size)
+        self._batch, self._batch_bytes = [], 0
+
+    def header(self) -> dict:
+        return {**self.meta, "count": self.count, "schema_version": SCHEMA_VERSION}
+
+    def close(self) -> None:
+        """Write the header, sync, close and move the file into place."""
+        meta = json.dumps(self.header(), sort_keys=True, allow_nan=False).encode()
+        header = encode(
+            {
+                "meta": np.frombuffer(meta, dtype=np.uint8),
+                "stat_count": self.stats.count,
+                "stat_sum": self.stats.sum,
+                "stat_sumsq": self.stats.sumsq,
+            }
+        )
+        self._flush(extra=(HEADER_KEY, header))
+        self._env.sync(True)
+        self._env.close()
+        self._atomic.__exit__(None, None, None)
+
+    def abort(self, exc_info=None) -> None:
+        """Discard the temporary file; ``path`` is left as it was."""
+        self._env.close()
+        if not exc_info or exc_info[0] is None:
+            err = RuntimeError(f"build of {self.path} aborted")
+            exc_info = (RuntimeError, err, None)
+        try:
+            self._atomic.__exit__(*exc_info)
+        except BaseException:
+            pass
+
+    def __enter__(self) -> CacheWriter:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if exc_info[0] is None:
+            self.close()
+        else:
+            self.abort(exc_info)
+
+
+def _matches(expected, actual) -> bool:
+    if isinstance(expected, int | float) and isinstance(actual, int | float):
+        return math.isclose(float(expected), float(actual), rel_tol=0, abs_tol=1e-9)
+    return expected == actual
+
+
+def _open_checked(path: Path):
+    """Open ``path`` read-only after checking that it is a complete LMDB file."""
+    if not path.is_file():
+        raise CacheError(f"graph cache {path} not found; build it with: snakemake {path}")
+    size = path.stat().st_size
+    try:
+        env = lmdb.open(
+            str(path),
+            subdir=False,
+            readonly=True,
+            lock=False,
+            readahead=False,
+            max_readers=1,
+            meminit=False,
+        )
+    except lmdb.Error as err:
+        raise CacheError(
+            f"graph cache {path} ({size} bytes) is not a valid LMDB file ({err}): truncated or "
+            f"corrupted; {_rebuild_hint(path)}"
+        ) from err
+    needed = (env.info()["last_pgno"] + 1) * env.stat()["psize"]
+    if size < needed:
+        env.close()
+        raise CacheError(
+            f"graph cache {path} is truncated: {size} bytes on disk, its last committed page ends "
+            f"at byte {needed}; {_rebuild_hint(path)}"
+        )
+    return env
+
+
+# One read-only handle per file and process. LMDB (and py-lmdb) forbid opening one file twice in a
+# process, so several readers of the same cache share a handle; a handle inherited through fork is
+# never used: the first reader in the child closes the inherited copies (which only unmaps the
+# child's mapping; read-only with lock=False shares no lock table) and opens its own.
+_HANDLES: dict[tuple[int, int], tuple[tuple[int, int], object]] = {}
+_HANDLES_PID = os.getpid()
+
+
+def _shared_env(path: Path):
+    global _HANDLES_PID
+    if _HANDLES_PID != os.getpid():
+        for _, env in _HANDLES.values():
+            env.close()
+        _HANDLES.clear()
+        _HANDLES_PID = os.getpid()
+    try:
+        st = path.stat()
+    except OSError as err:
+        raise CacheError(f"graph cache {path} not found; build it with: snakemake {path}") from err
+    key, version = (st.st_dev, st.st_ino), (st.st_size, st.st_mtime_ns)
+    known = _HANDLES.get(key)
+    if known is not None and known[0] == version:
+        return known[1]
+    if known is not None:  # the file changed in place since it was opened
+        known[1].close()
+        del _HANDLES[key]
+    env = _open_checked(path)
+    _HANDLES[key] = (version, env)
+    return env
+
+
+class CacheReader:
+    """Checked read access to a graph cache; safe to hand to ``DataLoader`` worker processes.
+
+    ``expect`` holds header values the caller relies on (e.g. ``cutoff=8.0, target="abs"``); any
+    difference raises :class:`CacheError` naming the file, the key and both values.
+    """
+
+    def __init__(self, path: str | os.PathLike, **expect):
+        self.path = Path(path)
+        self._env = None
+        self._pid = None
+        try:
+            with self._environment().begin() as txn:
+                raw = txn.get(HEADER_KEY)
+                entries = txn.stat()["entries"]
+        except lmdb.Error as err:
+            raise CacheError(
+                f"graph cache {self.path}: unreadable ({err}); {_rebuild_hint(self.path)}"
+            ) from err
+        if raw is None:
+            raise CacheError(
+                f"graph cache {self.path} has no header record: not a magmom graph cache or an "
+                f"interrupted build; {_rebuild_hint(self.path)}"
+            )
+        try:
+            arrays = decode(raw)
+            self.header = json.loads(arrays["meta"].tobytes().decode())
+            self.stats = ElementStats(
+                arrays["stat_count"], arrays["stat_sum"], arrays["stat_sumsq"]
+            )
+        except (RecordError, KeyError, ValueError) as err:
+            raise CacheError(
+                f"graph cache {self.path}: corrupted header ({err}); {_rebuild_hint(self.path)}"
+            ) from err
+        version = self.header.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise CacheError(
+                f"graph cache {self.path} has schema version {version}, this code reads version "
+                f"{SCHEMA_VERSION}; {_rebuild_hint(self.path)}"
+            )
+        if entries != self.header["count"] + 1:
+            raise CacheError(
+                f"graph cache {self.path}: header says {self.header['count']} graphs but the file "
+                f"holds {entries - 1}; {_rebuild_hint(self.path)}"
+            )
+        for key, value in expect.items():
+            if key not in self.header:
+                raise CacheError(f"graph cache {self.path}: header has no key {key!r}")
+            if not _matches(value, self.header[key]):
+                raise CacheError(
+                    f"graph cache {self.path} was built with {key}={self.header[key]!r}, "
+                    f"expected {key}={value!r}; rebuild it or fix the configuration"
+                )
+
+    def _environment(self):
+        if self._env is None or self._pid != os.getpid():
+            self._env = _shared_env(self.path)
+            self._pid = os.getpid()
+        return self._env
+
+    def __len__(self) -> int:
+        return int(self.header["count"])
+
+    def raw(self, index: int) -> bytes:
+        if not 0 <= index < len(self):
+            raise IndexError(f"graph {index} out of range for {self.path} ({len(self)} graphs)")
+        with self._environment().begin() as txn:
+            value = txn.get(entry_key(index))
+        if value is None:
+            raise CacheError(
+                f"graph cache {self.path}: graph {index} is missing; {_rebuild_hint(self.path)}"
+            )
+        return value
+
+    def arrays(self, index: int) -> dict[str, np.ndarray]:
+        """Graph ``index`` as ``{name: writable numpy array}`` in its stored dtypes."""
+        try:
+            return decode(bytearray(self.raw(index)))
+        except RecordError as err:
+            raise CacheError(
+                f"graph cache {self.path}: graph {index} is corrupted ({err}); "
+                f"{_rebuild_hint(self.path)}"
+            ) from err
+
+    def raw_items(self):
+        """Every stored ``(key, value)`` pair, header included, in key order (for audits)."""
+        with self._environment().begin() as txn:
+            yield from ((bytes(k), bytes(v)) for k, v in txn.cursor())
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_env"] = None
+        state["_pid"] = None
+        return state

@@ -1,0 +1,52 @@
+"""The magmom21 slab recipe: compositions, ordered prototypes, lattice table, geometry, manifest.
+
+=================== =====================================================================
+module              concept
+=================== =====================================================================
+``seeds``           randomness keyed by names (stable across runs and config edits)
+``compositions``    random-alloy compositions, size filter, lattice vote, composition ids
+``ordered``         dilute / binary-prototype / Heusler structures and their decorations
+``lattice_table``   the EOS lattice-constant + initial-moment table, loader and fallback
+``manifest``        slab ids, the manifest rows, the per-type subset of presets
+``slabs``           slab geometry (``build_slab``) and the initial-structure ASE db
+``index``           ``slab_index``: the cached slab-id list used at Snakefile parse time
+=================== =====================================================================
+
+Only ``index`` is imported eagerly (it is on the Snakefile's parse path); the other names load on
+first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from .index import slab_index
+
+_LAZY = {
+    "composition_id": "compositions",
+    "random_alloy_compositions": "compositions",
+    "lattice_vote": "compositions",
+    "COMPOSITION_TYPES": "compositions",
+    "ordered_structures": "ordered",
+    "load_lattice_table": "lattice_table",
+    "reference_lattice_table": "lattice_table",
+    "complete_lattice_table": "lattice_table",
+    "write_lattice_table": "lattice_table",
+    "DEFAULT_MAGMOM": "lattice_table",
+    "SlabSpec": "manifest",
+    "enumerate_slabs": "manifest",
+    "recipe_slabs": "manifest",
+    "read_manifest": "manifest",
+    "write_manifest": "manifest",
+    "type_summary": "manifest",
+    "build_slab": "slabs",
+    "write_initial_slabs": "slabs",
+}
+
+__all__ = ["slab_index", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

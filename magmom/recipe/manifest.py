@@ -1,0 +1,214 @@
+"""The slab manifest: one row per slab the recipe enumerates, enough to rebuild it.
+
+Columns (``results/recipe/slabs.csv``):
+
+=============== ==============================================================================
+slab_id         ``{composition_id}-{lattice}-{placement}-v{variant}``, e.g.
+                ``ag012-au088-fcc-random-v3``; lower-case letters, digits, ``-`` and ``_``
+composition_id  see :func:`magmom.recipe.compositions.composition_id`
+type            pure, binary, ternary, quaternary, quinary, senary, dilute_1, dilute_2,
+                binary_proto, ternary_proto
+lattice         fcc, bcc or hcp (facets fcc(111), bcc(110), hcp(0001))
+placement       ``pure``; ``random``; a dilute placement (``dilute_1_top`` …); a prototype
+                (``l1_2_a3b`` …, ``heusler_l21``, ``half_heusler``)
+variant         0, 1, … independent random placements of one (composition, lattice)
+n_atoms         atoms in the slab
+size            ``{nx}x{ny}x{nz}`` repetitions (nz = layers)
+elements        space-separated symbols in role order: alphabetical for random alloys and binary
+                prototypes (A, B); host, solute for dilute; X, Y, Z of X2YZ
+counts          atoms of each element in the slab, same order
+=============== ==============================================================================
+
+Random-alloy ids use the nominal fractions (multiples of 1/64); ordered ids the realised counts.
+Each (composition, lattice) row of a random alloy gives ``variants`` slabs of its type.
+
+Subset (``recipe.max_slabs_per_type``, presets): per type, the N slabs with the smallest
+:func:`~magmom.recipe.seeds.stable_hash` of (seed, slab id), so whether a slab is kept depends
+only on its own id and the set of ids of its type, never on row order or on other types.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+from magmom.io import write_bytes
+
+from .compositions import COMPOSITION_TYPES, random_alloy_compositions
+from .ordered import OrderedStructure, ordered_structures
+from .seeds import stable_hash
+
+MANIFEST_COLUMNS = (
+    "slab_id", "composition_id", "type", "lattice", "placement", "variant", "n_atoms",
+    "size", "elements", "counts",
+)  # fmt: skip
+_TYPE_RANK = {t: i for i, t in enumerate(COMPOSITION_TYPES)}
+
+
+class SlabSpec(NamedTuple):
+    """One manifest row."""
+
+    slab_id: str
+    composition_id: str
+    type: str
+    lattice: str
+    placement: str
+    variant: int
+    n_atoms: int
+    size: str
+    elements: str
+    counts: str
+
+
+def make_slab_id(composition_id: str, lattice: str, placement: str, variant: int) -> str:
+    return f"{composition_id}-{lattice}-{placement}-v{variant}"
+
+
+def apportion(fractions: Sequence[float], n: int) -> tuple[int, ...]:
+    """Integer atom counts summing to ``n``, each >= 1, closest to ``fractions · n``.
+
+    Largest-remainder rounding (ties to the earlier element); exact whenever ``fractions · n``
+    are integers (the full recipe: multiples of 1/64 on 64 sites).
+    """
+    k = len(fractions)
+    if n < k:
+        raise ValueError(f"{k} elements do not fit in a slab of {n} atoms")
+    raw = [float(x) * n for x in fractions]
+    counts = [max(1, math.floor(r + 1e-9)) for r in raw]
+    while sum(counts) < n:
+        i = max(range(k), key=lambda j: (raw[j] - counts[j], -j))
+        counts[i] += 1
+    while sum(counts) > n:
+        i = min((j for j in range(k) if counts[j] > 1), key=lambda j: (raw[j] - counts[j], j))
+        counts[i] -= 1
+    return tuple(counts)
+
+
+def _size(spec: Sequence[int]) -> tuple[str, int]:
+    nx, ny, nz = (int(s) for s in spec)
+    return f"{nx}x{ny}x{nz}", nx * ny * nz
+
+
+def parse_size(size: str) -> tuple[int, int, int]:
+    nx, ny, nz = (int(s) for s in size.split("x"))
+    return nx, ny, nz
+
+
+def _ordered_spec(s: OrderedStructure, size: str) -> SlabSpec:
+    from .compositions import composition_id
+
+    n = sum(s.counts)
+    comp = composition_id(s.elements, [c / n for c in s.counts])
+    return SlabSpec(
+        make_slab_id(comp, s.lattice, s.placement, 0), comp, s.comp_type, s.lattice, s.placement,
+        0, n, size, " ".join(s.elements), " ".join(map(str, s.counts)),
+    )  # fmt: skip
+
+
+def enumerate_slabs(recipe: Mapping) -> list[SlabSpec]:
+    """Every slab of the recipe (before ``max_slabs_per_type``), in a canonical order."""
+    ra = recipe["random_alloys"]
+    ra_size, ra_n = _size(ra["size"])
+    specs: list[SlabSpec] = []
+    for comp in random_alloy_compositions(recipe):
+        comp_id = comp.id
+        counts = " ".join(map(str, apportion(comp.fractions, ra_n)))
+        variants = int(ra[comp.comp_type]["variants"])
+        placement = "pure" if comp.comp_type == "pure" else "random"
+        for lattice in comp.lattices:
+            for v in range(variants):
+                specs.append(
+                    SlabSpec(
+                        make_slab_id(comp_id, lattice, placement, v), comp_id, comp.comp_type,
+                        lattice, placement, v, ra_n, ra_size, " ".join(comp.elements), counts,
+                    )
+                )  # fmt: skip
+
+    od = recipe["ordered"]
+    size_str = {
+        "dilute_1": _size(od["dilute"]["size"]),
+        "dilute_2": _size(od["dilute"]["size"]),
+        "binary_proto": _size(od["binary_prototypes"]["size"]),
+        "ternary_proto": _size(od["ternary_prototypes"]["size"]),
+    }
+    for s in ordered_structures(
+        recipe,
+        {t: n for t, (_, n) in size_str.items()},
+        name=lambda s: f"{s.placement}:{' '.join(s.elements)}",
+    ):
+        specs.append(_ordered_spec(s, size_str[s.comp_type][0]))
+
+    specs.sort(key=lambda s: (_TYPE_RANK[s.type], s.slab_id))
+    ids = [s.slab_id for s in specs]
+    if len(set(ids)) != len(ids):
+        dup = sorted(i for i, c in Counter(ids).items() if c > 1)
+        raise RuntimeError(f"duplicate slab ids: {dup[:5]}")
+    return specs
+
+
+def select_subset(specs: Iterable[SlabSpec], max_per_type: int | None, seed: int) -> list[SlabSpec]:
+    """At most ``max_per_type`` slabs of each type, chosen by a stable hash of the slab id."""
+    specs = list(specs)
+    if max_per_type is None:
+        return specs
+    by_type: dict[str, list[SlabSpec]] = {}
+    for s in specs:
+        by_type.setdefault(s.type, []).append(s)
+    keep = set()
+    for members in by_type.values():
+        ranked = sorted(members, key=lambda s: (stable_hash(seed, "subset", s.slab_id), s.slab_id))
+        keep.update(s.slab_id for s in ranked[:max_per_type])
+    return [s for s in specs if s.slab_id in keep]
+
+
+def recipe_slabs(recipe: Mapping) -> list[SlabSpec]:
+    """The slabs the workflow computes: the enumeration, cut to ``max_slabs_per_type``."""
+    return select_subset(enumerate_slabs(recipe), recipe.get("max_slabs_per_type"), recipe["seed"])
+
+
+def manifest_frame(specs: Iterable[SlabSpec]):
+    import pandas as pd
+
+    return pd.DataFrame.from_records(list(specs), columns=list(MANIFEST_COLUMNS))
+
+
+def manifest_bytes(specs: Iterable[SlabSpec]) -> bytes:
+    buf = io.StringIO()
+    manifest_frame(specs).to_csv(buf, index=False, lineterminator="\n")
+    return buf.getvalue().encode()
+
+
+def write_manifest(specs: Iterable[SlabSpec], path: str | Path) -> bytes:
+    """Atomically write the manifest CSV; return its bytes."""
+    data = manifest_bytes(specs)
+    write_bytes(path, data)
+    return data
+
+
+def read_manifest(path: str | Path):
+    """The manifest as a DataFrame (ids as strings, variant and n_atoms as ints)."""
+    import pandas as pd
+
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = [c for c in MANIFEST_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"{path}: not a slab manifest, missing column(s) {', '.join(missing)}")
+    return df.astype({"variant": int, "n_atoms": int})
+
+
+def type_summary(specs: Iterable[SlabSpec]) -> dict[str, dict[str, int]]:
+    """Per type: distinct compositions, (composition, lattice) rows and slabs."""
+    out: dict[str, dict[str, set | int]] = {}
+    for s in specs:
+        d = out.setdefault(s.type, {"compositions": set(), "rows": set(), "slabs": 0})
+        d["compositions"].add(s.composition_id)
+        d["rows"].add((s.composition_id, s.lattice, s.placement))
+        d["slabs"] += 1
+    return {
+        t: {"compositions": len(d["compositions"]), "rows": len(d["rows"]), "slabs": d["slabs"]}
+        for t, d in sorted(out.items(), key=lambda kv: _TYPE_RANK[kv[0]])
+    }

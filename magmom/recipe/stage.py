@@ -1,0 +1,75 @@
+"""The work of rule ``slab_recipe``: manifest + initial structures from the config and the table."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from magmom.io import write_bytes
+
+from .lattice_table import complete_lattice_table, load_lattice_table
+from .manifest import SlabSpec, manifest_bytes, recipe_slabs, type_summary
+from .slabs import write_initial_slabs
+
+log = logging.getLogger(__name__)
+
+TARGETS = {"random_alloy_rows": 6749, "ordered_rows": 5615}
+"""Row counts of the study's published composition lists (for the log)."""
+
+
+def required_lattice_entries(specs: Iterable[SlabSpec]) -> list[tuple[str, str]]:
+    """Sorted (element, lattice) pairs the slabs of ``specs`` need from the lattice table."""
+    return sorted({(el, s.lattice) for s in specs for el in s.elements.split()})
+
+
+def log_summary(specs: list[SlabSpec], enumerated: int) -> None:
+    summary = type_summary(specs)
+    for comp_type, d in summary.items():
+        log.info(
+            "%-14s %5d compositions %5d rows %6d slabs",
+            comp_type, d["compositions"], d["rows"], d["slabs"],
+        )  # fmt: skip
+    ordered = {"dilute_1", "dilute_2", "binary_proto", "ternary_proto"}
+    rows_random = sum(d["rows"] for t, d in summary.items() if t not in ordered)
+    rows_ordered = sum(d["rows"] for t, d in summary.items() if t in ordered)
+    log.info(
+        "random-alloy rows %d (study %d), ordered rows %d (study %d); %d slabs kept of %d",
+        rows_random, TARGETS["random_alloy_rows"], rows_ordered, TARGETS["ordered_rows"],
+        len(specs), enumerated,
+    )  # fmt: skip
+
+
+def run_slab_recipe(
+    recipe: Mapping,
+    lattice_table_path: str | Path,
+    manifest_path: str | Path,
+    slabs_path: str | Path,
+    progress: bool = True,
+) -> list[SlabSpec]:
+    """Write the manifest CSV and the initial-structure db; return the manifest rows."""
+    recipe = dict(recipe)
+    specs = recipe_slabs(recipe)
+    if not specs:
+        raise ValueError(
+            "the recipe enumerates no slab: check recipe.elements and recipe.max_slabs_per_type"
+        )
+    from .manifest import enumerate_slabs
+
+    log_summary(specs, len(enumerate_slabs(recipe)))
+    table = load_lattice_table(lattice_table_path)
+    need = required_lattice_entries(specs)
+    missing = [(el, lat) for el, lat in need if lat not in table.get(el, {})]
+    if missing:
+        log.warning(
+            "%s lacks %d of the %d (element, lattice) entries the slabs need; using fallbacks",
+            lattice_table_path, len(missing), len(need),
+        )  # fmt: skip
+        table = complete_lattice_table(table, missing, recipe["default_magmom"])
+    data = manifest_bytes(specs)
+    n = write_initial_slabs(
+        [s._asdict() for s in specs], recipe, table, slabs_path, data, progress=progress
+    )
+    write_bytes(manifest_path, data)
+    log.info("wrote %d slabs to %s and %s", n, slabs_path, manifest_path)
+    return specs

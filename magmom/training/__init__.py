@@ -1,0 +1,33 @@
+"""Training of the GNNs: the loop, checkpoints, test predictions and a command-line interface.
+
+``python -m magmom.training --architecture cgconv --cutoff 4 --configfile presets/tiny.yaml``
+trains one model into ``results/models/cgconv-r4/``; see :mod:`magmom.training.cli`.
+"""
+
+from magmom.training.checkpoint import load_checkpoint, load_model, save_checkpoint
+from magmom.training.predict import predict, predict_checkpoint, write_predictions
+from magmom.training.trainer import (
+    ModelSpec,
+    Trainer,
+    TrainingError,
+    TrainingResult,
+    TrainingSettings,
+    graph_loader,
+    train_model,
+)
+
+__all__ = [
+    "ModelSpec",
+    "Trainer",
+    "TrainingError",
+    "TrainingResult",
+    "TrainingSettings",
+    "graph_loader",
+    "load_checkpoint",
+    "load_model",
+    "predict",
+    "predict_checkpoint",
+    "save_checkpoint",
+    "train_model",
+    "write_predictions",
+]

@@ -1,0 +1,155 @@
+"""Command line: train one model outside Snakemake (same code path as the ``train`` rule).
+
+Run from the workflow directory::
+
+    python -m magmom.training --architecture cgconv --cutoff 4 [--residual] \\
+        --config config.yaml [--configfile presets/tiny.yaml] [--out results/models/cgconv-r4]
+
+The graph caches default to the workflow's layout (``results/graphs/graphs-r{cutoff}-{name}-
+{split}.lmdb``). A re-run after an interruption resumes from ``<out>/last.pt`` unless ``--fresh``.
+With ``--test-cache`` the best checkpoint's test predictions are written too (``--predictions``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from magmom.config import ConfigError, check
+from magmom.rule_logging import log_to
+from magmom.training.device import configure_threads
+
+SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
+
+log = logging.getLogger("magmom.training")
+
+
+def update_config(base: dict, override: Mapping) -> dict:
+    """Merge ``override`` into ``base`` recursively (dicts merge, everything else replaces), as
+    Snakemake does for ``--configfile``."""
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            update_config(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def load_config(config: str | Path, configfiles: Sequence[str | Path] = ()) -> dict[str, Any]:
+    """``config`` overlaid with each of ``configfiles`` in order, checked against the schema."""
+    merged: dict[str, Any] = {}
+    for path in (config, *configfiles):
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        with open(path) as fh:
+            loaded = yaml.safe_load(fh) or {}
+        if not isinstance(loaded, Mapping):
+            raise ConfigError(f"config file {path} does not hold a mapping of keys")
+        update_config(merged, loaded)
+    if SCHEMA.is_file():
+        check(merged, SCHEMA)
+    else:
+        log.warning("schema %s not found; the configuration is not validated", SCHEMA)
+    return merged
+
+
+def cache_path(config: Mapping[str, Any], cutoff: float, split: str) -> Path:
+    """The workflow's graph-cache path for ``cutoff`` and ``split`` (see rules/common.smk)."""
+    return (
+        Path("results/graphs") / f"graphs-r{float(cutoff):g}-{config['dataset_name']}-{split}.lmdb"
+    )
+
+
+def parser() -> argparse.ArgumentParser:
+    from magmom.models import ARCHITECTURES
+
+    p = argparse.ArgumentParser(
+        prog="python -m magmom.training",
+        description="Train one magmom21 GNN (per-atom magnetic moments) from graph caches.",
+    )
+    p.add_argument("--architecture", required=True, choices=ARCHITECTURES)
+    p.add_argument("--cutoff", required=True, type=float, help="graph cutoff in Å")
+    p.add_argument(
+        "--residual", action="store_true", help="learn the deviation from the per-element mean"
+    )
+    p.add_argument("--config", default="config.yaml", help="base config (default: %(default)s)")
+    p.add_argument(
+        "--configfile", action="extend", nargs="+", default=[], help="overrides, e.g. a preset"
+    )
+    p.add_argument("--out", help="model directory (default: results/models/<model_id>)")
+    p.add_argument("--train-cache", help="training graph cache (default: workflow layout)")
+    p.add_argument("--val-cache", help="validation graph cache (default: workflow layout)")
+    p.add_argument("--test-cache", help="also predict this cache with the best checkpoint")
+    p.add_argument("--predictions", help="predictions CSV (default: results/predictions/<id>.csv)")
+    p.add_argument("--threads", type=int, default=1, help="cores; loader workers = threads - 1")
+    p.add_argument("--device", default="auto", help="auto (cuda if available), cpu or cuda[:i]")
+    p.add_argument("--fresh", action="store_true", help="ignore <out>/last.pt and start over")
+    p.add_argument("--log", help="append the log here instead of printing it")
+    p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from magmom.graphs import GraphCache
+    from magmom.training.predict import predict_checkpoint
+    from magmom.training.trainer import ModelSpec, train_model
+
+    config = load_config(args.config, args.configfile)
+    spec = ModelSpec(args.architecture, args.cutoff, args.residual)
+    out = Path(args.out or Path("results/models") / spec.model_id)
+    train_path = Path(args.train_cache or cache_path(config, spec.cutoff, "train"))
+    val_path = Path(args.val_cache or cache_path(config, spec.cutoff, "val"))
+    for path in (train_path, val_path):
+        if not path.exists():
+            raise FileNotFoundError(
+                f"graph cache {path} does not exist; build it with "
+                f"`snakemake {path} --configfile ...` or pass --train-cache/--val-cache"
+            )
+    configure_threads(args.threads)
+    result = train_model(
+        spec,
+        config,
+        GraphCache(train_path),
+        GraphCache(val_path),
+        out,
+        threads=args.threads,
+        device=args.device,
+        resume=not args.fresh,
+        progress=not args.no_progress,
+        cache_names=(str(train_path), str(val_path)),
+    )
+    print(
+        f"{result.model_id}: best val MAE {result.best_val_mae:.5f} at epoch {result.best_epoch} "
+        f"of {result.epochs} ({result.seconds:.1f} s) -> {out / 'best.pt'}"
+    )
+    if args.test_cache:
+        predictions = Path(args.predictions or Path("results/predictions") / f"{spec.model_id}.csv")
+        predict_checkpoint(
+            out / "best.pt",
+            GraphCache(args.test_cache),
+            predictions,
+            device=args.device,
+            num_workers=0,
+        )
+        print(f"predictions -> {predictions}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from magmom.training.checkpoint import CheckpointError
+    from magmom.training.trainer import TrainingError
+
+    args = parser().parse_args(argv)
+    try:
+        with log_to(args.log):
+            return run(args)
+    except (ConfigError, FileNotFoundError, TrainingError, CheckpointError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1

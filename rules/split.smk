@@ -1,0 +1,17 @@
+# Rules of the split stage: one leakage-free train/val/test assignment per dataset.
+
+
+rule split:
+    """80/10/10 split stratified by composition type, grouped by composition (config `split`)."""
+    input:
+        dataset=dataset_db(),
+    output:
+        split=split_file(),
+    log:
+        f"{LOGS}/split/{NAME}-split.log",
+    conda:
+        "../envs/ml.yaml"
+    params:
+        split=config["split"],
+    script:
+        "../workflow_scripts/split_dataset.py"

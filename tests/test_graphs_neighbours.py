@@ -1,0 +1,131 @@
+"""Neighbour lists: vesin equals ASE's neighbor_list; the per-atom cap and its tie-break."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.neighborlist import neighbor_list
+from graphs_helpers import metal_slabs, random_slab
+
+from magmom.graphs.neighbours import neighbour_edges, pairs_vesin
+
+CUTOFFS = [3.0, 4.0, 6.0, 8.0]
+
+
+def assert_same_as_ase(atoms: Atoms, cutoff: float) -> int:
+    i, j, S, d, D = neighbor_list("ijSdD", atoms, cutoff)
+    edges = neighbour_edges(atoms.positions, atoms.cell[:], atoms.pbc, cutoff)
+    triples = zip(edges.i, edges.j, edges.shift.tolist(), strict=True)
+    ours = {(a, b, *s): k for k, (a, b, s) in enumerate(triples)}
+    ref = {(a, b, *s): k for k, (a, b, s) in enumerate(zip(i, j, S.tolist(), strict=True))}
+    assert len(ours) == len(edges) and len(ref) == len(i), "duplicate (i, j, S) triples"
+    assert ours.keys() == ref.keys()
+    mine = np.array([ours[key] for key in ref])
+    theirs = np.array(list(ref.values()))
+    if len(mine):
+        np.testing.assert_allclose(edges.dist[mine], d[theirs], rtol=0, atol=1e-6)
+        np.testing.assert_allclose(edges.vec[mine], D[theirs], rtol=0, atol=1e-6)
+    return len(i)
+
+
+@pytest.mark.parametrize("cutoff", CUTOFFS)
+def test_equals_ase_on_random_slabs(cutoff):
+    rng = np.random.default_rng(int(cutoff * 10))
+    self_images = pairs = 0
+    for _ in range(12):
+        # cells from 1.8 Å (an atom sees its own images even at r3) to 9 Å
+        a, b = rng.uniform(1.8, 9.0, size=2)
+        atoms = random_slab(rng, int(rng.integers(1, 24)), a, b, rng.uniform(55.0, 125.0))
+        pairs += assert_same_as_ase(atoms, cutoff)
+        e = neighbour_edges(atoms.positions, atoms.cell[:], atoms.pbc, cutoff)
+        self_images += int(np.sum(e.i == e.j))
+        assert not np.any((e.i == e.j) & np.all(e.shift == 0, axis=1)), "an atom is its own edge"
+        assert np.all(e.shift[:, 2] == 0), "offset along the non-periodic direction"
+    assert pairs > 0 and self_images > 0
+
+
+@pytest.mark.parametrize("cutoff", CUTOFFS)
+def test_equals_ase_on_metal_slabs(cutoff):
+    for atoms in metal_slabs():
+        assert_same_as_ase(atoms, cutoff)
+
+
+def test_fully_periodic_and_tiny_cells_match_ase():
+    rng = np.random.default_rng(7)
+    atoms = random_slab(rng, 3, 2.0, 2.2, 90.0)
+    atoms.pbc = True
+    atoms.cell[2] = [0.3, 0.2, 2.4]
+    assert_same_as_ase(atoms, 6.0)
+
+
+def test_vesin_returns_every_image_of_a_single_atom():
+    # one atom in a 2.5 Å square cell: its neighbours are its own images only
+    atoms = Atoms("Cu", positions=[[0, 0, 5]], cell=[2.5, 2.5, 10], pbc=(True, True, False))
+    i, j, shift = pairs_vesin(atoms.positions, atoms.cell[:], atoms.pbc, 5.1)
+    assert set(j) == {0}
+    n_expected = sum(
+        1 for u in range(-3, 4) for v in range(-3, 4) if 0 < 2.5 * np.hypot(u, v) < 5.1
+    )
+    assert len(i) == n_expected == 12
+
+
+@pytest.mark.parametrize("cutoff", [6.0, 8.0])
+def test_cap_keeps_the_nearest_per_centre(cutoff):
+    cap = 12
+    for atoms in metal_slabs():
+        full = neighbour_edges(atoms.positions, atoms.cell[:], atoms.pbc, cutoff)
+        kept = neighbour_edges(atoms.positions, atoms.cell[:], atoms.pbc, cutoff, cap)
+        for centre in range(len(atoms)):
+            all_d = np.sort(full.dist[full.i == centre])
+            mine = kept.dist[kept.i == centre]
+            assert len(mine) == min(cap, len(all_d))
+            assert np.all(np.diff(mine) >= -1e-8), "kept edges are not nearest first"
+            np.testing.assert_allclose(np.sort(mine), all_d[: len(mine)], atol=1e-12)
+        assert np.all(np.diff(kept.i) >= 0), "edges are not grouped by centre"
+
+
+def test_cap_50_on_64_atom_slab_at_r8():
+    atoms = metal_slabs()[2]
+    edges = neighbour_edges(atoms.positions, atoms.cell[:], atoms.pbc, 8.0, 50)
+    assert np.all(np.bincount(edges.i, minlength=64) == 50)
+
+
+def _tie_structure(angle: float) -> Atoms:
+    # square in-plane lattice a = 2 Å; atom 1 sits 2 Å above atom 0, so atom 0's nearest shell is
+    # four images of itself plus atom 1, all at exactly 2 Å. The whole slab is rotated so that the
+    # equal distances differ by floating-point noise.
+    atoms = Atoms(
+        "Cu2", positions=[[0, 0, 5], [0, 0, 7]], cell=[2.0, 2.0, 20.0], pbc=(True, True, False)
+    )
+    atoms.rotate(angle, "z", rotate_cell=True)
+    return atoms
+
+
+@pytest.mark.parametrize("angle", [0.0, 17.0, 33.3])
+def test_tie_break_by_j_then_offset(angle):
+    atoms = _tie_structure(angle)
+    edges = neighbour_edges(atoms.positions, atoms.cell[:], atoms.pbc, 2.5, max_neighbors=3)
+    centre0 = edges.i == 0
+    np.testing.assert_allclose(edges.dist[centre0], 2.0, atol=1e-9)
+    # ties at 2 Å: lower j first (j = 0 images before atom 1), then the smaller offset S
+    assert edges.j[centre0].tolist() == [0, 0, 0]
+    assert edges.shift[centre0].tolist() == [[-1, 0, 0], [0, -1, 0], [0, 1, 0]]
+    edges5 = neighbour_edges(atoms.positions, atoms.cell[:], atoms.pbc, 2.5, max_neighbors=5)
+    c0 = edges5.i == 0
+    assert edges5.j[c0].tolist() == [0, 0, 0, 0, 1]
+    assert edges5.shift[c0][-1].tolist() == [0, 0, 0]
+
+
+def test_engines_agree_after_the_cap():
+    for atoms in metal_slabs():
+        a = neighbour_edges(atoms.positions, atoms.cell[:], atoms.pbc, 6.0, 20, engine="vesin")
+        b = neighbour_edges(atoms.positions, atoms.cell[:], atoms.pbc, 6.0, 20, engine="ase")
+        for name in ("i", "j", "shift", "vec", "dist"):
+            np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+
+
+def test_no_edges_below_the_shortest_distance():
+    atoms = metal_slabs()[1]
+    edges = neighbour_edges(atoms.positions, atoms.cell[:], atoms.pbc, 1.0, 50)
+    assert len(edges) == 0 and edges.shift.shape == (0, 3)

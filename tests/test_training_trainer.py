@@ -1,0 +1,210 @@
+"""The training loop: determinism, kill-and-resume, early stopping, LR schedule, resume guard."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from training_helpers import REPO, state_equal, tiny_config, tiny_factory, tiny_graphs
+
+from magmom.training.checkpoint import load_checkpoint
+from magmom.training.trainer import (
+    EpochShuffleSampler,
+    ModelSpec,
+    TrainingError,
+    TrainingSettings,
+    train_model,
+)
+
+SPEC = ModelSpec("tiny", 4.0, residual=True)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return tiny_graphs(24, seed=1), tiny_graphs(8, seed=2)
+
+
+def fit(data, out, *, threads=1, config=None, spec=SPEC, **kwargs):
+    config = config or tiny_config(max_epochs=6, batch_size=8, early_stopping_patience=50)
+    return train_model(
+        spec, config, *data, out, threads=threads, model_factory=tiny_factory, progress=False,
+        **kwargs,
+    )  # fmt: skip
+
+
+def history_without_time(path):
+    rows = load_checkpoint(path)["history"]
+    return [{k: v for k, v in row.items() if k != "time"} for row in rows]
+
+
+class Interrupt(Exception):
+    pass
+
+
+def stop_after(epoch):
+    def hook(trainer):
+        if trainer.epoch == epoch:
+            raise Interrupt
+
+    return hook
+
+
+def assert_same_run(dir_a, dir_b):
+    for name in ("best.pt", "last.pt"):
+        a, b = load_checkpoint(dir_a / name), load_checkpoint(dir_b / name)
+        assert a["epoch"] == b["epoch"]
+        assert state_equal(a["model_state"], b["model_state"]), name
+        assert a["scheduler_state"] == b["scheduler_state"]
+        state_a, state_b = a["optimizer_state"]["state"], b["optimizer_state"]["state"]
+        for k in state_a:
+            assert all(torch.equal(state_a[k][n], state_b[k][n]) for n in state_a[k])
+    assert history_without_time(dir_a / "last.pt") == history_without_time(dir_b / "last.pt")
+
+
+def test_settings_from_config():
+    s = TrainingSettings.from_config(tiny_config()["training"])
+    assert (s.huber_delta, s.lr, s.weight_decay, s.grad_clip) == (0.1, 1e-3, 0.01, 1.0)
+    assert (s.scheduler_factor, s.scheduler_patience, s.min_lr) == (0.5, 10, 1e-6)
+
+
+@pytest.mark.parametrize("model_id", ["cgconv-r4", "cgconv-r4-res", "dimenet-r3.5", "gmmconv-r8"])
+def test_model_id_round_trip(model_id):
+    assert ModelSpec.from_model_id(model_id).model_id == model_id
+
+
+def test_sampler_depends_on_seed_and_epoch_only():
+    a, b = EpochShuffleSampler(50, seed=3), EpochShuffleSampler(50, seed=3)
+    a.set_epoch(1)
+    first = list(a)
+    a.set_epoch(2)
+    second = list(a)
+    b.set_epoch(2)
+    assert list(b) == second != first
+    assert sorted(first) == list(range(50))
+
+
+def test_seeded_runs_are_identical(data, tmp_path):
+    fit(data, tmp_path / "a")
+    fit(data, tmp_path / "b")
+    assert_same_run(tmp_path / "a", tmp_path / "b")
+
+
+@pytest.mark.parametrize("threads", [1, 2], ids=["in-process", "one-worker"])
+def test_interrupt_and_resume_equals_uninterrupted(data, tmp_path, threads):
+    fit(data, tmp_path / "full", threads=threads)
+    with pytest.raises(Interrupt):
+        fit(data, tmp_path / "cut", threads=threads, on_epoch_end=stop_after(3))
+    assert load_checkpoint(tmp_path / "cut" / "last.pt")["epoch"] == 3
+    # the workflow manager deletes the declared outputs of the failed job; last.pt survives
+    (tmp_path / "cut" / "best.pt").unlink()
+    (tmp_path / "cut" / "history.csv").unlink()
+    result = fit(data, tmp_path / "cut", threads=threads)
+    assert result.resumed_from_epoch == 3 and result.epochs == 6
+    assert_same_run(tmp_path / "full", tmp_path / "cut")
+    assert (tmp_path / "cut" / "history.csv").read_text().count("\n") == 7
+
+
+KILL_SCRIPT = """
+import sys
+sys.path.insert(0, {tests!r})
+from training_helpers import tiny_config, tiny_factory, tiny_graphs
+from magmom.training.trainer import ModelSpec, train_model
+config = tiny_config(max_epochs={epochs}, batch_size=8, early_stopping_patience=50)
+train_model(ModelSpec("tiny", 4.0, True), config, tiny_graphs(24, seed=1), tiny_graphs(8, seed=2),
+            {out!r}, model_factory=tiny_factory, progress=False)
+"""
+
+
+def test_sigkill_and_rerun_equals_uninterrupted(tmp_path):
+    """A real kill (SIGKILL at an arbitrary moment, possibly mid-write), then a plain re-run."""
+    epochs = 12
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+
+    def script(out):
+        code = KILL_SCRIPT.format(tests=str(REPO / "tests"), epochs=epochs, out=str(out))
+        return [sys.executable, "-c", code]
+
+    subprocess.run(script(tmp_path / "full"), check=True, env=env, timeout=600)
+    proc = subprocess.Popen(script(tmp_path / "cut"), env=env)
+    last = tmp_path / "cut" / "last.pt"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if last.exists() and load_checkpoint(last)["epoch"] >= 3:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = load_checkpoint(last)["epoch"]
+    assert 3 <= killed_at < epochs
+    assert not [p for p in (tmp_path / "cut").iterdir() if p.name.startswith(".")], "temp files"
+    subprocess.run(script(tmp_path / "cut"), check=True, env=env, timeout=600)
+    assert_same_run(tmp_path / "full", tmp_path / "cut")
+
+
+def test_finished_run_is_not_retrained_but_extended(data, tmp_path):
+    fit(data, tmp_path)
+    again = fit(data, tmp_path)
+    assert again.resumed_from_epoch == 6 and again.epochs == 6
+    longer = tiny_config(max_epochs=8, batch_size=8, early_stopping_patience=50)
+    extended = fit(data, tmp_path, config=longer)
+    assert extended.resumed_from_epoch == 6 and extended.epochs == 8
+
+
+def test_changed_settings_start_from_scratch(data, tmp_path, caplog):
+    fit(data, tmp_path)
+    other = tiny_config(max_epochs=6, batch_size=8, early_stopping_patience=50, lr=5e-4)
+    result = fit(data, tmp_path, config=other)
+    assert result.resumed_from_epoch == 0
+    assert "other settings or input caches" in caplog.text
+
+
+def test_fresh_ignores_last_checkpoint(data, tmp_path):
+    fit(data, tmp_path)
+    assert fit(data, tmp_path, resume=False).resumed_from_epoch == 0
+
+
+def test_early_stopping_and_lr_schedule_on_a_plateau(data, tmp_path):
+    """A model that cannot improve: best at epoch 1, stop after `patience` more epochs, and the LR
+    halves after every `scheduler.patience + 1` bad epochs down to min_lr."""
+    config = tiny_config(max_epochs=100, batch_size=8, early_stopping_patience=9, lr=1e-3)
+    config["training"]["scheduler"] = {"factor": 0.5, "patience": 1, "min_lr": 2e-4}
+    result = fit(data, tmp_path, config=config, spec=ModelSpec("constant", 4.0))
+    assert result.stopped_early and result.epochs == 10 and result.best_epoch == 1
+    history = load_checkpoint(tmp_path / "last.pt")["history"]
+    assert [row["epoch"] for row in history] == list(range(1, 11))
+    # bad epochs 2,3 -> reduce after epoch 3; 4,5 -> after 5; 6,7 -> after 7 (clamped to 2e-4)
+    expected = [1e-3] * 3 + [5e-4] * 2 + [2.5e-4] * 2 + [2e-4] * 3
+    assert [row["lr"] for row in history] == pytest.approx(expected)
+    assert len({row["val_mae"] for row in history}) == 1
+    assert load_checkpoint(tmp_path / "best.pt")["epoch"] == 1
+
+
+def test_learns_and_keeps_the_best_epoch(data, tmp_path):
+    config = tiny_config(max_epochs=8, batch_size=8, early_stopping_patience=50, lr=3e-3)
+    result = fit(data, tmp_path, config=config)
+    history = load_checkpoint(tmp_path / "last.pt")["history"]
+    maes = [row["val_mae"] for row in history]
+    assert maes[-1] < 0.7 * maes[0]
+    assert result.best_val_mae == min(maes)
+    assert load_checkpoint(tmp_path / "best.pt")["epoch"] == 1 + maes.index(min(maes))
+
+
+def test_diverging_run_fails_with_a_message(data, tmp_path):
+    config = tiny_config(max_epochs=3, batch_size=8)
+    bad = [d.clone() for d in data[0]]
+    bad[0].y[0] = math.nan
+    with pytest.raises(TrainingError, match="non-finite"):
+        fit((bad, data[1]), tmp_path, config=config)
+    assert not (tmp_path / "last.pt").exists()
+
+
+def test_empty_cache_is_reported(data, tmp_path):
+    with pytest.raises(TrainingError, match="validation graph cache val.lmdb holds no graphs"):
+        fit((data[0], []), tmp_path, cache_names=("train.lmdb", "val.lmdb"))

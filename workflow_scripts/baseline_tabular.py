@@ -1,0 +1,38 @@
+"""Linear or XGBoost baseline on hand-built atom features of one cutoff's graph caches."""
+
+import torch
+
+from magmom.baselines import tabular
+from magmom.baselines.atom_features import cache_table, feature_names, predictions_frame
+from magmom.graphs import GraphCache
+from magmom.rule_logging import log_to, script_log
+from magmom.training.predict import write_predictions
+
+with log_to(script_log(snakemake)):  # noqa: F821
+    sm = snakemake  # noqa: F821
+    torch.set_num_threads(sm.threads)
+    elements = sm.params.elements
+    cutoff = float(sm.wildcards.cutoff)
+    tables = {
+        split: cache_table(
+            GraphCache(sm.input[split], cutoff=cutoff, split=split),
+            elements,
+            desc=f"features r{sm.wildcards.cutoff} {split}",
+        )
+        for split in ("train", "val", "test")
+    }
+    y_pred, reg, summary = tabular.fit_predict(
+        sm.wildcards.kind,
+        tables["train"],
+        tables["test"],
+        val=tables["val"],
+        xgb_cfg=sm.params.xgboost,
+        seed=sm.params.seed,
+        threads=sm.threads,
+    )
+    summary["cutoff"] = cutoff
+    tabular.save_regressor(
+        reg, sm.wildcards.kind, feature_names(elements), summary, sm.params.model_dir
+    )
+    test = tables["test"]
+    write_predictions(predictions_frame(test.atoms, test.y, y_pred), sm.output.predictions)

@@ -1,0 +1,32 @@
+"""The ranking report: ranking table, cutoff sweep, per-element heatmap, deployment cost."""
+
+import json
+
+from magmom.evaluation.report import build_report
+from magmom.rule_logging import log_to, script_log
+
+with log_to(script_log(snakemake)):  # noqa: F821
+    sm = snakemake  # noqa: F821
+    with open(sm.input.provenance) as fh:
+        provenance = json.load(fh)
+    ranking = build_report(
+        dict(zip(sm.params.model_ids, sm.input.metrics, strict=True)),
+        sm.params.gnn_ids,
+        sm.input.cost,
+        provenance,
+        {
+            k: sm.output[k]
+            for k in (
+                "ranking_csv",
+                "ranking_md",
+                "cutoff_sweep",
+                "per_element_csv",
+                "heatmap",
+                "cost_csv",
+                "cost_md",
+            )
+        },
+        sm.params.excluded_elements,
+        sm.params.top_n,
+    )
+    print(ranking.to_string())
