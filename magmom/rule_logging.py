@@ -1,10 +1,11 @@
-"""Send everything a workflow script prints (logging, tqdm, warnings, tracebacks) to its rule log."""
+"""Send everything a workflow script prints (logging, tqdm, warnings, tracebacks) to its log."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import sys
+import os
+import socket
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +30,7 @@ def log_to(log_path: str | Path | None, level: int = logging.INFO) -> Iterator[N
         old_level = root.level
         root.addHandler(handler)
         root.setLevel(level)
+        logging.getLogger(__name__).info("job context: %s", job_context())
         try:
             with contextlib.redirect_stdout(fh), contextlib.redirect_stderr(fh):
                 try:
@@ -39,6 +41,19 @@ def log_to(log_path: str | Path | None, level: int = logging.INFO) -> Iterator[N
         finally:
             root.removeHandler(handler)
             root.setLevel(old_level)
+
+
+def job_context() -> str:
+    """Where the job runs: ``host=...`` and, under Slurm, its job id, array task and partition.
+
+    Logged at the start of every rule log, so a run can be traced to its Slurm jobs
+    (``tests/test_slurm_workflow.py`` checks that every job ran through sbatch).
+    """
+    fields = {"host": socket.gethostname()}
+    for key in ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_JOB_PARTITION"):
+        if os.environ.get(key):
+            fields[key.lower()] = os.environ[key]
+    return " ".join(f"{k}={v}" for k, v in fields.items())
 
 
 def script_log(snakemake) -> str | None:

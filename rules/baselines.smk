@@ -10,10 +10,10 @@ rule baseline_element_mean:
         predictions=predictions_file("element-mean"),
     log:
         f"{LOGS}/baselines/element-mean.log",
-    params:
-        elements=config["recipe"]["elements"],
     conda:
         "../envs/baselines.yaml"
+    params:
+        elements=config["recipe"]["elements"],
     script:
         "../workflow_scripts/baseline_element_mean.py"
 
@@ -32,14 +32,14 @@ rule baseline_tabular:
     wildcard_constraints:
         kind="linear|xgboost",
         cutoff="|".join(re.escape(cutoff_token(c)) for c in TABULAR_CUTOFFS),
+    conda:
+        "../envs/baselines.yaml"
+    threads: training_resource("threads", 8)
     params:
         elements=config["recipe"]["elements"],
         xgboost=config["baselines"]["xgboost"],
         seed=config["training"]["seed"],
         model_dir=lambda wildcards, output: os.path.dirname(output.model),
-    threads: 2
-    conda:
-        "../envs/baselines.yaml"
     script:
         "../workflow_scripts/baseline_tabular.py"
 
@@ -53,14 +53,14 @@ rule baseline_chgnet_zeroshot:
         timing=f"{RESULTS}/models/chgnet-zeroshot/timing.json",
     log:
         f"{LOGS}/baselines/chgnet-zeroshot.log",
+    conda:
+        "../envs/baselines.yaml"
+    threads: training_resource("threads", 8)
+    resources:
+        **chgnet_resources(),
     params:
         target=config["dataset"]["target"],
         batch_size=config["baselines"]["chgnet_finetune"]["batch_size"],
-    threads: 2
-    resources:
-        **chgnet_resources(),
-    conda:
-        "../envs/baselines.yaml"
     script:
         "../workflow_scripts/baseline_chgnet_zeroshot.py"
 
@@ -76,12 +76,12 @@ rule baseline_chgnet_finetune:
         summary=f"{RESULTS}/models/chgnet-finetuned/summary.json",
     log:
         f"{LOGS}/baselines/chgnet-finetuned.log",
-    params:
-        target=config["dataset"]["target"],
-    threads: 2
-    resources:
-        **chgnet_resources(),
     conda:
         "../envs/baselines.yaml"
+    threads: training_resource("threads", 8)
+    resources:
+        **chgnet_resources(),
+    params:
+        target=config["dataset"]["target"],
     script:
         "../workflow_scripts/baseline_chgnet_finetune.py"

@@ -9,8 +9,11 @@ from snakemake.utils import validate
 # The workflow's library package lives beside this Snakefile; jobs (local, conda or Slurm) import it
 # through PYTHONPATH, so no env needs the package installed.
 sys.path.insert(0, workflow.basedir)
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p
+# (Written, not read: the envvars directive is for variables a user must provide.)
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(
+        p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p
+    )
 )
 
 from magmom import config as magmom_config  # noqa: E402
@@ -99,6 +102,71 @@ def graph_cache(cutoff, split):
     return f"{RESULTS}/graphs/graphs-r{cutoff}-{NAME}-{split}.lmdb"
 
 
+# ---- DFT stage and dataset ---------------------------------------------------------------------
+EOS_LATTICES = ["fcc", "bcc", "hcp"]
+
+
+def eos_files():
+    """The EOS entries the lattice table is built from: recipe.elements x fcc/bcc/hcp."""
+    return [
+        f"{RESULTS}/eos/{el}-{lat}.json"
+        for el in sorted(config["recipe"]["elements"])
+        for lat in EOS_LATTICES
+    ]
+
+
+def initial_slabs_db():
+    return f"{RESULTS}/recipe/initial_slabs.db"
+
+
+def dft_records():
+    """Per-slab records the dataset is assembled from ([] when dataset.source is imported)."""
+    return [f"{RESULTS}/dft/{s}.json" for s in slab_ids()]
+
+
+def dataset_source():
+    """The imported dataset file (dataset.source), or None when the workflow labels slabs."""
+    return config["dataset"]["source"] or None
+
+
+def dataset_outputs():
+    return {
+        "db": dataset_db(),
+        "failures": f"{RESULTS}/dataset/{NAME}-failures.csv",
+        "summary": f"{RESULTS}/dataset/{NAME}-summary.json",
+    }
+
+
+def dft_resource(key, default):
+    """A DFT job's resource (config dft.resources); mem_mb and runtime grow with the attempt."""
+    base = config["dft"].get("resources", {}).get(key, default)
+    if key in ("mem_mb", "runtime"):
+        return lambda wildcards, attempt: int(base) * attempt
+    return base
+
+
+# ---- training ----------------------------------------------------------------------------------
+ARCHITECTURES = magmom_config.load_schema(SCHEMA)["$defs"]["architecture"]["enum"]
+# The GNN model ids the train/predict rules accept: a known architecture, a cutoff that has graph
+# caches, optional -res. Baseline ids (linear-r4, element-mean, ...) never match.
+GNN_MODEL_ID = "(?:{})-r(?:{})(?:-res)?".format(
+    "|".join(ARCHITECTURES), "|".join(re.escape(c) for c in GRAPH_CUTOFFS)
+)
+
+
+def model_graph_cache(split):
+    """Input function: the `split` graph cache at the cutoff of wildcards.model_id."""
+
+    def cache(wildcards):
+        return graph_cache(parse_model_id(wildcards.model_id)[1], split)
+
+    return cache
+
+
+def training_resource(key, default):
+    return config["training"].get("resources", {}).get(key, default)
+
+
 # ---- baselines, evaluation and report ----------------------------------------------------------
 TABULAR_CUTOFFS = sorted(
     {cutoff_token(c) for c in config["baselines"]["tabular_cutoffs"]}, key=float
@@ -106,8 +174,15 @@ TABULAR_CUTOFFS = sorted(
 
 
 def chgnet_resources():
-    """Resources of the CHGNet baseline jobs: the GPUs the training jobs get."""
-    return {"gpu": config["training"].get("resources", {}).get("gpu", 0)}
+    """Resources of the CHGNet baseline jobs: those of a training job (config training.resources),
+    GPU included; mem_mb and runtime grow with the attempt (fine-tuning resumes)."""
+    mem_mb = training_resource("mem_mb", 16000)
+    runtime = training_resource("runtime", 720)
+    return {
+        "gpu": training_resource("gpu", 1),
+        "mem_mb": lambda wildcards, attempt: mem_mb * attempt,
+        "runtime": lambda wildcards, attempt: runtime * attempt,
+    }
 
 
 def predictions_file(model_id):

@@ -53,10 +53,10 @@ rule evaluate:
         f"{LOGS}/evaluation/{{model_id}}.log",
     wildcard_constraints:
         model_id="|".join(re.escape(m) for m in all_model_ids()),
-    params:
-        excluded_elements=config["evaluation"]["excluded_elements"],
     conda:
         "../envs/report.yaml"
+    params:
+        excluded_elements=config["evaluation"]["excluded_elements"],
     script:
         "../workflow_scripts/evaluate.py"
 
@@ -68,6 +68,9 @@ rule deployment_cost:
         f"{RESULTS}/benchmark/deployment_cost.csv",
     log:
         f"{LOGS}/evaluation/deployment_cost.log",
+    conda:
+        "../envs/baselines.yaml"
+    threads: 2
     params:
         elements=config["recipe"]["elements"],
         max_neighbors=config["graphs"]["max_neighbors"],
@@ -75,8 +78,5 @@ rule deployment_cost:
             config["baselines"]["chgnet_zeroshot"]
             or config["baselines"]["chgnet_finetune"]["enabled"]
         ),
-    threads: 2
-    conda:
-        "../envs/baselines.yaml"
     script:
         "../workflow_scripts/deployment_cost.py"

@@ -8,11 +8,13 @@ rule slab_recipe:
     output:
         manifest=f"{RESULTS}/recipe/slabs.csv",
         slabs=f"{RESULTS}/recipe/initial_slabs.db",
-    params:
-        recipe=config["recipe"],
     log:
         f"{LOGS}/recipe/slab_recipe.log",
     conda:
         "../envs/recipe.yaml"
+    resources:
+        runtime=60,
+    params:
+        recipe=config["recipe"],
     script:
         "../workflow_scripts/slab_recipe.py"

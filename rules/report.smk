@@ -45,12 +45,12 @@ rule report:
         cost_md=report_outputs()["cost_md"],
     log:
         f"{LOGS}/report/report.log",
+    conda:
+        "../envs/report.yaml"
     params:
         model_ids=all_model_ids(),
         gnn_ids=gnn_model_ids(),
         excluded_elements=config["evaluation"]["excluded_elements"],
         top_n=config["report"]["heatmap_top_models"],
-    conda:
-        "../envs/report.yaml"
     script:
         "../workflow_scripts/report.py"

@@ -1,1 +1,66 @@
-# Rules of the training stage.
+# Rules of the training stage: one `train` job per GNN model id ({architecture}-r{cutoff}[-res]),
+# then its per-atom test predictions. `snakemake results/models/cgconv-r4/best.pt` trains one model.
+#
+# Resume state: only best.pt and history.csv are declared outputs. Snakemake deletes the outputs
+# of a failed or killed job (and of a job it reruns), so the resumable state, last.pt, is written
+# beside them but deliberately NOT declared: it survives a Slurm timeout, a node failure or a
+# Ctrl-C, and the retried job (attempt 2 gets more runtime) continues from it. last.pt also embeds
+# the best epoch's checkpoint, so best.pt and history.csv are restored from it before training
+# goes on. last.pt is only used when its recorded settings and input caches match the job's
+# (otherwise training starts over), so a changed config can never resume a stale run. No shadow
+# directory: it would hide last.pt from the next attempt.
+
+
+rule train:
+    """Train one GNN on the train split with early stopping on the val split."""
+    input:
+        train=model_graph_cache("train"),
+        val=model_graph_cache("val"),
+    output:
+        best=f"{RESULTS}/models/{{model_id}}/best.pt",
+        history=f"{RESULTS}/models/{{model_id}}/history.csv",
+    log:
+        f"{LOGS}/train/{{model_id}}.log",
+    wildcard_constraints:
+        model_id=GNN_MODEL_ID,
+    conda:
+        "../envs/ml.yaml"
+    threads: training_resource("threads", 8)
+    resources:
+        # `gpu` becomes `--gpus` under the Slurm executor; local runs ignore it unless
+        # `--resources gpu=N` is given, so a CPU-only machine still trains (on the CPU).
+        gpu=training_resource("gpu", 1),
+        mem_mb=lambda wildcards, attempt: training_resource("mem_mb", 16000) * attempt,
+        runtime=lambda wildcards, attempt: training_resource("runtime", 720) * attempt,
+    params:
+        spec=lambda wildcards: parse_model_id(wildcards.model_id),
+    script:
+        "../workflow_scripts/train_model.py"
+
+
+rule predict:
+    """Per-atom test predictions of a trained GNN (predictions contract)."""
+    input:
+        checkpoint=f"{RESULTS}/models/{{model_id}}/best.pt",
+        test=model_graph_cache("test"),
+    output:
+        predictions_file("{model_id}"),
+    log:
+        f"{LOGS}/predict/{{model_id}}.log",
+    wildcard_constraints:
+        model_id=GNN_MODEL_ID,
+    conda:
+        "../envs/ml.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    script:
+        "../workflow_scripts/predict_model.py"
+
+
+rule train_all:
+    """Every GNN of the config (models.architectures x models.cutoffs, plus models.residual)."""
+    input:
+        gnn_checkpoints(),
+    localrule: True

@@ -7,17 +7,17 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 from ase.build import fcc111
-from ase.db import connect
 
 from magmom.graphs.builder import SlabInput, build_caches
 
-ELEMENTS = ["Cu", "Fe", "Ni", "Pt"]
-BASE_MOMENT = {"Cu": 0.0, "Fe": 2.6, "Ni": 0.6, "Pt": 0.2}
+ELEMENTS = ["Cu", "Fe", "Mn", "Ni", "Pt"]
+BASE_MOMENT = {"Cu": 0.0, "Fe": 2.6, "Mn": 3.0, "Ni": 0.6, "Pt": 0.2}
 
 
 def toy_slab(rng: np.random.Generator, size=(2, 2, 3)) -> tuple[Atoms, np.ndarray]:
-    """A random Cu/Fe/Ni/Pt alloy on an fcc(111) slab and signed moments that depend on the
-    element and on the number of Fe/Ni atoms in the slab (so geometry-aware models can learn)."""
+    """A random Cu/Fe/Mn/Ni/Pt alloy on an fcc(111) slab and signed moments that depend on the
+    element and on the number of Fe/Ni atoms in the slab (so geometry-aware models can learn);
+    half of the Mn atoms are quenched (moment ~0), as in the study's V/Cr/Mn."""
     atoms = fcc111("Cu", size=size, a=3.6, vacuum=10.0)
     atoms.set_chemical_symbols(rng.choice(ELEMENTS, size=len(atoms)).tolist())
     atoms.rattle(0.02, seed=int(rng.integers(1 << 30)))
@@ -26,6 +26,8 @@ def toy_slab(rng: np.random.Generator, size=(2, 2, 3)) -> tuple[Atoms, np.ndarra
     magnetic = sum(s in ("Fe", "Ni") for s in symbols) / len(symbols)
     base = np.array([BASE_MOMENT[s] for s in symbols])
     m = base * (0.7 + 0.6 * magnetic) + rng.normal(0.0, 0.02, len(atoms))
+    is_mn = np.array([s == "Mn" for s in symbols])
+    m = np.where(is_mn & (rng.random(len(atoms)) < 0.5), rng.normal(0.0, 0.02, len(atoms)), m)
     m *= np.where(rng.random(len(atoms)) < 0.1, -1.0, 1.0)  # a few antiparallel atoms
     return atoms, m
 
@@ -50,25 +52,46 @@ def write_split(path: Path, split_of: dict[str, str]) -> Path:
 
 
 def write_dataset_db(path: Path, dataset, labeller: str = "chgnet") -> Path:
-    """An ASE db following the dataset contract (docs/architecture.md)."""
-    with connect(path, append=False) as db:
-        for slab_id, atoms, m in dataset:
-            db.write(
-                atoms, data={"magmoms": np.asarray(m, dtype=np.float64)}, slab_id=slab_id,
-                composition_id=f"comp-{slab_id}", comp_type="binary", lattice="fcc",
-                placement="random", variant=0, labeller=labeller, spinpol=True, energy=-1.0,
-            )
+    """The dataset db of ``dataset``, written by the workflow's own writer (dataset contract)."""
+    from magmom.data.dataset import LabelledSlab, write_dataset
+
+    slabs = [
+        LabelledSlab(
+            atoms=atoms,
+            magmoms=np.asarray(m, dtype=np.float64),
+            meta={
+                "slab_id": slab_id,
+                "composition_id": f"comp-{slab_id}",
+                "comp_type": "binary",
+                "lattice": "fcc",
+                "placement": "random",
+                "variant": 0,
+                "labeller": labeller,
+                "spinpol": True,
+                "energy": -3.5 * len(atoms),
+            },
+        )
+        for slab_id, atoms, m in dataset
+    ]
+    write_dataset(path, slabs, name="toy", progress=False)
     return path
 
 
 def write_caches(directory: Path, dataset, split_of, cutoff: float, target: str = "abs"):
     """Graph caches (train/val/test) at ``cutoff`` built by magmom.graphs; ``{split: path}``."""
     slabs = [
-        SlabInput(slab_id, atoms.numbers.copy(), atoms.positions.copy(),
-                  np.asarray(atoms.cell[:]), np.asarray(atoms.pbc), np.asarray(m))
+        SlabInput(
+            slab_id,
+            atoms.numbers.copy(),
+            atoms.positions.copy(),
+            np.asarray(atoms.cell[:]),
+            np.asarray(atoms.pbc),
+            np.asarray(m),
+        )
         for slab_id, atoms, m in dataset
     ]
     outputs = {s: directory / f"graphs-r{cutoff:g}-toy-{s}.lmdb" for s in ("train", "val", "test")}
-    build_caches(slabs, split_of, outputs, cutoff, max_neighbors=50, target=target,
-                 meta={"dataset": "toy"})
+    build_caches(
+        slabs, split_of, outputs, cutoff, max_neighbors=50, target=target, meta={"dataset": "toy"}
+    )
     return outputs

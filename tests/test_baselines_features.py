@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 from ase.data import atomic_numbers
-
 from baselines_helpers import ELEMENTS, toy_dataset, toy_split, write_caches
+
 from magmom.baselines.atom_features import (
     atom_features,
     cache_table,
@@ -39,8 +39,12 @@ def test_features_of_a_hand_made_graph():
 
 def test_unknown_element_is_named():
     with pytest.raises(ValueError, match="Mn.*recipe.elements"):
-        atom_features(torch.tensor([25]), torch.zeros(2, 0, dtype=torch.long),
-                      torch.zeros(0), element_lookup(ELEMENTS))
+        atom_features(
+            torch.tensor([25]),
+            torch.zeros(2, 0, dtype=torch.long),
+            torch.zeros(0),
+            element_lookup(ELEMENTS),
+        )
 
 
 def reference_features(data, elements):
@@ -57,7 +61,7 @@ def reference_features(data, elements):
         for j in src[mine]:
             out[i, k + col[int(data.z[j])]] += 1
         if mine.any():
-            out[i, 2 * k:] = [mine.sum(), d[mine].mean(), d[mine].min(), d[mine].max()]
+            out[i, 2 * k :] = [mine.sum(), d[mine].mean(), d[mine].min(), d[mine].max()]
     return out
 
 

@@ -51,7 +51,7 @@ def test_per_element_and_excluded_sets():
             ("a", 2, "Mn", 0.0, 3.0),  # Mn: error 3.0
             ("b", 0, "Cu", 0.0, 0.0),  # Cu: error 0.1, 0.0
             ("b", 1, "Cu", 0.1, 0.2),
-            ("c", 0, "V", 1.0, 0.0),   # V only: slab c vanishes when V/Cr/Mn are excluded
+            ("c", 0, "V", 1.0, 0.0),  # V only: slab c vanishes when V/Cr/Mn are excluded
         ]
     )
     result = evaluate(df, ["V", "Cr", "Mn"])

@@ -294,3 +294,37 @@ def test_writer_discards_on_error(tmp_path):
     assert len(reader) == 1 and reader.stats.count[1] == 2
     header = dict(reader.raw_items())[HEADER_KEY]
     assert decode(header)["stat_sum"][1] == 2.0
+
+
+def test_arrival_order_does_not_change_the_cache_contents(tmp_path, slabs):
+    split_of = {s.slab_id: "train" for s in slabs}
+    caches = []
+    for name, order in (("fwd", slabs), ("rev", slabs[::-1])):
+        path = tmp_path / f"{name}.lmdb"
+        build_caches(iter(order), split_of, {"train": path}, 4.0, 50, processes=2, batch_size=3)
+        caches.append(GraphCache(path))
+    a, b = caches
+    assert [a[k].slab_id for k in range(len(a))] == sorted(split_of)
+    for k in range(len(a)):
+        assert a.reader.raw(k) == b.reader.raw(k)
+    torch.testing.assert_close(a.element_stats().sum, b.element_stats().sum)
+
+
+def test_writer_checks_indices(tmp_path):
+    arrays = {"z": np.ones(2, np.uint8), "y": np.ones(2, np.float32)}
+    with (
+        pytest.raises(ValueError, match="written twice"),
+        CacheWriter(tmp_path / "d.lmdb", {}) as w,
+    ):
+        w.add(arrays, index=1)
+        w.add(arrays, index=1)
+    with pytest.raises(CacheError, match="graph 1 of 0..2 not written"):
+        with CacheWriter(tmp_path / "g.lmdb", {}) as w:
+            w.add(arrays, index=2)
+            w.add(arrays, index=0)
+    assert list(tmp_path.iterdir()) == []
+    with CacheWriter(tmp_path / "ok.lmdb", {}) as w:
+        for index in (2, 0, 1):
+            w.add({**arrays, "y": np.full(2, index, np.float32)}, index=index)
+    reader = CacheReader(tmp_path / "ok.lmdb")
+    assert [float(reader.arrays(k)["y"][0]) for k in range(3)] == [0.0, 1.0, 2.0]

@@ -1,4 +1,4 @@
-"""Per-element-mean baseline: training-split means from the train cache header -> test predictions."""
+"""Per-element-mean baseline: training means from the train cache header -> test predictions."""
 
 from magmom.baselines import element_mean
 from magmom.baselines.atom_features import cache_table, predictions_frame

@@ -2,8 +2,6 @@
 
 import logging
 
-from tqdm.auto import tqdm
-
 from magmom.data.dataset import iter_labelled_slabs
 from magmom.data.split import read_split
 from magmom.graphs.builder import SlabInput, build_caches, file_sha256
@@ -14,13 +12,6 @@ snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake's script: d
 with log_to(script_log(snakemake)):
     dataset, split = snakemake.input.dataset, snakemake.input.split
     params = snakemake.params
-    split_of = read_split(split)
-    slabs = [
-        SlabInput.from_labelled(slab)
-        for slab in tqdm(
-            iter_labelled_slabs(dataset), desc="reading dataset", unit="slab", mininterval=2.0
-        )
-    ]
     meta = {
         "dataset": str(dataset),
         "dataset_name": params.dataset_name,
@@ -28,8 +19,9 @@ with log_to(script_log(snakemake)):
         "split_sha256": file_sha256(split),
     }
     counts = build_caches(
-        slabs,
-        split_of,
+        # streamed: the dataset is read while worker processes build the graphs
+        (SlabInput.from_labelled(slab) for slab in iter_labelled_slabs(dataset)),
+        read_split(split),
         {name: snakemake.output[name] for name in ("train", "val", "test")},
         cutoff=params.cutoff,
         max_neighbors=params.max_neighbors,

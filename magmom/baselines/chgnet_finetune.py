@@ -156,6 +156,9 @@ def finetune(
         raise ValueError("CHGNet fine-tune: the training split is empty")
     device = torch.device(device)
     resume_path = Path(resume_dir) / RESUME if resume_dir is not None else None
+    if resume_path is not None and resume_path.parent.is_dir():
+        for stale in resume_path.parent.glob(f".{RESUME}.*"):  # left by a job killed mid-write
+            stale.unlink(missing_ok=True)
     fp = fingerprint(settings, train, val)
 
     model, optimizer = _new_run(settings, device)
@@ -164,15 +167,25 @@ def finetune(
     y_train, y_val = abs_targets(train), abs_targets(val)
 
     state = {
-        "fingerprint": fp, "phase": "select", "epoch": 0, "best_epoch": 0,
-        "best_val_mae": float("inf"), "bad_epochs": 0, "history": [], "done": False,
+        "fingerprint": fp,
+        "phase": "select",
+        "epoch": 0,
+        "best_epoch": 0,
+        "best_val_mae": float("inf"),
+        "bad_epochs": 0,
+        "history": [],
+        "done": False,
     }
     best_state = copy.deepcopy(model.state_dict())
     if resume_path is not None and resume_path.is_file():
         saved = torch.load(resume_path, map_location="cpu", weights_only=False)
         if saved.get("fingerprint") == fp:
-            log.info("resuming CHGNet fine-tune from %s (phase %s, epoch %d)",
-                     resume_path, saved["phase"], saved["epoch"])
+            log.info(
+                "resuming CHGNet fine-tune from %s (phase %s, epoch %d)",
+                resume_path,
+                saved["phase"],
+                saved["epoch"],
+            )
             model.load_state_dict(saved["model_state"])
             optimizer.load_state_dict(saved["optimizer_state"])
             best_state = saved["best_state"]
@@ -182,10 +195,15 @@ def finetune(
 
     def checkpoint():
         if resume_path is not None:
-            _save_resume(resume_path, {
-                **state, "model_state": model.state_dict(),
-                "optimizer_state": optimizer.state_dict(), "best_state": best_state,
-            })
+            _save_resume(
+                resume_path,
+                {
+                    **state,
+                    "model_state": model.state_dict(),
+                    "optimizer_state": optimizer.state_dict(),
+                    "best_state": best_state,
+                },
+            )
 
     def run_epoch(graphs, targets, phase):
         n = len(graphs)
@@ -195,9 +213,15 @@ def finetune(
         loss, train_mae = _epoch(model, graphs, targets, order, settings, optimizer, device)
         seconds = time.perf_counter() - t0
         state["epoch"] += 1
-        row = {"phase": phase, "epoch": state["epoch"], "train_loss": loss,
-               "train_mae": train_mae, "val_mae": float("nan"), "seconds": seconds,
-               "seconds_per_slab": seconds / n}
+        row = {
+            "phase": phase,
+            "epoch": state["epoch"],
+            "train_loss": loss,
+            "train_mae": train_mae,
+            "val_mae": float("nan"),
+            "seconds": seconds,
+            "seconds_per_slab": seconds / n,
+        }
         return row
 
     # 1. select on our validation split
@@ -219,9 +243,14 @@ def finetune(
             state["best_epoch"] = state["epoch"]
             best_state = copy.deepcopy(model.state_dict())
         state["history"].append(row)
-        log.info("select epoch %d: train loss %.5f, train MAE %.4f, val MAE %.4f (%.1f s)",
-                 row["epoch"], row["train_loss"], row["train_mae"], row["val_mae"],
-                 row["seconds"])
+        log.info(
+            "select epoch %d: train loss %.5f, train MAE %.4f, val MAE %.4f (%.1f s)",
+            row["epoch"],
+            row["train_loss"],
+            row["train_mae"],
+            row["val_mae"],
+            row["seconds"],
+        )
         checkpoint()
 
     # 2. refit on train + val for the selected number of epochs
@@ -234,9 +263,14 @@ def finetune(
         while state["epoch"] < state["best_epoch"]:
             row = run_epoch(graphs_all, y_all, "refit")
             state["history"].append(row)
-            log.info("refit epoch %d/%d on train+val: train loss %.5f, train MAE %.4f (%.1f s)",
-                     row["epoch"], state["best_epoch"], row["train_loss"], row["train_mae"],
-                     row["seconds"])
+            log.info(
+                "refit epoch %d/%d on train+val: train loss %.5f, train MAE %.4f (%.1f s)",
+                row["epoch"],
+                state["best_epoch"],
+                row["train_loss"],
+                row["train_mae"],
+                row["seconds"],
+            )
             checkpoint()
         best_state = copy.deepcopy(model.state_dict())
     state["phase"], state["done"] = "final", True
@@ -269,8 +303,9 @@ def save_model(model, path: str | Path, summary: Mapping) -> None:
     """``best.pt``: CHGNet's own ``as_dict()`` (weights + constructor args) and the run summary;
     load it with :func:`load_model`."""
     with atomic_path(path) as tmp:
-        torch.save({"format": "chgnet-finetuned", "model": model.as_dict(),
-                    "summary": dict(summary)}, tmp)
+        torch.save(
+            {"format": "chgnet-finetuned", "model": model.as_dict(), "summary": dict(summary)}, tmp
+        )
 
 
 def load_model(path: str | Path, device: torch.device | str = "cpu"):

@@ -100,8 +100,9 @@ def predict_magmoms(model, graphs: Sequence, batch_size: int = 16) -> list[np.nd
     model.eval()
     out: list[np.ndarray] = []
     with torch.no_grad():
-        for start in tqdm(range(0, len(graphs), batch_size), desc="CHGNet predict",
-                          unit="batch", mininterval=5):
+        for start in tqdm(
+            range(0, len(graphs), batch_size), desc="CHGNet predict", unit="batch", mininterval=5
+        ):
             chunk = [g.to(device) for g in graphs[start : start + batch_size]]
             pred = model(chunk, task="em")
             out.extend(m.detach().cpu().numpy().astype(np.float64).ravel() for m in pred["m"])

@@ -44,17 +44,20 @@ def predict(z: np.ndarray, mean: np.ndarray, seen: np.ndarray, fallback: float) 
         log.warning(
             "%d test atom(s) of element(s) %s never occur in the training split; predicted as "
             "the global training mean %.4f",
-            int(unseen.sum()), ", ".join(names), fallback,
+            int(unseen.sum()),
+            ", ".join(names),
+            fallback,
         )
     return np.where(unseen, fallback, mean[z])
 
 
 def fit_predict(train_cache, test_table) -> np.ndarray:
-    """Predictions for the atoms of ``test_table`` (an :class:`~.atom_features.AtomTable`) from
-    the element statistics in the header of ``train_cache`` (a :class:`magmom.graphs.GraphCache`)."""
+    """Predictions for the atoms of ``test_table`` (an :class:`~.atom_features.AtomTable`)
+    from the element statistics in the header of ``train_cache`` (a ``GraphCache``)."""
     count, total, _ = train_cache.element_stats()
     mean, seen, fallback = element_means(count, total)
     for z in np.flatnonzero(seen):
-        log.info("mean %s = %.4f over %d training atoms", chemical_symbols[z], mean[z],
-                 int(count[z]))
+        log.info(
+            "mean %s = %.4f over %d training atoms", chemical_symbols[z], mean[z], int(count[z])
+        )
     return predict(test_table.atoms["z"].to_numpy(), mean, seen, fallback)

@@ -98,6 +98,7 @@ def save_regressor(reg, kind: str, feature_names, summary: Mapping, model_dir: s
     else:
         coef = {name: float(c) for name, c in zip(feature_names, reg.coef_, strict=True)}
         write_json(model_dir / "model.json", {"intercept": float(reg.intercept_), "coef": coef})
-    clean = {k: (None if isinstance(v, float) and not np.isfinite(v) else v)
-             for k, v in summary.items()}
+    clean = {
+        k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in summary.items()
+    }
     write_json(model_dir / "fit.json", clean)

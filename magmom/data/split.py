@@ -127,8 +127,8 @@ def assign_splits(
     assignment: dict[str, str] = {}
     for stratum in sorted(plan):
         comps, counts = plan[stratum]
-        order = _stratum_rng(seed, stratum).permutation(len(comps))
-        shuffled = [sorted(comps)[k] for k in order]
+        ordered = sorted(comps)
+        shuffled = [ordered[k] for k in _stratum_rng(seed, stratum).permutation(len(ordered))]
         bounds = np.cumsum(counts)
         for rank, comp in enumerate(shuffled):
             assignment[comp] = SPLITS[int(np.searchsorted(bounds, rank, side="right"))]
@@ -218,12 +218,12 @@ def summarise(rows: Sequence[Mapping[str, str]]) -> str:
     comps: Counter = Counter()
     for t, s, _ in {(r["type"], r["split"], r["composition_id"]) for r in rows}:
         comps[(t, s)] += 1
-    lines = [f"{'type':<16}" + "".join(f"{s:>18}" for s in SPLITS) + "   (slabs / compositions)"]
+    lines = [f"{'type':<16}" + "".join(f"{s:>16}" for s in SPLITS) + "   (slabs / compositions)"]
     for t in sorted({t for t, _ in slabs}):
         lines.append(
-            f"{t:<16}" + "".join(f"{slabs[(t, s)]:>10} / {comps[(t, s)]:<5}" for s in SPLITS)
+            f"{t:<16}" + "".join(f"{slabs[(t, s)]:>9} / {comps[(t, s)]:<4}" for s in SPLITS)
         )
     total = Counter(r["split"] for r in rows)
     n = max(len(rows), 1)
-    lines.append(f"{'all':<16}" + "".join(f"{total[s]:>10} ({total[s] / n:5.1%})" for s in SPLITS))
+    lines.append(f"{'all':<16}" + "".join(f"{total[s]:>8} ({total[s] / n:5.1%})" for s in SPLITS))
     return "\n".join(lines)

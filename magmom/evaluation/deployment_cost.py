@@ -34,8 +34,18 @@ import torch
 log = logging.getLogger(__name__)
 
 COLUMNS = (
-    "model_id", "architecture", "cutoff", "residual", "parameters", "n_atoms", "n_edges",
-    "load_s", "load_warm_s", "cpu_ms", "cuda_ms", "cpu_threads",
+    "model_id",
+    "architecture",
+    "cutoff",
+    "residual",
+    "parameters",
+    "n_atoms",
+    "n_edges",
+    "load_s",
+    "load_warm_s",
+    "cpu_ms",
+    "cuda_ms",
+    "cpu_threads",
 )
 
 
@@ -66,8 +76,13 @@ def slab_graph(atoms, cutoff: float, max_neighbors: int | None):
     return arrays_to_data(graph_arrays(slab, cutoff, max_neighbors))
 
 
-def time_call(fn: Callable[[], object], device: torch.device, warmup: int = 3,
-              repeats: int = 20, budget_s: float = 5.0) -> float:
+def time_call(
+    fn: Callable[[], object],
+    device: torch.device,
+    warmup: int = 3,
+    repeats: int = 20,
+    budget_s: float = 5.0,
+) -> float:
     """Median wall time of ``fn()`` in ms, after ``warmup`` calls; stops early after
     ``budget_s`` seconds (at least 3 timed calls)."""
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
@@ -94,6 +109,8 @@ def benchmark_checkpoint(
     max_neighbors: int | None,
     devices: Sequence[torch.device],
     load_repeats: int = 3,
+    repeats: int = 20,
+    budget_s: float = 5.0,
 ) -> dict:
     """One row of the cost table for the GNN checkpoint at ``path``."""
     from torch_geometric.data import Batch
@@ -131,12 +148,18 @@ def benchmark_checkpoint(
             with torch.inference_mode():
                 return m(batch)
 
-        row[f"{device.type}_ms"] = time_call(forward, device)
+        row[f"{device.type}_ms"] = time_call(forward, device, repeats=repeats, budget_s=budget_s)
     log.info("%s: %s", row["model_id"], row)
     return row
 
 
-def benchmark_chgnet(atoms, devices: Sequence[torch.device], load_repeats: int = 3) -> dict:
+def benchmark_chgnet(
+    atoms,
+    devices: Sequence[torch.device],
+    load_repeats: int = 3,
+    repeats: int = 20,
+    budget_s: float = 5.0,
+) -> dict:
     """The cost row of the pretrained CHGNet (reference foundation model)."""
     from pymatgen.io.ase import AseAtomsAdaptor
 
@@ -173,7 +196,7 @@ def benchmark_chgnet(atoms, devices: Sequence[torch.device], load_repeats: int =
             with torch.no_grad():
                 return m([g], task="em")
 
-        row[f"{device.type}_ms"] = time_call(forward, device)
+        row[f"{device.type}_ms"] = time_call(forward, device, repeats=repeats, budget_s=budget_s)
     log.info("chgnet: %s", row)
     return row
 
@@ -184,18 +207,26 @@ def benchmark(
     max_neighbors: int | None,
     include_chgnet: bool = True,
     seed: int = 0,
+    load_repeats: int = 3,
+    repeats: int = 20,
+    budget_s: float = 5.0,
 ) -> pd.DataFrame:
-    """The cost table of ``checkpoints`` (and the pretrained CHGNet) on one synthetic slab."""
+    """The cost table of ``checkpoints`` (and the pretrained CHGNet) on one synthetic slab.
+
+    ``load_repeats`` warm loads, and up to ``repeats`` timed forward passes (at most ``budget_s``
+    seconds, at least 3) per model and device.
+    """
     from tqdm import tqdm
 
     devices = [torch.device("cpu")]
     if torch.cuda.is_available():
         devices.append(torch.device("cuda"))
     atoms = synthetic_slab(elements, seed=seed)
+    timing = {"load_repeats": load_repeats, "repeats": repeats, "budget_s": budget_s}
     rows = [
-        benchmark_checkpoint(p, atoms, max_neighbors, devices)
+        benchmark_checkpoint(p, atoms, max_neighbors, devices, **timing)
         for p in tqdm(checkpoints, desc="deployment cost", unit="model")
     ]
     if include_chgnet:
-        rows.append(benchmark_chgnet(atoms, devices))
+        rows.append(benchmark_chgnet(atoms, devices, **timing))
     return pd.DataFrame(rows, columns=list(COLUMNS))

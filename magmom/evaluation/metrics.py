@@ -113,9 +113,7 @@ def metric_set(df: pd.DataFrame) -> dict:
     return out
 
 
-def evaluate(
-    df: pd.DataFrame, excluded_elements: Iterable[str] = ("V", "Cr", "Mn")
-) -> dict:
+def evaluate(df: pd.DataFrame, excluded_elements: Iterable[str] = ("V", "Cr", "Mn")) -> dict:
     """Metrics of a predictions frame: ``all`` atoms and ``excluded`` (without those elements).
 
     ``excluded["elements_removed"]`` lists the excluded symbols; ``n_slabs`` there counts the slabs

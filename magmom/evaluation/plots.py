@@ -59,8 +59,15 @@ def _metrics_box(ax, m: dict) -> None:
         f"R²   {r2}\nmax  {m['max_error']:.3f} {MU_B}"
     )
     ax.text(
-        0.03, 0.97, text, transform=ax.transAxes, va="top", ha="left", family="monospace",
-        fontsize="small", bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.95},
+        0.03,
+        0.97,
+        text,
+        transform=ax.transAxes,
+        va="top",
+        ha="left",
+        family="monospace",
+        fontsize="small",
+        bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.95},
     )
 
 
@@ -95,17 +102,30 @@ def parity_plot(
     size = 30 if n < 2_000 else (12 if n < 20_000 else 4)
     alpha = 0.8 if n < 2_000 else (0.5 if n < 20_000 else 0.25)
     groups = ["other elements"] + (["/".join(highlight)] if highlight else [])
-    palette = dict(zip(groups, sns.color_palette("deep", 4)[:: 3][: len(groups)], strict=True))
+    palette = dict(zip(groups, sns.color_palette("deep", 4)[::3][: len(groups)], strict=True))
     sns.scatterplot(
-        data=plot, x="y_true", y="y_pred", hue="group", hue_order=groups, palette=palette,
-        s=size, alpha=alpha, linewidth=0, ax=ax, rasterized=n > 5_000, zorder=2,
+        data=plot,
+        x="y_true",
+        y="y_pred",
+        hue="group",
+        hue_order=groups,
+        palette=palette,
+        s=size,
+        alpha=alpha,
+        linewidth=0,
+        ax=ax,
+        rasterized=n > 5_000,
+        zorder=2,
     )
     ax.set(xlim=lims, ylim=lims, aspect="equal")
     ax.set_xlabel(f"label {quantity} ({MU_B})")
     ax.set_ylabel(f"predicted {quantity} ({MU_B})")
     _metrics_box(ax, regression_metrics(plot["y_true"], plot["y_pred"]))
     legend = ax.legend(
-        loc="upper center", bbox_to_anchor=(0.5, -0.11), ncol=3, frameon=False,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.11),
+        ncol=3,
+        frameon=False,
         markerscale=2 if size < 12 else 1,
     )
     for handle in legend.legend_handles:
@@ -143,11 +163,19 @@ def error_histogram(
         f"MAE    {np.abs(err).mean():.4f} {MU_B}"
     )
     ax.text(
-        0.02, 0.97, text, transform=ax.transAxes, va="top", ha="left", family="monospace",
-        fontsize="small", bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.95},
+        0.02,
+        0.97,
+        text,
+        transform=ax.transAxes,
+        va="top",
+        ha="left",
+        family="monospace",
+        fontsize="small",
+        bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.95},
     )
-    _title(ax, f"{model_id}: signed error, {subset_label}", len(df), df["slab_id"].nunique(),
-           surrogate)
+    _title(
+        ax, f"{model_id}: signed error, {subset_label}", len(df), df["slab_id"].nunique(), surrogate
+    )
     save(fig, path)
 
 
@@ -170,7 +198,11 @@ def model_figures(
         df, model_id, paths["parity"], highlight=excluded, surrogate=surrogate, quantity=quantity
     )
     parity_plot(
-        rest, model_id, paths["parity_excl"], surrogate=surrogate, subset_label=label_excl,
+        rest,
+        model_id,
+        paths["parity_excl"],
+        surrogate=surrogate,
+        subset_label=label_excl,
         quantity=quantity,
     )
     error_histogram(df, model_id, paths["error_hist"], surrogate=surrogate)

@@ -18,10 +18,11 @@ SURROGATE_LABELLERS = frozenset({"chgnet"})
 def label_provenance(db_path: str | Path, split_path: str | Path, config: Mapping) -> dict:
     """Labellers of the dataset rows, whether they are surrogate labels, and counts per split.
 
-    ``surrogate`` is true when any row's ``labeller`` key is a surrogate, or when the workflow
-    labels the slabs itself (no ``dataset.source``) with ``labeller: chgnet``.
+    ``surrogate`` is true when any row's ``labeller`` key is a surrogate, when the db metadata
+    says so, or when the workflow labels the slabs itself (no ``dataset.source``) with
+    ``labeller: chgnet``.
     """
-    from magmom.data.dataset import iter_labelled_slabs
+    from magmom.data.dataset import iter_labelled_slabs, read_metadata
     from magmom.data.split import read_split
 
     split_of = read_split(split_path)
@@ -34,8 +35,10 @@ def label_provenance(db_path: str | Path, split_path: str | Path, config: Mappin
         slabs[split] += 1
         atoms[split] += len(slab.atoms)
     own_labels = not config["dataset"].get("source")
-    surrogate = bool(SURROGATE_LABELLERS & set(labellers)) or (
-        own_labels and config["labeller"] in SURROGATE_LABELLERS
+    surrogate = (
+        bool(SURROGATE_LABELLERS & set(labellers))
+        or bool(read_metadata(db_path).get("surrogate"))
+        or (own_labels and config["labeller"] in SURROGATE_LABELLERS)
     )
     return {
         "dataset": str(db_path),

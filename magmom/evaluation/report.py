@@ -34,14 +34,31 @@ from .provenance import surrogate_note
 
 BASELINE_KINDS = ("element-mean", "linear", "xgboost", "chgnet-zeroshot", "chgnet-finetuned")
 RANKING_COLUMNS = (
-    "rank", "model", "family", "architecture", "cutoff", "residual", "MAE", "RMSE", "R2",
-    "max_error", "n_atoms", "n_slabs", "MAE_excl", "R2_excl", "n_atoms_excl", "note",
+    "rank",
+    "model",
+    "family",
+    "architecture",
+    "cutoff",
+    "residual",
+    "MAE",
+    "RMSE",
+    "R2",
+    "max_error",
+    "n_atoms",
+    "n_slabs",
+    "MAE_excl",
+    "R2_excl",
+    "n_atoms_excl",
+    "note",
 )
 NOT_MEANINGFUL = "not meaningful: labels are CHGNet's own predictions (scores itself)"
 
 
 def parse_model_id(model_id: str) -> tuple[str, float | None, bool]:
-    """``'cgconv-r4-res'`` → ``('cgconv', 4.0, True)``; ``'element-mean'`` → ``(.., None, False)``."""
+    """Architecture, cutoff and residual flag of a model id.
+
+    ``'cgconv-r4-res'`` → ``('cgconv', 4.0, True)``; ``'element-mean'`` → ``(.., None, False)``.
+    """
     parts = model_id.split("-")
     residual = parts[-1] == "res"
     if residual:
@@ -110,8 +127,14 @@ def ranking_table(
 def per_element_table(metrics: Mapping[str, Mapping]) -> pd.DataFrame:
     """Long table: model, element, MAE, RMSE, R2, n_atoms (all test atoms of that element)."""
     rows = [
-        {"model": model_id, "element": el, "MAE": _num(v["mae"]), "RMSE": _num(v["rmse"]),
-         "R2": _num(v["r2"]), "n_atoms": int(v["n_atoms"])}
+        {
+            "model": model_id,
+            "element": el,
+            "MAE": _num(v["mae"]),
+            "RMSE": _num(v["rmse"]),
+            "R2": _num(v["r2"]),
+            "n_atoms": int(v["n_atoms"]),
+        }
         for model_id, m in metrics.items()
         for el, v in m["all"]["per_element"].items()
     ]
@@ -137,30 +160,72 @@ def cutoff_sweep_figure(ranking: pd.DataFrame, path: str | Path, surrogate: bool
     res = ok[(ok["family"] == "gnn") & ok["residual"]]
     fig, ax = plt.subplots(figsize=(11.5, 7), layout="constrained")
     archs = sorted(gnn["architecture"].unique())
-    palette = dict(zip(archs, sns.color_palette("tab20", max(len(archs), 1)), strict=False))
+    tab20 = sns.color_palette("tab20", 20)
+    colours = [tab20[i] for i in [*range(0, 20, 2), *range(1, 20, 2)]]  # dark shades first
+    palette = {a: colours[k % 20] for k, a in enumerate(archs)}
     if len(gnn):
         sns.lineplot(
-            data=gnn, x="cutoff", y="MAE", hue="architecture", hue_order=archs, palette=palette,
-            marker="o", markersize=8, linewidth=2, ax=ax,
+            data=gnn,
+            x="cutoff",
+            y="MAE",
+            hue="architecture",
+            hue_order=archs,
+            palette=palette,
+            style="architecture",
+            style_order=archs,
+            markers=True,
+            dashes=False,
+            markersize=9,
+            linewidth=2,
+            ax=ax,
         )
     if len(res):
-        ax.scatter(res["cutoff"], res["MAE"], marker="*", s=220, c="black", zorder=5,
-                   label="residual variants (*)")
+        ax.scatter(
+            res["cutoff"],
+            res["MAE"],
+            marker="*",
+            s=220,
+            c="black",
+            zorder=5,
+            label="residual variants (*)",
+        )
         for _, r in res.iterrows():
-            ax.annotate(r["model"], (r["cutoff"], r["MAE"]), textcoords="offset points",
-                        xytext=(6, 4), fontsize="x-small")
+            ax.annotate(
+                r["model"],
+                (r["cutoff"], r["MAE"]),
+                textcoords="offset points",
+                xytext=(6, 4),
+                fontsize="x-small",
+            )
     for kind, colour in (("xgboost", "0.25"), ("linear", "0.55")):
         sub = tab[tab["architecture"] == kind].sort_values("cutoff")
         if len(sub):
-            ax.plot(sub["cutoff"], sub["MAE"], ls="--", marker="s", color=colour, lw=2,
-                    label=f"{kind} (baseline)")
+            ax.plot(
+                sub["cutoff"],
+                sub["MAE"],
+                ls="--",
+                marker="s",
+                color=colour,
+                lw=2,
+                label=f"{kind} (baseline)",
+            )
     styles = [":", "-.", (0, (5, 1, 1, 1)), (0, (1, 1))]
     for k, (_, r) in enumerate(flat.iterrows()):
-        ax.axhline(r["MAE"], color="0.35", ls=styles[k % len(styles)], lw=1.6,
-                   label=f"{r['model']} (baseline)")
+        ax.axhline(
+            r["MAE"],
+            color="0.35",
+            ls=styles[k % len(styles)],
+            lw=1.6,
+            label=f"{r['model']} (baseline)",
+        )
     shown = pd.concat([gnn["MAE"], tab["MAE"], flat["MAE"], res["MAE"]])
     if len(shown) and shown.min() > 0 and shown.max() / shown.min() > 4:
+        from matplotlib.ticker import FormatStrFormatter
+
         ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FormatStrFormatter("%.3g"))
+        ax.yaxis.set_minor_formatter(FormatStrFormatter("%.3g"))
+        ax.tick_params(axis="y", which="minor", labelsize="x-small")
         ax.set_ylabel(f"test MAE ({MU_B}, log scale)")
     else:
         ax.set_ylabel(f"test MAE ({MU_B})")
@@ -173,8 +238,11 @@ def cutoff_sweep_figure(ranking: pd.DataFrame, path: str | Path, surrogate: bool
     n_atoms = int(ok["n_atoms"].max()) if len(ok) else 0
     n_slabs = int(ok["n_slabs"].max()) if len(ok) else 0
     fig.suptitle("Test MAE vs graph cutoff per operator", fontweight="bold")
-    ax.set_title(_subtitle(n_atoms, n_slabs, surrogate) + "; each point: one trained model",
-                 fontsize="small", fontweight="normal")
+    ax.set_title(
+        _subtitle(n_atoms, n_slabs, surrogate) + "; each point: one trained model",
+        fontsize="small",
+        fontweight="normal",
+    )
     save(fig, path)
 
 
@@ -208,8 +276,14 @@ def per_element_heatmap(
         layout="constrained",
     )
     sns.heatmap(
-        wide, annot=n_cols * n_rows <= 400, fmt=".3f", cmap="rocket_r", ax=ax,
-        linewidths=0.5, linecolor="white", annot_kws={"fontsize": "x-small"},
+        wide,
+        annot=n_cols * n_rows <= 400,
+        fmt=".3f",
+        cmap="rocket_r",
+        ax=ax,
+        linewidths=0.5,
+        linecolor="white",
+        annot_kws={"fontsize": "x-small"},
         cbar_kws={"label": f"test MAE ({MU_B})"},
     )
     ax.set_xlabel("model (best first)")
@@ -232,12 +306,29 @@ def deployment_table(cost: pd.DataFrame, ranking: pd.DataFrame) -> pd.DataFrame:
         cost.loc[ref, "MAE"] = mae.loc["chgnet-finetuned", "MAE"]
         cost.loc[ref, "note"] = "cost of the CHGNet architecture; MAE of chgnet-finetuned"
     gnn = cost[(cost["architecture"] != "chgnet") & ~cost["residual"].astype(bool)]
-    best = gnn.sort_values(["MAE", "model_id"], na_position="last").groupby(
-        "architecture", sort=False).head(1)
+    best = (
+        gnn.sort_values(["MAE", "model_id"], na_position="last")
+        .groupby("architecture", sort=False)
+        .head(1)
+    )
     out = pd.concat([best, cost[cost["architecture"] == "chgnet"]]).sort_values(
-        "MAE", na_position="last")
-    cols = ["model_id", "architecture", "cutoff", "parameters", "n_atoms", "n_edges", "load_s",
-            "load_warm_s", "cpu_ms", "cuda_ms", "cpu_threads", "MAE", "note"]
+        "MAE", na_position="last"
+    )
+    cols = [
+        "model_id",
+        "architecture",
+        "cutoff",
+        "parameters",
+        "n_atoms",
+        "n_edges",
+        "load_s",
+        "load_warm_s",
+        "cpu_ms",
+        "cuda_ms",
+        "cpu_threads",
+        "MAE",
+        "note",
+    ]
     return out[cols].rename(columns={"MAE": "test_MAE"}).fillna({"note": ""}).reset_index(drop=True)
 
 
@@ -282,7 +373,8 @@ def ranking_markdown(
     lines += [
         f"Test split: **{n_slabs:,} slabs, {n_atoms:,} atoms**; target {target} in μB; "
         f"labels from: {labellers or 'unknown'}. Dataset slabs per split: "
-        + ", ".join(f"{k} {v:,}" for k, v in provenance.get("n_slabs", {}).items()) + ".",
+        + ", ".join(f"{k} {v:,}" for k, v in provenance.get("n_slabs", {}).items())
+        + ".",
         "",
     ]
     if ranking["n_atoms"].nunique() > 1:
@@ -295,12 +387,32 @@ def ranking_markdown(
     show = ranking.assign(
         cutoff=ranking["cutoff"].map(lambda c: "–" if pd.isna(c) else f"{c:g} Å"),
         rank=ranking["rank"].map(lambda r: "–" if pd.isna(r) else str(int(r))),
-    )[["rank", "model", "cutoff", "MAE", "RMSE", "R2", "max_error", "n_atoms", "n_slabs",
-       "MAE_excl", "R2_excl", "note"]]
-    show = show.rename(columns={
-        "MAE": "MAE (μB)", "RMSE": "RMSE (μB)", "R2": "R²", "max_error": "max error (μB)",
-        "MAE_excl": f"MAE w/o {excl}", "R2_excl": f"R² w/o {excl}",
-    })
+    )[
+        [
+            "rank",
+            "model",
+            "cutoff",
+            "MAE",
+            "RMSE",
+            "R2",
+            "max_error",
+            "n_atoms",
+            "n_slabs",
+            "MAE_excl",
+            "R2_excl",
+            "note",
+        ]
+    ]
+    show = show.rename(
+        columns={
+            "MAE": "MAE (μB)",
+            "RMSE": "RMSE (μB)",
+            "R2": "R²",
+            "max_error": "max error (μB)",
+            "MAE_excl": f"MAE w/o {excl}",
+            "R2_excl": f"R² w/o {excl}",
+        }
+    )
     lines += [
         "## Ranking by test MAE",
         "",
@@ -333,10 +445,26 @@ def ranking_markdown(
         "inference = median forward pass without graph construction.",
         "",
         markdown_table(
-            cost_table[["model_id", "parameters", "load_s", "load_warm_s", "cpu_ms", "cuda_ms",
-                        "test_MAE", "note"]].rename(columns={
-                "load_s": "load (s)", "load_warm_s": "warm load (s)", "cpu_ms": "CPU (ms)",
-                "cuda_ms": "CUDA (ms)", "test_MAE": "test MAE (μB)"}),
+            cost_table[
+                [
+                    "model_id",
+                    "parameters",
+                    "load_s",
+                    "load_warm_s",
+                    "cpu_ms",
+                    "cuda_ms",
+                    "test_MAE",
+                    "note",
+                ]
+            ].rename(
+                columns={
+                    "load_s": "load (s)",
+                    "load_warm_s": "warm load (s)",
+                    "cpu_ms": "CPU (ms)",
+                    "cuda_ms": "CUDA (ms)",
+                    "test_MAE": "test MAE (μB)",
+                }
+            ),
             {"load (s)": 3, "warm load (s)": 3, "CPU (ms)": 2, "CUDA (ms)": 2},
         ),
         "",
@@ -365,8 +493,11 @@ def build_report(
     per_element = per_element_table(metrics)
     cost = deployment_table(pd.read_csv(cost_csv), ranking)
 
-    for key, frame in (("ranking_csv", ranking), ("per_element_csv", per_element),
-                       ("cost_csv", cost)):
+    for key, frame in (
+        ("ranking_csv", ranking),
+        ("per_element_csv", per_element),
+        ("cost_csv", cost),
+    ):
         with atomic_path(outputs[key]) as tmp:
             frame.to_csv(tmp, index=False, float_format="%.6g")
     cutoff_sweep_figure(ranking, outputs["cutoff_sweep"], surrogate)
@@ -378,7 +509,9 @@ def build_report(
     cost_md = ["# Deployment cost (one 64-atom slab)", ""]
     if surrogate_note(provenance):
         cost_md += [f"> **Surrogate labels.** {surrogate_note(provenance)}", ""]
-    cost_md += [markdown_table(cost, {"load_s": 3, "load_warm_s": 3, "cpu_ms": 2, "cuda_ms": 2}),
-                ""]
+    cost_md += [
+        markdown_table(cost, {"load_s": 3, "load_warm_s": 3, "cpu_ms": 2, "cuda_ms": 2}),
+        "",
+    ]
     write_text(outputs["cost_md"], "\n".join(cost_md))
     return ranking

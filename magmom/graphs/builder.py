@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -141,29 +142,19 @@ def slabs_sha256(slab_ids: Iterable[str]) -> str:
     return hashlib.sha256("\n".join(sorted(slab_ids)).encode()).hexdigest()
 
 
-def partition(
-    slabs: Iterable[SlabInput], split_of: Mapping[str, str], dataset: str = "the dataset"
-) -> dict[str, list[SlabInput]]:
-    """Slabs per split, each sorted by slab id; dataset and split must hold the same ids."""
-    out: dict[str, list[SlabInput]] = {}
-    seen = set()
-    for slab in slabs:
-        if slab.slab_id in seen:
-            raise GraphBuildError(f"{dataset}: slab {slab.slab_id!r} occurs twice")
-        seen.add(slab.slab_id)
-        if slab.slab_id not in split_of:
-            raise GraphBuildError(
-                f"slab {slab.slab_id!r} of {dataset} is not in the split file: the split is older "
-                f"than the dataset; rerun the split rule"
-            )
-        out.setdefault(split_of[slab.slab_id], []).append(slab)
-    missing = sorted(set(split_of) - seen)
-    if missing:
-        raise GraphBuildError(
-            f"{len(missing)} slab(s) of the split file are not in {dataset} (first: "
-            f"{missing[0]!r}); rerun the split rule"
-        )
-    return {split: sorted(group, key=lambda s: s.slab_id) for split, group in out.items()}
+def _encoded_batch(slabs, cutoff, max_neighbors, target, engine):
+    return [encoded_graph(s, cutoff, max_neighbors, target, engine) for s in slabs]
+
+
+def _batches(items: Iterable, size: int):
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def build_caches(
@@ -176,51 +167,112 @@ def build_caches(
     meta: Mapping | None = None,
     processes: int = 1,
     engine: str = "vesin",
-    chunksize: int = 8,
+    batch_size: int = 16,
+    progress: bool = True,
 ) -> dict[str, int]:
     """Build one cache per split in ``outputs`` (``{split: path}``); return graphs per split.
 
-    Neighbour lists and encoding run in ``processes`` worker processes; the main process writes.
-    ``meta`` (e.g. dataset and split hashes) goes into every header next to cutoff, cap, target,
-    split name and the hash of the split's slab list. An empty split gives an empty cache.
+    ``slabs`` may be a generator (e.g. over the dataset file): it is consumed once, in the calling
+    process, while ``processes`` worker processes compute neighbour lists and encode records in
+    batches of ``batch_size`` slabs; the calling process writes. Reading, building and writing
+    thus overlap, and memory holds only the batches in flight. Graph ``k`` of a split is the
+    ``k``-th of its slab ids in sorted order, whatever order the slabs arrive in; the split
+    table fixes those positions before the first slab is read.
+
+    The slabs must be exactly those of ``split_of``: a slab missing from it (a stale split), a
+    slab of the split missing from ``slabs`` and duplicates are errors. ``meta`` (e.g. dataset
+    and split hashes) goes into every header beside cutoff, cap, target, split name and the hash
+    of the split's slab list. A split without slabs gives an empty cache. An error while reading or
+    building leaves no file at any output path.
     """
-    groups = partition(slabs, split_of, dataset=(meta or {}).get("dataset", "the dataset"))
-    unknown = set(groups) - set(outputs)
-    if unknown:
-        raise GraphBuildError(f"split(s) {sorted(unknown)} in the split file have no output path")
+    dataset = (meta or {}).get("dataset", "the dataset")
+    members: dict[str, list[str]] = {split: [] for split in outputs}
+    for slab_id, split in split_of.items():
+        if split not in members:
+            raise GraphBuildError(f"split {split!r} of slab {slab_id!r} has no output path")
+        members[split].append(slab_id)
+    position = {}
+    for split, ids in members.items():
+        ids.sort()
+        position.update({slab_id: (split, k) for k, slab_id in enumerate(ids)})
+
+    def checked(stream):
+        seen = set()
+        for slab in stream:
+            if slab.slab_id in seen:
+                raise GraphBuildError(f"{dataset}: slab {slab.slab_id!r} occurs twice")
+            if slab.slab_id not in position:
+                raise GraphBuildError(
+                    f"slab {slab.slab_id!r} of {dataset} is not in the split file: the split is "
+                    f"older than the dataset; rerun the split rule"
+                )
+            seen.add(slab.slab_id)
+            yield slab
+        missing = sorted(set(position) - seen)
+        if missing:
+            raise GraphBuildError(
+                f"{len(missing)} slab(s) of the split file are not in {dataset} (first: "
+                f"{missing[0]!r}); rerun the split rule"
+            )
+
     work = partial(
-        encoded_graph,
+        _encoded_batch,
         cutoff=float(cutoff),
         max_neighbors=max_neighbors,
         target=target,
         engine=engine,
     )
+    # import the neighbour-list library (vesin imports torch: seconds) once, before forking
+    neighbour_edges(np.zeros((1, 3)), np.eye(3), np.zeros(3, bool), 1.0, engine=engine)
     pool = multiprocessing.get_context("fork").Pool(processes) if processes > 1 else None
-    counts = {}
+    writers: dict[str, CacheWriter] = {}
+    bar = tqdm(
+        total=len(position),
+        desc=f"graphs r{cutoff:g}",
+        unit="slab",
+        mininterval=2.0,
+        disable=not progress,
+    )
     try:
         for split, path in outputs.items():
-            group = groups.get(split, [])
             header = {
                 **(meta or {}),
                 "cutoff": float(cutoff),
                 "max_neighbors": max_neighbors,
                 "target": target,
                 "split": split,
-                "slabs_sha256": slabs_sha256(s.slab_id for s in group),
+                "slabs_sha256": slabs_sha256(members[split]),
             }
-            results = pool.imap(work, group, chunksize) if pool else map(work, group)
-            with CacheWriter(path, header) as writer:
-                for record, z, y in tqdm(
-                    results,
-                    total=len(group),
-                    desc=f"graphs r{cutoff:g} {split}",
-                    unit="slab",
-                    mininterval=2.0,
-                ):
-                    writer.add_record(record, z, y)
-            counts[split] = writer.count
+            writers[split] = CacheWriter(path, header)
+
+        def write(batch, results):
+            for slab, (record, z, y) in zip(batch, results, strict=True):
+                split, index = position[slab.slab_id]
+                writers[split].add_record(record, z, y, index)
+            bar.update(len(batch))
+
+        pending: deque = deque()
+        for batch in _batches(checked(slabs), batch_size):
+            if pool is None:
+                write(batch, work(batch))
+                continue
+            pending.append((batch, pool.apply_async(work, (batch,))))
+            # keep every worker busy, but bound the memory held by results in flight
+            while pending and (len(pending) > 4 * processes or pending[0][1].ready()):
+                done, result = pending.popleft()
+                write(done, result.get())
+        while pending:
+            done, result = pending.popleft()
+            write(done, result.get())
+        for writer in writers.values():
+            writer.close()
+    except BaseException as err:
+        for writer in writers.values():
+            writer.abort((type(err), err, err.__traceback__))
+        raise
     finally:
+        bar.close()
         if pool is not None:
             pool.terminate()
             pool.join()
-    return counts
+    return {split: writer.count for split, writer in writers.items()}

@@ -19,13 +19,15 @@ reruns it). The builder is the only user of its private temporary file, so it op
 ``lock=False``: **no ``-lock`` file is created**, neither while building nor afterwards.
 
 Readers open the file ``readonly=True, lock=False`` (an immutable file needs no reader table, and
-the cache can live on a read-only file system). The environment is opened lazily in the process
-that first reads a graph and reopened when the process id changes, so a reader handed to
-``DataLoader`` workers (fork or spawn) gives every worker its own handle; LMDB handles must not
-cross a ``fork``. On opening, the reader checks the file size against the last page LMDB has
-committed (a truncated file would otherwise crash the process with SIGBUS), the header's presence
-and schema version, the entry count, and any expected header values, and raises
-:class:`CacheError` naming the file and the way to rebuild it.
+the cache can live on a read-only file system); a cache is never modified in place, only replaced.
+The environment is opened lazily, on first use in a process, and each process keeps one handle per
+file shared by all its readers (LMDB forbids opening a file twice in one process). A handle
+inherited through ``fork`` is never used: the first read in a ``DataLoader`` worker closes the
+inherited copy and opens the worker's own, and a pickled reader (spawn) carries no handle. On
+opening, the reader checks the file size against the last page LMDB committed (reading past the end
+of a truncated file would otherwise kill the process with SIGBUS), then the header's presence,
+schema version and entry count and any expected header values, and raises :class:`CacheError`
+naming the file and how to rebuild it.
 """
 
 from __future__ import annotations
@@ -85,46 +87,70 @@ def _rebuild_hint(path) -> str:
 class CacheWriter:
     """Write graph records to a new cache at ``path``; the file appears only on :meth:`close`.
 
-    Use as a context manager: an exception inside the block removes the temporary file and leaves
-    ``path`` untouched. ``meta`` becomes the header (``count``, ``schema_version`` are added).
+    Records are appended (index = number written so far) or put at an explicit index, in any
+    order; :meth:`close` checks that the indices are exactly ``0 .. count-1``. Use as a context
+    manager: an exception inside the block removes the temporary file and leaves ``path``
+    untouched. ``meta`` becomes the header (``count``, ``schema_version`` are added).
     """
 
     def __init__(self, path: str | os.PathLike, meta: Mapping):
         self.path = Path(path)
         self.meta = dict(meta)
         self.stats = ElementStats()
-        self.count = 0
+        self._indices: set[int] = set()
         self._atomic = atomic_path(self.path, suffix=".lmdb")
         self._tmp = self._atomic.__enter__()
         self._map_size = _INITIAL_MAP_SIZE
-        self._env = lmdb.open(str(self._tmp), subdir=False, lock=False, map_size=self._map_size)
+        # no fsync per commit (a failed build discards the file anyway); one sync in close()
+        self._env = lmdb.open(
+            str(self._tmp),
+            subdir=False,
+            lock=False,
+            map_size=self._map_size,
+            sync=False,
+            metasync=False,
+        )
         self._batch: list[tuple[bytes, bytes]] = []
         self._batch_bytes = 0
+        self._last_key = b""
 
-    def add(self, arrays: Mapping[str, np.ndarray]) -> None:
-        """Append one graph (arrays as produced by :func:`magmom.graphs.builder.graph_arrays`)."""
-        self.add_record(encode(arrays), arrays["z"], arrays["y"])
+    @property
+    def count(self) -> int:
+        return len(self._indices)
 
-    def add_record(self, record: bytes, z: np.ndarray, y: np.ndarray) -> None:
-        """Append an already encoded record; ``z``/``y`` feed the per-element statistics."""
+    def add(self, arrays: Mapping[str, np.ndarray], index: int | None = None) -> None:
+        """Add one graph (arrays as produced by :func:`magmom.graphs.builder.graph_arrays`)."""
+        self.add_record(encode(arrays), arrays["z"], arrays["y"], index)
+
+    def add_record(
+        self, record: bytes, z: np.ndarray, y: np.ndarray, index: int | None = None
+    ) -> None:
+        """Add an encoded record at ``index`` (default: the next); ``z``, ``y`` feed the stats."""
+        index = self.count if index is None else int(index)
+        if index < 0 or index in self._indices:
+            raise ValueError(f"{self.path}: graph index {index} written twice or negative")
+        self._indices.add(index)
         self.stats.add(z, y)
-        self._batch.append((entry_key(self.count), record))
+        self._batch.append((entry_key(index), record))
         self._batch_bytes += len(record)
-        self.count += 1
         if self._batch_bytes >= _BATCH_BYTES:
             self._flush()
 
     def _flush(self, extra: tuple[bytes, bytes] | None = None) -> None:
-        items = list(self._batch) + ([extra] if extra else [])
+        items = sorted(self._batch) + ([extra] if extra else [])
+        # LMDB's append mode (compact pages, no searches) needs keys beyond every key written
+        append = bool(self._batch) and items[0][0] > self._last_key
         while True:
             try:
                 with self._env.begin(write=True) as txn:
                     for key, value in items:
-                        txn.put(key, value, append=key != HEADER_KEY)
+                        txn.put(key, value, append=append and key != HEADER_KEY)
                 break
             except lmdb.MapFullError:
                 self._map_size *= 2
                 self._env.set_mapsize(self._map_size)
+        if self._batch:
+            self._last_key = max(self._last_key, items[len(self._batch) - 1][0])
         self._batch, self._batch_bytes = [], 0
 
     def header(self) -> dict:
@@ -132,6 +158,9 @@ class CacheWriter:
 
     def close(self) -> None:
         """Write the header, sync, close and move the file into place."""
+        if self._indices and max(self._indices) != self.count - 1:
+            missing = min(set(range(self.count)) - self._indices)
+            raise CacheError(f"{self.path}: graph {missing} of 0..{max(self._indices)} not written")
         meta = json.dumps(self.header(), sort_keys=True, allow_nan=False).encode()
         header = encode(
             {
@@ -161,10 +190,14 @@ class CacheWriter:
         return self
 
     def __exit__(self, *exc_info) -> None:
-        if exc_info[0] is None:
-            self.close()
-        else:
+        if exc_info[0] is not None:
             self.abort(exc_info)
+            return
+        try:
+            self.close()
+        except BaseException as err:
+            self.abort((type(err), err, err.__traceback__))
+            raise
 
 
 def _matches(expected, actual) -> bool:

@@ -29,6 +29,7 @@ truncated or corrupted value is reported instead of silently misread.
 
 from __future__ import annotations
 
+import math
 import struct
 import zlib
 from collections.abc import Mapping
@@ -42,6 +43,8 @@ ENTRY = struct.Struct("<16s4sI4IQQ")
 MAX_NDIM = 4
 ALIGN = 8
 DTYPES: frozenset[str] = frozenset(("|u1", "|i1", "<u2", "<i2", "<u4", "<i4", "<i8", "<f4", "<f8"))
+
+_NUMPY_DTYPES = {name: np.dtype(name) for name in DTYPES}
 
 
 class RecordError(ValueError):
@@ -66,21 +69,32 @@ def encode(arrays: Mapping[str, np.ndarray]) -> bytes:
         if not 0 < len(raw_name) <= 16:
             raise ValueError(f"array name {name!r} must be 1..16 ASCII bytes")
         items.append((raw_name, arr))
-    offset = PREAMBLE.size + ENTRY.size * len(items)
-    offset += _pad(offset)
-    table, payload = [], []
+    table_end = PREAMBLE.size + ENTRY.size * len(items)
+    offset = table_end + _pad(table_end)
+    placed = []
     for raw_name, arr in items:
-        data = np.ascontiguousarray(arr).tobytes()
+        placed.append((raw_name, arr, offset))
+        offset += arr.nbytes + _pad(arr.nbytes)
+    buf = bytearray(offset)
+    for k, (raw_name, arr, start) in enumerate(placed):
         shape = list(arr.shape) + [0] * (MAX_NDIM - arr.ndim)
-        table.append(
-            ENTRY.pack(raw_name, arr.dtype.str.encode(), arr.ndim, *shape, offset, len(data))
+        ENTRY.pack_into(
+            buf,
+            PREAMBLE.size + ENTRY.size * k,
+            raw_name,
+            arr.dtype.str.encode(),
+            arr.ndim,
+            *shape,
+            start,
+            arr.nbytes,
         )
-        payload.append(data + b"\0" * _pad(len(data)))
-        offset += len(data) + _pad(len(data))
-    head_pad = b"\0" * _pad(PREAMBLE.size + ENTRY.size * len(items))
-    body = b"".join(table) + head_pad + b"".join(payload)
-    total = PREAMBLE.size + len(body)
-    return PREAMBLE.pack(MAGIC, LAYOUT_VERSION, len(items), total, zlib.crc32(body), 0) + body
+        if arr.nbytes:
+            np.frombuffer(buf, dtype=arr.dtype, count=arr.size, offset=start).reshape(arr.shape)[
+                ...
+            ] = arr
+    crc = zlib.crc32(memoryview(buf)[PREAMBLE.size :])
+    PREAMBLE.pack_into(buf, 0, MAGIC, LAYOUT_VERSION, len(items), offset, crc, 0)
+    return bytes(buf)
 
 
 def decode(buf: bytes | bytearray | memoryview) -> dict[str, np.ndarray]:
@@ -109,11 +123,11 @@ def decode(buf: bytes | bytearray | memoryview) -> dict[str, np.ndarray]:
         shape, (offset, nbytes) = rest[:MAX_NDIM], rest[MAX_NDIM:]
         name = raw_name.rstrip(b"\0").decode("ascii")
         dtype = dtype.rstrip(b"\0").decode("ascii")
-        if dtype not in DTYPES or ndim > MAX_NDIM:
+        if dtype not in _NUMPY_DTYPES or ndim > MAX_NDIM:
             raise RecordError(f"array {name!r}: unsupported dtype {dtype!r} or ndim {ndim}")
         shape = tuple(shape[:ndim])
-        dt = np.dtype(dtype)
-        if int(np.prod(shape, dtype=np.int64)) * dt.itemsize != nbytes:
+        dt = _NUMPY_DTYPES[dtype]
+        if math.prod(shape) * dt.itemsize != nbytes:
             raise RecordError(f"array {name!r}: {nbytes} bytes do not fit shape {shape} {dtype}")
         if offset < table_end or offset + nbytes > total:
             raise RecordError(f"array {name!r}: bytes [{offset}, {offset + nbytes}) out of range")

@@ -22,7 +22,7 @@ and lambdifies them, which costs ~11 s per model build. Here
 * the zeros :math:`z_{ln}` come from bisection on the interlacing brackets
   :math:`z_{l-1,n} < z_{ln} < z_{l-1,n+1}` (starting from :math:`z_{0n} = n\pi`), the same scheme
   PyG runs with ``scipy.optimize.brentq``, in float64 to machine precision;
-* :math:`j_l(x)` is evaluated in float64 by the ascending series
+* :math:`j_l(x)` is evaluated in float64 (all orders at once) by the ascending series
   :math:`j_l(x) = x^l \sum_m (-x^2/2)^m / (m!\,(2l+2m+1)!!)` where :math:`x < l + 1` and by the
   upward recurrence :math:`j_{l+1} = \frac{2l+1}{x} j_l - j_{l-1}` elsewhere (stable there);
 * :math:`P_l` follows Bonnet's recurrence :math:`l P_l = (2l-1)\,t\,P_{l-1} - (l-1) P_{l-2}`
@@ -81,31 +81,44 @@ def spherical_bessel_zeros(num_spherical: int, num_radial: int) -> np.ndarray:
     return zeros
 
 
-def spherical_bessel(order: int, x: Tensor) -> Tensor:
-    r""":math:`j_l(x)` of one order, elementwise, in ``x``'s dtype (use float64).
+def spherical_bessel(order: Tensor | int, x: Tensor, max_order: int | None = None) -> Tensor:
+    r""":math:`j_l(x)` elementwise, with ``order`` broadcastable to ``x`` (use float64 ``x``).
 
-    ``x`` must be non-negative. Below :math:`x = l + 1`, where the upward recurrence loses digits by
-    cancellation, the ascending series is used instead (it converges fast there).
+    ``x`` must be non-negative. All orders up to ``max_order`` run through the upward recurrence
+    together; below :math:`x = l + 1`, where that recurrence loses digits by cancellation, the
+    ascending series replaces it.
     """
+    order = torch.as_tensor(order, device=x.device).expand_as(x)
+    if max_order is None:
+        max_order = int(order.max()) if order.numel() else 0
     x_safe = x.clamp_min(1e-6)
     j_prev = torch.sin(x_safe) / x_safe
-    if order == 0:
-        return torch.where(x < 1e-6, torch.ones_like(x), j_prev)
-    j_cur = torch.sin(x_safe) / x_safe**2 - torch.cos(x_safe) / x_safe
-    for n in range(1, order):
-        j_prev, j_cur = j_cur, (2 * n + 1) / x_safe * j_cur - j_prev
-    small = x < order + 1
+    out = torch.where(x < 1e-6, torch.ones_like(x), j_prev)  # order 0
+    if max_order >= 1:
+        j_cur = (j_prev - torch.cos(x_safe)) / x_safe
+        out = torch.where(order == 1, j_cur, out)
+        for n in range(1, max_order):
+            j_prev, j_cur = j_cur, (2 * n + 1) / x_safe * j_cur - j_prev
+            out = torch.where(order == n + 1, j_cur, out)
+    small = (x < order + 1) & (order > 0)
     if not bool(small.any()):
-        return j_cur
-    # x^l / (2l+1)!! * sum_m (-x^2/2)^m / (m! (2l+3)(2l+5)...(2l+2m+1))
-    half_x2 = -0.5 * x * x
-    term = torch.ones_like(x)
-    total = torch.ones_like(x)
+        return out
+    # x^l / (2l+1)!! * sum_m (-x^2/2)^m / (m! (2l+3)(2l+5)...(2l+2m+1)), on the small x only
+    x_small, l_small = x[small], order[small].to(x.dtype)
+    half_x2 = -0.5 * x_small * x_small
+    term = torch.ones_like(x_small)
+    total = torch.ones_like(x_small)
     for m in range(1, _SERIES_TERMS):
-        term = term * half_x2 / (m * (2 * order + 2 * m + 1))
+        term = term * half_x2 / (m * (2 * l_small + 2 * m + 1))
         total = total + term
-    double_factorial = float(np.prod(np.arange(2 * order + 1, 0, -2)))
-    return torch.where(small, x**order / double_factorial * total, j_cur)
+    double_factorial = torch.tensor(
+        [float(np.prod(np.arange(2 * n + 1, 0, -2))) for n in range(max_order + 1)],
+        dtype=x.dtype,
+        device=x.device,
+    )[order[small]]
+    out = out.clone()
+    out[small] = x_small**l_small / double_factorial * total
+    return out
 
 
 def zonal_harmonics(num_spherical: int, cos_angle: Tensor) -> Tensor:
@@ -152,14 +165,14 @@ class SphericalBasis(torch.nn.Module):
         )
         self.register_buffer("zeros", torch.from_numpy(zeros), persistent=False)
         self.register_buffer("norm", torch.from_numpy(norm), persistent=False)
+        order = torch.arange(num_spherical)[:, None].expand(num_spherical, num_radial)
+        self.register_buffer("order", order.contiguous(), persistent=False)
 
     def radial(self, dist: Tensor) -> Tensor:
         """Envelope-weighted, normalised :math:`j_l(z_{ln} d/c)`, shape ``(E, L, K)``."""
         x = dist / self.cutoff
         arg = self.zeros.to(torch.float64) * x.to(torch.float64)[:, None, None]  # (E, L, K)
-        bessel = torch.stack(
-            [spherical_bessel(order, arg[:, order]) for order in range(self.num_spherical)], dim=1
-        )
+        bessel = spherical_bessel(self.order, arg, self.num_spherical - 1)
         rbf = (self.norm.to(torch.float64) * bessel).to(dist.dtype)
         return self.envelope(x)[:, None, None] * rbf
 

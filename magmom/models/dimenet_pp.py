@@ -43,6 +43,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.nn.models.dimenet import (
     BesselBasisLayer,
@@ -54,6 +55,28 @@ from torch_geometric.nn.resolver import activation_resolver
 
 from magmom.models.dimenet_basis import SphericalBasis
 from magmom.models.triplets import DenseTriplets, dense_triplets
+
+
+class NodeFirstEmbeddingBlock(EmbeddingBlock):
+    """PyG's ``EmbeddingBlock`` (same parameters), with the atom terms projected per atom.
+
+    ``lin([h_i, h_j, r_ji])`` splits into ``W_a h_i + W_b h_j + W_c r_ji + b``; the first two are
+    computed once per atom and gathered, instead of once per edge.
+    """
+
+    def forward(self, x: Tensor, rbf: Tensor, i: Tensor, j: Tensor) -> Tensor:
+        h = self.emb(x)
+        hidden = h.size(1)
+        weight = self.lin.weight  # (H, 3H): [W_a | W_b | W_c]
+        # (N, 2H): [h W_a^T | h W_b^T]
+        atom_terms = h @ torch.cat([weight[:, :hidden], weight[:, hidden : 2 * hidden]]).T
+        term_i, term_j = atom_terms[:, :hidden], atom_terms[:, hidden:]
+        rbf = self.act(self.lin_rbf(rbf))
+        return self.act(
+            term_i.index_select(0, i)
+            + term_j.index_select(0, j)
+            + F.linear(rbf, weight[:, 2 * hidden :], self.lin.bias)
+        )
 
 
 class DenseInteractionPPBlock(InteractionPPBlock):
@@ -75,24 +98,29 @@ class DenseInteractionPPBlock(InteractionPPBlock):
             radial_sbf: ``(E, L, K)`` radial factor of the spherical basis of each edge.
             angular: ``(N, D_out, D_in * L)`` zonal harmonics of every triplet angle, zero where
                 ``layout.mask`` is false.
-            in_index: ``(N, D_in)`` edge ids of ``layout.in_edge`` with padding mapped to ``E``.
+            in_index: ``(N, D_in)`` edge ids of ``layout.in_edge``, padding mapped to any edge.
         """
-        x_ji = self.act(self.lin_ji(x))
-        x_kj = self.act(self.lin_kj(x))
+        both = F.linear(
+            x,
+            torch.cat([self.lin_ji.weight, self.lin_kj.weight]),
+            torch.cat([self.lin_ji.bias, self.lin_kj.bias]),
+        )
+        x_ji, x_kj = self.act(both).chunk(2, dim=1)
         x_kj = x_kj * self.lin_rbf2(self.lin_rbf1(rbf))
         x_kj = self.act(self.lin_down(x_kj))  # (E, I)
 
-        num_edges, int_emb = x_kj.shape
+        int_emb = x_kj.size(1)
         num_spherical, num_radial = radial_sbf.shape[1:]
         basis = (self.lin_sbf2.weight @ self.lin_sbf1.weight).view(
             int_emb, num_spherical, num_radial
         )
         per_edge = torch.einsum("elk,ilk->eli", radial_sbf, basis) * x_kj[:, None, :]
-        per_edge = torch.cat([per_edge, per_edge.new_zeros(1, num_spherical, int_emb)])
+        # padding slots gather an arbitrary edge: their angular weights are exactly zero
         num_nodes, in_width = in_index.shape
-        per_edge = per_edge[in_index].view(num_nodes, in_width * num_spherical, int_emb)
+        per_edge = per_edge.index_select(0, in_index.flatten())
+        per_edge = per_edge.view(num_nodes, in_width * num_spherical, int_emb)
         summed = torch.bmm(angular, per_edge)  # (N, D_out, I)
-        x_kj = summed.reshape(-1, int_emb)[layout.out_position]
+        x_kj = summed.reshape(-1, int_emb).index_select(0, layout.out_position)
         x_kj = self.act(self.lin_up(x_kj))
 
         h = x_ji + x_kj
@@ -131,12 +159,13 @@ class PeriodicDimeNetPlusPlus(torch.nn.Module):
         output_initializer: str = "zeros",
     ):
         super().__init__()
-        act = activation_resolver(act)
+        # PyG's "swish" is x * sigmoid(x); F.silu is the same function as one fused kernel
+        act = F.silu if act in ("swish", "silu") else activation_resolver(act)
         self.cutoff = float(cutoff)
         self.out_channels = out_channels
         self.rbf = BesselBasisLayer(num_radial, cutoff, envelope_exponent)
         self.sbf = SphericalBasis(num_spherical, num_radial, cutoff, envelope_exponent)
-        self.emb = EmbeddingBlock(num_radial, hidden_channels, act)
+        self.emb = NodeFirstEmbeddingBlock(num_radial, hidden_channels, act)
         self.output_blocks = torch.nn.ModuleList(
             OutputPPBlock(
                 num_radial,
@@ -185,17 +214,19 @@ class PeriodicDimeNetPlusPlus(torch.nn.Module):
     ) -> Tensor:
         """Per-atom outputs, ``(N,)`` (``(N, out_channels)`` when ``out_channels > 1``)."""
         num_nodes = z.numel()
-        num_edges = edge_index.size(1)
         j, i = edge_index
         layout = dense_triplets(edge_index, num_nodes, cell_offset)
 
         dist = edge_vec.norm(dim=-1)
-        unit = torch.cat([edge_vec / dist[:, None], edge_vec.new_zeros(1, 3)])
-        in_index = torch.where(layout.in_edge >= 0, layout.in_edge, num_edges)
-        out_index = torch.where(layout.out_edge >= 0, layout.out_edge, num_edges)
-        cos_angle = torch.bmm(unit[out_index], unit[in_index].transpose(1, 2)).clamp(-1.0, 1.0)
+        unit = edge_vec / dist[:, None]
+        # padding slots (-1) point at edge 0; layout.mask zeroes whatever they produce
+        in_index, out_index = layout.in_edge.clamp_min(0), layout.out_edge.clamp_min(0)
+        unit_out = unit.index_select(0, out_index.flatten()).view(*out_index.shape, 3)
+        unit_in = unit.index_select(0, in_index.flatten()).view(*in_index.shape, 3)
+        cos_angle = torch.bmm(unit_out, unit_in.transpose(1, 2)).clamp(-1.0, 1.0)
         angular = self.sbf.angular(cos_angle) * layout.mask[..., None]  # (N, D_out, D_in, L)
-        angular = angular.view(num_nodes, layout.out_edge.size(1), -1)
+        _, out_width, in_width = layout.mask.shape
+        angular = angular.view(num_nodes, out_width, in_width * self.sbf.num_spherical)
 
         rbf = self.rbf(dist)
         radial_sbf = self.sbf.radial(dist)

@@ -86,6 +86,18 @@ def _same_image(k: Tensor, i: Tensor, offset_kj: Tensor | None, offset_ji: Tenso
     return same
 
 
+_OFFSET_BITS = 12  # offsets |S| < 2**11 per direction are packed with the atom index
+
+
+def _image_key(atom: Tensor, offset: Tensor) -> Tensor:
+    """One int64 per (atom, offset): equal keys <=> same atom and same image."""
+    half = 1 << (_OFFSET_BITS - 1)
+    key = atom
+    for d in range(3):
+        key = (key << _OFFSET_BITS) + (offset[..., d] + half)
+    return key
+
+
 def triplets(edge_index: Tensor, num_nodes: int, cell_offset: Tensor | None = None) -> Triplets:
     """Flat triplet lists, grouped by ``idx_ji`` (ascending) and, within, by edge id of ``kj``.
 
@@ -131,11 +143,18 @@ def dense_triplets(
     in_safe, out_safe = in_edge.clamp_min(0), out_edge.clamp_min(0)
     k = row[in_safe][:, None, :]  # (N, 1, D_in)
     i = col[out_safe][:, :, None]  # (N, D_out, 1)
+    half = 1 << (_OFFSET_BITS - 1)
     if cell_offset is None:
-        offsets = (None, None)
+        returns = k == i
+    elif cell_offset.numel() == 0 or int(cell_offset.abs().max()) < half:
+        # k's image lies on i iff k = i and S_kj = -S_ji: compare one packed key per slot
+        key_in = _image_key(row[in_safe], cell_offset[in_safe])[:, None, :]
+        key_out = _image_key(col[out_safe], -cell_offset[out_safe])[:, :, None]
+        returns = key_in == key_out
     else:
         offsets = (cell_offset[in_safe][:, None, :, :], cell_offset[out_safe][:, :, None, :])
-    mask = out_valid[:, :, None] & in_valid[:, None, :] & ~_same_image(k, i, *offsets)
+        returns = _same_image(k, i, *offsets)
+    mask = out_valid[:, :, None] & in_valid[:, None, :] & ~returns
     return DenseTriplets(
         in_edge=in_edge,
         out_edge=out_edge,

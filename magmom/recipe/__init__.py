@@ -10,6 +10,7 @@ module              concept
 ``manifest``        slab ids, the manifest rows, the per-type subset of presets
 ``slabs``           slab geometry (``build_slab``) and the initial-structure ASE db
 ``index``           ``slab_index``: the cached slab-id list used at Snakefile parse time
+``stage``           the work of rule ``slab_recipe`` (manifest CSV + initial-structure db)
 =================== =====================================================================
 
 Only ``index`` is imported eagerly (it is on the Snakefile's parse path); the other names load on
@@ -41,6 +42,8 @@ _LAZY = {
     "type_summary": "manifest",
     "build_slab": "slabs",
     "write_initial_slabs": "slabs",
+    "required_lattice_entries": "stage",
+    "run_slab_recipe": "stage",
 }
 
 __all__ = ["slab_index", *_LAZY]

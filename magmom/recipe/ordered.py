@@ -6,6 +6,8 @@ Enumeration (full recipe: 1,080 + 2,520 + 2,015 = 5,615):
   element outside that set, in both host/solute roles, on the host's natural lattice; one solute
   atom at the top / sub-surface / middle layer, or two solute atoms as nearest neighbours in the
   top or sub-surface layer, or as far apart as the top layer allows: 6 × 15 × 2 × 6 = 1,080.
+  "Middle" is layer ``(nz - 1) // 2`` counted from the bottom (for 4 layers the third from the
+  top, one of the fixed layers), moved down when it would coincide with the sub-surface layer.
 * ``binary_proto``: every pair (A, B alphabetical) × 12 placements = 2,520:
   fcc L1_1 (alternating (111) planes; ``ab`` = A terminates), L1_0 (alternating (001) planes),
   L1_2 (A3B: B on one simple-cubic sublattice of the fcc); bcc B2 (CsCl), D0_3 (Fe3Al: B on one

@@ -46,6 +46,7 @@ def run_slab_recipe(
     manifest_path: str | Path,
     slabs_path: str | Path,
     progress: bool = True,
+    chunk: int = 500,
 ) -> list[SlabSpec]:
     """Write the manifest CSV and the initial-structure db; return the manifest rows."""
     recipe = dict(recipe)
@@ -68,7 +69,13 @@ def run_slab_recipe(
         table = complete_lattice_table(table, missing, recipe["default_magmom"])
     data = manifest_bytes(specs)
     n = write_initial_slabs(
-        [s._asdict() for s in specs], recipe, table, slabs_path, data, progress=progress
+        [s._asdict() for s in specs],
+        recipe,
+        table,
+        slabs_path,
+        data,
+        chunk=chunk,
+        progress=progress,
     )
     write_bytes(manifest_path, data)
     log.info("wrote %d slabs to %s and %s", n, slabs_path, manifest_path)

@@ -114,7 +114,11 @@ def predict_checkpoint(
     mae = float(np.mean(np.abs(frame["y_pred"] - frame["y_true"])))
     log.info(
         "%s: %d atoms of %d slabs predicted (epoch %d checkpoint), test MAE %.5f -> %s",
-        ckpt["model_id"], len(frame), frame["slab_id"].nunique(), ckpt["epoch"], mae,
+        ckpt["model_id"],
+        len(frame),
+        frame["slab_id"].nunique(),
+        ckpt["epoch"],
+        mae,
         Path(out_csv),
-    )  # fmt: skip
+    )
     return frame

@@ -14,8 +14,8 @@ ReduceLROnPlateau halves the learning rate when the validation MAE
 
 .. math:: \mathrm{MAE}_\mathrm{val} = \frac{1}{N_\mathrm{val}} \sum_a |\hat m_a - m_a|
 
-has not improved for 10 epochs, and training stops after ``early_stopping_patience`` epochs
-without a new best (or at ``max_epochs``).
+has not improved for more than ``scheduler.patience`` (10) epochs, and training stops after
+``early_stopping_patience`` epochs without a new best (or at ``max_epochs``).
 
 After every epoch ``last.pt`` captures the complete loop state (weights, optimiser, scheduler,
 early-stopping counter, generator states, history); a re-run of a killed job continues from it and
@@ -464,6 +464,15 @@ class Trainer:
             )
         write_text(self.history_path, buffer.getvalue())
 
+    def remove_stale_temporaries(self) -> None:
+        """Delete temporary siblings left by a job killed while writing (``.last.pt.xyz.pt``)."""
+        if not self.out_dir.is_dir():
+            return
+        for name in (BEST, LAST, HISTORY):
+            for stale in self.out_dir.glob(f".{name}.*"):
+                log.info("removing %s, left by an interrupted write", stale)
+                stale.unlink(missing_ok=True)
+
     def resume(self) -> bool:
         """Continue from ``last.pt`` when it exists and matches this run; True if resumed.
 
@@ -521,15 +530,24 @@ class Trainer:
         checkpoints are on disk (tests use it to interrupt a run)."""
         start = time.perf_counter()
         s = self.settings
+        self.remove_stale_temporaries()
         resumed_from = self.epoch if resume and self.resume() else 0
         train_loader = graph_loader(
-            train_set, s.batch_size, shuffle=True, num_workers=self.num_workers, seed=s.seed,
+            train_set,
+            s.batch_size,
+            shuffle=True,
+            num_workers=self.num_workers,
+            seed=s.seed,
             device=self.device,
-        )  # fmt: skip
+        )
         val_loader = graph_loader(
-            val_set, s.batch_size, shuffle=False, num_workers=self.num_workers, seed=s.seed,
+            val_set,
+            s.batch_size,
+            shuffle=False,
+            num_workers=self.num_workers,
+            seed=s.seed,
             device=self.device,
-        )  # fmt: skip
+        )
         bar = tqdm(
             total=s.max_epochs,
             initial=self.epoch,
@@ -573,9 +591,15 @@ class Trainer:
                 self.write_history()
                 log.info(
                     "%s epoch %d: train loss %.5f, train MAE %.5f, val MAE %.5f%s, lr %.3g, %.1f s",
-                    self.model_id, self.epoch, train_loss, train_mae, val_mae,
-                    " (best)" if improved else "", lr, self.history[-1]["time"],
-                )  # fmt: skip
+                    self.model_id,
+                    self.epoch,
+                    train_loss,
+                    train_mae,
+                    val_mae,
+                    " (best)" if improved else "",
+                    lr,
+                    self.history[-1]["time"],
+                )
                 bar.update(1)
                 bar.set_postfix(val_mae=f"{val_mae:.4f}", best=f"{self.best_val_mae:.4f}")
                 if on_epoch_end is not None:
@@ -591,8 +615,12 @@ class Trainer:
         )
         log.info(
             "%s finished after %d epochs (%s): best val MAE %.5f at epoch %d",
-            self.model_id, self.epoch, reason, self.best_val_mae, self.best_epoch,
-        )  # fmt: skip
+            self.model_id,
+            self.epoch,
+            reason,
+            self.best_val_mae,
+            self.best_epoch,
+        )
         return TrainingResult(
             model_id=self.model_id,
             epochs=self.epoch,
@@ -671,8 +699,13 @@ def train_model(
     n_params = sum(p.numel() for p in model.parameters())
     log.info(
         "training %s (%d parameters) on %d graphs, validating on %d, device %s, %d loader workers",
-        spec.model_id, n_params, len(train_set), len(val_set), device, loader_workers(threads),
-    )  # fmt: skip
+        spec.model_id,
+        n_params,
+        len(train_set),
+        len(val_set),
+        device,
+        loader_workers(threads),
+    )
     trainer = Trainer(
         model,
         settings,

@@ -1,0 +1,177 @@
+"""Time and peak memory of planning the full study: `snakemake -n` on config.yaml.
+
+The full study is ~23k enumerated slabs (19,651 in the published set), 64 GNNs and 14 baselines
+(78 ranked models). Goals on a 2-core machine: <= 30 s and <= 1 GB for the dry run. Also measured,
+because every Slurm job re-parses the Snakefile: planning one dft_slab job of the full study
+(parse + a one-job DAG), and the same dry runs of the tiny preset as the in-run reference.
+
+Each case runs `snakemake` in a fresh working directory (so the slab-index cache starts cold);
+the cold run builds `.snakemake/magmom`, the warm run reuses it, as every later invocation does.
+
+    .venv/bin/python benchmarks/dag_dry_run.py            # full study + tiny reference
+    .venv/bin/python benchmarks/dag_dry_run.py --profile  # + cProfile of the warm full dry run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+GOAL_SECONDS = 30.0
+GOAL_MB = 1024.0
+
+# Runs a command and prints its peak RSS (KiB): the child's max resident set size.
+_RUSAGE = (
+    "import resource, subprocess, sys\n"
+    "p = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+    "sys.stderr.write(p.stdout + p.stderr)\n"
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    "sys.exit(p.returncode)\n"
+)
+
+
+def snakemake_cmd(configfiles: list[Path], *args: str) -> list[str]:
+    return [
+        str(SNAKEMAKE),
+        "--snakefile",
+        str(ROOT / "Snakefile"),
+        "--configfile",
+        *map(str, configfiles),
+        "--dry-run",
+        "--quiet",
+        "rules",
+        "--cores",
+        "1",
+        *args,
+    ]
+
+
+def measure(cmd: list[str], workdir: Path) -> dict:
+    """Wall time (s), peak RSS (MB) and the job counts of one dry run."""
+    t0 = time.perf_counter()
+    p = subprocess.run(
+        [sys.executable, "-c", _RUSAGE, *cmd], cwd=workdir, capture_output=True, text=True
+    )
+    seconds = time.perf_counter() - t0
+    if p.returncode != 0:
+        sys.exit(f"dry run failed in {workdir}:\n{' '.join(cmd)}\n{p.stderr[-3000:]}")
+    counts = {
+        m.group(1): int(m.group(2))
+        for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", p.stderr, re.MULTILINE)
+    }
+    return {"seconds": seconds, "peak_mb": int(p.stdout.split()[-1]) / 1024, "jobs": counts}
+
+
+def case(name: str, configfiles: list[Path], target: list[str] | None = None) -> dict:
+    """Cold and warm dry runs of one config in a fresh working directory."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"magmom-dag-{name}-"))
+    try:
+        cold = measure(snakemake_cmd(configfiles, *(target or [])), workdir)
+        warm = measure(snakemake_cmd(configfiles, *(target or [])), workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return {"cold": cold, "warm": warm}
+
+
+def first_slab_target(configfiles: list[Path]) -> str:
+    """One dft_slab output of the config (the planning a single Slurm DFT job does)."""
+    sys.path.insert(0, str(ROOT))
+    import yaml
+
+    from magmom.recipe import slab_index
+
+    config: dict = {}
+    for f in configfiles:
+        _merge(config, yaml.safe_load(f.read_text()))
+    with tempfile.TemporaryDirectory() as cache:
+        ids = slab_index(config, cache_dir=cache)
+    return f"results/dft/{ids[len(ids) // 2]}.json"
+
+
+def _merge(base: dict, update: dict) -> None:
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+
+
+def profile_warm(configfiles: list[Path], out: Path) -> None:
+    """cProfile of one warm full-study dry run; prints the top functions by cumulative time."""
+    workdir = Path(tempfile.mkdtemp(prefix="magmom-dag-profile-"))
+    try:
+        subprocess.run(snakemake_cmd(configfiles), cwd=workdir, capture_output=True, check=True)
+        cmd = [sys.executable, "-m", "cProfile", "-o", str(out), "-m", "snakemake"]
+        cmd += snakemake_cmd(configfiles)[1:]
+        subprocess.run(cmd, cwd=workdir, capture_output=True, check=True)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    import pstats
+
+    pstats.Stats(str(out)).sort_stats("cumulative").print_stats(25)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--profile", action="store_true", help="cProfile the warm full dry run")
+    ap.add_argument("--json", type=Path, help="also write the numbers to this file")
+    args = ap.parse_args()
+
+    full = [ROOT / "config.yaml"]
+    tiny = [ROOT / "config.yaml", ROOT / "presets" / "tiny.yaml"]
+    results = {
+        "tiny": case("tiny", tiny),
+        "full": case("full", full),
+        "full_one_dft_job": case("full-one", full, [first_slab_target(full)]),
+        "full_one_model": case("full-model", full, ["results/models/cgconv-r4/best.pt"]),
+    }
+
+    tiny_w, full_c, full_w = (
+        results["tiny"]["warm"],
+        results["full"]["cold"],
+        results["full"]["warm"],
+    )
+    n_full = full_w["jobs"].get("total", 0)
+    n_tiny = tiny_w["jobs"].get("total", 0)
+    print(f"{'case':<26}{'jobs':>8}{'cold s':>9}{'warm s':>9}{'cold MB':>9}{'warm MB':>9}")
+    for name, r in results.items():
+        print(
+            f"{name:<26}{r['warm']['jobs'].get('total', 0):>8}"
+            f"{r['cold']['seconds']:>9.1f}{r['warm']['seconds']:>9.1f}"
+            f"{r['cold']['peak_mb']:>9.0f}{r['warm']['peak_mb']:>9.0f}"
+        )
+    one_model = results["full_one_model"]["warm"]["jobs"]
+    print(
+        "one model's target plans: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(one_model.items()) if k != "total")
+    )
+    per_job_ms = 1000 * (full_w["seconds"] - tiny_w["seconds"]) / max(n_full - n_tiny, 1)
+    print(f"full study: {n_full} jobs, {per_job_ms:.2f} ms per extra job over the tiny preset")
+    print(f"full/tiny warm time ratio: {full_w['seconds'] / tiny_w['seconds']:.1f}x")
+    print(
+        f"goal ratios (<= 1 meets the goal): time {full_w['seconds'] / GOAL_SECONDS:.2f} warm, "
+        f"{full_c['seconds'] / GOAL_SECONDS:.2f} cold; "
+        f"memory {max(full_w['peak_mb'], full_c['peak_mb']) / GOAL_MB:.2f}"
+    )
+    one_dft = results["full_one_dft_job"]["warm"]["seconds"]
+    print(
+        f"one Slurm DFT job's planning: {one_dft:.1f} s "
+        f"({one_dft / full_w['seconds']:.2f}x the full dry run)"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    if args.profile:
+        profile_warm(full, Path(tempfile.gettempdir()) / "magmom-dag.prof")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,374 @@
+"""Equation of state of one element on one lattice, and the lattice table built from them.
+
+For element :math:`X` on lattice :math:`L` (fcc, bcc: one-atom primitive cells; hcp: two atoms,
+:math:`c/a` fixed at ``recipe.hcp_c_over_a``, ideal :math:`\\sqrt{8/3} \\approx 1.633`) the
+lattice constant is scanned over ``eos.points`` values
+
+.. math::
+    a_k = a_\\mathrm{guess}\\,(1 + s_k), \\qquad s_k \\in [-\\varepsilon, +\\varepsilon]
+    \\;(\\varepsilon = \\texttt{eos.strain})
+
+around the reference guess :math:`a_\\mathrm{guess}` (:mod:`magmom.recipe.lattice_table`'s
+fallback). The energies per atom :math:`E(V)` are fitted by the Birch–Murnaghan equation
+(``ase.eos.EquationOfState(eos='birchmurnaghan')``)
+
+.. math::
+    E(V) = E_0 + \\frac{9 V_0 B_0}{16}\\Big\\{\\big[(V_0/V)^{2/3} - 1\\big]^3 B_0'
+    + \\big[(V_0/V)^{2/3} - 1\\big]^2 \\big[6 - 4 (V_0/V)^{2/3}\\big]\\Big\\},
+
+and :math:`a_0` follows from the volume per atom :math:`V_0`: fcc :math:`a_0 = (4V_0)^{1/3}`, bcc
+:math:`(2V_0)^{1/3}`, hcp :math:`(4V_0/(\\sqrt3\\,c/a))^{1/3}`. When :math:`V_0` falls outside
+the scanned volumes (a poor guess) the scan is re-centred on the best estimate and repeated, at
+most ``MAX_PASSES`` times. A last calculation at :math:`a_0` gives the converged moment per
+atom, the mean :math:`|m_i|` (0 for elements outside the spin-polarised set, which are computed
+without spin).
+
+``eos.calculator``: ``gpaw`` (plane waves ``eos.ecut``, ``dft.planewave.xc``, MP
+``eos.kpt_density``, the slab stage's smearing at ``eos.smearing_width``, every SCF under the
+ladder), ``chgnet`` (CHGNet energies and |m|, a surrogate) or ``reference`` (no calculation: the
+fallback entry itself). A scan that fails (SCF ladder exhausted, too few points, no minimum) is
+written with ``status: failed`` and its reason; :func:`lattice_table_from_eos` then uses the
+fallback for that entry with a logged warning.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+import warnings
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import numpy as np
+
+from magmom.elements import LATTICES, SPIN_POLARISED_ELEMENTS
+from magmom.io import write_json
+
+from .gpaw_params import bulk_params, parameters_sha256
+from .record import versions
+
+log = logging.getLogger(__name__)
+
+MAX_PASSES = 3
+MIN_POINTS = 5
+EV_PER_A3_TO_GPA = 160.21766208
+
+
+def bulk_cell(element: str, lattice: str, a: float, c_over_a: float | None = None):
+    """Primitive bulk cell of ``element`` on ``lattice`` (hcp: c = a · c/a)."""
+    from ase.build import bulk
+
+    if lattice == "hcp":
+        return bulk(element, "hcp", a=a, c=a * float(c_over_a))
+    if lattice in ("fcc", "bcc"):
+        return bulk(element, lattice, a=a)
+    raise ValueError(f"unknown lattice {lattice!r}; allowed: {', '.join(LATTICES)}")
+
+
+def lattice_constant(volume_per_atom: float, lattice: str, c_over_a: float | None = None) -> float:
+    """:math:`a` of a cell with ``volume_per_atom`` Å³ (see the module docstring)."""
+    v = float(volume_per_atom)
+    if lattice == "fcc":
+        return (4 * v) ** (1 / 3)
+    if lattice == "bcc":
+        return (2 * v) ** (1 / 3)
+    if lattice == "hcp":
+        return (4 * v / (math.sqrt(3) * float(c_over_a))) ** (1 / 3)
+    raise ValueError(f"unknown lattice {lattice!r}")
+
+
+def fit_birch_murnaghan(volumes, energies) -> dict:
+    """``{"v0", "e0", "bulk_modulus_GPa"}`` of a Birch–Murnaghan fit (per-atom quantities).
+
+    Raises ``ValueError`` when the fit fails or its minimum lies outside the sampled volumes.
+    """
+    from ase.eos import EquationOfState
+
+    v = np.asarray(volumes, dtype=float)
+    e = np.asarray(energies, dtype=float)
+    if len(v) < MIN_POINTS:
+        raise ValueError(f"{len(v)} energies; a Birch–Murnaghan fit needs at least {MIN_POINTS}")
+    try:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            v0, e0, b0 = EquationOfState(v, e, eos="birchmurnaghan").fit(warn=False)
+    except Exception as err:  # scipy's curve_fit: RuntimeError / OptimizeWarning / ValueError
+        raise ValueError(f"Birch–Murnaghan fit failed ({type(err).__name__}: {err})") from err
+    if not (np.isfinite(v0) and np.isfinite(e0) and np.isfinite(b0)) or b0 <= 0:
+        raise ValueError(f"Birch–Murnaghan fit gave no minimum (V0={v0}, B0={b0})")
+    if not v.min() <= v0 <= v.max():
+        raise ValueError(
+            f"Birch–Murnaghan minimum V0={v0:.3f} Å³/atom outside the scanned "
+            f"{v.min():.3f}–{v.max():.3f} Å³/atom"
+        )
+    return {"v0": float(v0), "e0": float(e0), "bulk_modulus_GPa": float(b0 * EV_PER_A3_TO_GPA)}
+
+
+def reference_guess(element: str, lattice: str, default_magmom: float) -> dict:
+    """The fallback entry, used as the scan's starting point (its warning is not emitted)."""
+    from magmom.recipe.lattice_table import reference_entry
+
+    logger = logging.getLogger("magmom.recipe.lattice_table")
+    disabled, logger.disabled = logger.disabled, True
+    try:
+        return reference_entry(element, lattice, default_magmom)
+    finally:
+        logger.disabled = disabled
+
+
+# ---- energy evaluators -------------------------------------------------------------------
+class ChgnetBulk:
+    """CHGNet energy per atom and |m| per atom of a bulk cell."""
+
+    name = "chgnet"
+
+    def __init__(self):
+        from .prerelax import chgnet_calculator
+
+        self.calc = chgnet_calculator()
+
+    def parameters(self) -> dict:
+        from importlib import metadata
+
+        return {"calculator": "chgnet", "chgnet": metadata.version("chgnet")}
+
+    def __call__(self, atoms, tag: str) -> dict:
+        atoms = atoms.copy()
+        atoms.calc = self.calc
+        energy = float(atoms.get_potential_energy())
+        magmoms = np.abs(np.asarray(atoms.get_magnetic_moments(), dtype=float))
+        return {"energy": energy, "magmoms": magmoms.tolist()}
+
+
+class GpawBulk:
+    """GPAW single points under the SCF ladder (logs in ``workdir``)."""
+
+    name = "gpaw"
+
+    def __init__(self, eos: Mapping, dft: Mapping, workdir: Path, spinpol: bool, example):
+        from .scf_ladder import ladder_from_config
+
+        self.eos, self.dft, self.workdir, self.spinpol = eos, dft, workdir, spinpol
+        self.ladder = ladder_from_config(dft["scf_ladder"])
+        self.smearing = dft["planewave"]["smearing"]
+        self.example = example
+
+    def base(self, atoms) -> dict:
+        xc = self.dft["planewave"]["xc"]
+        return bulk_params(self.eos, xc, self.smearing, atoms, self.spinpol)
+
+    def parameters(self) -> dict:
+        return {
+            "calculator": "gpaw",
+            "gpaw": self.base(self.example),
+            "smearing": self.smearing,
+            "scf_ladder": [lvl.describe() for lvl in self.ladder],
+        }
+
+    def __call__(self, atoms, tag: str) -> dict:
+        from .scf_ladder import converge_single_point
+
+        atoms = atoms.copy()
+        energy, magmoms, attempts = converge_single_point(
+            atoms, self.base(atoms), self.smearing, self.ladder, str(self.workdir / tag)
+        )
+        return {"energy": energy, "magmoms": magmoms, "scf_attempts": attempts}
+
+
+# ---- the scan ----------------------------------------------------------------------------
+def _point_cache(path: Path, key: str) -> dict:
+    try:
+        with open(path) as fh:
+            cache = json.load(fh)
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+    return cache.get("points", {}) if cache.get("key") == key else {}
+
+
+def run_eos(
+    element: str,
+    lattice: str,
+    eos: Mapping,
+    dft: Mapping,
+    recipe: Mapping,
+    workdir: str | Path,
+) -> dict:
+    """The content of ``results/eos/{element}-{lattice}.json`` (see the module docstring)."""
+    from tqdm import tqdm
+
+    calculator = eos["calculator"]
+    default_magmom = float(recipe["default_magmom"])
+    spinpol = element in SPIN_POLARISED_ELEMENTS
+    out = {
+        "element": element,
+        "lattice": lattice,
+        "calculator": calculator,
+        "spinpol": spinpol,
+        "versions": versions(),
+    }
+    guess = reference_guess(element, lattice, default_magmom)
+    if calculator == "reference":
+        from magmom.recipe.lattice_table import reference_entry
+
+        entry = reference_entry(element, lattice, default_magmom)
+        out.update(status="ok", reason=None, **entry, parameters={"calculator": "reference"})
+        out["parameters_sha256"] = parameters_sha256(out["parameters"])
+        return out
+
+    c_over_a = float(recipe["hcp_c_over_a"]) if lattice == "hcp" else None
+    m0 = guess["magmom"] if spinpol else 0.0
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    example = bulk_cell(element, lattice, guess["a0"], c_over_a)
+    if calculator == "gpaw":
+        evaluate = GpawBulk(eos, dft, workdir, spinpol, example)
+    elif calculator == "chgnet":
+        evaluate = ChgnetBulk()
+    else:
+        raise ValueError(
+            f"config key 'eos.calculator': {calculator!r} is not allowed; "
+            "allowed values: gpaw, chgnet, reference"
+        )
+    params = {
+        **evaluate.parameters(),
+        "strain": eos["strain"],
+        "points": eos["points"],
+        "c_over_a": c_over_a,
+        "initial_magmom": m0,
+    }
+    out.update(parameters=params, parameters_sha256=parameters_sha256(params), c_over_a=c_over_a)
+    cache_path = workdir / "points.json"
+    cache_key = parameters_sha256({"element": element, "lattice": lattice, **params})
+    cache = _point_cache(cache_path, cache_key)
+
+    def energy_at(a: float) -> dict:
+        tag = f"a{a:.6f}"
+        if tag not in cache:
+            atoms = bulk_cell(element, lattice, a, c_over_a)
+            atoms.set_initial_magnetic_moments([m0] * len(atoms))
+            t0 = time.perf_counter()
+            try:
+                point = evaluate(atoms, tag)
+                point["status"] = "ok"
+            except Exception as err:  # SCF ladder exhausted or the calculator raised
+                if isinstance(err, MemoryError):
+                    raise
+                log.warning("%s %s at a=%.4f Å failed: %s", element, lattice, a, err)
+                point = {"status": "failed", "reason": f"{type(err).__name__}: {err}"}
+                point["scf_attempts"] = getattr(err, "attempts", [])
+            n = len(atoms)
+            point.update(a=a, volume=atoms.get_volume() / n, natoms=n)
+            if point["status"] == "ok":
+                point["energy_per_atom"] = point["energy"] / n
+            point["wall_time"] = time.perf_counter() - t0
+            cache[tag] = point
+            write_json(cache_path, {"key": cache_key, "points": cache})
+        return cache[tag]
+
+    t_start = time.perf_counter()
+    center = float(guess["a0"])
+    strain, npts = float(eos["strain"]), int(eos["points"])
+    passes = []
+    fit = None
+    reason = None
+    for n_pass in range(MAX_PASSES):
+        grid = [center * (1 + s) for s in np.linspace(-strain, strain, npts)]
+        points = [
+            energy_at(round(a, 6))
+            for a in tqdm(grid, desc=f"EOS {element}-{lattice} pass {n_pass + 1}", unit="point")
+        ]
+        ok = [p for p in points if p["status"] == "ok"]
+        passes.append([p["a"] for p in points])
+        if len(ok) < MIN_POINTS:
+            reason = (
+                f"only {len(ok)} of {len(points)} energies converged "
+                f"(need {MIN_POINTS}); see scf_attempts in {cache_path}"
+            )
+            break
+        vols = [p["volume"] for p in ok]
+        ens = [p["energy_per_atom"] for p in ok]
+        try:
+            fit = fit_birch_murnaghan(vols, ens)
+            reason = None
+            break
+        except ValueError as err:
+            reason = str(err)
+            best = ok[int(np.argmin(ens))]["a"]
+            log.info("%s %s pass %d: %s; re-centring on a=%.4f Å", element, lattice,
+                     n_pass + 1, err, best)  # fmt: skip
+            center = float(best)
+    out["passes"] = passes
+    scanned = {f"a{a:.6f}" for p in passes for a in p}
+    out["points"] = sorted((dict(cache[t]) for t in scanned), key=lambda p: p["a"])
+    if fit is None:
+        out.update(status="failed", reason=reason, wall_time=time.perf_counter() - t_start)
+        return out
+    a0 = lattice_constant(fit["v0"], lattice, c_over_a)
+    final = energy_at(round(a0, 6))
+    if final["status"] != "ok":
+        out.update(
+            status="failed",
+            reason=f"calculation at the fitted a0={a0:.4f} Å failed: {final['reason']}",
+            wall_time=time.perf_counter() - t_start,
+        )
+        return out
+    magmoms = np.asarray(final["magmoms"], dtype=float)
+    magmom = float(np.abs(magmoms).mean()) if spinpol else 0.0
+    out.update(
+        status="ok",
+        reason=None,
+        a0=float(a0),
+        magmom=magmom,
+        magmoms_at_a0=magmoms.tolist(),
+        source=f"{calculator}-eos",
+        v0=fit["v0"],
+        e0=fit["e0"],
+        bulk_modulus_GPa=fit["bulk_modulus_GPa"],
+        energy_at_a0=final["energy_per_atom"],
+        wall_time=time.perf_counter() - t_start,
+    )
+    log.info(
+        "%s %s: a0 = %.4f Å%s, B0 = %.0f GPa, |m| = %.3f μB/atom (%s)",
+        element, lattice, a0, f", c/a = {c_over_a:.3f}" if c_over_a else "",
+        fit["bulk_modulus_GPa"], magmom, calculator,
+    )  # fmt: skip
+    return out
+
+
+# ---- the lattice table ---------------------------------------------------------------------
+def lattice_table_from_eos(
+    eos_files: Mapping[tuple[str, str], str | Path],
+    default_magmom: float,
+) -> dict:
+    """``{element: {lattice: {a0, c_over_a, magmom, source}}}`` from the per-entry EOS files.
+
+    A missing, unreadable or failed file gives the fallback entry with a logged warning.
+    """
+    from magmom.recipe.lattice_table import reference_entry, validate_lattice_table
+
+    table: dict[str, dict[str, dict]] = {}
+    for (element, lattice), path in sorted(eos_files.items()):
+        entry = None
+        try:
+            with open(path) as fh:
+                res = json.load(fh)
+            if res.get("status") == "ok":
+                entry = {k: res[k] for k in ("a0", "c_over_a", "magmom", "source")}
+            else:
+                log.warning(
+                    "EOS %s %s failed (%s); using the fallback entry",
+                    element, lattice, res.get("reason"),
+                )  # fmt: skip
+        except (OSError, json.JSONDecodeError, KeyError) as err:
+            log.warning("EOS file %s unusable (%s); using the fallback entry", path, err)
+        if entry is None:
+            entry = reference_entry(element, lattice, default_magmom)
+        table.setdefault(element, {})[lattice] = entry
+    return validate_lattice_table(table, "lattice table")
+
+
+def eos_entries(elements: Iterable[str]) -> list[tuple[str, str]]:
+    """Every (element, lattice) pair the ``eos`` rule computes for ``elements``."""
+    return [(el, lat) for el in sorted(elements) for lat in ("fcc", "bcc", "hcp")]

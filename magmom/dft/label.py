@@ -1,0 +1,202 @@
+"""Labelling one slab: the work of rule ``dft_slab``.
+
+:func:`label_slab_from_db` reads the slab's row from ``results/recipe/initial_slabs.db``, runs
+the configured labeller (``labeller: gpaw`` — :mod:`magmom.dft.staged_relaxation`; ``chgnet`` —
+:mod:`magmom.dft.surrogate`) and writes ``results/dft/{slab_id}.json``
+(:mod:`magmom.dft.record`).
+
+A slab that cannot be labelled — the SCF ladder exhausted, or GPAW raising — still gets its
+record, with ``status: failed``, the reason, the stages that finished and every SCF attempt; the
+job succeeds so that one slab never stops the workflow. What a rerun cannot fix by itself is
+raised instead: a configuration that cannot run here (e.g. ``dft.prerelax.model: uma`` without
+fairchem), a slab missing from the db, and ``MemoryError`` (Snakemake then retries the job with
+the larger ``mem_mb`` of the next attempt; the stage checkpoints make the retry resume).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from magmom.elements import is_spin_polarised
+
+from .gpaw_params import parameters_sha256
+from .prerelax import PrerelaxConfigError, check_prerelax_config
+from .record import finite, new_record, set_moments, structure_dict, write_record
+from .staged_relaxation import StageFailed, StageResult, gpaw_parameters, run_staged_relaxation
+from .surrogate import label_with_chgnet
+
+log = logging.getLogger(__name__)
+
+LABELLERS = ("gpaw", "chgnet")
+
+
+def fix_bottom_layers(atoms, n_layers: int, tol: float = 0.5) -> list[int]:
+    """Put the bottom ``n_layers`` layers of ``atoms`` under FixAtoms; return their indices.
+
+    Layers are the ASE tags when the slab has them (1 = top, as ``ase.build`` sets them), else
+    clusters of z coordinates closer than ``tol`` Å.
+    """
+    from ase.constraints import FixAtoms
+
+    tags = atoms.get_tags()
+    if len(atoms) and tags.min() >= 1:
+        layer_from_bottom = tags.max() - tags  # 0 = bottom
+    else:
+        z = atoms.positions[:, 2]
+        order = np.argsort(z)
+        layer_from_bottom = np.empty(len(atoms), dtype=int)
+        layer = 0
+        for k, i in enumerate(order):
+            if k and z[i] - z[order[k - 1]] > tol:
+                layer += 1
+            layer_from_bottom[i] = layer
+    fixed = [int(i) for i in np.flatnonzero(layer_from_bottom < n_layers)]
+    atoms.set_constraint(FixAtoms(indices=fixed) if fixed else [])
+    return fixed
+
+
+def read_initial_slab(db_path: str | Path, slab_id: str, fixed_layers: int = 2):
+    """``(atoms, meta)`` of ``slab_id`` in the initial-structure db.
+
+    A row without a FixAtoms constraint gets the bottom ``fixed_layers`` layers fixed (logged).
+    """
+    from ase.constraints import FixAtoms
+    from ase.db import connect
+
+    db = connect(str(db_path), type="db")
+    try:
+        row = db.get(slab_id=slab_id)
+    except KeyError:
+        raise KeyError(f"{db_path}: no slab with slab_id={slab_id!r}") from None
+    atoms = row.toatoms()
+    meta = dict(row.key_value_pairs)
+    if not any(isinstance(c, FixAtoms) for c in atoms.constraints):
+        fixed = fix_bottom_layers(atoms, fixed_layers)
+        log.warning(
+            "%s: slab %s has no FixAtoms constraint; fixing its bottom %d layer(s) (%d atoms)",
+            db_path, slab_id, fixed_layers, len(fixed),
+        )  # fmt: skip
+    return atoms, meta
+
+
+def _stage_summary(name: str, res) -> dict:
+    if isinstance(res, StageResult):
+        return {
+            "level": res.level,
+            "ionic_steps": res.ionic_steps,
+            "relaxed": res.relaxed,
+            "scf_iterations": int(sum(res.scf_iterations)),
+            "scf_iterations_per_step": res.scf_iterations,
+            "max_force": finite(res.max_force),
+            "energy": finite(res.energy),
+            "total_magmom": finite(float(np.sum(res.magmoms))),
+            "wall_time": res.wall_time,
+        }
+    return {  # PrerelaxResult
+        "model": res.model,
+        "ionic_steps": res.steps,
+        "converged": res.converged,
+        "max_force": finite(res.max_force),
+        "wall_time": res.wall_time,
+    }
+
+
+def _label_with_gpaw(atoms, dft: Mapping, workdir: Path, record: dict) -> dict:
+    spinpol = is_spin_polarised(atoms.get_chemical_symbols())
+    params = gpaw_parameters(atoms, dft, spinpol)
+    record["parameters"] = params
+    record["parameters_sha256"] = parameters_sha256(params)
+    record["spinpol"] = spinpol
+    record["stages"] = {}
+    record["scf_attempts"] = []
+
+    def on_stage(name, res):
+        record["stages"][name] = _stage_summary(name, res)
+        record["structure"] = structure_dict(res.atoms)  # last known geometry
+        if isinstance(res, StageResult):
+            record["scf_attempts"].extend(res.attempts)
+
+    try:
+        res = run_staged_relaxation(atoms, dft, workdir, spinpol, on_stage=on_stage)
+    except StageFailed as err:
+        record["scf_attempts"].extend(err.attempts)
+        raise
+    pw = res.pw
+    set_moments(record, pw.magmoms)
+    record.update(
+        status="ok",
+        reason=None,
+        energy=finite(pw.energy),
+        free_energy=finite(pw.free_energy),
+        fermi_level=finite(pw.fermi_level),
+        work_function=finite(pw.work_function),
+        work_function_bottom=finite(pw.work_function_bottom),
+        ladder_level=pw.level,
+        relaxed=pw.relaxed,
+        scf_iterations={name: record["stages"][name]["scf_iterations"] for name in ("lcao", "pw")},
+    )
+    if not pw.relaxed:
+        log.warning(
+            "plane-wave relaxation stopped after %d steps with max force %.3f eV/Å > fmax %.3f",
+            pw.ionic_steps, pw.max_force, dft["relax"]["fmax"],
+        )  # fmt: skip
+    return record
+
+
+def label_slab(atoms, meta: Mapping, slab_id: str, config: Mapping, workdir: str | Path) -> dict:
+    """The record of one slab (see the module docstring for what fails and what raises)."""
+    labeller = config["labeller"]
+    if labeller not in LABELLERS:
+        raise ValueError(
+            f"config key 'labeller': {labeller!r} is not allowed; allowed values: "
+            f"{', '.join(LABELLERS)}"
+        )
+    dft = config["dft"]
+    check_prerelax_config(dft["prerelax"])
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    record = new_record(slab_id, meta, labeller)
+    record["structure"] = structure_dict(atoms)
+    record["initial_magmoms"] = atoms.get_initial_magnetic_moments().tolist()
+    t0 = time.perf_counter()
+    try:
+        if labeller == "chgnet":
+            label_with_chgnet(atoms, dft, workdir, record)
+        else:
+            _label_with_gpaw(atoms, dft, workdir, record)
+    except (MemoryError, KeyboardInterrupt, PrerelaxConfigError):
+        raise
+    except Exception as err:
+        log.error("slab %s failed:\n%s", slab_id, traceback.format_exc())
+        for key in ("magmoms", "abs_magmoms", "total_magmom"):
+            record.pop(key, None)
+        record.update(status="failed", reason=f"{type(err).__name__}: {err}")
+    if labeller == "gpaw":
+        stage_times = {k: v["wall_time"] for k, v in record.get("stages", {}).items()}
+        record["wall_time"] = {**stage_times, "total": float(sum(stage_times.values()))}
+    record["wall_time_this_run"] = time.perf_counter() - t0
+    log.info(
+        "slab %s: %s%s", slab_id, record["status"],
+        f" ({record['reason']})" if record["status"] == "failed" else "",
+    )  # fmt: skip
+    return record
+
+
+def label_slab_from_db(
+    db_path: str | Path,
+    slab_id: str,
+    config: Mapping,
+    workdir: str | Path,
+    output: str | Path,
+) -> dict:
+    """Read ``slab_id`` from ``db_path``, label it, write the record to ``output``."""
+    atoms, meta = read_initial_slab(db_path, slab_id, int(config["recipe"]["fixed_layers"]))
+    record = label_slab(atoms, meta, slab_id, config, workdir)
+    write_record(output, record)
+    return record

@@ -1,0 +1,156 @@
+"""Machine-learned pre-relaxation of a slab before DFT (config ``dft.prerelax``).
+
+``model``:
+
+* ``chgnet`` (default, offline): CHGNet 0.4.2's pretrained weights through
+  ``chgnet.model.StructOptimizer`` with ``relax_cell=False``;
+* ``uma``: a UMA checkpoint named by path (``uma_checkpoint``) through fairchem's
+  ``FAIRChemCalculator`` (task ``uma_task``, default ``oc20``: surfaces) and ASE's LBFGS. fairchem
+  is not part of this project's pinned environment; selecting ``uma`` without it importable is an
+  error naming the config key, raised before any work;
+* ``none``: no pre-relaxation.
+
+Both models see a fully periodic cell while they run (the slab's 2 × ``recipe.vacuum`` Å of
+vacuum keeps periodic images far beyond their cut-offs) and the slab's ``FixAtoms`` constraint is
+respected by the ASE optimiser; pbc is restored to (True, True, False) afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+SLAB_PBC = (True, True, False)
+
+
+class PrerelaxConfigError(RuntimeError):
+    """``dft.prerelax`` asks for something this installation cannot do (an actionable message)."""
+
+
+@dataclass
+class PrerelaxResult:
+    atoms: object  # ase.Atoms, pbc (T, T, F)
+    model: str
+    steps: int
+    converged: bool
+    max_force: float | None
+    wall_time: float
+    magmoms: np.ndarray | None = None  # the model's per-atom moments (μB) when it predicts them
+
+
+def check_prerelax_config(cfg: Mapping) -> None:
+    """Fail early, naming the key, when ``uma`` is selected but cannot run here."""
+    if cfg["model"] != "uma":
+        return
+    ckpt = cfg.get("uma_checkpoint")
+    if not ckpt:
+        raise PrerelaxConfigError(
+            "config key 'dft.prerelax.uma_checkpoint': dft.prerelax.model is 'uma' but no "
+            "checkpoint path is set; name a UMA checkpoint file or use model: chgnet"
+        )
+    if not Path(ckpt).is_file():
+        raise PrerelaxConfigError(f"config key 'dft.prerelax.uma_checkpoint': {ckpt} is not a file")
+    try:
+        import fairchem.core  # noqa: F401
+    except ImportError as err:
+        raise PrerelaxConfigError(
+            "config key 'dft.prerelax.model': 'uma' needs fairchem (fairchem-core), which is "
+            f"not importable here ({err}); install it in the dft environment or set "
+            "dft.prerelax.model: chgnet"
+        ) from err
+
+
+@functools.cache
+def chgnet_model():
+    """The pretrained CHGNet (weights ship in the wheel; loaded once per process, on CPU)."""
+    from chgnet.model import CHGNet
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        return CHGNet.load(verbose=False, use_device="cpu")
+
+
+def chgnet_calculator():
+    from chgnet.model.dynamics import CHGNetCalculator
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        return CHGNetCalculator(model=chgnet_model(), use_device="cpu")
+
+
+def chgnet_magmoms(atoms) -> np.ndarray:
+    """CHGNet's per-atom magnetic moments (μB, non-negative: CHGNet predicts |m|)."""
+    work = atoms.copy()
+    work.pbc = True
+    work.calc = chgnet_calculator()
+    return np.abs(np.asarray(work.get_magnetic_moments(), dtype=float))
+
+
+def _max_free_force(atoms) -> float:
+    forces = atoms.get_forces()  # constrained forces: fixed atoms report zero
+    return float(np.sqrt((forces**2).sum(axis=1)).max()) if len(atoms) else 0.0
+
+
+def _relax_chgnet(work, fmax: float, steps: int) -> int:
+    from chgnet.model import StructOptimizer
+
+    opt = StructOptimizer(model=chgnet_model(), use_device="cpu")
+    result = opt.relax(work, fmax=fmax, steps=steps, relax_cell=False, verbose=False)
+    return max(len(result["trajectory"]) - 1, 0)
+
+
+def _relax_uma(work, fmax: float, steps: int, checkpoint: str, task: str) -> int:
+    from ase.optimize import LBFGS
+
+    try:
+        from fairchem.core import FAIRChemCalculator, pretrained_mlip
+    except ImportError as err:  # checked by check_prerelax_config; kept for direct callers
+        raise PrerelaxConfigError(f"dft.prerelax.model 'uma' needs fairchem ({err})") from err
+
+    predictor = pretrained_mlip.load_predict_unit(checkpoint, device="cpu")
+    work.calc = FAIRChemCalculator(predictor, task_name=task)
+    opt = LBFGS(work, logfile=None)
+    opt.run(fmax=fmax, steps=steps)
+    return int(opt.nsteps)
+
+
+def prerelax(atoms, cfg: Mapping) -> PrerelaxResult:
+    """Pre-relax a copy of ``atoms`` with the configured model; ``atoms`` is left untouched."""
+    check_prerelax_config(cfg)
+    model = cfg["model"]
+    start = time.perf_counter()
+    work = atoms.copy()  # keeps FixAtoms, tags and initial moments
+    if model == "none" or int(cfg["steps"]) == 0:
+        work.pbc = SLAB_PBC
+        return PrerelaxResult(work, model, 0, False, None, time.perf_counter() - start)
+    work.pbc = True
+    fmax, steps = float(cfg["fmax"]), int(cfg["steps"])
+    if model == "chgnet":
+        n = _relax_chgnet(work, fmax, steps)
+        magmoms = np.abs(np.asarray(work.get_magnetic_moments(), dtype=float))
+    elif model == "uma":
+        n = _relax_uma(work, fmax, steps, cfg["uma_checkpoint"], cfg.get("uma_task", "oc20"))
+        magmoms = None
+    else:
+        raise PrerelaxConfigError(
+            f"config key 'dft.prerelax.model': {model!r} is not allowed; "
+            "allowed values: chgnet, uma, none"
+        )
+    fmax_now = _max_free_force(work)
+    relaxed = atoms.copy()
+    relaxed.positions = work.positions
+    relaxed.pbc = SLAB_PBC
+    wall = time.perf_counter() - start
+    log.info(
+        "pre-relaxation (%s): %d steps, max force %.3f eV/Å (fmax %.3f), %.1f s",
+        model, n, fmax_now, fmax, wall,
+    )  # fmt: skip
+    return PrerelaxResult(relaxed, model, n, fmax_now <= fmax, fmax_now, wall, magmoms)

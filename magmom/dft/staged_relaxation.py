@@ -1,0 +1,482 @@
+"""Staged relaxation of one slab: ML pre-relaxation → LCAO warm-up → plane-wave relaxation.
+
+========= ======================================================================================
+stage     what happens
+========= ======================================================================================
+prerelax  :func:`magmom.dft.prerelax.prerelax` (CHGNet by default); positions only
+lcao      GPAW LCAO (``dft.lcao``: sz(dzp)), optimiser ``dft.relax.optimizer`` to
+          ``dft.lcao.fmax`` for at most ``dft.lcao.steps`` steps; its geometry and its converged
+          per-atom moments start the plane-wave stage
+pw        GPAW plane waves (``dft.planewave``: 350 eV, RPBE, MP 3.5 Å⁻¹, Marzari–Vanderbilt,
+          dipole layer along z), ``dft.relax`` (LBFGS, fmax 0.2 eV/Å, bottom layers fixed by the
+          slab's ``FixAtoms``)
+========= ======================================================================================
+
+Both GPAW stages run every SCF under the retry ladder (:mod:`magmom.dft.scf_ladder`): when an
+SCF fails, the stage climbs one level and continues the relaxation from the current geometry with
+the last converged moments; the level is kept for the rest of the stage. Each (stage, level) run
+is one *attempt* in the record, with the SCF iterations of every ionic step
+(``calc.get_number_of_iterations()``), its wall time and its outcome.
+
+Resuming: each stage keeps ``{workdir}/{stage}-checkpoint.json`` (atomic writes after every ionic
+step) under a key hashing the stage's input structure, moments and parameters. A rerun of the
+same slab with the same settings (e.g. Snakemake's retry after a time-out or out-of-memory kill)
+skips finished stages and restarts an unfinished one from its last ionic step, ladder level,
+iteration counts and elapsed time; changed settings or inputs start the stage afresh. GPAW text
+logs go to ``{workdir}/{stage}-L{level}-s{first step}.txt``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from magmom.io import write_json
+
+from .gpaw_params import lcao_params, parameters_sha256, planewave_params
+from .prerelax import PrerelaxResult, prerelax
+from .record import structure_dict
+from .scf_ladder import LadderLevel, ladder_from_config, level_parameters, realisation, scf_errors
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_VERSION = 1
+
+
+class StageFailed(RuntimeError):
+    """A GPAW stage stopped with an error; ``attempts`` holds every SCF attempt it made."""
+
+    def __init__(self, stage: str, attempts: Sequence[Mapping], message: str):
+        self.stage = stage
+        self.attempts = list(attempts)
+        super().__init__(message)
+
+
+class LadderExhausted(StageFailed):
+    """Every ladder level failed to converge an SCF of ``stage``."""
+
+    def __init__(self, stage: str, attempts: Sequence[Mapping]):
+        last = attempts[-1].get("error", "") if attempts else ""
+        levels = sorted({a["level"] for a in attempts})
+        super().__init__(
+            stage,
+            attempts,
+            f"{stage}: SCF did not converge at any ladder level (tried levels "
+            f"{', '.join(map(str, levels))}; last error: {last})",
+        )
+
+
+@dataclass
+class StageResult:
+    """Outcome of one GPAW stage (geometry in ``atoms``, initial moments = converged moments)."""
+
+    name: str
+    atoms: object
+    level: int
+    relaxed: bool
+    ionic_steps: int
+    scf_iterations: list[int]
+    wall_time: float
+    attempts: list[dict]
+    energy: float
+    free_energy: float
+    magmoms: np.ndarray
+    fermi_level: float | None
+    max_force: float
+    work_function: float | None = None
+    work_function_bottom: float | None = None
+    parameters: dict = field(default_factory=dict)
+
+
+# ---- checkpoints ---------------------------------------------------------------------------
+def _load_checkpoint(path: Path, key: str) -> dict | None:
+    try:
+        with open(path) as fh:
+            state = json.load(fh)
+    except FileNotFoundError:
+        return None
+    except (OSError, json.JSONDecodeError) as err:
+        log.warning("ignoring unreadable checkpoint %s (%s)", path, err)
+        return None
+    if state.get("key") != key or state.get("version") != CHECKPOINT_VERSION:
+        log.info("checkpoint %s belongs to other inputs or settings; starting afresh", path)
+        return None
+    return state
+
+
+def _moments(calc, spinpol: bool, n: int) -> np.ndarray:
+    if not spinpol:
+        return np.zeros(n)
+    return np.asarray(calc.get_magnetic_moments(), dtype=float)
+
+
+def _max_free_force(atoms) -> float:
+    forces = atoms.get_forces()  # FixAtoms zeroes the fixed atoms' forces
+    return float(np.sqrt((forces**2).sum(axis=1)).max()) if len(atoms) else 0.0
+
+
+def work_functions(calc) -> tuple[float, float]:
+    """(top, bottom) work function (eV) of a dipole-corrected slab.
+
+    The xy-averaged electrostatic potential :math:`\\bar v(z)` is flat in the vacuum on either
+    side of the dipole layer GPAW places at the cell boundary :math:`z = 0 \\equiv L_z`, so
+
+    .. math::
+        \\Phi_\\mathrm{top} = \\bar v(L_z^-) - E_F, \\qquad
+        \\Phi_\\mathrm{bottom} = \\bar v(0^+) - E_F
+    """
+    v_z = np.asarray(calc.get_electrostatic_potential()).mean(axis=(0, 1))
+    e_f = float(calc.get_fermi_level())
+    return float(v_z[-1] - e_f), float(v_z[0] - e_f)
+
+
+def _optimizer(name: str):
+    from ase.optimize import BFGS, FIRE, LBFGS
+
+    return {"LBFGS": LBFGS, "BFGS": BFGS, "FIRE": FIRE}[name]
+
+
+# ---- one GPAW stage under the ladder --------------------------------------------------------
+def relax_stage(
+    name: str,
+    atoms,
+    base_params: Mapping,
+    smearing: str,
+    ladder: Sequence[LadderLevel],
+    relax: Mapping,
+    workdir: str | Path,
+    spinpol: bool,
+    work_function: bool = False,
+) -> StageResult:
+    """Relax ``atoms`` (a copy) with GPAW at ``base_params`` under the SCF ladder.
+
+    ``relax``: ``{"optimizer", "fmax", "steps"}``. Raises :class:`LadderExhausted` when no level
+    converges; other GPAW exceptions propagate. See the module docstring for checkpoints.
+    """
+    from gpaw import GPAW
+
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = workdir / f"{name}-checkpoint.json"
+    key = parameters_sha256(
+        {
+            "stage": name,
+            "params": base_params,
+            "smearing": smearing,
+            "ladder": [lvl.describe() for lvl in ladder],
+            "relax": dict(relax),
+            "structure": structure_dict(atoms),
+            "magmoms": np.round(atoms.get_initial_magnetic_moments(), 8),
+            "spinpol": bool(spinpol),
+        }
+    )
+    atoms = atoms.copy()
+    atoms.calc = None
+    state = _load_checkpoint(ckpt_path, key)
+    if state is not None and state["done"]:
+        log.info("%s: finished in an earlier run (checkpoint %s)", name, ckpt_path)
+        return _result_from_state(name, atoms, state)
+    if state is not None and state.get("exhausted"):
+        log.info("%s: the ladder was exhausted in an earlier run (checkpoint %s)", name, ckpt_path)
+        raise LadderExhausted(name, state["attempts"])
+    if state is None:
+        state = {
+            "version": CHECKPOINT_VERSION,
+            "key": key,
+            "done": False,
+            "level": 0,
+            "steps_done": 0,
+            "positions": atoms.positions.tolist(),
+            "magmoms": atoms.get_initial_magnetic_moments().tolist(),
+            "scf_iterations": [],
+            "attempts": [],
+            "wall_time": 0.0,
+        }
+    else:
+        log.info(
+            "%s: resuming at ionic step %d, ladder level %d (checkpoint %s)",
+            name, state["steps_done"], state["level"], ckpt_path,
+        )  # fmt: skip
+    atoms.positions = np.asarray(state["positions"], dtype=float)
+    atoms.set_initial_magnetic_moments(np.asarray(state["magmoms"], dtype=float))
+    steps_total = int(relax["steps"])
+    fmax = float(relax["fmax"])
+    errors = scf_errors()
+
+    while True:
+        level = ladder[state["level"]]
+        params = level_parameters(level, base_params, smearing)
+        first_step = state["steps_done"]
+        attempt = {
+            "stage": name,
+            "level": level.index,
+            **{k: v for k, v in level.describe().items() if k != "index"},
+            "gpaw": realisation(params),
+            "first_ionic_step": first_step,
+            "scf_iterations": [],
+            "outcome": "running",
+        }
+        txt = workdir / f"{name}-L{level.index}-s{first_step}.txt"
+        log.info(
+            "%s: ladder level %d (%s, eigenstates %.0e, width %.3f eV, maxiter %d) from ionic "
+            "step %d; GPAW log %s",
+            name, level.index, level.mixer, level.eigenstates,
+            params["occupations"]["width"], level.maxiter, first_step, txt,
+        )  # fmt: skip
+        calc = GPAW(**params, txt=str(txt))
+        atoms.calc = calc
+        opt = _optimizer(relax["optimizer"])(atoms, logfile=str(workdir / f"{name}-opt.log"))
+        wall_before = state["wall_time"]
+        t0 = time.perf_counter()
+
+        def observe(calc=calc, opt=opt, attempt=attempt, first=first_step, origin=t0 - wall_before):
+            n_iter = int(calc.get_number_of_iterations())
+            attempt["scf_iterations"].append(n_iter)
+            state["scf_iterations"].append(n_iter)
+            state["positions"] = atoms.positions.tolist()
+            state["magmoms"] = _moments(calc, spinpol, len(atoms)).tolist()
+            state["steps_done"] = first + opt.nsteps
+            state["wall_time"] = time.perf_counter() - origin
+            write_json(ckpt_path, {**state, "attempts": [*state["attempts"], attempt]})
+
+        opt.attach(observe, interval=1)
+        try:
+            relaxed = bool(opt.run(fmax=fmax, steps=max(steps_total - first_step, 0)))
+        except errors as err:
+            try:
+                failed_iter = int(calc.get_number_of_iterations())
+            except Exception:  # the calculation may not exist when the error came early
+                failed_iter = None
+            attempt.update(
+                outcome="scf_failed",
+                error=f"{type(err).__name__}: {err}".strip().rstrip(":"),
+                failed_scf_iterations=failed_iter,
+                ionic_steps=opt.nsteps,
+                wall_time=time.perf_counter() - t0,
+            )
+            state["attempts"].append(attempt)
+            state["steps_done"] = first_step + opt.nsteps
+            state["wall_time"] = wall_before + attempt["wall_time"]
+            state["level"] += 1
+            log.warning(
+                "%s: SCF failed at ladder level %d after %s iterations (ionic step %d): %s",
+                name, level.index, failed_iter, state["steps_done"], attempt["error"],
+            )  # fmt: skip
+            atoms.calc = None
+            if state["level"] >= len(ladder):
+                state["exhausted"] = True
+                write_json(ckpt_path, state)
+                raise LadderExhausted(name, state["attempts"]) from err
+            write_json(ckpt_path, state)
+            # continue from the current geometry with the last converged moments
+            atoms.set_initial_magnetic_moments(np.asarray(state["magmoms"], dtype=float))
+            continue
+        except (MemoryError, KeyboardInterrupt):
+            raise
+        except Exception as err:
+            attempt.update(
+                outcome="error",
+                error=f"{type(err).__name__}: {err}",
+                ionic_steps=opt.nsteps,
+                wall_time=time.perf_counter() - t0,
+            )
+            state["attempts"].append(attempt)
+            state["wall_time"] = wall_before + attempt["wall_time"]
+            write_json(ckpt_path, state)
+            raise StageFailed(name, state["attempts"], f"{name}: {attempt['error']}") from err
+        attempt.update(
+            outcome="converged",
+            ionic_steps=opt.nsteps,
+            relaxed=relaxed,
+            wall_time=time.perf_counter() - t0,
+        )
+        state["attempts"].append(attempt)
+        state["steps_done"] = first_step + opt.nsteps
+        state["wall_time"] = wall_before + attempt["wall_time"]
+        break
+
+    t_post = time.perf_counter()
+    result = {
+        "energy": float(atoms.get_potential_energy()),
+        "free_energy": float(atoms.get_potential_energy(force_consistent=True)),
+        "magmoms": _moments(calc, spinpol, len(atoms)).tolist(),
+        "fermi_level": _fermi_level(calc),
+        "max_force": _max_free_force(atoms),
+        "relaxed": relaxed,
+        "work_function": None,
+        "work_function_bottom": None,
+        "parameters": level_parameters(ladder[state["level"]], base_params, smearing),
+    }
+    if work_function:
+        result["work_function"], result["work_function_bottom"] = work_functions(calc)
+    state["wall_time"] += time.perf_counter() - t_post
+    state.update(
+        done=True,
+        positions=atoms.positions.tolist(),
+        magmoms=result["magmoms"],
+        result=result,
+    )
+    write_json(ckpt_path, state)
+    log.info(
+        "%s: done at ladder level %d: %d ionic steps, %d SCF iterations, max force %.3f eV/Å, "
+        "E = %.4f eV, total moment %.3f μB, %.1f s",
+        name, state["level"], state["steps_done"], sum(state["scf_iterations"]),
+        result["max_force"], result["energy"], float(np.sum(result["magmoms"])),
+        state["wall_time"],
+    )  # fmt: skip
+    atoms.calc = None
+    return _result_from_state(name, atoms, state)
+
+
+def _fermi_level(calc) -> float | None:
+    try:
+        value = float(calc.get_fermi_level())
+    except Exception:  # fixed occupations or an unavailable property
+        return None
+    return value if np.isfinite(value) else None
+
+
+def _result_from_state(name: str, atoms, state: Mapping) -> StageResult:
+    atoms = atoms.copy()
+    atoms.positions = np.asarray(state["positions"], dtype=float)
+    res = state["result"]
+    magmoms = np.asarray(res["magmoms"], dtype=float)
+    atoms.set_initial_magnetic_moments(magmoms)
+    return StageResult(
+        name=name,
+        atoms=atoms,
+        level=int(state["level"]),
+        relaxed=bool(res["relaxed"]),
+        ionic_steps=int(state["steps_done"]),
+        scf_iterations=list(state["scf_iterations"]),
+        wall_time=float(state["wall_time"]),
+        attempts=list(state["attempts"]),
+        energy=float(res["energy"]),
+        free_energy=float(res["free_energy"]),
+        magmoms=magmoms,
+        fermi_level=res["fermi_level"],
+        max_force=float(res["max_force"]),
+        work_function=res.get("work_function"),
+        work_function_bottom=res.get("work_function_bottom"),
+        parameters=res.get("parameters", {}),
+    )
+
+
+# ---- the pre-relaxation checkpoint ----------------------------------------------------------
+def prerelax_checkpointed(atoms, cfg: Mapping, workdir: str | Path) -> PrerelaxResult:
+    """:func:`~magmom.dft.prerelax.prerelax` with its result kept in ``{workdir}/prerelax.json``."""
+    workdir = Path(workdir)
+    path = workdir / "prerelax.json"
+    key = parameters_sha256({"prerelax": dict(cfg), "structure": structure_dict(atoms)})
+    state = _load_checkpoint(path, key)
+    if state is not None:
+        log.info("prerelax: finished in an earlier run (checkpoint %s)", path)
+        relaxed = atoms.copy()
+        relaxed.positions = np.asarray(state["positions"], dtype=float)
+        relaxed.pbc = (True, True, False)
+        mm = state.get("magmoms")
+        return PrerelaxResult(
+            relaxed, state["model"], state["steps"], state["converged"], state["max_force"],
+            state["wall_time"], None if mm is None else np.asarray(mm, dtype=float),
+        )  # fmt: skip
+    res = prerelax(atoms, cfg)
+    write_json(
+        path,
+        {
+            "version": CHECKPOINT_VERSION,
+            "key": key,
+            "done": True,
+            "positions": res.atoms.positions.tolist(),
+            "model": res.model,
+            "steps": res.steps,
+            "converged": res.converged,
+            "max_force": res.max_force,
+            "wall_time": res.wall_time,
+            "magmoms": None if res.magmoms is None else res.magmoms.tolist(),
+        },
+    )
+    return res
+
+
+# ---- the whole GPAW labeller ----------------------------------------------------------------
+@dataclass
+class StagedResult:
+    prerelax: PrerelaxResult
+    lcao: StageResult
+    pw: StageResult
+    spinpol: bool
+    parameters: dict
+
+
+def gpaw_parameters(atoms, dft: Mapping, spinpol: bool) -> dict:
+    """Every setting of the GPAW labeller for ``atoms`` (what ``parameters_sha256`` hashes)."""
+    return {
+        "prerelax": {k: dft["prerelax"][k] for k in sorted(dft["prerelax"])},
+        "lcao": {
+            "gpaw": lcao_params(dft, atoms, spinpol),
+            "fmax": dft["lcao"]["fmax"],
+            "steps": dft["lcao"]["steps"],
+        },
+        "planewave": {"gpaw": planewave_params(dft, atoms, spinpol)},
+        "relax": dict(dft["relax"]),
+        "smearing": dft["planewave"]["smearing"],
+        "scf_ladder": [dict(level) for level in dft["scf_ladder"]],
+        "spinpol": bool(spinpol),
+    }
+
+
+def run_staged_relaxation(
+    atoms, dft: Mapping, workdir: str | Path, spinpol: bool, on_stage=None
+) -> StagedResult:
+    """Pre-relaxation, LCAO warm-up and plane-wave relaxation of one slab.
+
+    ``on_stage(name, result)`` is called after each stage (the caller records partial progress).
+    """
+    workdir = Path(workdir)
+    ladder = ladder_from_config(dft["scf_ladder"])
+    smearing = dft["planewave"]["smearing"]
+    params = gpaw_parameters(atoms, dft, spinpol)
+
+    pre = prerelax_checkpointed(atoms, dft["prerelax"], workdir)
+    if on_stage:
+        on_stage("prerelax", pre)
+    start = pre.atoms.copy()
+    if not spinpol:
+        start.set_initial_magnetic_moments(np.zeros(len(start)))
+
+    lcao = relax_stage(
+        "lcao",
+        start,
+        params["lcao"]["gpaw"],
+        smearing,
+        ladder,
+        {
+            "optimizer": dft["relax"]["optimizer"],
+            "fmax": dft["lcao"]["fmax"],
+            "steps": dft["lcao"]["steps"],
+        },
+        workdir,
+        spinpol,
+    )
+    if on_stage:
+        on_stage("lcao", lcao)
+    pw = relax_stage(
+        "pw",
+        lcao.atoms,  # LCAO geometry; its initial moments are the LCAO's converged moments
+        params["planewave"]["gpaw"],
+        smearing,
+        ladder,
+        dft["relax"],
+        workdir,
+        spinpol,
+        work_function=bool(dft["planewave"]["dipole_correction"]),
+    )
+    if on_stage:
+        on_stage("pw", pw)
+    return StagedResult(pre, lcao, pw, spinpol, params)

@@ -1,0 +1,127 @@
+"""Bad configurations stop the run with a message naming the key and the allowed values.
+
+Each case is checked twice: through ``magmom.config.check`` and through ``snakemake -n`` on a
+temporary ``--configfile`` layered over ``config.yaml`` (the run must stop at parse time, before
+any job). The good configurations (``config.yaml`` and every preset) must dry-run cleanly.
+"""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake.utils import update_config
+
+from magmom.config import ConfigError, check
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = ROOT / "schemas" / "config.schema.yaml"
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+ALL_ELEMENTS = "Ag, Al, Au, Co, Cr, Cu, Fe, Ir, Mn, Mo, Ni, Os, Pd, Pt, Re, Rh, Ru, Ti, V, W, Zn"
+ARCHITECTURES = "cgconv, schnetconv, graphconv, sageconv, gatv2conv, gcnconv, transformerconv"
+
+# (override layered over config.yaml, substrings the message must contain)
+BAD_CONFIGS = {
+    "unknown-element": (
+        {"recipe": {"elements": ["Ag", "Xx"]}},
+        ["recipe.elements[1]", "'Xx' is not allowed", ALL_ELEMENTS],
+    ),
+    "negative-graph-cutoff": (
+        {"graphs": {"cutoffs": [-3, 4]}},
+        ["graphs.cutoffs[0]", "-3", "exclusiveMinimum=0"],
+    ),
+    "negative-model-cutoff": (
+        {"models": {"cutoffs": [-4]}},
+        ["models.cutoffs[0]", "exclusiveMinimum=0"],
+    ),
+    "split-not-summing-to-one": (
+        {"split": {"train": 0.7, "val": 0.1, "test": 0.1, "seed": 42}},
+        ["config key 'split'", "must sum to 1", "train=0.7", "val=0.1", "test=0.1"],
+    ),
+    "unknown-architecture": (
+        {"models": {"architectures": ["cgconv", "fooconv"]}},
+        ["models.architectures[1]", "'fooconv' is not allowed", ARCHITECTURES, "dimenet"],
+    ),
+    "unknown-residual-operator": (
+        {"models": {"residual": [{"architecture": "gcnconvv", "cutoff": 4}]}},
+        ["models.residual[0].architecture", "'gcnconvv' is not allowed", ARCHITECTURES],
+    ),
+    "misspelt-key": (
+        {"recipe": {"vaccum": 10.0}},
+        ["config key 'recipe'", "unknown key(s) 'vaccum'", "allowed keys:", "vacuum"],
+    ),
+    "misspelt-top-level-key": (
+        {"trainig": {"lr": 0.01}},
+        ["unknown key(s) 'trainig'", "allowed keys:", "training"],
+    ),
+    "cutoff-without-graph-cache": (
+        {"models": {"cutoffs": [3, 5]}},
+        ["models.cutoffs", "cutoff 5 has no graph cache", "allowed values (graphs.cutoffs): 3, 4"],
+    ),
+}
+
+
+def base_config() -> dict:
+    return yaml.safe_load((ROOT / "config.yaml").read_text())
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CONFIGS))
+def test_check_names_key_and_allowed_values(case):
+    override, needles = BAD_CONFIGS[case]
+    config = base_config()
+    update_config(config, copy.deepcopy(override))
+    with pytest.raises(ConfigError) as err:
+        check(config, SCHEMA)
+    for needle in needles:
+        assert needle in str(err.value), f"{needle!r} missing from:\n{err.value}"
+
+
+def test_check_accepts_config_and_presets():
+    check(base_config(), SCHEMA)
+    for preset in sorted((ROOT / "presets").glob("*.yaml")):
+        config = base_config()
+        update_config(config, yaml.safe_load(preset.read_text()))
+        check(config, SCHEMA)
+
+
+def dry_run(workdir: Path, *configfiles: Path, timeout: int = 900) -> subprocess.CompletedProcess:
+    """``snakemake -n`` of the repo's Snakefile run in ``workdir`` (nothing written to the repo)."""
+    cmd = [
+        *SNAKEMAKE, "-n",
+        "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
+        "--configfile", str(ROOT / "config.yaml"), *map(str, configfiles),
+    ]  # fmt: skip
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=workdir)
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CONFIGS))
+def test_snakemake_stops_before_any_job(tmp_path, case):
+    override, needles = BAD_CONFIGS[case]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(override))
+    proc = dry_run(tmp_path, bad, timeout=300)
+    assert proc.returncode != 0
+    output = proc.stdout + proc.stderr  # Snakemake 9 prints parse errors on stdout
+    assert "invalid configuration" in output
+    for needle in needles:
+        assert needle in output, f"{needle!r} missing from the output:\n{output}"
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("preset", ["tiny.yaml", "demo.yaml"])
+def test_snakemake_dry_run_on_presets(tmp_path, preset):
+    proc = dry_run(tmp_path, ROOT / "presets" / preset)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert "slab_recipe" in proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_snakemake_dry_run_on_full_config(tmp_path):
+    proc = dry_run(tmp_path, timeout=1800)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert "slab_recipe" in proc.stdout + proc.stderr

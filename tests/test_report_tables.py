@@ -1,0 +1,189 @@
+"""Ranking, per-element table, deployment-cost table and report files from synthetic metrics."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_evaluation_plots import assert_png
+
+from magmom.evaluation.metrics import evaluate
+from magmom.evaluation.report import (
+    NOT_MEANINGFUL,
+    build_report,
+    deployment_table,
+    parse_model_id,
+    per_element_table,
+    ranking_table,
+)
+
+GNN = ["cgconv-r3", "cgconv-r4", "schnetconv-r3", "schnetconv-r4", "cgconv-r4-res"]
+BASELINES = ["element-mean", "linear-r4", "xgboost-r4", "chgnet-zeroshot", "chgnet-finetuned"]
+NOISE = {  # prediction noise per model: sets the expected order
+    "chgnet-zeroshot": 0.0,
+    "schnetconv-r4": 0.02,
+    "cgconv-r3": 0.03,
+    "chgnet-finetuned": 0.035,
+    "cgconv-r4-res": 0.04,
+    "schnetconv-r3": 0.05,
+    "cgconv-r4": 0.06,
+    "xgboost-r4": 0.08,
+    "linear-r4": 0.15,
+    "element-mean": 0.2,
+}
+
+
+def metrics_for(model_id, rng):
+    n = 320
+    el = rng.choice(["Fe", "Ni", "Mn", "Cu", "V"], n)
+    y = np.where(el == "Fe", 2.5, np.where(el == "Ni", 0.6, 0.0)) + rng.random(n) * 0.1
+    df = pd.DataFrame(
+        {
+            "slab_id": [f"s{k // 16}" for k in range(n)],
+            "atom_index": np.arange(n) % 16,
+            "element": el,
+            "y_true": y,
+            "y_pred": y + rng.normal(0, NOISE[model_id], n),
+        }
+    )
+    result = evaluate(df, ["V", "Cr", "Mn"])
+    result.update(model_id=model_id, surrogate=True)
+    return result
+
+
+@pytest.fixture
+def metrics():
+    rng = np.random.default_rng(0)
+    return {m: metrics_for(m, rng) for m in GNN + BASELINES}
+
+
+def test_parse_model_id():
+    assert parse_model_id("cgconv-r4-res") == ("cgconv", 4.0, True)
+    assert parse_model_id("dimenet-r3.5") == ("dimenet", 3.5, False)
+    assert parse_model_id("xgboost-r8") == ("xgboost", 8.0, False)
+    assert parse_model_id("element-mean") == ("element-mean", None, False)
+    assert parse_model_id("chgnet-finetuned") == ("chgnet-finetuned", None, False)
+
+
+def test_ranking_orders_by_mae_and_flags_zeroshot_on_surrogate_labels(metrics):
+    ranking = ranking_table(metrics, GNN, surrogate=True)
+    assert set(ranking["model"]) == set(GNN + BASELINES)
+    ranked = ranking[ranking["rank"].notna()]
+    assert ranked["rank"].tolist() == list(range(1, len(GNN + BASELINES)))
+    assert ranked["MAE"].is_monotonic_increasing
+    last = ranking.iloc[-1]
+    assert last["model"] == "chgnet-zeroshot" and pd.isna(last["rank"])
+    assert last["note"] == NOT_MEANINGFUL
+    assert ranked.iloc[0]["model"] == "schnetconv-r4"
+    row = ranking.set_index("model").loc["cgconv-r4-res"]
+    assert (row["family"], row["architecture"], row["cutoff"], row["residual"]) == (
+        "gnn",
+        "cgconv",
+        4.0,
+        True,
+    )
+    assert ranking.set_index("model").loc["element-mean", "family"] == "baseline"
+    assert (ranking["n_atoms"] == 320).all()
+    assert (ranking["n_atoms_excl"] < ranking["n_atoms"]).all()
+
+
+def test_dft_labels_rank_zeroshot_normally(metrics):
+    ranking = ranking_table(metrics, GNN, surrogate=False)
+    assert ranking["rank"].notna().all() and (ranking["note"] == "").all()
+    assert ranking.iloc[0]["model"] == "chgnet-zeroshot"
+
+
+def test_per_element_table(metrics):
+    table = per_element_table(metrics)
+    assert set(table["element"]) == {"Fe", "Ni", "Mn", "Cu", "V"}
+    assert len(table) == 5 * len(metrics)
+    fe = table[(table["model"] == "cgconv-r3") & (table["element"] == "Fe")].iloc[0]
+    assert fe["MAE"] == pytest.approx(metrics["cgconv-r3"]["all"]["per_element"]["Fe"]["mae"])
+
+
+def cost_frame():
+    rows = []
+    for m in GNN:
+        arch, cutoff, res = parse_model_id(m)
+        rows.append(
+            {
+                "model_id": m,
+                "architecture": arch,
+                "cutoff": cutoff,
+                "residual": res,
+                "parameters": 1000,
+                "n_atoms": 64,
+                "n_edges": 900,
+                "load_s": 0.05,
+                "load_warm_s": 0.01,
+                "cpu_ms": 3.0,
+                "cuda_ms": np.nan,
+                "cpu_threads": 2,
+            }
+        )
+    rows.append(
+        {
+            "model_id": "chgnet-pretrained",
+            "architecture": "chgnet",
+            "cutoff": 5.0,
+            "residual": False,
+            "parameters": 412525,
+            "n_atoms": 64,
+            "n_edges": 3000,
+            "load_s": 1.0,
+            "load_warm_s": 0.5,
+            "cpu_ms": 100.0,
+            "cuda_ms": np.nan,
+            "cpu_threads": 2,
+        }
+    )
+    return pd.DataFrame(rows)
+
+
+def test_deployment_table_keeps_best_cutoff_per_architecture(metrics):
+    ranking = ranking_table(metrics, GNN, surrogate=True)
+    table = deployment_table(cost_frame(), ranking)
+    assert table["model_id"].tolist()[:2] == ["schnetconv-r4", "cgconv-r3"]
+    assert "chgnet-pretrained" in set(table["model_id"])
+    ref = table.set_index("model_id").loc["chgnet-pretrained"]
+    assert ref["test_MAE"] == pytest.approx(metrics["chgnet-finetuned"]["all"]["mae"])
+
+
+def test_build_report_writes_every_output(metrics, tmp_path):
+    paths = {}
+    for m, result in metrics.items():
+        paths[m] = tmp_path / f"{m}.json"
+        paths[m].write_text(json.dumps(result))
+    cost = tmp_path / "cost.csv"
+    cost_frame().to_csv(cost, index=False)
+    provenance = {
+        "surrogate": True,
+        "labellers": {"chgnet": 20},
+        "target": "abs",
+        "n_slabs": {"test": 20, "train": 60, "val": 20},
+        "n_atoms": {"test": 320, "train": 960, "val": 320},
+    }
+    out = {
+        k: tmp_path / "report" / name
+        for k, name in {
+            "ranking_csv": "ranking.csv",
+            "ranking_md": "ranking.md",
+            "cutoff_sweep": "cutoff_sweep.png",
+            "per_element_csv": "per_element.csv",
+            "heatmap": "per_element_heatmap.png",
+            "cost_csv": "deployment_cost.csv",
+            "cost_md": "deployment_cost.md",
+        }.items()
+    }
+    build_report(paths, GNN, cost, provenance, out, ["V", "Cr", "Mn"], top_n=4)
+    ranking = pd.read_csv(out["ranking_csv"])
+    assert set(ranking["model"]) == set(metrics)
+    md = out["ranking_md"].read_text()
+    assert md.count("Surrogate labels") >= 2 and "320 atoms" in md and "20 slabs" in md
+    for m in metrics:
+        assert f"| {m} |" in md
+    assert NOT_MEANINGFUL in md
+    assert "Surrogate labels" in out["cost_md"].read_text()
+    assert_png(out["cutoff_sweep"])
+    assert_png(out["heatmap"])
+    assert len(pd.read_csv(out["per_element_csv"])) == 5 * len(metrics)

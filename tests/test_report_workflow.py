@@ -1,0 +1,96 @@
+"""The report rule at the end of a tiny real workflow run: import -> split -> graphs -> 2 GNNs
+and every baseline -> evaluation -> deployment cost -> report, then `snakemake --report`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from baselines_helpers import toy_dataset, write_dataset_db
+from test_evaluation_plots import assert_png
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+GNNS = ["cgconv-r3", "schnetconv-r3"]
+BASELINES = ["element-mean", "linear-r3", "xgboost-r3", "chgnet-zeroshot", "chgnet-finetuned"]
+FIGURES = ["parity", "parity_excl", "error_hist", "error_hist_excl"]
+
+OVERRIDES = {
+    "dataset_name": "e2e",
+    "recipe": {"elements": ["Cu", "Fe", "Mn", "Ni", "Pt"]},
+    "graphs": {"cutoffs": [3]},
+    "models": {"architectures": ["cgconv", "schnetconv"], "cutoffs": [3], "residual": []},
+    "training": {"max_epochs": 2, "batch_size": 8},
+    "baselines": {
+        "tabular_cutoffs": [3],
+        "xgboost": {"n_estimators": 20},
+        "chgnet_finetune": {"max_epochs": 1, "batch_size": 8, "early_stopping_patience": 1},
+    },
+    "report": {"heatmap_top_models": 4},
+}
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "2",
+         "--configfile", str(REPO / "config.yaml"), str(REPO / "presets" / "tiny.yaml"),
+         str(workdir / "overrides.yaml"), *args],
+        capture_output=True, text=True, timeout=1500,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("e2e")
+    source = write_dataset_db(workdir / "source.db", toy_dataset(30, seed=11), labeller="gpaw")
+    overrides = {**OVERRIDES, "dataset": {"source": str(source)}}
+    (workdir / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    proc = snakemake(workdir)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-6000:]
+    return workdir
+
+
+@pytest.mark.slow
+def test_ranking_holds_every_model(run):
+    ranking = pd.read_csv(run / "results/report/ranking.csv")
+    assert sorted(ranking["model"]) == sorted(GNNS + BASELINES)
+    assert ranking["rank"].tolist() == list(range(1, 8))  # imported labels: nothing flagged
+    assert ranking["MAE"].is_monotonic_increasing
+    assert ranking["n_atoms"].nunique() == 1  # every model scored on the same test atoms
+    prov = json.loads((run / "results/report/provenance.json").read_text())
+    assert ranking["n_atoms"].iloc[0] == prov["n_atoms"]["test"]
+    md = (run / "results/report/ranking.md").read_text()
+    for model in GNNS + BASELINES:
+        assert f"| {model} |" in md
+    assert "Surrogate labels" not in md
+    assert f"{prov['n_slabs']['test']} slabs" in md
+    per_element = pd.read_csv(run / "results/report/per_element.csv")
+    assert set(per_element["model"]) == set(GNNS + BASELINES)
+    cost = pd.read_csv(run / "results/benchmark/deployment_cost.csv")
+    assert set(cost["model_id"]) == {*GNNS, "chgnet-pretrained"}
+
+
+@pytest.mark.slow
+def test_every_figure_is_a_valid_png(run):
+    for model in GNNS + BASELINES:
+        for fig in FIGURES:
+            assert_png(run / f"results/figures/{model}/{fig}.png")
+        metrics = json.loads((run / f"results/metrics/{model}.json").read_text())
+        assert metrics["all"]["n_atoms"] > metrics["excluded"]["n_atoms"] >= 0
+    assert_png(run / "results/report/cutoff_sweep.png")
+    assert_png(run / "results/report/per_element_heatmap.png")
+
+
+@pytest.mark.slow
+def test_html_report(run):
+    proc = snakemake(run, "--report", str(run / "report.html"))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    html = (run / "report.html").read_text(errors="replace")
+    assert len(html) > 100_000
+    for text in ("Ranking", "Per-element error", "Deployment cost", "cutoff_sweep.png"):
+        assert text in html, text

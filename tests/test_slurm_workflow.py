@@ -1,0 +1,233 @@
+"""The tiny preset through `snakemake --profile slurm`, on a real Slurm controller, to the report.
+
+Run from the repository root exactly as a user types it (`--profile slurm` resolves to the
+`slurm` -> profiles/slurm link), with the CI overrides of `.ci/slurm/profile` (no conda channels,
+no accounting, 2 cores) and the training/CHGNet jobs asking for one (fake) GPU. The results go to
+a temporary working directory. Then every job is traced to its Slurm job: each rule log starts
+with `job context: ... slurm_job_id=N slurm_job_partition=P` (magmom.rule_logging), and Slurm's
+own record of job N (job completion log, or sacct) must show it COMPLETED in partition P.
+
+Skipped only when no Slurm controller answers (`scontrol ping`); with MAGMOM_REQUIRE_SLURM=1 (as
+.ci/slurm/run_tiny.sh sets it) a missing controller fails instead. Takes minutes: marked `slurm`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+CPU_RULES = {"eos", "dft_slab", "graph_cache", "baseline_tabular", "evaluate", "report"}
+GPU_RULES = {"train", "baseline_chgnet_finetune", "baseline_chgnet_zeroshot"}
+GROUP_SIZE = 4  # DFT_GROUP default of profiles/slurm
+
+pytestmark = pytest.mark.slurm
+
+
+def controller_up() -> bool:
+    if shutil.which("scontrol") is None:
+        return False
+    try:
+        p = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return p.returncode == 0 and "UP" in p.stdout
+
+
+@pytest.fixture(scope="module")
+def slurm_available():
+    if not controller_up():
+        if os.environ.get("MAGMOM_REQUIRE_SLURM") == "1":
+            pytest.fail("no Slurm controller reachable (scontrol ping), but MAGMOM_REQUIRE_SLURM=1")
+        pytest.skip("no Slurm controller reachable (scontrol ping)")
+
+
+def slurm_config() -> dict[str, str]:
+    out = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True).stdout
+    return dict(re.findall(r"^(\w+)\s+=\s+(.*?)\s*$", out, re.MULTILINE))
+
+
+def job_records(job_ids: set[str], jobcomp_offset: int) -> dict[str, dict[str, str]]:
+    """Slurm's record of each finished job: the job completion log, else sacct."""
+    cfg = slurm_config()
+    records: dict[str, dict[str, str]] = {}
+    if cfg.get("JobCompType") == "jobcomp/filetxt":
+        with open(cfg["JobCompLoc"]) as fh:
+            fh.seek(jobcomp_offset)
+            for line in fh:
+                rec = dict(re.findall(r"(\w+)=(\S*)", line))
+                records[rec["JobId"]] = rec
+    else:
+        out = subprocess.run(
+            [
+                "sacct",
+                "-X",
+                "-n",
+                "-P",
+                "-j",
+                ",".join(sorted(job_ids)),
+                "-o",
+                "JobID,Partition,State,Timelimit,AllocCPUS",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for line in out.splitlines():
+            jid, part, state, limit, cpus = line.split("|")
+            records[jid] = {
+                "JobId": jid,
+                "Partition": part,
+                "JobState": state.split()[0],
+                "TimeLimit": limit,
+                "ProcCnt": cpus,
+            }
+    return records
+
+
+def jobcomp_size() -> int:
+    cfg = slurm_config()
+    if cfg.get("JobCompType") == "jobcomp/filetxt" and os.path.exists(cfg["JobCompLoc"]):
+        return os.path.getsize(cfg["JobCompLoc"])
+    return 0
+
+
+def parse_jobs(output: str) -> list[dict[str, str]]:
+    """Every job block Snakemake printed: rule, local flag, log, jobid, (group) indentation."""
+    jobs, current = [], None
+    for line in output.splitlines():
+        m = re.match(r"^(\s*)(localrule|rule) (\w+):\s*$", line)
+        if m:
+            current = {"rule": m.group(3), "local": m.group(2) == "localrule"}
+            jobs.append(current)
+            continue
+        f = re.match(r"^\s+(\w+): (.*)$", line)
+        if current is not None and f:
+            current.setdefault(f.group(1), f.group(2).strip())
+        else:
+            current = None
+    return jobs
+
+
+def minutes(limit: str) -> int:
+    """Slurm time limit ([D-]HH:MM:SS or MM) -> minutes."""
+    days, _, hms = limit.rpartition("-")
+    parts = [int(p) for p in hms.split(":")]
+    h, m = (parts[0], parts[1]) if len(parts) == 3 else (0, parts[0])
+    return int(days or 0) * 1440 + h * 60 + m
+
+
+@pytest.fixture(scope="module")
+def tiny_run(slurm_available, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("slurm-tiny")
+    gpu_config = workdir / "ci-gpu.yaml"
+    gpu_config.write_text("training: {resources: {gpu: 1}}\n")
+    cmd = [
+        str(SNAKEMAKE),
+        "--profile",
+        "slurm",
+        "--profile",
+        ".ci/slurm/profile",
+        "--directory",
+        str(workdir),
+        "--slurm-logdir",
+        str(workdir / "logs" / "slurm"),
+        "--configfile",
+        str(ROOT / "config.yaml"),
+        str(ROOT / "presets" / "tiny.yaml"),
+        str(gpu_config),
+    ]
+    offset = jobcomp_size()
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=3600)
+    elapsed = time.perf_counter() - t0
+    output = p.stdout + p.stderr
+    (workdir / "snakemake.out").write_text(output)
+    assert p.returncode == 0, f"snakemake --profile slurm failed:\n{output[-5000:]}"
+    submissions = dict(re.findall(r"Job (\S+) has been submitted with SLURM jobid (\d+)", output))
+    jobs = [j for j in parse_jobs(output) if "jobid" in j]
+    records = job_records(set(submissions.values()), offset)
+    print(
+        f"\nslurm tiny run: {len({(j['rule'], j.get('log')) for j in jobs if not j['local']})} "
+        f"jobs, {len(submissions)} sbatch submissions, {elapsed:.0f} s"
+    )
+    return {
+        "workdir": workdir,
+        "output": output,
+        "jobs": jobs,
+        "submissions": submissions,
+        "records": records,
+    }
+
+
+def contexts(log: Path) -> list[dict[str, str]]:
+    return [
+        dict(re.findall(r"(\w+)=(\S+)", m))
+        for m in re.findall(r"job context: (.*)$", log.read_text(), re.MULTILINE)
+    ]
+
+
+def test_report_is_built(tiny_run):
+    report = tiny_run["workdir"] / "results" / "report"
+    for name in ("ranking.csv", "ranking.md", "per_element_heatmap.png", "deployment_cost.csv"):
+        assert (report / name).stat().st_size > 0, f"{name} missing from the Slurm run"
+
+
+def test_every_job_ran_through_sbatch(tiny_run):
+    jobs = [j for j in tiny_run["jobs"] if not j["local"]]
+    local = {j["rule"] for j in tiny_run["jobs"] if j["local"]}
+    assert local <= {"all"}, f"jobs run on the submit host instead of Slurm: {local - {'all'}}"
+    assert {j["rule"] for j in jobs} >= CPU_RULES | GPU_RULES | {"dft_slab", "predict"}
+    submitted = set(tiny_run["submissions"].values())
+    records = tiny_run["records"]
+    for job in jobs:
+        log = tiny_run["workdir"] / job["log"].split(",")[0]
+        ctx = contexts(log)
+        assert ctx, f"{log}: no job context line (rule {job['rule']} not run via log_to?)"
+        job_id = ctx[-1].get("slurm_job_id")
+        assert job_id in submitted, f"{log}: ran outside the workflow's Slurm jobs ({ctx[-1]})"
+        assert records[job_id]["JobState"] == "COMPLETED", f"{log}: Slurm job {records[job_id]}"
+
+
+def test_partitions(tiny_run):
+    records = tiny_run["records"]
+    seen = set()
+    for job in tiny_run["jobs"]:
+        rule = job["rule"]
+        if rule not in CPU_RULES | GPU_RULES:
+            continue
+        ctx = contexts(tiny_run["workdir"] / job["log"].split(",")[0])[-1]
+        rec = records[ctx["slurm_job_id"]]
+        want = "gpu" if rule in GPU_RULES else "cpu"
+        assert rec["Partition"] == want, f"{rule} ran in partition {rec['Partition']}"
+        if "slurm_job_partition" in ctx:  # set by srun in the job step
+            assert ctx["slurm_job_partition"] == want
+        if rule in GPU_RULES and "Tres" in rec:  # the fake GPU gres was allocated
+            assert "gres/gpu=1" in rec["Tres"], f"{rule}: no GPU allocated ({rec['Tres']})"
+        seen.add(rule)
+    assert "train" in seen
+
+
+def test_dft_jobs_are_grouped_and_sized_for_serial_execution(tiny_run):
+    """DFT_GROUP slabs per sbatch; each group asks one slab's CPUs and all slabs' runtime."""
+    dft = [j for j in tiny_run["jobs"] if j["rule"] == "dft_slab"]
+    by_slurm_job: dict[str, int] = {}
+    for job in dft:
+        ctx = contexts(tiny_run["workdir"] / job["log"])[-1]
+        by_slurm_job[ctx["slurm_job_id"]] = by_slurm_job.get(ctx["slurm_job_id"], 0) + 1
+    n_slabs = len({j["log"] for j in dft})
+    assert len(by_slurm_job) == math.ceil(n_slabs / GROUP_SIZE), by_slurm_job
+    runtime = int(re.search(r"runtime=(\d+)", dft[0]["resources"]).group(1))
+    for job_id, members in by_slurm_job.items():
+        rec = tiny_run["records"][job_id]
+        assert int(rec["ProcCnt"]) == 1, rec
+        assert minutes(rec["TimeLimit"]) == members * runtime, (members, rec["TimeLimit"])

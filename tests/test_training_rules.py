@@ -1,0 +1,57 @@
+"""The `train` and `predict` rules: one model id plans exactly its own chain; ids parse."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from training_helpers import REPO
+
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+
+def dry_run(workdir, *targets):
+    """Job counts per rule of ``snakemake -n targets`` (tiny preset) in a fresh directory."""
+    run = subprocess.run(
+        [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(workdir), "-n", *targets,
+         "--configfile", str(REPO / "config.yaml"), str(REPO / "presets" / "tiny.yaml")],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    table = run.stdout.split("Job stats:")[1].split("\n\n")[0]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", table, flags=re.M))
+    counts.pop("total", None)
+    return {rule: int(n) for rule, n in counts.items()}, run.stdout
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    return tmp_path_factory.mktemp("workflow")
+
+
+def test_one_checkpoint_plans_only_its_own_chain(workdir):
+    counts, out = dry_run(workdir, "results/models/cgconv-r4/best.pt")
+    assert counts["train"] == 1 and counts["graph_cache"] == 1
+    assert "predict" not in counts
+    assert "model_id=cgconv-r4\n" in out or "model_id=cgconv-r4," in out
+    assert "graphs-r3-" not in out  # the other cutoff's caches are not built
+
+
+def test_residual_predictions_plan_train_and_predict(workdir):
+    counts, out = dry_run(workdir, "results/predictions/cgconv-r4-res.csv")
+    assert counts["train"] == 1 and counts["predict"] == 1
+    assert "results/models/cgconv-r4-res/best.pt" in out
+
+
+def test_baseline_ids_are_not_taken_by_the_gnn_rules(workdir):
+    counts, _ = dry_run(workdir, "results/predictions/linear-r4.csv")
+    assert "train" not in counts and "predict" not in counts
+
+
+def test_train_all_plans_every_configured_gnn(workdir):
+    counts, _ = dry_run(workdir, "train_all")
+    # tiny preset: 3 architectures x 2 cutoffs + 1 residual variant
+    assert counts["train"] == 7 and counts["graph_cache"] == 2

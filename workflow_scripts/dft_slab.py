@@ -1,0 +1,23 @@
+"""Rule dft_slab: one slab of results/recipe/initial_slabs.db -> results/dft/{slab_id}.json."""
+
+from magmom.rule_logging import log_to, script_log
+
+snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake's script: directive
+
+with log_to(script_log(snakemake)):
+    import torch
+
+    from magmom.dft.label import label_slab_from_db
+
+    torch.set_num_threads(snakemake.threads)
+    label_slab_from_db(
+        db_path=snakemake.input.slabs,
+        slab_id=snakemake.wildcards.slab_id,
+        config={
+            "labeller": snakemake.params.labeller,
+            "dft": snakemake.params.dft,
+            "recipe": {"fixed_layers": snakemake.params.fixed_layers},
+        },
+        workdir=snakemake.params.workdir,
+        output=snakemake.output.record,
+    )

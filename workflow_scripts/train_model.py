@@ -1,0 +1,40 @@
+"""Snakemake `train`: one GNN from its train/val graph caches; a re-run resumes from last.pt."""
+
+import logging
+from pathlib import Path
+
+from magmom.rule_logging import log_to, script_log
+
+with log_to(script_log(snakemake)):  # noqa: F821
+    sm = snakemake  # noqa: F821
+    import torch
+
+    from magmom.graphs import GraphCache
+    from magmom.training.checkpoint import HISTORY
+    from magmom.training.device import configure_threads, describe, select_device
+    from magmom.training.trainer import ModelSpec, train_model
+
+    architecture, cutoff, residual = sm.params.spec
+    spec = ModelSpec(architecture, float(cutoff), residual)
+    out_dir = Path(sm.output.best).parent
+    assert Path(sm.output.history) == out_dir / HISTORY, "history.csv must sit beside best.pt"
+    configure_threads(sm.threads)
+    device = select_device(None)
+    if int(getattr(sm.resources, "gpu", 0) or 0) > 0 and device.type != "cuda":
+        logging.warning(
+            "the job requested a GPU (training.resources.gpu) but torch %s sees none: training "
+            "on the CPU. Install a CUDA build of torch in the ml env or set gpu: 0",
+            torch.__version__,
+        )
+    logging.info("device: %s", describe(device))
+    expect = {"cutoff": spec.cutoff, "target": sm.config["dataset"]["target"]}
+    train_model(
+        spec,
+        sm.config,
+        GraphCache(sm.input.train, **expect),
+        GraphCache(sm.input.val, **expect),
+        out_dir,
+        threads=sm.threads,
+        device=device,
+        cache_names=(sm.input.train, sm.input.val),
+    )
