@@ -10,7 +10,11 @@ import torch
 import torch_geometric.nn.models.dimenet as pyg_dimenet
 from ase import Atoms
 from ase.build import fcc111
-from models_helpers import alloy_slab, graph
+from models_helpers import (
+    alloy_slab,
+    graph,
+    single_thread,  # noqa: F401 (autouse fixture)
+)
 
 from magmom.models.dimenet_basis import (
     SphericalBasis,

@@ -7,7 +7,13 @@ import io
 import numpy as np
 import pytest
 import torch
-from models_helpers import SMALL_MODELS, alloy_slab, batch, translated
+from models_helpers import (
+    SMALL_MODELS,
+    alloy_slab,
+    batch,
+    single_thread,  # noqa: F401 (autouse fixture)
+    translated,
+)
 
 from magmom.models import ARCHITECTURES, MagmomGNN, ResidualTarget, build_model
 from magmom.models.operators import OPERATORS

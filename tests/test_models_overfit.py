@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from models_helpers import SMALL_MODELS, alloy_slab, batch
+from models_helpers import (
+    SMALL_MODELS,
+    alloy_slab,
+    batch,
+    single_thread,  # noqa: F401 (autouse fixture)
+)
 
 from magmom.models import ARCHITECTURES, build_model
 
@@ -17,16 +22,8 @@ def tiny_set():
     return batch([alloy_slab(seed, size=(2, 2, 2)) for seed in range(3)], CUTOFF)
 
 
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: threads only add overhead on a shared machine
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
-def test_overfits_tiny_set(architecture, tiny_set, one_thread):
+def test_overfits_tiny_set(architecture, tiny_set):
     torch.manual_seed(0)
     model = build_model(architecture, CUTOFF, {**SMALL_MODELS, "hidden": 32})
     optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)

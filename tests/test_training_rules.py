@@ -10,16 +10,30 @@ from pathlib import Path
 import pytest
 from training_helpers import REPO
 
+from magmom.training.cli import load_config
+
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 
 def dry_run(workdir, *targets):
     """Job counts per rule of ``snakemake -n targets`` (tiny preset) in a fresh directory."""
     run = subprocess.run(
-        [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(workdir), "-n", *targets,
-         "--configfile", str(REPO / "config.yaml"), str(REPO / "presets" / "tiny.yaml")],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        [
+            SNAKEMAKE,
+            "-s",
+            str(REPO / "Snakefile"),
+            "-d",
+            str(workdir),
+            "-n",
+            *targets,
+            "--configfile",
+            str(REPO / "config.yaml"),
+            str(REPO / "presets" / "tiny.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     table = run.stdout.split("Job stats:")[1].split("\n\n")[0]
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", table, flags=re.M))
@@ -41,17 +55,17 @@ def test_one_checkpoint_plans_only_its_own_chain(workdir):
 
 
 def test_residual_predictions_plan_train_and_predict(workdir):
-    counts, out = dry_run(workdir, "results/predictions/cgconv-r4-res.csv")
-    assert counts["train"] == 1 and counts["predict"] == 1
+    """A residual id parses; a baseline id of the same shape (linear-r4) stays with its rule."""
+    targets = ["results/predictions/cgconv-r4-res.csv", "results/predictions/linear-r4.csv"]
+    counts, out = dry_run(workdir, *targets)
+    assert counts["train"] == 1 and counts["predict"] == 1 and counts["baseline_tabular"] == 1
     assert "results/models/cgconv-r4-res/best.pt" in out
-
-
-def test_baseline_ids_are_not_taken_by_the_gnn_rules(workdir):
-    counts, _ = dry_run(workdir, "results/predictions/linear-r4.csv")
-    assert "train" not in counts and "predict" not in counts
+    assert "results/models/linear-r4/best.pt" not in out
 
 
 def test_train_all_plans_every_configured_gnn(workdir):
+    models = load_config(REPO / "config.yaml", [REPO / "presets" / "tiny.yaml"])["models"]
+    expected = len(models["architectures"]) * len(models["cutoffs"]) + len(models["residual"])
     counts, _ = dry_run(workdir, "train_all")
-    # tiny preset: 3 architectures x 2 cutoffs + 1 residual variant
-    assert counts["train"] == 7 and counts["graph_cache"] == 2
+    assert counts["train"] == expected
+    assert counts["graph_cache"] == len({float(c) for c in models["cutoffs"]})

@@ -26,6 +26,9 @@ rounding at 1e-8 Å (symmetry-equivalent neighbours of an ideal lattice, which d
 floating-point noise) are tied and broken by the lower neighbour index :math:`j`, then by the
 lexicographically smaller offset :math:`\mathbf{S}`. The kept edges are returned in that order
 (grouped by centre atom), which makes the result a deterministic function of the structure.
+The capped edge set need not be symmetric: :math:`j` may be among the nearest of :math:`i` while
+:math:`i` is not among those of :math:`j` (a per-atom cap, as the study describes; not a cap on
+the :math:`50 N` shortest edges of the whole graph).
 """
 
 from __future__ import annotations

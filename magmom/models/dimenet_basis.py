@@ -41,7 +41,7 @@ import torch
 from torch import Tensor
 from torch_geometric.nn.models.dimenet import Envelope
 
-_SERIES_TERMS = 24
+_SERIES_TERMS = 22  # enough for float64 wherever the series is used (x < l + 1 <= 7)
 
 
 def _spherical_bessel_np(order: int, x: np.ndarray) -> np.ndarray:
@@ -103,19 +103,19 @@ def spherical_bessel(order: Tensor | int, x: Tensor, max_order: int | None = Non
     small = (x < order + 1) & (order > 0)
     if not bool(small.any()):
         return out
-    # x^l / (2l+1)!! * sum_m (-x^2/2)^m / (m! (2l+3)(2l+5)...(2l+2m+1)), on the small x only
-    x_small, l_small = x[small], order[small].to(x.dtype)
-    half_x2 = -0.5 * x_small * x_small
-    term = torch.ones_like(x_small)
+    # x^l / (2l+1)!! * sum_m (-x^2/2)^m / (m! (2l+3)(2l+5)...(2l+2m+1)), on the small x only,
+    # by Horner's rule: 1 + a_1 y (1 + a_2 y (1 + ...)), y = -x^2/2, a_m = 1 / (m (2l+2m+1))
+    x_small, l_small = x[small], order[small]
+    m = torch.arange(1, _SERIES_TERMS + 1, dtype=x.dtype, device=x.device)[:, None]
+    a_y = (-0.5 * x_small * x_small) / (m * (2 * l_small + 2 * m + 1))  # (M, S)
     total = torch.ones_like(x_small)
-    for m in range(1, _SERIES_TERMS):
-        term = term * half_x2 / (m * (2 * l_small + 2 * m + 1))
-        total = total + term
+    for k in range(_SERIES_TERMS - 1, -1, -1):
+        total = torch.addcmul(torch.ones_like(total), a_y[k], total)
     double_factorial = torch.tensor(
         [float(np.prod(np.arange(2 * n + 1, 0, -2))) for n in range(max_order + 1)],
         dtype=x.dtype,
         device=x.device,
-    )[order[small]]
+    )[l_small]
     out = out.clone()
     out[small] = x_small**l_small / double_factorial * total
     return out
