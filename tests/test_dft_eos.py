@@ -10,7 +10,7 @@ import logging
 import numpy as np
 import pytest
 from ase.eos import birchmurnaghan
-from dft_helpers import project_config
+from dft_helpers import one_thread, project_config
 
 from magmom.dft.eos import (
     bulk_cell,
@@ -20,6 +20,12 @@ from magmom.dft.eos import (
     run_eos,
 )
 from magmom.recipe.lattice_table import reference_entry
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    with one_thread():
+        yield
 
 
 def test_birch_murnaghan_fit_recovers_the_curve():
@@ -56,27 +62,27 @@ def test_reference_calculator_writes_the_fallback_entry(tmp_path):
     assert {k: res[k] for k in ref} == ref
 
 
-def test_chgnet_scan_of_fcc_nickel_and_its_point_cache(tmp_path):
+def test_chgnet_scan_of_bcc_iron_and_its_point_cache(tmp_path):
     cfg = project_config()
     eos = {**cfg["eos"], "calculator": "chgnet", "points": 5}
-    res = run_eos("Ni", "fcc", eos, cfg["dft"], cfg["recipe"], tmp_path)
+    res = run_eos("Fe", "bcc", eos, cfg["dft"], cfg["recipe"], tmp_path)
     assert res["status"] == "ok", res["reason"]
     assert res["source"] == "chgnet-eos"
-    assert 3.4 < res["a0"] < 3.7  # Ni: 3.52 Å
-    assert res["magmom"] > 0.3 and res["c_over_a"] is None
+    assert 2.75 < res["a0"] < 2.95  # Fe: 2.87 Å
+    assert 1.5 < res["magmom"] < 3.0 and res["c_over_a"] is None
     assert min(p["a"] for p in res["points"]) < res["a0"] < max(p["a"] for p in res["points"])
     json.dumps(res, allow_nan=False)
     # a rerun reads every energy from the point cache instead of recomputing
     cache = json.loads((tmp_path / "points.json").read_text())
-    again = run_eos("Ni", "fcc", eos, cfg["dft"], cfg["recipe"], tmp_path)
+    again = run_eos("Fe", "bcc", eos, cfg["dft"], cfg["recipe"], tmp_path)
     assert again["a0"] == res["a0"]
     assert json.loads((tmp_path / "points.json").read_text()) == cache
 
 
 def test_gpaw_scan_of_fcc_aluminium(tmp_path):
-    """Real GPAW through the ladder, cheap settings (150 eV, 3 x 3 x 3 k-points)."""
+    """Real GPAW through the ladder, cheap settings (150 eV, 2 x 2 x 2 k-points)."""
     cfg = project_config()
-    eos = {**cfg["eos"], "calculator": "gpaw", "points": 5, "ecut": 150.0, "kpt_density": 1.0}
+    eos = {**cfg["eos"], "calculator": "gpaw", "points": 5, "ecut": 150.0, "kpt_density": 0.6}
     dft = copy.deepcopy(cfg["dft"])
     dft["scf_ladder"] = [
         {"mixer": "pulay", "eigenstates": 1.0e-6, "smearing_width": 0.1, "maxiter": 100}
@@ -86,7 +92,7 @@ def test_gpaw_scan_of_fcc_aluminium(tmp_path):
     assert res["source"] == "gpaw-eos" and res["spinpol"] is False
     assert 3.9 < res["a0"] < 4.2  # Al: 4.05 Å (RPBE overestimates slightly)
     assert res["magmom"] == 0.0
-    assert res["parameters"]["gpaw"]["kpts"] == {"size": [3, 3, 3]}
+    assert res["parameters"]["gpaw"]["kpts"] == {"size": [2, 2, 2]}
     ok = [p for p in res["points"] if p["status"] == "ok"]
     assert len(ok) >= 5
     assert all(a["outcome"] == "converged" for p in ok for a in p["scf_attempts"])
@@ -105,7 +111,7 @@ def test_lattice_table_falls_back_with_a_warning(tmp_path, caplog):
     }
     with caplog.at_level(logging.WARNING):
         table = lattice_table_from_eos(files, 1.0)
-    assert table["Cu"]["fcc"] == {**ok, "c_over_a": None}
+    assert table["Cu"]["fcc"] == {k: ok[k] for k in ("a0", "c_over_a", "magmom", "source")}
     assert table["Cu"]["bcc"]["source"] in ("ase-reference-state", "covalent-radius-estimate")
     assert table["Cu"]["hcp"]["c_over_a"] == pytest.approx(1.633, abs=1e-3)
     text = caplog.text

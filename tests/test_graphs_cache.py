@@ -156,6 +156,7 @@ def test_wrong_expectations_are_rejected(caches):
     path = caches["val"]
     with pytest.raises(CacheError, match=r"built with cutoff=6\.0, expected cutoff=8") as err:
         GraphCache(path, cutoff=8)
+    GraphCache(path, cutoff="6", max_neighbors=CAP)
     assert str(path) in str(err.value)
     with pytest.raises(CacheError, match="target='abs', expected target='signed'"):
         GraphCache(path, target="signed")

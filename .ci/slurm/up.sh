@@ -53,6 +53,8 @@ ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
+# Track GPUs as a TRES so the job completion log records the (fake) GPU a job was given.
+AccountingStorageTRES=gres/gpu
 # Every finished job is recorded here (partition, state, exit code) with no accounting database:
 # tests/test_slurm_workflow.py checks the workflow's jobs against it.
 JobCompType=jobcomp/filetxt

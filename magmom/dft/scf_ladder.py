@@ -188,6 +188,7 @@ def converge_single_point(
         attempt.update(
             outcome="converged",
             scf_iterations=int(calc.get_number_of_iterations()),
+            total_magmom=float(calc.get_magnetic_moment()) if spinpol else 0.0,
             wall_time=time.perf_counter() - t0,
         )
         attempts.append(attempt)

@@ -89,28 +89,29 @@ def graph_arrays(
     """The graph of one slab as named arrays in their stored dtypes (table in the module doc)."""
     if target not in TARGETS:
         raise GraphBuildError(f"target {target!r} not allowed; allowed: {', '.join(TARGETS)}")
-    n = len(slab.numbers)
+    numbers = np.asarray(slab.numbers)
+    positions = np.asarray(slab.positions, dtype=np.float64)
+    cell = np.asarray(slab.cell, dtype=np.float64)
+    n = len(numbers)
     magmoms = np.asarray(slab.magmoms, dtype=np.float64)
     if magmoms.shape != (n,):
         raise GraphBuildError(
             f"slab {slab.slab_id}: {magmoms.shape} magnetic moments for {n} atoms"
         )
-    if not (np.isfinite(magmoms).all() and np.isfinite(slab.positions).all()):
+    if not (np.isfinite(magmoms).all() and np.isfinite(positions).all()):
         raise GraphBuildError(f"slab {slab.slab_id}: non-finite positions or magnetic moments")
-    if n == 0 or not (0 < slab.numbers.min() and slab.numbers.max() < 119):
+    if n == 0 or not (0 < numbers.min() and numbers.max() < 119):
         raise GraphBuildError(f"slab {slab.slab_id}: no atoms or atomic numbers outside 1..118")
     try:
-        edges = neighbour_edges(
-            slab.positions, slab.cell, slab.pbc, cutoff, max_neighbors, engine=engine
-        )
+        edges = neighbour_edges(positions, cell, slab.pbc, cutoff, max_neighbors, engine=engine)
     except Exception as err:
         raise GraphBuildError(f"slab {slab.slab_id}: neighbour list failed: {err}") from err
     index = np.stack([edges.j, edges.i])
     y = np.abs(magmoms) if target == "abs" else magmoms
     return {
-        "z": slab.numbers.astype(np.uint8),
-        "pos": slab.positions.astype(np.float32),
-        "cell": slab.cell.astype(np.float32).reshape(1, 3, 3),
+        "z": numbers.astype(np.uint8),
+        "pos": positions.astype(np.float32),
+        "cell": cell.astype(np.float32).reshape(1, 3, 3),
         "edge_index": index.astype(_smallest_int(index, ("u2", "i4"))),
         "edge_dist": edges.dist.astype(np.float32),
         "edge_vec": edges.vec.astype(np.float32),

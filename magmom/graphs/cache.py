@@ -201,8 +201,12 @@ class CacheWriter:
 
 
 def _matches(expected, actual) -> bool:
-    if isinstance(expected, int | float) and isinstance(actual, int | float):
-        return math.isclose(float(expected), float(actual), rel_tol=0, abs_tol=1e-9)
+    """Header comparison; numbers compare by value (``cutoff="8"`` matches 8.0)."""
+    if isinstance(actual, int | float) and not isinstance(actual, bool):
+        try:
+            return math.isclose(float(expected), float(actual), rel_tol=0, abs_tol=1e-9)
+        except (TypeError, ValueError):
+            return False
     return expected == actual
 
 

@@ -138,8 +138,8 @@ class SphericalBasis(torch.nn.Module):
     ``radial(dist)`` gives :math:`u(d/c)\,\sqrt{2}\,j_l(z_{ln} d/c)/|j_{l+1}(z_{ln})|` per edge,
     shape ``(E, L, K)``; ``angular(cos)`` gives :math:`Y_l^0`, shape ``(..., L)``. Their product
     over the two edges of a triplet is PyG's ``SphericalBasisLayer`` output. The zeros and norms are
-    non-persistent buffers: they are recomputed at construction and never enter a ``state_dict``,
-    so checkpoints stay interchangeable with PyG's ``DimeNetPlusPlus``.
+    recomputed at construction (float64 numpy arrays) and never enter a ``state_dict``, so
+    checkpoints stay interchangeable with PyG's ``DimeNetPlusPlus``.
     """
 
     def __init__(
@@ -163,17 +163,21 @@ class SphericalBasis(torch.nn.Module):
                 for order in range(num_spherical)
             ]
         )
-        self.register_buffer("zeros", torch.from_numpy(zeros), persistent=False)
-        self.register_buffer("norm", torch.from_numpy(norm), persistent=False)
+        # float64 constants kept off the module's buffers: some devices (MPS) have no float64
+        self.zeros, self.norm = zeros, norm
         order = torch.arange(num_spherical)[:, None].expand(num_spherical, num_radial)
         self.register_buffer("order", order.contiguous(), persistent=False)
 
     def radial(self, dist: Tensor) -> Tensor:
         """Envelope-weighted, normalised :math:`j_l(z_{ln} d/c)`, shape ``(E, L, K)``."""
         x = dist / self.cutoff
-        arg = self.zeros.to(torch.float64) * x.to(torch.float64)[:, None, None]  # (E, L, K)
+        # float64 keeps the recurrence exact to float32 output; MPS has no float64
+        wide = torch.float32 if dist.device.type == "mps" else torch.float64
+        zeros = torch.as_tensor(self.zeros, dtype=wide, device=dist.device)
+        norm = torch.as_tensor(self.norm, dtype=wide, device=dist.device)
+        arg = zeros * x.to(wide)[:, None, None]  # (E, L, K)
         bessel = spherical_bessel(self.order, arg, self.num_spherical - 1)
-        rbf = (self.norm.to(torch.float64) * bessel).to(dist.dtype)
+        rbf = (norm * bessel).to(dist.dtype)
         return self.envelope(x)[:, None, None] * rbf
 
     def angular(self, cos_angle: Tensor) -> Tensor:
