@@ -8,11 +8,14 @@
    19,651 slabs (17,131 with 64 atoms, 2,520 16-atom binary prototypes) on fcc(111), bcc(110) and
    hcp(0001), random elements, rattled, random moments; 80/10/10 random split; ``--processes``
    workers. Goal: <= 60 s on 2 cores. ``--n`` builds fewer slabs and extrapolates linearly.
+   With ``--from-db`` the slabs are first written to a dataset file (ASE db, not timed) and the
+   build reads it with ``magmom.data.dataset.iter_labelled_slabs`` while it builds, as the rule
+   does.
 3. Loader throughput (graphs/s) over the r8 train cache with ``make_loader`` (batch 32, shuffled),
    with 0 and 2 workers, against unpickling the same graphs as PyG ``Data`` objects (the format
    this cache replaces) from memory.
 
-Run:  .venv/bin/python benchmarks/graph_cache.py [--n 19651] [--processes 2] [--keep DIR]
+Run:  .venv/bin/python benchmarks/graph_cache.py [--n 19651] [--processes 2] [--from-db]
 """
 
 from __future__ import annotations
@@ -110,20 +113,56 @@ def bench_neighbours() -> dict[float, float]:
     return ratios
 
 
-def bench_full_build(n: int, processes: int, out: Path) -> dict[str, Path]:
-    print(f"\n2. r8 caches of {n:,} synthetic slabs with {processes} worker process(es)")
+def write_dataset_db(slabs: list[SlabInput], path: Path) -> None:
+    """The synthetic slabs as a dataset file of the contract (ASE db), as the rule reads it."""
+    from ase import Atoms
+
+    from magmom.data.dataset import LabelledSlab, write_dataset
+
+    rows = (
+        LabelledSlab(
+            Atoms(numbers=s.numbers, positions=s.positions, cell=s.cell, pbc=s.pbc),
+            s.magmoms,
+            {
+                "slab_id": s.slab_id,
+                "composition_id": s.slab_id,
+                "comp_type": "binary",
+                "lattice": "fcc",
+                "placement": "random",
+                "variant": 0,
+                "labeller": "gpaw",
+                "spinpol": True,
+            },
+        )
+        for s in slabs
+    )
+    write_dataset(path, rows, "bench", progress=False)
+
+
+def bench_full_build(n: int, processes: int, out: Path, from_db: bool) -> dict[str, Path]:
+    source = "a dataset db, read while building" if from_db else "memory"
+    print(f"\n2. r8 caches of {n:,} synthetic slabs from {source}, {processes} worker processes")
     t0 = time.perf_counter()
     slabs = synthetic_slabs(n)
-    print(f"   synthesised slabs in {time.perf_counter() - t0:.1f} s (not counted)")
     rng = np.random.default_rng(0)
     split_of = {
         s.slab_id: str(rng.choice(["train", "val", "test"], p=[0.8, 0.1, 0.1])) for s in slabs
     }
+    if from_db:
+        from magmom.data.dataset import iter_labelled_slabs
+
+        db = out / "bench.db"
+        write_dataset_db(slabs, db)
+        del slabs
+        stream = (SlabInput.from_labelled(s) for s in iter_labelled_slabs(db))
+    else:
+        stream = slabs
+    print(f"   synthesised slabs in {time.perf_counter() - t0:.1f} s (not counted)")
     paths = {split: out / f"graphs-r8-bench-{split}.lmdb" for split in ("train", "val", "test")}
     load = os.getloadavg()[0]
     cpu0 = cpu_seconds()
     t0 = time.perf_counter()
-    counts = build_caches(slabs, split_of, paths, 8.0, 50, "abs", {}, processes=processes)
+    counts = build_caches(stream, split_of, paths, 8.0, 50, "abs", {}, processes=processes)
     elapsed = time.perf_counter() - t0
     cpu = cpu_seconds() - cpu0
     size = sum(p.stat().st_size for p in paths.values())
@@ -190,12 +229,18 @@ def main():
     parser.add_argument("--n", type=int, default=N_STUDY, help="slabs in the full-build test")
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--keep", type=Path, help="directory to keep the caches in")
+    parser.add_argument(
+        "--from-db",
+        action="store_true",
+        help="write the slabs to a dataset db first (not counted) and time the rule's path: "
+        "reading the db with magmom.data.dataset while the workers build",
+    )
     args = parser.parse_args()
     bench_neighbours()
     out = args.keep or Path(tempfile.mkdtemp(prefix="magmom-bench-"))
     out.mkdir(parents=True, exist_ok=True)
     try:
-        paths = bench_full_build(args.n, args.processes, out)
+        paths = bench_full_build(args.n, args.processes, out, args.from_db)
         bench_loader(paths["train"])
     finally:
         if args.keep is None:

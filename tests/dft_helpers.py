@@ -33,7 +33,7 @@ def cheap_config(labeller: str = "gpaw", ladder=None) -> dict:
     dft["prerelax"].update(model="chgnet", steps=2)
     dft["lcao"].update(h=0.35, steps=0)
     dft["planewave"].update(ecut=200.0, kpt_density=0.6)  # 2 x 2 x 1 for the 1 x 1 Ni(111) cell
-    dft["relax"].update(steps=1)
+    dft["relax"].update(steps=1, fmax=0.01)  # one real LBFGS step (fmax not reached)
     dft["scf_ladder"] = copy.deepcopy(CHEAP_LADDER if ladder is None else ladder)
     cfg["recipe"]["fixed_layers"] = 1
     return cfg

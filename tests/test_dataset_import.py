@@ -65,7 +65,7 @@ def outputs(tmp_path, name="imp"):
     }
 
 
-def check_roundtrip(db, records, labels_from_source=False):
+def check_roundtrip(db, records, keep=None):
     got = {s.meta["composition_id"]: s for s in iter_labelled_slabs(db)}
     assert set(got) == {r[0] for r in records}
     for comp, variant, atoms, m in records:
@@ -73,7 +73,7 @@ def check_roundtrip(db, records, labels_from_source=False):
         assert np.allclose(slab.magmoms, m) and slab.magmoms.dtype == np.float64
         assert np.allclose(slab.atoms.positions, atoms.positions)
         assert list(slab.atoms.pbc) == [True, True, False]
-        assert slab.meta["labeller"] == "imported"
+        assert slab.meta["labeller"] == (keep or {}).get(comp, "imported")
         assert slab.meta["variant"] == variant
         assert slab.meta["comp_type"] == comp_type_of(comp)
     return got
@@ -109,10 +109,11 @@ def test_ase_db_with_key_value_pairs(tmp_path):
     for comp, variant, atoms, m in records:
         kvp = {"composition_id": comp, "variant": variant, "placement": "random"}
         if comp == "co100":
-            kvp.update(comp_type="pure", lattice="hcp", slab_id="my-co-slab")
+            kvp.update(comp_type="pure", lattice="hcp", slab_id="my-co-slab", labeller="chgnet")
         db.write(atoms, key_value_pairs=kvp, data={"magmoms": m})
-    import_dataset(src, outputs(tmp_path), "imp")
-    got = check_roundtrip(outputs(tmp_path)["db"], records)
+    summary = import_dataset(src, outputs(tmp_path), "imp")
+    got = check_roundtrip(outputs(tmp_path)["db"], records, keep={"co100": "chgnet"})
+    assert summary["surrogate"] is True  # re-imported CHGNet labels stay marked
     assert got["co100"].meta["slab_id"] == "my-co-slab"
     assert got["fe017-ni083"].meta["placement"] == "random"
     assert got["fe017-ni083"].meta["slab_id"] == "fe017-ni083-fcc-random-v0"

@@ -30,8 +30,9 @@ HDF5 stores none of them):
 * ``placement``: the source's, else ``unknown``; ``variant``: the HDF5 group name / the
   source's ``variant`` / the record's rank among the records of its composition;
 * ``slab_id``: the source's, else ``{composition_id}-{lattice}-{placement}-v{variant}`` (the
-  recipe's pattern); ``labeller``: ``imported``; ``spinpol``: the source's flag, else whether a
-  spin-polarised element is present;
+  recipe's pattern); ``labeller``: the source's when it is ``gpaw`` or ``chgnet`` (so re-imported
+  surrogate labels stay marked), else ``imported``; ``spinpol``: the source's flag, else whether
+  a spin-polarised element is present;
 * ``energy``, ``fermi_level``, ``work_function``: copied when finite, omitted otherwise.
 """
 
@@ -56,6 +57,11 @@ FORMATS = {".h5": "hdf5", ".hdf5": "hdf5", ".db": "ase-db", ".extxyz": "extxyz",
 TYPE_BY_ELEMENT_COUNT = {1: "pure", 2: "binary", 3: "ternary", 4: "quaternary", 5: "quinary",
                          6: "senary"}  # fmt: skip
 LAYOUT = "expected groups /<comp_id>/<variant>/ holding magmoms, atomic_numbers, positions, cell"
+
+
+KEPT_LABELLERS = ("gpaw", "chgnet")
+"""A source row saying it was labelled by one of these keeps it (CHGNet surrogate labels stay
+marked as such); every other row is ``imported``."""
 
 
 class BadRecord(ValueError):
@@ -337,6 +343,7 @@ def to_labelled_slab(raw: RawRecord, variant_rank: Counter) -> LabelledSlab:
         variant = variant_rank[comp]
     variant_rank[comp] += 1
     slab_id = str(info.get("slab_id") or f"{comp}-{lattice}-{placement}-v{variant}")
+    labeller = info.get("labeller") if info.get("labeller") in KEPT_LABELLERS else "imported"
     spin = info.get("spinpol")
     spinpol = bool(spin) if spin is not None else is_spin_polarised(atoms.get_chemical_symbols())
     meta = {
@@ -346,7 +353,7 @@ def to_labelled_slab(raw: RawRecord, variant_rank: Counter) -> LabelledSlab:
         "lattice": lattice,
         "placement": placement,
         "variant": variant,
-        "labeller": "imported",
+        "labeller": labeller,
         "spinpol": spinpol,
     }
     for key in ("energy", "fermi_level", "work_function"):
