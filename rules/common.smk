@@ -115,6 +115,18 @@ def eos_files():
     ]
 
 
+def eos_dft_params():
+    """The `dft` settings an EOS job uses: xc, smearing and SCF ladder for GPAW, none otherwise
+    (so editing the slab settings does not rerun a CHGNet or reference EOS)."""
+    if config["eos"]["calculator"] != "gpaw":
+        return {}
+    pw = config["dft"]["planewave"]
+    return {
+        "planewave": {"xc": pw["xc"], "smearing": pw["smearing"]},
+        "scf_ladder": config["dft"]["scf_ladder"],
+    }
+
+
 def initial_slabs_db():
     return f"{RESULTS}/recipe/initial_slabs.db"
 

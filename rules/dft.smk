@@ -23,7 +23,7 @@ rule eos:
         runtime=dft_resource("runtime", 720),
     params:
         eos=config["eos"],
-        dft={k: config["dft"][k] for k in ("planewave", "scf_ladder")},
+        dft=eos_dft_params(),
         recipe={k: config["recipe"][k] for k in ("default_magmom", "hcp_c_over_a")},
         workdir=f"{RESULTS}/eos/work/{{element}}-{{lattice}}",
     script:

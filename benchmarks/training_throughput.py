@@ -1,0 +1,367 @@
+r"""Benchmark of the training step: one epoch's throughput (graphs/s) of every architecture.
+
+A synthetic training cache of ``--slabs`` (2,000) random 64/16-atom slabs with random moments
+(:func:`graph_cache.synthetic_slabs`) is written at ``--cutoff`` (6 Å) by the workflow's own cache
+builder (:func:`magmom.graphs.builder.build_caches`, per-atom cap ``graphs.max_neighbors``), or
+reused from ``--workdir`` when a matching one is there. Each architecture is then built by
+:func:`magmom.models.build_model` at the widths of ``config.yaml``'s ``models`` section and trained
+with the workflow's own step, :meth:`magmom.training.trainer.Trainer.train_epoch` (AdamW, Huber
+loss, gradient clipping) over the trainer's own loader (:func:`~magmom.training.trainer.graph_loader`,
+epoch-seeded shuffle, ``training.batch_size``), with ``--threads`` set as the ``train`` rule sets
+them (``threads`` intra-op threads, ``threads - 1`` loader workers).
+
+The reference, measured in the same run over the full epoch(s), is the floor of that loop: a
+per-element-mean model (one trainable bias per element, initialised at the cache's per-element
+mean) trained by the same ``train_epoch``, i.e. loading + collating + loss + optimiser step with
+no message passing. Ratios are given relative to ``cgconv`` (or the first architecture run) and
+to that floor (the floor's share of an architecture's epoch time).
+
+Budget. On a small CPU machine a full epoch of the heavy operators does not fit: an architecture
+whose epoch(s) would take longer than ``--budget`` seconds is timed over the first ``k`` batches of
+its epoch-1 order (``k`` fitted to the budget, at least ``--min-batches``) and the epoch time is
+extrapolated linearly in graphs. Memory: a 2-graph probe step measures the peak resident memory a
+training step adds per graph; when a batch of ``training.batch_size`` graphs would need more than
+``--max-memory-gb`` (nnconv's d×d edge weights, DimeNet++'s triplets at r6), the architecture is
+timed at the largest batch that fits, and the table says so. The table marks every row as
+``measured`` (whole epochs) or ``extrap.`` and gives the batches, batch size and graphs timed.
+
+Times: wall clock, and CPU time of the training process (``time.process_time``; with the default
+``--threads 1`` it is all the work, and it stays meaningful on a shared machine, so ratios use it;
+with loader workers it misses their share, so ratios use wall time).
+
+    .venv/bin/python benchmarks/training_throughput.py                   # r6, 2,000 slabs, 16 models
+    .venv/bin/python benchmarks/training_throughput.py --architectures cgconv dimenet \
+        --cutoff 4 --slabs 500 --workdir /tmp/tt-bench --budget 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+import math
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE))
+
+from graph_cache import synthetic_slabs  # noqa: E402
+
+from magmom.graphs import GraphCache  # noqa: E402
+from magmom.graphs.builder import build_caches  # noqa: E402
+from magmom.graphs.cache import CacheError  # noqa: E402
+from magmom.models import ARCHITECTURES, build_model  # noqa: E402
+from magmom.training.checkpoint import seed_everything  # noqa: E402
+from magmom.training.cli import load_config  # noqa: E402
+from magmom.training.device import configure_threads, loader_workers  # noqa: E402
+from magmom.training.trainer import (  # noqa: E402
+    Trainer,
+    TrainingSettings,
+    graph_loader,
+    set_loader_epoch,
+)
+
+PROBE_BATCH = 2
+FLOOR = "element-mean"
+
+
+# ---- the cache -------------------------------------------------------------------------------
+
+
+def cache_tag(n: int, seed: int) -> str:
+    return f"synthetic-{n}-seed{seed}"
+
+
+def training_cache(
+    workdir: Path, n: int, cutoff: float, max_neighbors: int, processes: int, seed: int = 42
+) -> GraphCache:
+    """The synthetic training cache of ``n`` slabs at ``cutoff``, built unless a match exists."""
+    path = workdir / f"graphs-r{cutoff:g}-{cache_tag(n, seed)}-train.lmdb"
+    expect = {"cutoff": cutoff, "max_neighbors": max_neighbors, "dataset": cache_tag(n, seed)}
+    if path.exists():
+        try:
+            cache = GraphCache(path, **expect)
+            if len(cache) == n:
+                print(f"reusing {path} ({n} graphs)")
+                return cache
+            print(f"{path} holds {len(cache)} graphs, not {n}: rebuilding")
+        except CacheError as err:
+            print(f"{err}: rebuilding")
+    slabs = synthetic_slabs(n, seed=seed)
+    t0 = time.perf_counter()
+    build_caches(
+        slabs,
+        {s.slab_id: "train" for s in slabs},
+        {"train": path},
+        cutoff,
+        max_neighbors,
+        "abs",
+        {"dataset": cache_tag(n, seed)},
+        processes=processes,
+    )
+    print(f"built {path} ({n} graphs) in {time.perf_counter() - t0:.1f} s")
+    return GraphCache(path, **expect)
+
+
+# ---- memory ----------------------------------------------------------------------------------
+
+
+def _status_mb(field: str) -> float:
+    with open("/proc/self/status") as fh:
+        return int(re.search(rf"{field}:\s+(\d+) kB", fh.read()).group(1)) / 1024
+
+
+def rss_mb() -> float:
+    """Resident memory of this process now (MiB)."""
+    return _status_mb("VmRSS")
+
+
+def reset_peak() -> None:
+    """Restart the peak-RSS counter (``VmHWM``) of this process (Linux >= 4.0)."""
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
+
+
+def peak_mb() -> float:
+    """Peak resident memory since the last :func:`reset_peak` (MiB)."""
+    return _status_mb("VmHWM")
+
+
+# ---- the runs --------------------------------------------------------------------------------
+
+
+class ElementMeanModel(nn.Module):
+    """The loop's floor: a trainable per-element bias, ``m̂_a = b[Z_a]`` (119 parameters)."""
+
+    def __init__(self, element_mean: torch.Tensor):
+        super().__init__()
+        self.bias = nn.Embedding.from_pretrained(element_mean.float()[:, None], freeze=False)
+
+    def forward(self, batch) -> torch.Tensor:
+        return self.bias(batch.z).squeeze(-1)
+
+
+class FirstBatches:
+    """The first ``n`` batches of ``loader``'s current epoch, as an iterable for ``train_epoch``."""
+
+    def __init__(self, loader, n: int):
+        self.loader, self.n = loader, n
+
+    def __iter__(self):
+        return itertools.islice(iter(self.loader), self.n)
+
+
+def train_batches(trainer: Trainer, loader, epoch: int, n: int | None) -> tuple[int, float, float]:
+    """Run ``trainer.train_epoch`` over epoch ``epoch`` (first ``n`` batches, or all):
+    (graphs, wall s, CPU s)."""
+    set_loader_epoch(loader, trainer.settings.seed, epoch)
+    graphs = len(loader.dataset) if n is None else 0
+    if n is not None:
+        batch_size = loader.batch_size
+        graphs = min(len(loader.dataset), n * batch_size)
+    wall, cpu = time.perf_counter(), time.process_time()
+    trainer.train_epoch(loader if n is None else FirstBatches(loader, n))
+    return graphs, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def make_trainer(model: nn.Module, settings: TrainingSettings, name: str, workdir: Path, workers):
+    return Trainer(
+        model,
+        settings,
+        workdir / "unused-model-dir",
+        identity={"model_id": name},
+        device="cpu",
+        num_workers=workers,
+        progress=False,
+    )
+
+
+def bench_one(name, build, cache, settings, args, workdir) -> dict:
+    """Probe, warm up and time one model; return a row of the table."""
+    workers = loader_workers(args.threads)
+    seed_everything(settings.seed)
+    model = build()
+    params = sum(p.numel() for p in model.parameters())
+    trainer = make_trainer(model, settings, name, workdir, workers)
+    n_graphs, epochs = len(cache), args.epochs
+    batch = settings.batch_size
+    note = ""
+
+    # memory probe: one step on PROBE_BATCH graphs, scaled linearly to a full batch
+    probe_loader = graph_loader(cache, PROBE_BATCH, shuffle=True, seed=settings.seed)
+    base = rss_mb()
+    reset_peak()
+    train_batches(trainer, probe_loader, 0, 1)
+    per_graph = max(peak_mb() - base, 1.0) / PROBE_BATCH
+    need_gb = (base + per_graph * batch) / 1024
+    if need_gb > args.max_memory_gb:
+        fits = int((args.max_memory_gb * 1024 - base) / per_graph)
+        batch = max(PROBE_BATCH, min(batch, fits))
+        note = f"batch {settings.batch_size} needs ~{need_gb:.0f} GB"
+
+    run_settings = dataclasses.replace(settings, batch_size=batch)
+    trainer.settings = run_settings
+    loader = graph_loader(cache, batch, shuffle=True, num_workers=workers, seed=run_settings.seed)
+    # warm-up (not counted): one batch, which also prices a batch for the budget
+    _, wall1, _ = train_batches(trainer, loader, 0, 1)
+    batches_per_epoch = math.ceil(n_graphs / batch)
+    if wall1 * batches_per_epoch * epochs <= args.budget:
+        reset_peak()
+        graphs = wall = cpu = 0.0
+        for epoch in range(1, epochs + 1):
+            g, w, c = train_batches(trainer, loader, epoch, None)
+            graphs, wall, cpu = graphs + g, wall + w, cpu + c
+        timed_batches, basis = batches_per_epoch * epochs, "measured"
+    else:
+        timed_batches = max(args.min_batches, int(args.budget / wall1))
+        timed_batches = min(timed_batches, batches_per_epoch - 1)
+        reset_peak()
+        graphs, wall, cpu = train_batches(trainer, loader, 1, timed_batches)
+        basis = "extrap."
+    peak_gb = peak_mb() / 1024
+    total = n_graphs * epochs
+    row = {
+        "name": name,
+        "params": params,
+        "basis": basis,
+        "batch": batch,
+        "batches": timed_batches,
+        "graphs": int(graphs),
+        "wall_rate": graphs / wall,
+        "cpu_rate": graphs / cpu,
+        "epoch_s": wall * total / graphs / epochs,
+        "peak_gb": peak_gb,
+        "note": note,
+    }
+    print(
+        f"  {name:<18} {basis:<8} {int(graphs):>5} graphs in {wall:6.1f} s wall, {cpu:6.1f} s CPU"
+        f" at batch {batch}: {row['wall_rate']:7.1f} graphs/s; peak RSS {peak_gb:.1f} GB"
+        + (f" ({note})" if note else ""),
+        flush=True,
+    )
+    del trainer, model, loader
+    return row
+
+
+# ---- report ----------------------------------------------------------------------------------
+
+
+def print_table(rows: list[dict], floor: dict, ref: dict, use_cpu: bool, n: int, epochs: int):
+    key = "cpu_rate" if use_cpu else "wall_rate"
+    print(
+        f"\nOne training epoch over {n} graphs ({epochs} epoch(s)); ratios on "
+        f"{'CPU' if use_cpu else 'wall'} time. 'measured' = whole epoch(s) timed, 'extrap.' = "
+        f"first batches timed, epoch time extrapolated"
+    )
+    header = (
+        f"{'architecture':<18} {'params':>9} {'graphs/s':>9} {'graphs/CPU-s':>12} "
+        f"{'epoch s':>8} {'vs ' + ref['name']:>13} {'floor share':>11} {'basis':<8} "
+        f"{'timed':>18} {'peak GB':>7}  note"
+    )
+    print(header)
+    print("-" * len(header))
+    for row in [floor, *rows]:
+        timed = f"{row['graphs']} g/{row['batches']} b@{row['batch']}"
+        print(
+            f"{row['name']:<18} {row['params']:>9,} {row['wall_rate']:>9.1f} "
+            f"{row['cpu_rate']:>12.1f} {row['epoch_s']:>8.1f} {row[key] / ref[key]:>12.3f}x "
+            f"{row[key] / floor[key]:>10.1%} {row['basis']:<8} {timed:>18} "
+            f"{row['peak_gb']:>7.1f}  {row['note']}"
+        )
+    print(
+        f"\nvs {ref['name']}: throughput relative to {ref['name']} (>1 = faster). floor share: "
+        f"the floor's ({FLOOR}: load, collate, loss, step) time as a fraction of the epoch "
+        f"time. g = graphs timed, b = batches, @ = batch size."
+    )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cutoff", type=float, default=6.0, help="graph cutoff, Å (default 6)")
+    parser.add_argument("--slabs", type=int, default=2000, help="graphs in the cache")
+    parser.add_argument(
+        "--architectures", nargs="+", default=list(ARCHITECTURES), choices=ARCHITECTURES
+    )
+    parser.add_argument("--epochs", type=int, default=1, help="epochs per architecture")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="as the train rule: intra-op threads, threads-1 "
+        "loader workers (default 1: in-process loading)"
+    )  # fmt: skip
+    parser.add_argument(
+        "--budget", type=float, default=35.0,
+        help="seconds of timed training per architecture before extrapolating (default 35)",
+    )  # fmt: skip
+    parser.add_argument("--min-batches", type=int, default=3, help="fewest batches timed")
+    parser.add_argument(
+        "--max-memory-gb", type=float, default=6.0,
+        help="largest peak resident memory allowed for a step; bigger batches are shrunk",
+    )  # fmt: skip
+    parser.add_argument("--workdir", type=Path, help="keep (and reuse) the cache here")
+    parser.add_argument("--config", type=Path, default=ROOT / "config.yaml")
+    parser.add_argument("--processes", type=int, default=2, help="cache-build workers")
+    args = parser.parse_args()
+
+    config = load_config(args.config)
+    settings = TrainingSettings.from_config(config["training"])
+    models_cfg = config["models"]
+    configure_threads(args.threads)
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="magmom-train-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    load = os.getloadavg()[0]
+    start = time.perf_counter()
+    try:
+        cache = training_cache(
+            workdir, args.slabs, args.cutoff, config["graphs"]["max_neighbors"], args.processes
+        )
+        atoms = sum(cache[k].natoms for k in range(len(cache)))
+        edges = sum(cache[k].edge_index.shape[1] for k in range(min(len(cache), 200)))
+        print(
+            f"cache: {len(cache)} graphs, {atoms} atoms, ~{edges / min(len(cache), 200):.0f} "
+            f"edges/graph at r{args.cutoff:g} (cap {config['graphs']['max_neighbors']}); "
+            f"batch {settings.batch_size}, {args.threads} thread(s), "
+            f"{loader_workers(args.threads)} loader worker(s); load average {load:.1f}"
+        )
+        floor = bench_one(
+            FLOOR,
+            lambda: ElementMeanModel(cache.element_mean()),
+            cache,
+            settings,
+            argparse.Namespace(**{**vars(args), "budget": math.inf}),
+            workdir,
+        )
+        rows = []
+        for arch in args.architectures:
+            rows.append(
+                bench_one(
+                    arch,
+                    lambda arch=arch: build_model(arch, args.cutoff, models_cfg),
+                    cache,
+                    settings,
+                    args,
+                    workdir,
+                )
+            )
+        ref = next((r for r in rows if r["name"] == "cgconv"), rows[0])
+        print_table(rows, floor, ref, args.threads == 1, len(cache), args.epochs)
+        print(
+            f"\ntotal {time.perf_counter() - start:.0f} s; load average at start {load:.1f}, "
+            f"at end {os.getloadavg()[0]:.1f} (the machine is shared)"
+        )
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(workdir)
+
+
+if __name__ == "__main__":
+    main()
