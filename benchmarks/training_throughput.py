@@ -6,8 +6,8 @@ builder (:func:`magmom.graphs.builder.build_caches`, per-atom cap ``graphs.max_n
 reused from ``--workdir`` when a matching one is there. Each architecture is then built by
 :func:`magmom.models.build_model` at the widths of ``config.yaml``'s ``models`` section and trained
 with the workflow's own step, :meth:`magmom.training.trainer.Trainer.train_epoch` (AdamW, Huber
-loss, gradient clipping) over the trainer's own loader (:func:`~magmom.training.trainer.graph_loader`,
-epoch-seeded shuffle, ``training.batch_size``), with ``--threads`` set as the ``train`` rule sets
+loss, gradient clipping) over the trainer's own loader
+(:func:`~magmom.training.trainer.graph_loader`: epoch-seeded shuffle, ``training.batch_size``), with ``--threads`` set as the ``train`` rule sets
 them (``threads`` intra-op threads, ``threads - 1`` loader workers).
 
 The reference, measured in the same run over the full epoch(s), is the floor of that loop: a
@@ -16,20 +16,21 @@ mean) trained by the same ``train_epoch``, i.e. loading + collating + loss + opt
 no message passing. Ratios are given relative to ``cgconv`` (or the first architecture run) and
 to that floor (the floor's share of an architecture's epoch time).
 
-Budget. On a small CPU machine a full epoch of the heavy operators does not fit: an architecture
-whose epoch(s) would take longer than ``--budget`` seconds is timed over the first ``k`` batches of
-its epoch-1 order (``k`` fitted to the budget, at least ``--min-batches``) and the epoch time is
-extrapolated linearly in graphs. Memory: a 2-graph probe step measures the peak resident memory a
-training step adds per graph; when a batch of ``training.batch_size`` graphs would need more than
-``--max-memory-gb`` (nnconv's d×d edge weights, DimeNet++'s triplets at r6), the architecture is
-timed at the largest batch that fits, and the table says so. The table marks every row as
-``measured`` (whole epochs) or ``extrap.`` and gives the batches, batch size and graphs timed.
+Budget. On a small CPU machine a full epoch of the heavy operators does not fit. Each architecture
+trains for at most ``--budget`` seconds (wall clock, checked between steps; at least
+``--min-batches`` steps): if its epoch(s) end within the budget the row is ``measured``; otherwise
+the row is ``extrap.``, timed over the first batches of its epoch-1 order (a random mix of 64- and
+16-atom slabs), and the epoch time is extrapolated linearly in graphs. Memory: a 2-graph step
+(also the warm-up, not timed) measures the peak resident memory a step adds per graph; when a
+batch of ``training.batch_size`` graphs would need more than ``--max-memory-gb`` (nnconv's d×d
+edge weights at r6), that architecture is timed at the largest batch that fits, and the table says
+so. The table lists the batches, batch size and graphs timed for every row.
 
 Times: wall clock, and CPU time of the training process (``time.process_time``; with the default
 ``--threads 1`` it is all the work, and it stays meaningful on a shared machine, so ratios use it;
 with loader workers it misses their share, so ratios use wall time).
 
-    .venv/bin/python benchmarks/training_throughput.py                   # r6, 2,000 slabs, 16 models
+    .venv/bin/python benchmarks/training_throughput.py       # r6, 2,000 slabs, all 16 models
     .venv/bin/python benchmarks/training_throughput.py --architectures cgconv dimenet \
         --cutoff 4 --slabs 500 --workdir /tmp/tt-bench --budget 60
 """
@@ -38,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import itertools
 import math
 import os
 import re
@@ -152,27 +152,34 @@ class ElementMeanModel(nn.Module):
         return self.bias(batch.z).squeeze(-1)
 
 
-class FirstBatches:
-    """The first ``n`` batches of ``loader``'s current epoch, as an iterable for ``train_epoch``."""
+class Budgeted:
+    """The batches of ``loader``'s current epoch, as an iterable for ``train_epoch``, stopping
+    (between steps) once ``deadline`` (``perf_counter``) has passed and ``min_batches`` were
+    given; it counts the batches and graphs it gave and whether the epoch was exhausted."""
 
-    def __init__(self, loader, n: int):
-        self.loader, self.n = loader, n
+    def __init__(self, loader, deadline: float, min_batches: int):
+        self.loader, self.deadline, self.min_batches = loader, deadline, min_batches
+        self.batches = self.graphs = 0
+        self.complete = False
 
     def __iter__(self):
-        return itertools.islice(iter(self.loader), self.n)
+        for batch in self.loader:
+            self.batches += 1
+            self.graphs += batch.num_graphs
+            yield batch
+            if self.batches >= self.min_batches and time.perf_counter() > self.deadline:
+                return
+        self.complete = True
 
 
-def train_batches(trainer: Trainer, loader, epoch: int, n: int | None) -> tuple[int, float, float]:
-    """Run ``trainer.train_epoch`` over epoch ``epoch`` (first ``n`` batches, or all):
-    (graphs, wall s, CPU s)."""
+def train_batches(trainer: Trainer, loader, epoch: int, deadline: float, min_batches: int):
+    """``trainer.train_epoch`` over epoch ``epoch`` of ``loader`` until ``deadline``:
+    (the :class:`Budgeted` iterable, wall s, CPU s)."""
     set_loader_epoch(loader, trainer.settings.seed, epoch)
-    graphs = len(loader.dataset) if n is None else 0
-    if n is not None:
-        batch_size = loader.batch_size
-        graphs = min(len(loader.dataset), n * batch_size)
+    batches = Budgeted(loader, deadline, min_batches)
     wall, cpu = time.perf_counter(), time.process_time()
-    trainer.train_epoch(loader if n is None else FirstBatches(loader, n))
-    return graphs, time.perf_counter() - wall, time.process_time() - cpu
+    trainer.train_epoch(batches)
+    return batches, time.perf_counter() - wall, time.process_time() - cpu
 
 
 def make_trainer(model: nn.Module, settings: TrainingSettings, name: str, workdir: Path, workers):
@@ -188,21 +195,21 @@ def make_trainer(model: nn.Module, settings: TrainingSettings, name: str, workdi
 
 
 def bench_one(name, build, cache, settings, args, workdir) -> dict:
-    """Probe, warm up and time one model; return a row of the table."""
+    """Probe (and warm up) then time one model; return a row of the table."""
     workers = loader_workers(args.threads)
     seed_everything(settings.seed)
     model = build()
     params = sum(p.numel() for p in model.parameters())
     trainer = make_trainer(model, settings, name, workdir, workers)
-    n_graphs, epochs = len(cache), args.epochs
+    epochs = args.epochs
     batch = settings.batch_size
     note = ""
 
-    # memory probe: one step on PROBE_BATCH graphs, scaled linearly to a full batch
+    # memory probe, also the warm-up: one step on PROBE_BATCH graphs, scaled to a full batch
     probe_loader = graph_loader(cache, PROBE_BATCH, shuffle=True, seed=settings.seed)
     base = rss_mb()
     reset_peak()
-    train_batches(trainer, probe_loader, 0, 1)
+    train_batches(trainer, probe_loader, 0, -math.inf, 1)
     per_graph = max(peak_mb() - base, 1.0) / PROBE_BATCH
     need_gb = (base + per_graph * batch) / 1024
     if need_gb > args.max_memory_gb:
@@ -210,27 +217,25 @@ def bench_one(name, build, cache, settings, args, workdir) -> dict:
         batch = max(PROBE_BATCH, min(batch, fits))
         note = f"batch {settings.batch_size} needs ~{need_gb:.0f} GB"
 
-    run_settings = dataclasses.replace(settings, batch_size=batch)
-    trainer.settings = run_settings
-    loader = graph_loader(cache, batch, shuffle=True, num_workers=workers, seed=run_settings.seed)
-    # warm-up (not counted): one batch, which also prices a batch for the budget
-    _, wall1, _ = train_batches(trainer, loader, 0, 1)
-    batches_per_epoch = math.ceil(n_graphs / batch)
-    if wall1 * batches_per_epoch * epochs <= args.budget:
-        reset_peak()
-        graphs = wall = cpu = 0.0
-        for epoch in range(1, epochs + 1):
-            g, w, c = train_batches(trainer, loader, epoch, None)
-            graphs, wall, cpu = graphs + g, wall + w, cpu + c
-        timed_batches, basis = batches_per_epoch * epochs, "measured"
-    else:
-        timed_batches = max(args.min_batches, int(args.budget / wall1))
-        timed_batches = min(timed_batches, batches_per_epoch - 1)
-        reset_peak()
-        graphs, wall, cpu = train_batches(trainer, loader, 1, timed_batches)
-        basis = "extrap."
+    trainer.settings = dataclasses.replace(settings, batch_size=batch)
+    loader = graph_loader(cache, batch, shuffle=True, num_workers=workers, seed=settings.seed)
+    reset_peak()
+    deadline = time.perf_counter() + args.budget
+    graphs = timed_batches = 0
+    wall = cpu = 0.0
+    basis = "measured"
+    for epoch in range(1, epochs + 1):
+        done, w, c = train_batches(trainer, loader, epoch, deadline, args.min_batches)
+        graphs, timed_batches, wall, cpu = (
+            graphs + done.graphs,
+            timed_batches + done.batches,
+            wall + w,
+            cpu + c,
+        )
+        if not done.complete:
+            basis = "extrap."
+            break
     peak_gb = peak_mb() / 1024
-    total = n_graphs * epochs
     row = {
         "name": name,
         "params": params,
@@ -240,7 +245,6 @@ def bench_one(name, build, cache, settings, args, workdir) -> dict:
         "graphs": int(graphs),
         "wall_rate": graphs / wall,
         "cpu_rate": graphs / cpu,
-        "epoch_s": wall * total / graphs / epochs,
         "peak_gb": peak_gb,
         "note": note,
     }
@@ -262,7 +266,8 @@ def print_table(rows: list[dict], floor: dict, ref: dict, use_cpu: bool, n: int,
     print(
         f"\nOne training epoch over {n} graphs ({epochs} epoch(s)); ratios on "
         f"{'CPU' if use_cpu else 'wall'} time. 'measured' = whole epoch(s) timed, 'extrap.' = "
-        f"first batches timed, epoch time extrapolated"
+        f"first batches timed, epoch time extrapolated; epoch s = {n} graphs / graphs per "
+        f"{'CPU-' if use_cpu else ''}s"
     )
     header = (
         f"{'architecture':<18} {'params':>9} {'graphs/s':>9} {'graphs/CPU-s':>12} "
@@ -275,7 +280,7 @@ def print_table(rows: list[dict], floor: dict, ref: dict, use_cpu: bool, n: int,
         timed = f"{row['graphs']} g/{row['batches']} b@{row['batch']}"
         print(
             f"{row['name']:<18} {row['params']:>9,} {row['wall_rate']:>9.1f} "
-            f"{row['cpu_rate']:>12.1f} {row['epoch_s']:>8.1f} {row[key] / ref[key]:>12.3f}x "
+            f"{row['cpu_rate']:>12.1f} {n / row[key]:>8.1f} {row[key] / ref[key]:>12.3f}x "
             f"{row[key] / floor[key]:>10.1%} {row['basis']:<8} {timed:>18} "
             f"{row['peak_gb']:>7.1f}  {row['note']}"
         )

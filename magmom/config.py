@@ -107,8 +107,9 @@ def semantic_errors(config: Mapping) -> list[str]:
 
 
 def load_schema(schema_path: str | Path) -> dict:
+    # libyaml's loader when present: 6x faster, and the Snakefile (so every Slurm job) loads it
     with open(schema_path) as fh:
-        return yaml.safe_load(fh)
+        return yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def check(

@@ -44,13 +44,14 @@ def log_to(log_path: str | Path | None, level: int = logging.INFO) -> Iterator[N
 
 
 def job_context() -> str:
-    """Where the job runs: ``host=...`` and, under Slurm, its job id, array task and partition.
+    """Where the job runs: host, and under Slurm its job id, array task, partition and GPUs.
 
     Logged at the start of every rule log, so a run can be traced to its Slurm jobs
     (``tests/test_slurm_workflow.py`` checks that every job ran through sbatch).
     """
     fields = {"host": socket.gethostname()}
-    for key in ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_JOB_PARTITION"):
+    keys = ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_JOB_PARTITION")
+    for key in (*keys, "CUDA_VISIBLE_DEVICES"):
         if os.environ.get(key):
             fields[key.lower()] = os.environ[key]
     return " ".join(f"{k}={v}" for k, v in fields.items())

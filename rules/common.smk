@@ -132,8 +132,16 @@ def initial_slabs_db():
 
 
 def dft_records():
-    """Per-slab records the dataset is assembled from ([] when dataset.source is imported)."""
-    return [f"{RESULTS}/dft/{s}.json" for s in slab_ids()]
+    """Input function: the per-slab records the dataset is assembled from ([] when imported).
+
+    A function, not a list: the ~23k paths are built only when assemble_dataset is planned, not
+    on every parse of the Snakefile (each Slurm job parses it twice).
+    """
+
+    def records(wildcards):
+        return [f"{RESULTS}/dft/{s}.json" for s in slab_ids()]
+
+    return records
 
 
 def dataset_source():

@@ -211,8 +211,8 @@ def test_partitions(tiny_run):
         assert rec["Partition"] == want, f"{rule} ran in partition {rec['Partition']}"
         if "slurm_job_partition" in ctx:  # set by srun in the job step
             assert ctx["slurm_job_partition"] == want
-        if rule in GPU_RULES and "Tres" in rec:  # the fake GPU gres was allocated
-            assert "gres/gpu=1" in rec["Tres"], f"{rule}: no GPU allocated ({rec['Tres']})"
+        if rule in GPU_RULES:  # Slurm gave the job step its (fake) GPU
+            assert ctx.get("cuda_visible_devices"), f"{rule}: no GPU allocated ({ctx})"
         seen.add(rule)
     assert "train" in seen
 

@@ -53,8 +53,6 @@ ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
-# Track GPUs as a TRES so the job completion log records the (fake) GPU a job was given.
-AccountingStorageTRES=gres/gpu
 # Every finished job is recorded here (partition, state, exit code) with no accounting database:
 # tests/test_slurm_workflow.py checks the workflow's jobs against it.
 JobCompType=jobcomp/filetxt
@@ -102,10 +100,11 @@ munge -n | unmunge >/dev/null
 
 # Daemons left from an earlier run may have another configuration: restart them.
 for d in slurmd slurmctld; do
-    if [ -f "$STATE/$d.pid" ] && kill -0 "$(cat "$STATE/$d.pid")" 2>/dev/null; then
+    pid=$(cat "$STATE/$d.pid" 2>/dev/null || true)
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
         log "restarting $d"
-        kill "$(cat "$STATE/$d.pid")"
-        for _ in $(seq 30); do kill -0 "$(cat "$STATE/$d.pid")" 2>/dev/null || break; sleep 0.5; done
+        kill "$pid"
+        for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
     fi
 done
 log "starting slurmctld and slurmd"

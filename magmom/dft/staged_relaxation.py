@@ -203,6 +203,9 @@ def relax_stage(
             "%s: resuming at ionic step %d, ladder level %d (checkpoint %s)",
             name, state["steps_done"], state["level"], ckpt_path,
         )  # fmt: skip
+        for attempt in state["attempts"]:
+            if attempt.get("outcome") == "running":  # the job was killed during this attempt
+                attempt["outcome"] = "interrupted"
     atoms.positions = np.asarray(state["positions"], dtype=float)
     atoms.set_initial_magnetic_moments(np.asarray(state["magmoms"], dtype=float))
     steps_total = int(relax["steps"])
