@@ -3,7 +3,6 @@
 #         -> baselines -> evaluation -> ranking report. See README.md.
 from snakemake.utils import min_version
 
-
 min_version("9.0")
 
 
@@ -23,6 +22,6 @@ include: "rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         final_targets(),
-    default_target: True

@@ -101,7 +101,8 @@ def semantic_errors(config: Mapping) -> list[str]:
         if isinstance(cutoff, int | float) and float(cutoff) not in graph_cutoffs:
             messages.append(
                 f"config key '{key}': cutoff {cutoff} has no graph cache; "
-                f"allowed values (graphs.cutoffs): {', '.join(f'{c:g}' for c in sorted(graph_cutoffs))}"
+                "allowed values (graphs.cutoffs): "
+                + ", ".join(f"{c:g}" for c in sorted(graph_cutoffs))
             )
     return messages
 
@@ -112,9 +113,7 @@ def load_schema(schema_path: str | Path) -> dict:
         return yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
-def check(
-    config: Mapping, schema_path: str | Path, validate: Callable | None = None
-) -> None:
+def check(config: Mapping, schema_path: str | Path, validate: Callable | None = None) -> None:
     """Raise :class:`ConfigError` listing every problem of ``config``; then run ``validate``.
 
     ``validate`` is Snakemake's ``snakemake.utils.validate`` when called from the Snakefile (it also

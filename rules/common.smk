@@ -49,7 +49,9 @@ def slab_ids():
 def gnn_model_ids():
     m = config["models"]
     ids = [
-        f"{arch}-r{cutoff_token(c)}" for arch in m["architectures"] for c in m["cutoffs"]
+        f"{arch}-r{cutoff_token(c)}"
+        for arch in m["architectures"]
+        for c in m["cutoffs"]
     ]
     ids += [
         f"{r['architecture']}-r{cutoff_token(r['cutoff'])}-res" for r in m["residual"]

@@ -184,3 +184,14 @@ def test_exhausted_ladder_gives_a_failed_record_and_assembly_still_succeeds(gpaw
     logs = sorted((tmp / "work" / FAIL_ID).glob("*.txt"))
     again = label_slab_from_db(gpaw_run["db"], FAIL_ID, cfg, tmp / "work" / FAIL_ID, out)
     assert again["status"] == "failed" and sorted((tmp / "work" / FAIL_ID).glob("*.txt")) == logs
+
+
+def test_a_gpaw_error_gives_a_failed_record_naming_it(gpaw_run, tmp_path):
+    cfg = cheap_config()
+    cfg["dft"]["prerelax"]["model"] = "none"
+    cfg["dft"]["lcao"]["basis"] = "qzp(nonexistent)"  # GPAW cannot find this basis set
+    rec = label_slab_from_db(gpaw_run["db"], FAIL_ID, cfg, tmp_path / "w", tmp_path / "r.json")
+    assert rec["status"] == "failed"
+    assert rec["reason"].startswith("StageFailed: lcao: ")
+    assert [a["outcome"] for a in rec["scf_attempts"]] == ["error"]
+    assert read_record(tmp_path / "r.json")["status"] == "failed"
