@@ -4,7 +4,7 @@ CORES ?= 2
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 SNAKEMAKE = snakemake --cores $(CORES) --rerun-incomplete --printshellcmds
 
-.PHONY: setup demo demo-report test lint
+.PHONY: setup demo test test-slurm lint
 
 setup:
 	bash scripts/setup.sh
@@ -17,7 +17,12 @@ demo: setup
 
 ## test: unit + integration tests (real GPAW on tiny cells, tiny end-to-end workflow)
 test: setup
-	python -m pytest -q -rs
+	python -m pytest -q -rs -m "not slurm"
+
+## test-slurm: (root) install + start a one-node Slurm, run the tiny preset through
+## `snakemake --profile slurm` to the report, check every job went through sbatch, stop Slurm
+test-slurm: setup
+	bash .ci/slurm/run_tiny.sh
 
 lint: setup
 	ruff check . && ruff format --check .

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 CPU_RULES = {"eos", "dft_slab", "graph_cache", "baseline_tabular", "evaluate", "report"}
 GPU_RULES = {"train", "baseline_chgnet_finetune", "baseline_chgnet_zeroshot"}
-GROUP_SIZE = 4  # DFT_GROUP default of profiles/slurm
+GROUP_SIZE = int(os.environ.get("DFT_GROUP", 4))  # as profiles/slurm reads it
 
 pytestmark = pytest.mark.slurm
 

@@ -35,9 +35,13 @@ chown munge:munge /etc/munge/munge.key
 chmod 0400 /etc/munge/munge.key
 
 # Fake GPU device files: Slurm's gres/gpu plugin only stat()s them (no cgroup device
-# constraint with task/none), so character devices with the NVIDIA major number suffice.
+# constraint with task/none), so character devices with the NVIDIA major number suffice. A GPU gres
+# without File= does not work: slurmd 22.05 then counts 0 GPUs and the node becomes INVALID.
 for i in $(seq 0 $((NODE_GPUS - 1))); do
-    [ -e /dev/fake-gpu$i ] || mknod /dev/fake-gpu$i c 195 "$i"
+    [ -e /dev/fake-gpu$i ] || mknod /dev/fake-gpu$i c 195 "$i" || {
+        log "cannot create /dev/fake-gpu$i (mknod): the gpu gres needs one device file per GPU"
+        exit 1
+    }
 done
 
 cat > /etc/slurm/slurm.conf <<CONF
