@@ -181,7 +181,6 @@ class Budgeted:
     def __init__(self, loader, deadline: float, min_batches: int):
         self.loader, self.deadline, self.min_batches = loader, deadline, min_batches
         self.batches = self.graphs = self.atoms = 0
-        self.complete = False
 
     def __iter__(self):
         for batch in self.loader:
@@ -191,7 +190,11 @@ class Budgeted:
             yield batch
             if self.batches >= self.min_batches and time.perf_counter() > self.deadline:
                 return
-        self.complete = True
+
+    @property
+    def complete(self) -> bool:
+        """Whether the whole epoch was given."""
+        return self.batches >= len(self.loader)
 
 
 def train_batches(trainer: Trainer, loader, epoch: int, deadline: float, min_batches: int):
