@@ -38,9 +38,10 @@ def test_features_of_a_hand_made_graph():
 
 
 def test_unknown_element_is_named():
-    with pytest.raises(ValueError, match="Mn.*recipe.elements"):
+    assert "Ag" not in ELEMENTS
+    with pytest.raises(ValueError, match="Ag.*recipe.elements"):
         atom_features(
-            torch.tensor([25]),
+            torch.tensor([47]),
             torch.zeros(2, 0, dtype=torch.long),
             torch.zeros(0),
             element_lookup(ELEMENTS),

@@ -15,7 +15,7 @@ from magmom.graphs import GraphCache
 @pytest.fixture(scope="module")
 def tables(tmp_path_factory):
     directory = tmp_path_factory.mktemp("caches")
-    dataset = toy_dataset(30, seed=1)
+    dataset = toy_dataset(60, seed=1)
     split_of = toy_split([s for s, _, _ in dataset])
     paths = write_caches(directory, dataset, split_of, cutoff=4.0)
     caches = {s: GraphCache(p) for s, p in paths.items()}

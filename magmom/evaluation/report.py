@@ -220,12 +220,15 @@ def cutoff_sweep_figure(ranking: pd.DataFrame, path: str | Path, surrogate: bool
         )
     shown = pd.concat([gnn["MAE"], tab["MAE"], flat["MAE"], res["MAE"]])
     if len(shown) and shown.min() > 0 and shown.max() / shown.min() > 4:
-        from matplotlib.ticker import FormatStrFormatter
+        from matplotlib.ticker import FormatStrFormatter, NullFormatter
 
         ax.set_yscale("log")
         ax.yaxis.set_major_formatter(FormatStrFormatter("%.3g"))
-        ax.yaxis.set_minor_formatter(FormatStrFormatter("%.3g"))
-        ax.tick_params(axis="y", which="minor", labelsize="x-small")
+        if shown.max() / shown.min() < 30:  # within ~1.5 decades minor labels stay readable
+            ax.yaxis.set_minor_formatter(FormatStrFormatter("%.3g"))
+            ax.tick_params(axis="y", which="minor", labelsize="x-small")
+        else:
+            ax.yaxis.set_minor_formatter(NullFormatter())
         ax.set_ylabel(f"test MAE ({MU_B}, log scale)")
     else:
         ax.set_ylabel(f"test MAE ({MU_B})")
