@@ -10,7 +10,9 @@ from test_evaluation_plots import assert_png
 from magmom.evaluation.metrics import evaluate
 from magmom.evaluation.report import (
     NOT_MEANINGFUL,
+    STARTS_FROM_LABELLER,
     build_report,
+    cutoff_sweep_figure,
     deployment_table,
     parse_model_id,
     per_element_table,
@@ -75,6 +77,9 @@ def test_ranking_orders_by_mae_and_flags_zeroshot_on_surrogate_labels(metrics):
     assert last["model"] == "chgnet-zeroshot" and pd.isna(last["rank"])
     assert last["note"] == NOT_MEANINGFUL
     assert ranked.iloc[0]["model"] == "schnetconv-r4"
+    notes = ranking.set_index("model")["note"]
+    assert notes["chgnet-finetuned"] == STARTS_FROM_LABELLER  # ranked, with a caution
+    assert (notes.drop(["chgnet-zeroshot", "chgnet-finetuned"]) == "").all()
     row = ranking.set_index("model").loc["cgconv-r4-res"]
     assert (row["family"], row["architecture"], row["cutoff"], row["residual"]) == (
         "gnn",
@@ -187,3 +192,10 @@ def test_build_report_writes_every_output(metrics, tmp_path):
     assert_png(out["cutoff_sweep"])
     assert_png(out["heatmap"])
     assert len(pd.read_csv(out["per_element_csv"])) == 5 * len(metrics)
+
+
+def test_cutoff_sweep_caps_diverged_models(metrics, tmp_path):
+    ranking = ranking_table(metrics, GNN, surrogate=True)
+    ranking.loc[ranking["model"] == "cgconv-r4", "MAE"] = 4.3e4  # a diverged run
+    cutoff_sweep_figure(ranking, tmp_path / "sweep.png", surrogate=True)
+    assert_png(tmp_path / "sweep.png")

@@ -44,8 +44,13 @@ def save(fig, path: str | Path) -> None:
     plt.close(fig)
 
 
+def count(n: int, noun: str) -> str:
+    """``1 slab``, ``2 slabs``, ``1,941 slabs``."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def _title(ax, headline: str, n_atoms: int, n_slabs: int, surrogate: bool) -> None:
-    sub = f"n = {n_atoms:,} atoms in {n_slabs:,} slabs"
+    sub = f"n = {count(n_atoms, 'atom')} in {count(n_slabs, 'slab')}"
     if surrogate:
         sub += f"\n{SURROGATE_NOTE}"
     ax.set_title(sub, fontsize="small", fontweight="normal")
@@ -101,8 +106,11 @@ def parity_plot(
     n = len(plot)
     size = 30 if n < 2_000 else (12 if n < 20_000 else 4)
     alpha = 0.8 if n < 2_000 else (0.5 if n < 20_000 else 0.25)
-    groups = ["other elements"] + (["/".join(highlight)] if highlight else [])
-    palette = dict(zip(groups, sns.color_palette("deep", 4)[::3][: len(groups)], strict=True))
+    present = set(plot["group"])
+    groups = [g for g in ("other elements", "/".join(highlight)) if g and g in present]
+    deep = sns.color_palette("deep", 4)
+    colours = {"other elements": deep[0], "/".join(highlight): deep[3]}
+    palette = {g: colours[g] for g in groups}
     sns.scatterplot(
         data=plot,
         x="y_true",

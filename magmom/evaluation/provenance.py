@@ -58,5 +58,7 @@ def surrogate_note(provenance: Mapping) -> str | None:
     return (
         "Labels come from the CHGNet surrogate labeller (pretrained CHGNet magnetic moments), "
         "not from DFT: the numbers rehearse the workflow and say nothing about DFT accuracy. "
-        "The chgnet-zeroshot baseline is scored against its own predictions and is not meaningful."
+        "The chgnet-zeroshot baseline is scored against its own predictions and is not "
+        "meaningful; chgnet-finetuned starts from the labeller's own weights (a head start no "
+        "other model has)."
     )

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -29,7 +30,7 @@ import pandas as pd
 
 from magmom.io import write_text
 
-from .plots import MU_B, SURROGATE_NOTE, save, theme
+from .plots import MU_B, SURROGATE_NOTE, count, save, theme
 from .provenance import surrogate_note
 
 BASELINE_KINDS = ("element-mean", "linear", "xgboost", "chgnet-zeroshot", "chgnet-finetuned")
@@ -52,6 +53,9 @@ RANKING_COLUMNS = (
     "note",
 )
 NOT_MEANINGFUL = "not meaningful: labels are CHGNet's own predictions (scores itself)"
+STARTS_FROM_LABELLER = "caution: fine-tuned from the CHGNet that produced the labels"
+OFF_SCALE_FACTOR = 10.0
+"""Cutoff sweep: MAEs above this multiple of the per-element-mean MAE are drawn at the cap."""
 
 
 def parse_model_id(model_id: str) -> tuple[str, float | None, bool]:
@@ -95,6 +99,8 @@ def ranking_table(
         note = ""
         if surrogate and model_id == "chgnet-zeroshot":
             note = NOT_MEANINGFUL
+        elif surrogate and model_id == "chgnet-finetuned":
+            note = STARTS_FROM_LABELLER
         a, x = m["all"], m["excluded"]
         rows.append(
             {
@@ -116,7 +122,7 @@ def ranking_table(
             }
         )
     df = pd.DataFrame(rows)
-    df["_flagged"] = df["note"] != ""
+    df["_flagged"] = df["note"] == NOT_MEANINGFUL
     df = df.sort_values(["_flagged", "MAE", "model"], kind="stable").reset_index(drop=True)
     ranked = ~df["_flagged"]
     df["rank"] = pd.array([pd.NA] * len(df), dtype="Int64")
@@ -142,7 +148,7 @@ def per_element_table(metrics: Mapping[str, Mapping]) -> pd.DataFrame:
 
 
 def _subtitle(n_atoms: int, n_slabs: int, surrogate: bool) -> str:
-    text = f"test split: {n_atoms:,} atoms in {n_slabs:,} slabs"
+    text = f"test split: {count(n_atoms, 'atom')} in {count(n_slabs, 'slab')}"
     return text + (f"\n{SURROGATE_NOTE}" if surrogate else "")
 
 
@@ -153,12 +159,20 @@ def cutoff_sweep_figure(ranking: pd.DataFrame, path: str | Path, surrogate: bool
     import seaborn as sns
 
     theme()
-    ok = ranking[ranking["note"] == ""]
+    ok = ranking[ranking["rank"].notna()]
     gnn = ok[(ok["family"] == "gnn") & ~ok["residual"] & ok["cutoff"].notna()]
     tab = ok[ok["architecture"].isin(["linear", "xgboost"]) & ok["cutoff"].notna()]
     flat = ok[(ok["family"] == "baseline") & ok["cutoff"].isna()]
     res = ok[(ok["family"] == "gnn") & ok["residual"]]
-    fig, ax = plt.subplots(figsize=(11.5, 7), layout="constrained")
+    # Diverged models (MAE far above the per-element-mean floor) would squeeze every other line
+    # into a sliver: draw them at a cap, marked with triangles and listed under the axes.
+    floor = flat.loc[flat["model"] == "element-mean", "MAE"]
+    every = pd.concat([gnn["MAE"], tab["MAE"], flat["MAE"], res["MAE"]])
+    cap = OFF_SCALE_FACTOR * (float(floor.iloc[0]) if len(floor) else float(every.median()))
+    off = pd.concat([gnn, tab, res])
+    off = off[off["MAE"] > cap].sort_values("MAE")
+    gnn, tab, res = (d.assign(MAE=d["MAE"].clip(upper=cap)) for d in (gnn, tab, res))
+    fig, ax = plt.subplots(figsize=(14, 7), layout="constrained")
     archs = sorted(gnn["architecture"].unique())
     tab20 = sns.color_palette("tab20", 20)
     colours = [tab20[i] for i in [*range(0, 20, 2), *range(1, 20, 2)]]  # dark shades first
@@ -218,6 +232,16 @@ def cutoff_sweep_figure(ranking: pd.DataFrame, path: str | Path, surrogate: bool
             lw=1.6,
             label=f"{r['model']} (baseline)",
         )
+    if len(off):
+        ax.scatter(off["cutoff"], [cap] * len(off), marker="^", s=140, c="black", zorder=6,
+                   label=f"off scale (MAE > {cap:.3g} {MU_B})")  # fmt: skip
+        listing = ", ".join(f"{r['model']} {r['MAE']:.3g}" for _, r in off.iterrows())
+        text = textwrap.fill(
+            f"Off scale, drawn at {cap:.3g} {MU_B} ({OFF_SCALE_FACTOR:g}x the per-element-mean "
+            f"MAE): {listing}",
+            width=130,
+        )
+        ax.text(0.0, -0.2, text, transform=ax.transAxes, va="top", ha="left", fontsize="x-small")
     shown = pd.concat([gnn["MAE"], tab["MAE"], flat["MAE"], res["MAE"]])
     if len(shown) and shown.min() > 0 and shown.max() / shown.min() > 4:
         from matplotlib.ticker import FormatStrFormatter, NullFormatter
@@ -237,7 +261,11 @@ def cutoff_sweep_figure(ranking: pd.DataFrame, path: str | Path, surrogate: bool
         ax.set_xticks(cutoffs)
         ax.set_xticklabels([f"{c:g}" for c in cutoffs])
     ax.set_xlabel("graph cutoff radius (Å)")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
+    n_entries = len(ax.get_legend_handles_labels()[1])
+    ax.legend(
+        loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False,
+        ncol=2 if n_entries > 14 else 1,
+    )  # fmt: skip
     n_atoms = int(ok["n_atoms"].max()) if len(ok) else 0
     n_slabs = int(ok["n_slabs"].max()) if len(ok) else 0
     fig.suptitle("Test MAE vs graph cutoff per operator", fontweight="bold")
@@ -250,8 +278,8 @@ def cutoff_sweep_figure(ranking: pd.DataFrame, path: str | Path, surrogate: bool
 
 
 def heatmap_models(ranking: pd.DataFrame, top_n: int) -> list[str]:
-    """The ``top_n`` best ranked models (flagged rows excluded)."""
-    return ranking[ranking["note"] == ""]["model"].head(top_n).tolist()
+    """The ``top_n`` best ranked models (unranked, flagged rows excluded)."""
+    return ranking[ranking["rank"].notna()]["model"].head(top_n).tolist()
 
 
 def per_element_heatmap(
@@ -372,10 +400,12 @@ def ranking_markdown(
     lines = [f"# magmom21 ranking: {len(ranking)} models on the test split", ""]
     if note:
         lines += [f"> **Surrogate labels.** {note}", ""]
-    labellers = ", ".join(f"{k} ({v} slabs)" for k, v in provenance.get("labellers", {}).items())
+    labellers = ", ".join(
+        f"{k} ({count(v, 'slab')})" for k, v in provenance.get("labellers", {}).items()
+    )
     lines += [
-        f"Test split: **{n_slabs:,} slabs, {n_atoms:,} atoms**; target {target} in μB; "
-        f"labels from: {labellers or 'unknown'}. Dataset slabs per split: "
+        f"Test split: **{count(n_slabs, 'slab')}, {count(n_atoms, 'atom')}**; "
+        f"target {target} in μB; labels from: {labellers or 'unknown'}. Dataset slabs per split: "
         + ", ".join(f"{k} {v:,}" for k, v in provenance.get("n_slabs", {}).items())
         + ".",
         "",
@@ -419,8 +449,9 @@ def ranking_markdown(
     lines += [
         "## Ranking by test MAE",
         "",
-        f"All {n_atoms:,} test atoms in {n_slabs:,} slabs per row; the last two metric columns "
-        f"drop the {excl} atoms ({int(ranking['n_atoms_excl'].max()):,} atoms left).",
+        f"All {count(n_atoms, 'test atom')} in {count(n_slabs, 'slab')} per row; "
+        f"the last two metric columns drop the {excl} atoms "
+        f"({count(int(ranking['n_atoms_excl'].max()), 'atom')} left).",
         "",
         markdown_table(show, {"max error (μB)": 3}),
         "",
@@ -430,7 +461,7 @@ def ranking_markdown(
         "",
         f"*Cutoff sweep*: test MAE against the graph cutoff, one line per GNN operator; dashed: "
         f"linear/XGBoost baselines; horizontal: cutoff-free baselines. Every point is one model "
-        f"scored on {n_atoms:,} atoms in {n_slabs:,} slabs.",
+        f"scored on {count(n_atoms, 'atom')} in {count(n_slabs, 'slab')}.",
         "",
         "![per-element heatmap](per_element_heatmap.png)",
         "",
