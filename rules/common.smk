@@ -189,6 +189,14 @@ def training_resource(key, default):
     return config["training"].get("resources", {}).get(key, default)
 
 
+def training_mem_mb(wildcards, attempt):
+    """Memory of a training job: training.resources.mem_mb, or the architecture's entry of
+    mem_mb_per_architecture; grows with the attempt."""
+    architecture = parse_model_id(wildcards.model_id)[0]
+    per_architecture = training_resource("mem_mb_per_architecture", {})
+    return int(per_architecture.get(architecture, training_resource("mem_mb", 16000))) * attempt
+
+
 # ---- baselines, evaluation and report ----------------------------------------------------------
 TABULAR_CUTOFFS = sorted(
     {cutoff_token(c) for c in config["baselines"]["tabular_cutoffs"]}, key=float

@@ -30,7 +30,7 @@ rule train:
         # `gpu` becomes `--gpus` under the Slurm executor; local runs ignore it unless
         # `--resources gpu=N` is given, so a CPU-only machine still trains (on the CPU).
         gpu=training_resource("gpu", 1),
-        mem_mb=lambda wildcards, attempt: training_resource("mem_mb", 16000) * attempt,
+        mem_mb=training_mem_mb,
         runtime=lambda wildcards, attempt: training_resource("runtime", 720) * attempt,
     params:
         spec=lambda wildcards: parse_model_id(wildcards.model_id),

@@ -15,8 +15,9 @@ from magmom.training.cli import load_config
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 
-def dry_run(workdir, *targets):
-    """Job counts per rule of ``snakemake -n targets`` (tiny preset) in a fresh directory."""
+def dry_run(workdir, *targets, extra_config=()):
+    """Job counts per rule of ``snakemake -n targets`` (tiny preset, then ``extra_config`` files)
+    in a fresh directory."""
     run = subprocess.run(
         [
             SNAKEMAKE,
@@ -29,6 +30,7 @@ def dry_run(workdir, *targets):
             "--configfile",
             str(REPO / "config.yaml"),
             str(REPO / "presets" / "tiny.yaml"),
+            *map(str, extra_config),
         ],
         capture_output=True,
         text=True,
@@ -69,3 +71,23 @@ def test_train_all_plans_every_configured_gnn(workdir):
     counts, _ = dry_run(workdir, "train_all")
     assert counts["train"] == expected
     assert counts["graph_cache"] == len({float(c) for c in models["cutoffs"]})
+
+
+def test_training_memory_per_architecture(tmp_path):
+    """nnconv asks for its own memory (config.yaml: mem_mb_per_architecture), the others for
+    training.resources.mem_mb."""
+    extra = tmp_path / "nnconv.yaml"
+    extra.write_text("models: {architectures: [cgconv, nnconv]}\n")
+    targets = ["results/models/nnconv-r4/best.pt", "results/models/cgconv-r4/best.pt"]
+    _, out = dry_run(tmp_path, *targets, extra_config=[extra])
+    memory = {
+        re.search(r"model_id=([\w-]+)", job)[1]: int(re.search(r"mem_mb=(\d+)", job)[1])
+        for job in out.split("rule train:")[1:]
+    }
+    resources = load_config(REPO / "config.yaml", [REPO / "presets" / "tiny.yaml"])["training"][
+        "resources"
+    ]
+    assert memory == {
+        "nnconv-r4": resources["mem_mb_per_architecture"]["nnconv"],
+        "cgconv-r4": resources["mem_mb"],
+    }
