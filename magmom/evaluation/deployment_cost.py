@@ -99,6 +99,20 @@ def time_call(
     return 1e3 * statistics.median(times)
 
 
+def timed_loads(load: Callable[[], object], repeats: int) -> tuple[object, float, float]:
+    """``load()`` once (first-load seconds), then ``repeats`` more times (median seconds, NaN
+    when ``repeats`` is 0); returns the first result with both times."""
+    t0 = time.perf_counter()
+    loaded = load()
+    first = time.perf_counter() - t0
+    warm = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        load()
+        warm.append(time.perf_counter() - t0)
+    return loaded, first, statistics.median(warm) if warm else math.nan
+
+
 def n_parameters(model: torch.nn.Module) -> int:
     return int(sum(p.numel() for p in model.parameters()))
 
@@ -117,14 +131,9 @@ def benchmark_checkpoint(
 
     from magmom.training.checkpoint import load_model
 
-    t0 = time.perf_counter()
-    model, ckpt = load_model(path, device="cpu")
-    load_s = time.perf_counter() - t0
-    warm = []
-    for _ in range(load_repeats):
-        t0 = time.perf_counter()
-        load_model(path, device="cpu")
-        warm.append(time.perf_counter() - t0)
+    (model, ckpt), load_s, load_warm_s = timed_loads(
+        lambda: load_model(path, device="cpu"), load_repeats
+    )
     data = slab_graph(atoms, float(ckpt["cutoff"]), max_neighbors)
     row = {
         "model_id": ckpt["model_id"],
@@ -135,7 +144,7 @@ def benchmark_checkpoint(
         "n_atoms": int(data.num_nodes),
         "n_edges": int(data.edge_index.shape[1]),
         "load_s": load_s,
-        "load_warm_s": statistics.median(warm) if warm else math.nan,
+        "load_warm_s": load_warm_s,
         "cpu_ms": math.nan,
         "cuda_ms": math.nan,
         "cpu_threads": torch.get_num_threads(),
@@ -165,14 +174,7 @@ def benchmark_chgnet(
 
     from magmom.baselines.chgnet_zeroshot import load_pretrained
 
-    t0 = time.perf_counter()
-    model = load_pretrained("cpu")
-    load_s = time.perf_counter() - t0
-    warm = []
-    for _ in range(load_repeats):
-        t0 = time.perf_counter()
-        load_pretrained("cpu")
-        warm.append(time.perf_counter() - t0)
+    model, load_s, load_warm_s = timed_loads(lambda: load_pretrained("cpu"), load_repeats)
     graph = model.graph_converter(AseAtomsAdaptor.get_structure(atoms), graph_id="benchmark")
     row = {
         "model_id": "chgnet-pretrained",
@@ -183,7 +185,7 @@ def benchmark_chgnet(
         "n_atoms": len(atoms),
         "n_edges": int(graph.atom_graph.shape[0]),
         "load_s": load_s,
-        "load_warm_s": statistics.median(warm) if warm else math.nan,
+        "load_warm_s": load_warm_s,
         "cpu_ms": math.nan,
         "cuda_ms": math.nan,
         "cpu_threads": torch.get_num_threads(),

@@ -57,14 +57,10 @@ def _title(ax, headline: str, n_atoms: int, n_slabs: int, surrogate: bool) -> No
     ax.figure.suptitle(headline, fontweight="bold")
 
 
-def _metrics_box(ax, m: dict) -> None:
-    r2 = "n/a" if m["r2"] is None else f"{m['r2']:.3f}"
-    text = (
-        f"MAE  {m['mae']:.4f} {MU_B}\nRMSE {m['rmse']:.4f} {MU_B}\n"
-        f"R²   {r2}\nmax  {m['max_error']:.3f} {MU_B}"
-    )
+def _text_box(ax, text: str, x: float) -> None:
+    """``text`` in a white monospace box at the top left of ``ax`` (axes coordinates)."""
     ax.text(
-        0.03,
+        x,
         0.97,
         text,
         transform=ax.transAxes,
@@ -74,6 +70,15 @@ def _metrics_box(ax, m: dict) -> None:
         fontsize="small",
         bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.95},
     )
+
+
+def _metrics_box(ax, m: dict) -> None:
+    r2 = "n/a" if m["r2"] is None else f"{m['r2']:.3f}"
+    text = (
+        f"MAE  {m['mae']:.4f} {MU_B}\nRMSE {m['rmse']:.4f} {MU_B}\n"
+        f"R²   {r2}\nmax  {m['max_error']:.3f} {MU_B}"
+    )
+    _text_box(ax, text, x=0.03)
 
 
 def parity_plot(
@@ -170,17 +175,7 @@ def error_histogram(
         f"mean   {err.mean():+.4f} {MU_B}\nmedian {np.median(err):+.4f} {MU_B}\n"
         f"MAE    {np.abs(err).mean():.4f} {MU_B}"
     )
-    ax.text(
-        0.02,
-        0.97,
-        text,
-        transform=ax.transAxes,
-        va="top",
-        ha="left",
-        family="monospace",
-        fontsize="small",
-        bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.95},
-    )
+    _text_box(ax, text, x=0.02)
     _title(
         ax, f"{model_id}: signed error, {subset_label}", len(df), df["slab_id"].nunique(), surrogate
     )

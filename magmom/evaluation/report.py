@@ -345,21 +345,7 @@ def deployment_table(cost: pd.DataFrame, ranking: pd.DataFrame) -> pd.DataFrame:
     out = pd.concat([best, cost[cost["architecture"] == "chgnet"]]).sort_values(
         "MAE", na_position="last"
     )
-    cols = [
-        "model_id",
-        "architecture",
-        "cutoff",
-        "parameters",
-        "n_atoms",
-        "n_edges",
-        "load_s",
-        "load_warm_s",
-        "cpu_ms",
-        "cuda_ms",
-        "cpu_threads",
-        "MAE",
-        "note",
-    ]
+    cols = [c for c in out.columns if c != "residual"]  # the cost file's columns, MAE, note
     return out[cols].rename(columns={"MAE": "test_MAE"}).fillna({"note": ""}).reset_index(drop=True)
 
 
