@@ -194,7 +194,10 @@ def training_mem_mb(wildcards, attempt):
     mem_mb_per_architecture; grows with the attempt."""
     architecture = parse_model_id(wildcards.model_id)[0]
     per_architecture = training_resource("mem_mb_per_architecture", {})
-    return int(per_architecture.get(architecture, training_resource("mem_mb", 16000))) * attempt
+    return (
+        int(per_architecture.get(architecture, training_resource("mem_mb", 16000)))
+        * attempt
+    )
 
 
 # ---- baselines, evaluation and report ----------------------------------------------------------
