@@ -10,10 +10,12 @@ from test_evaluation_plots import assert_png
 from magmom.evaluation.metrics import evaluate
 from magmom.evaluation.report import (
     NOT_MEANINGFUL,
+    OFF_SCALE_FACTOR,
     STARTS_FROM_LABELLER,
     build_report,
     cutoff_sweep_figure,
     deployment_table,
+    off_scale_cap,
     parse_model_id,
     per_element_table,
     ranking_table,
@@ -79,6 +81,7 @@ def test_ranking_orders_by_mae_and_flags_zeroshot_on_surrogate_labels(metrics):
     assert ranked.iloc[0]["model"] == "schnetconv-r4"
     notes = ranking.set_index("model")["note"]
     assert notes["chgnet-finetuned"] == STARTS_FROM_LABELLER  # ranked, with a caution
+    assert pd.notna(ranking.set_index("model").loc["chgnet-finetuned", "rank"])
     assert (notes.drop(["chgnet-zeroshot", "chgnet-finetuned"]) == "").all()
     row = ranking.set_index("model").loc["cgconv-r4-res"]
     assert (row["family"], row["architecture"], row["cutoff"], row["residual"]) == (
@@ -197,5 +200,13 @@ def test_build_report_writes_every_output(metrics, tmp_path):
 def test_cutoff_sweep_caps_diverged_models(metrics, tmp_path):
     ranking = ranking_table(metrics, GNN, surrogate=True)
     ranking.loc[ranking["model"] == "cgconv-r4", "MAE"] = 4.3e4  # a diverged run
+    ranked = ranking[ranking["rank"].notna()]
+    element_mean = ranked.set_index("model").loc["element-mean", "MAE"]
+    cap = off_scale_cap(ranked)
+    assert cap == pytest.approx(OFF_SCALE_FACTOR * element_mean)
+    assert ranked.loc[ranked["MAE"] > cap, "model"].tolist() == ["cgconv-r4"]
+    assert off_scale_cap(ranked[ranked["model"] != "element-mean"]) == pytest.approx(
+        OFF_SCALE_FACTOR * ranked.loc[ranked["model"] != "element-mean", "MAE"].median()
+    )
     cutoff_sweep_figure(ranking, tmp_path / "sweep.png", surrogate=True)
     assert_png(tmp_path / "sweep.png")
