@@ -1,6 +1,6 @@
 r"""The ranking report: every GNN and baseline on one test split, ranked by MAE.
 
-Outputs (all under ``results/report/``):
+Outputs (all under ``{results_dir}/report/``, :meth:`magmom.layout.Layout.report_outputs`):
 
 * ``ranking.csv`` / ``ranking.md``: rank, model, cutoff, MAE, RMSE, R², max error, atoms and
   slabs, plus the V/Cr/Mn-excluded MAE and R², for every model. A row that cannot be judged is
@@ -29,11 +29,11 @@ import numpy as np
 import pandas as pd
 
 from magmom.io import write_text
+from magmom.layout import parse_model_id
 
 from .plots import MU_B, SURROGATE_NOTE, count, save, theme
 from .provenance import surrogate_note
 
-BASELINE_KINDS = ("element-mean", "linear", "xgboost", "chgnet-zeroshot", "chgnet-finetuned")
 RANKING_COLUMNS = (
     "rank",
     "model",
@@ -56,23 +56,6 @@ NOT_MEANINGFUL = "not meaningful: labels are CHGNet's own predictions (scores it
 STARTS_FROM_LABELLER = "caution: fine-tuned from the CHGNet that produced the labels"
 OFF_SCALE_FACTOR = 10.0
 """Cutoff sweep: MAEs above this multiple of the per-element-mean MAE are drawn at the cap."""
-
-
-def parse_model_id(model_id: str) -> tuple[str, float | None, bool]:
-    """Architecture, cutoff and residual flag of a model id.
-
-    ``'cgconv-r4-res'`` → ``('cgconv', 4.0, True)``; ``'element-mean'`` → ``(.., None, False)``.
-    """
-    parts = model_id.split("-")
-    residual = parts[-1] == "res"
-    if residual:
-        parts = parts[:-1]
-    if len(parts) >= 2 and parts[-1].startswith("r"):
-        try:
-            return "-".join(parts[:-1]), float(parts[-1][1:]), residual
-        except ValueError:
-            pass
-    return "-".join(parts), None, residual
 
 
 def load_metrics(paths: Mapping[str, str | Path]) -> dict[str, dict]:

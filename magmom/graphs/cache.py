@@ -43,11 +43,11 @@ import numpy as np
 
 from magmom.graphs.record_layout import RecordError, decode, encode
 from magmom.io import atomic_path
+from magmom.layout import NUM_Z
 
 SCHEMA_VERSION = 1
 """Version of the cache schema (fields, dtypes, header keys); readers reject other versions."""
 HEADER_KEY = b"__header__"
-NUM_Z = 119
 _INITIAL_MAP_SIZE = 1 << 30
 _BATCH_BYTES = 64 << 20
 
