@@ -77,6 +77,27 @@ def synthetic_slabs(n: int, seed: int = 42) -> list[SlabInput]:
     return slabs
 
 
+def index_tiebreak_cap(arrays: dict[str, np.ndarray], max_neighbors: int) -> dict[str, np.ndarray]:
+    """The cap before schema 2, for comparison only: the ``max_neighbors`` first edges per centre.
+
+    ``arrays`` must be an *uncapped* graph (``graph_arrays(..., max_neighbors=None)``), whose
+    edges are stored in the order (centre, distance, neighbour index j, offset S); the old rule
+    kept the first ``max_neighbors`` of each centre, so equidistant neighbours beyond the cap were
+    chosen by their atom index (a shell could be split, depending on the numbering).
+    """
+    centre = arrays["edge_index"][1].astype(np.int64)
+    counts = np.bincount(centre)
+    rank = np.arange(len(centre)) - (np.cumsum(counts) - counts)[centre]
+    keep = rank < max_neighbors
+    edge_fields = ("edge_index", "edge_dist", "edge_vec", "cell_offset")
+    return {
+        name: (value[..., keep] if name == "edge_index" else value[keep])
+        if name in edge_fields
+        else value
+        for name, value in arrays.items()
+    }
+
+
 def cpu_seconds() -> float:
     """User + system CPU time of this process and its finished children."""
     own = resource.getrusage(resource.RUSAGE_SELF)
