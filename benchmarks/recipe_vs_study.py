@@ -80,7 +80,9 @@ def print_exact(table: list[tuple]) -> None:
     for family, n_study, same, extra, missing in table:
         kind = "" if family in DETERMINISTIC else " (random)"
         pct = 100.0 * same / n_study if n_study else 0.0
-        print(f"| {family}{kind} | {n_study:,} | {same:,} ({pct:.1f} %) | {extra:,} | {missing:,} |")
+        print(
+            f"| {family}{kind} | {n_study:,} | {same:,} ({pct:.1f} %) | {extra:,} | {missing:,} |"
+        )
     bad = [f for f, n, same, extra, _ in table if f in DETERMINISTIC and (same != n or extra)]
     print(f"\ndeterministic families exact with no extra rows: {'yes' if not bad else bad}\n")
 
@@ -128,10 +130,11 @@ def scan_concentration(generator: dict, study: dict) -> None:
     for alpha in (1.0, 1.5, 2.0, 2.5, 3.0, 3.5):
         recipe = copy.deepcopy(generator)
         recipe["random_alloys"]["fraction_concentration"] = alpha
-        got = {}
+        got: dict[str, list[int]] = {}
         for comp in random_alloy_compositions(recipe):
             if comp.comp_type in SAMPLED_TYPES:
-                got.setdefault(comp.comp_type, []).append(min(round(64 * x) for x in comp.fractions))
+                smallest = min(round(64 * x) for x in comp.fractions)
+                got.setdefault(comp.comp_type, []).append(smallest)
         means = {f: sum(v) / len(v) for f, v in got.items()}
         err = sum(((means[f] - target[f]) / target[f]) ** 2 for f in SAMPLED_TYPES)
         print(

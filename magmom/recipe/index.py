@@ -22,6 +22,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from .table_files import tables_digest
+
 _PACKAGE = Path(__file__).resolve().parent
 _KEEP_CACHED = 8  # older index files of other configs are pruned beyond this many
 
@@ -39,8 +41,6 @@ def cache_key(recipe: Mapping) -> str:
     h = hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode())
     h.update(code_version().encode())
     if recipe.get("source") == "study_tables":
-        from .study_tables import tables_digest
-
         h.update(tables_digest(recipe).encode())
     return h.hexdigest()[:20]
 

@@ -131,12 +131,11 @@ def generated_slabs(recipe: Mapping) -> list[SlabSpec]:
         variants = int(ra[comp.comp_type]["variants"])
         for lattice in comp.lattices:
             for v in range(variants):
-                specs.append(
-                    random_alloy_spec(
-                        comp.id, comp.comp_type, lattice, v, ra_size, ra_n, comp.elements,
-                        comp.fractions,
-                    )
-                )
+                spec = random_alloy_spec(
+                    comp.id, comp.comp_type, lattice, v, ra_size, ra_n, comp.elements,
+                    comp.fractions,
+                )  # fmt: skip
+                specs.append(spec)
 
     od = recipe["ordered"]
     size_str = {

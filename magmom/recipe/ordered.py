@@ -121,7 +121,7 @@ def binary_prototype_structures(elements: Sequence[str], n_atoms: int) -> list[O
 
 
 def ternary_prototype_structures(elements: Sequence[str], n_atoms: int) -> list[OrderedStructure]:
-    """The Heusler-type rows: per triple with a strongly magnetic element, L2_1 then half-Heusler."""
+    """The Heusler-type rows (the rule in the module docstring), in the study's order."""
     key = "recipe.ordered.ternary_prototypes.size"
     n_y = _exact(n_atoms, 1, 4, "X2YZ", key)
     counts = (n_atoms - 2 * n_y, n_y, n_y)

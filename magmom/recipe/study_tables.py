@@ -30,7 +30,6 @@ holding the Snakefile), where the study's tables ship; absolute paths are used a
 from __future__ import annotations
 
 import csv
-import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -54,8 +53,8 @@ from .ordered import (
     TERNARY_PROTOTYPES,
     OrderedStructure,
 )
+from .table_files import RecipeTableError, table_paths
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 TABLES: dict[str, tuple[str, ...]] = {
     "compositions": ("index", "type", "lattice_type", "n_variants"),
     "ordered": ("index", "type", "lattice_type", "placement", "nx", "ny", "nz", "n_variants"),
@@ -74,10 +73,6 @@ _COUNT_TOLERANCE = 1e-3  # atoms
 _MAX_REPORTED = 20
 
 
-class RecipeTableError(ValueError):
-    """A recipe table breaks the layout; the message names the file, line and column."""
-
-
 @dataclass(frozen=True)
 class TableRow:
     """One validated table row; ``elements`` alphabetical, ``fractions`` in the same order."""
@@ -92,34 +87,6 @@ class TableRow:
     variants: int
     elements: tuple[str, ...]
     fractions: tuple[float, ...]
-
-
-def table_paths(recipe: Mapping) -> dict[str, Path]:
-    """``recipe.study_tables`` as absolute paths (relative ones against the repository)."""
-    tables = recipe.get("study_tables") or {}
-    out = {}
-    for key in TABLES:
-        if not tables.get(key):
-            raise RecipeTableError(
-                f"config key 'recipe.study_tables.{key}' is not set "
-                "(needed by recipe.source: study_tables)"
-            )
-        path = Path(tables[key]).expanduser()
-        out[key] = path if path.is_absolute() else REPO_ROOT / path
-    return out
-
-
-def tables_digest(recipe: Mapping) -> str:
-    """SHA256 over the bytes of both tables (part of the slab-index cache key)."""
-    h = hashlib.sha256()
-    for key, path in table_paths(recipe).items():
-        try:
-            h.update(path.read_bytes())
-        except FileNotFoundError:
-            raise RecipeTableError(
-                f"config key 'recipe.study_tables.{key}': file not found: {path}"
-            ) from None
-    return h.hexdigest()
 
 
 class _Problems:
@@ -205,12 +172,101 @@ def _role_problem(row: TableRow, n_atoms: int) -> tuple[str, str] | None:
     return None
 
 
+class _RowParser:
+    """Checks one data line of a table; every problem is recorded with its line and column."""
+
+    def __init__(self, path: Path, key: str, header: list[str], symbols: list[str], problems):
+        self.path, self.key, self.header, self.symbols = path, key, header, symbols
+        self.lead = TABLES[key]
+        self.ordered = key == "ordered"
+        self.types = tuple(PLACEMENTS) if self.ordered else RANDOM_ALLOY_TYPES
+        self.problems = problems
+
+    def parse(self, line: int, fields: list[str]) -> TableRow | None:
+        index = fields[0].strip()
+        before = len(self.problems.messages)
+
+        def bad(column: str | None, what: str) -> None:
+            self.problems.add(line, index, column, what)
+
+        if len(fields) != len(self.header):
+            bad(None, f"{len(fields)} fields, the header has {len(self.header)}")
+            return None
+        rec = dict(zip(self.lead, (f.strip() for f in fields[: len(self.lead)]), strict=True))
+        try:
+            int(index)
+        except ValueError:
+            bad("index", f"{index!r} is not an integer")
+        comp_type, lattice = rec["type"], rec["lattice_type"]
+        if comp_type not in self.types:
+            bad("type", f"{comp_type!r} is not allowed; allowed: {', '.join(self.types)}")
+        if lattice not in LATTICES:
+            bad("lattice_type", f"{lattice!r} is not allowed; allowed: {', '.join(LATTICES)}")
+        placement, size = ("pure" if comp_type == "pure" else "random"), None
+        if self.ordered:
+            placement = rec["placement"]
+            allowed = PLACEMENTS.get(comp_type)
+            if allowed is not None and placement not in allowed:
+                bad(
+                    "placement",
+                    f"{placement!r} is not a {comp_type} placement; allowed: {', '.join(allowed)}",
+                )
+            want = BINARY_PROTOTYPES.get(placement) or (
+                TERNARY_PROTO_LATTICE if placement in TERNARY_PROTOTYPES else None
+            )
+            if want and lattice in LATTICES and lattice != want:
+                bad("lattice_type", f"{placement} is built on {want}, not {lattice}")
+            dims = [_positive_int(rec[col]) for col in ("nx", "ny", "nz")]
+            for col, v in zip(("nx", "ny", "nz"), dims, strict=True):
+                if v is None:
+                    bad(col, f"{rec[col]!r} is not a positive integer")
+            size = tuple(v or 1 for v in dims)
+        variants = _positive_int(rec["n_variants"])
+        if variants is None:
+            bad("n_variants", f"{rec['n_variants']!r} is not a positive integer")
+        elements, fractions = [], []
+        n_lead = len(self.lead)
+        for col, sym, text in zip(self.header[n_lead:], self.symbols, fields[n_lead:], strict=True):
+            try:
+                x = float(text)
+            except ValueError:
+                bad(col.strip(), f"{text!r} is not a number")
+                continue
+            if not (0.0 <= x <= 1.0) or math.isnan(x):
+                bad(col.strip(), f"fraction {text} outside [0, 1]")
+            elif x > 0.0:
+                elements.append(sym)
+                fractions.append(x)
+        if len(self.problems.messages) > before:
+            return None
+        cols = ", ".join(e.lower() for e in elements) or "none"
+        total = sum(fractions)
+        if abs(total - 1.0) > _SUM_TOLERANCE:
+            bad(cols, f"fractions sum to {total:.6f}, must sum to 1")
+            return None
+        need = ORDERED_N_ELEMENTS[comp_type] if self.ordered else N_COMPONENTS[comp_type]
+        if len(elements) != need:
+            bad(
+                cols,
+                f"{len(elements)} element(s) with a non-zero fraction; {comp_type} needs {need}",
+            )
+            return None
+        order = sorted(range(len(elements)), key=lambda i: elements[i])
+        row = TableRow(
+            str(self.path), line, int(index), comp_type, lattice, placement, size, variants,
+            tuple(elements[i] for i in order), tuple(fractions[i] for i in order),
+        )  # fmt: skip
+        if self.ordered:
+            issue = _role_problem(row, size[0] * size[1] * size[2])
+            if issue:
+                bad(*issue)
+                return None
+        return row
+
+
 def read_table(path: str | Path, key: str) -> list[TableRow]:
     """The validated rows of one table (``key``: ``compositions`` or ``ordered``)."""
     path = Path(path)
-    lead = TABLES[key]
-    ordered = key == "ordered"
-    types = tuple(PLACEMENTS) if ordered else RANDOM_ALLOY_TYPES
     problems = _Problems(path)
     try:
         fh = open(path, newline="", encoding="utf-8")
@@ -226,106 +282,19 @@ def read_table(path: str | Path, key: str) -> list[TableRow]:
         if header is None:
             problems.add(1, None, None, "empty file (expected the header line)")
             problems.raise_if_any()
-        symbols = _check_header(header, lead, problems)
+        symbols = _check_header(header, TABLES[key], problems)
         problems.raise_if_any()
-        n_lead = len(lead)
+        parser = _RowParser(path, key, header, symbols, problems)
         for line, fields in enumerate(reader, start=2):
             if not fields:
                 continue
-            index = fields[0].strip()
-            before = len(problems.messages)
-            if len(fields) != len(header):
-                problems.add(line, index, None, f"{len(fields)} fields, the header has {len(header)}")
+            row = parser.parse(line, fields)
+            if row is None:
                 continue
-            rec = dict(zip(lead, (f.strip() for f in fields[:n_lead]), strict=True))
-            try:
-                int(index)
-            except ValueError:
-                problems.add(line, index, "index", f"{index!r} is not an integer")
-            comp_type = rec["type"]
-            if comp_type not in types:
-                problems.add(
-                    line, index, "type", f"{comp_type!r} is not allowed; allowed: {', '.join(types)}"
-                )
-            lattice = rec["lattice_type"]
-            if lattice not in LATTICES:
-                problems.add(
-                    line, index, "lattice_type",
-                    f"{lattice!r} is not allowed; allowed: {', '.join(LATTICES)}",
-                )  # fmt: skip
-            placement = "pure" if comp_type == "pure" else "random"
-            size = None
-            if ordered:
-                placement = rec["placement"]
-                allowed = PLACEMENTS.get(comp_type)
-                if allowed is not None and placement not in allowed:
-                    problems.add(
-                        line, index, "placement",
-                        f"{placement!r} is not a {comp_type} placement; allowed: "
-                        f"{', '.join(allowed)}",
-                    )  # fmt: skip
-                want = BINARY_PROTOTYPES.get(placement) or (
-                    TERNARY_PROTO_LATTICE if placement in TERNARY_PROTOTYPES else None
-                )
-                if want and lattice in LATTICES and lattice != want:
-                    problems.add(
-                        line, index, "lattice_type", f"{placement} is built on {want}, not {lattice}"
-                    )
-                dims = []
-                for col in ("nx", "ny", "nz"):
-                    v = _positive_int(rec[col])
-                    if v is None:
-                        problems.add(line, index, col, f"{rec[col]!r} is not a positive integer")
-                    dims.append(v or 1)
-                size = (dims[0], dims[1], dims[2])
-            variants = _positive_int(rec["n_variants"])
-            if variants is None:
-                problems.add(
-                    line, index, "n_variants", f"{rec['n_variants']!r} is not a positive integer"
-                )
-            elements, fractions = [], []
-            for col, sym, text in zip(header[n_lead:], symbols, fields[n_lead:], strict=True):
-                try:
-                    x = float(text)
-                except ValueError:
-                    problems.add(line, index, col.strip(), f"{text!r} is not a number")
-                    continue
-                if not (0.0 <= x <= 1.0) or math.isnan(x):
-                    problems.add(line, index, col.strip(), f"fraction {text} outside [0, 1]")
-                elif x > 0.0:
-                    elements.append(sym)
-                    fractions.append(x)
-            if len(problems.messages) > before:
-                continue
-            cols = ", ".join(e.lower() for e in elements) or "none"
-            total = sum(fractions)
-            if abs(total - 1.0) > _SUM_TOLERANCE:
-                problems.add(
-                    line, index, cols, f"fractions sum to {total:.6f}, must sum to 1"
-                )
-                continue
-            need = ORDERED_N_ELEMENTS[comp_type] if ordered else N_COMPONENTS[comp_type]
-            if len(elements) != need:
-                problems.add(
-                    line, index, cols,
-                    f"{len(elements)} element(s) with a non-zero fraction; {comp_type} needs {need}",
-                )  # fmt: skip
-                continue
-            order = sorted(range(len(elements)), key=lambda i: elements[i])
-            row = TableRow(
-                str(path), line, int(index), comp_type, lattice, placement, size,
-                variants or 1, tuple(elements[i] for i in order),
-                tuple(fractions[i] for i in order),
-            )  # fmt: skip
-            if ordered:
-                issue = _role_problem(row, size[0] * size[1] * size[2])
-                if issue:
-                    problems.add(line, index, *issue)
-                    continue
-            ident = (comp_type, lattice, placement, size, row.elements,
+            ident = (row.type, row.lattice, row.placement, row.size, row.elements,
                      tuple(round(x, 5) for x in row.fractions))  # fmt: skip
             if ident in seen:
-                problems.add(line, index, None, f"repeats the row on line {seen[ident]}")
+                problems.add(line, str(row.index), None, f"repeats the row on line {seen[ident]}")
                 continue
             seen[ident] = line
             rows.append(row)
