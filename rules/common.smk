@@ -31,6 +31,7 @@ from magmom.layout import (  # noqa: E402
     parse_model_id,
 )
 from magmom.recipe import slab_index  # noqa: E402
+from magmom.recipe.table_files import table_paths as study_table_paths  # noqa: E402
 
 SCHEMA = os.path.join(workflow.basedir, "schemas", "config.schema.yaml")
 magmom_config.check(config, SCHEMA, validate)
@@ -84,6 +85,13 @@ def eos_dft_params():
         "planewave": {"xc": pw["xc"], "smearing": pw["smearing"]},
         "scf_ladder": config["dft"]["scf_ladder"],
     }
+
+
+def recipe_tables(wildcards):
+    """The study's tables the recipe reads (recipe.source: study_tables), else nothing."""
+    if config["recipe"].get("source") != "study_tables":
+        return {}
+    return {k: str(p) for k, p in study_table_paths(config["recipe"]).items()}
 
 
 def dft_records():
