@@ -9,8 +9,6 @@ Cr 139, Fe 132, Mn 139 and V 153 pm and so keeps a different set of element comb
 
 from __future__ import annotations
 
-from ase.data import atomic_numbers, covalent_radii
-
 NATURAL_LATTICE: dict[str, str] = {
     **{el: "fcc" for el in ("Ag", "Al", "Au", "Ir", "Ni", "Pd", "Pt", "Rh", "Cu")},
     **{el: "bcc" for el in ("Cr", "Fe", "Mn", "Mo", "V", "W")},
