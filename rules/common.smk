@@ -259,17 +259,29 @@ def _label_kind(surrogate):
     return "CHGNet surrogate (not DFT)" if surrogate else "DFT / imported"
 
 
+MODEL_FIGURE_KINDS = {"parity": "parity plot", "error_hist": "signed-error histogram"}
+
+
 def model_figure_labels(figure):
-    """Report labels of a per-model figure, read from its metrics file at report time."""
+    """Report labels of a per-model figure, read from its metrics file at report time.
+
+    A model's page holds two figure kinds x two atom subsets. Snakemake's report turns a label
+    with exactly two values into a toggle and looks up every (row, toggle) pair, so the labels
+    must form that full grid: ``figure`` names the kind only, and ``test atoms`` (the toggle)
+    names the subset with its counts; nothing else may differ between the four figures.
+    """
+    excluded = figure.endswith("_excl")
+    kind = MODEL_FIGURE_KINDS[figure.removesuffix("_excl")]
+    dropped = "/".join(config["evaluation"]["excluded_elements"]) or "nothing"
+    name = f"without {dropped}" if excluded else "all"
 
     def labels(wildcards, output):
         m = _labels_source(output.metrics)
-        subset = m["excluded"] if figure.endswith("_excl") else m["all"]
+        subset = m["excluded"] if excluded else m["all"]
         return {
             "model": wildcards.model_id,
-            "figure": figure,
-            "atoms": subset["n_atoms"],
-            "slabs": subset["n_slabs"],
+            "figure": kind,
+            "test atoms": f"{name}: {subset['n_atoms']:,} atoms in {subset['n_slabs']:,} slabs",
             "labels": _label_kind(m["surrogate"]),
         }
 
