@@ -265,10 +265,12 @@ MODEL_FIGURE_KINDS = {"parity": "parity plot", "error_hist": "signed-error histo
 def model_figure_labels(figure):
     """Report labels of a per-model figure, read from its metrics file at report time.
 
-    A model's page holds two figure kinds x two atom subsets. Snakemake's report turns a label
-    with exactly two values into a toggle and looks up every (row, toggle) pair, so the labels
-    must form that full grid: ``figure`` names the kind only, and ``test atoms`` (the toggle)
-    names the subset with its counts; nothing else may differ between the four figures.
+    A model's page holds two figure kinds x two atom subsets. Snakemake's report may turn a label
+    with exactly two values into a switch and then looks up every (row, switch value) pair; a
+    label that varies with anything else (the former ``atoms`` count, which differs between the
+    subsets) leaves pairs that do not exist and blanks the page. So each label is constant on
+    the page or one axis of that full grid: ``figure`` (the kind) and ``test atoms`` (the subset,
+    with its counts).
     """
     excluded = figure.endswith("_excl")
     kind = MODEL_FIGURE_KINDS[figure.removesuffix("_excl")]
