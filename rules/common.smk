@@ -274,8 +274,9 @@ def model_figure_labels(figure):
     """
     excluded = figure.endswith("_excl")
     kind = MODEL_FIGURE_KINDS[figure.removesuffix("_excl")]
-    dropped = "/".join(config["evaluation"]["excluded_elements"]) or "nothing"
-    name = f"without {dropped}" if excluded else "all"
+    elements = config["evaluation"]["excluded_elements"]
+    dropped = f"without {'/'.join(elements)}" if elements else "without nothing"
+    name = dropped if excluded else "all"
 
     def labels(wildcards, output):
         m = _labels_source(output.metrics)
