@@ -6,9 +6,10 @@ import pytest
 import torch
 from baselines_helpers import toy_dataset, toy_split, write_dataset_db, write_split
 
+from magmom import chgnet
 from magmom.baselines import chgnet_finetune, chgnet_zeroshot
 from magmom.config import ConfigError
-from magmom.evaluation.metrics import PREDICTION_COLUMNS
+from magmom.predictions import COLUMNS
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +24,7 @@ def data(tmp_path_factory):
 
 def test_split_slabs_reads_the_right_slabs(data):
     _, dataset, split_of, db, split = data
-    test = chgnet_zeroshot.split_slabs(db, split, ["test"])
+    test = chgnet.split_slabs(db, split, ["test"])
     assert [s.slab_id for s in test] == sorted(k for k, v in split_of.items() if v == "test")
     by_id = {s: (atoms, m) for s, atoms, m in dataset}
     for slab in test:
@@ -37,23 +38,23 @@ def test_chgnet_refuses_signed_targets(data):
     """CHGNet predicts |m|: a signed target is refused, naming the key, never scored silently."""
     _, _, _, db, split = data
     with pytest.raises(ConfigError, match=r"baselines.chgnet_zeroshot.*dataset.target: abs"):
-        chgnet_zeroshot.split_slabs(db, split, ["test"], target="signed")
+        chgnet.split_slabs(db, split, ["test"], target="signed")
     with pytest.raises(ConfigError, match=r"baselines.chgnet_finetune.enabled.*\|m\| only"):
-        chgnet_zeroshot.check_target("signed", "baselines.chgnet_finetune.enabled")
+        chgnet.check_target("signed", "baselines.chgnet_finetune.enabled")
 
 
 def test_split_slabs_names_missing_slabs(data, tmp_path):
     _, _, split_of, db, _ = data
     stale = write_split(tmp_path / "stale.csv", {**split_of, "slab-999": "test"})
     with pytest.raises(ValueError, match="slab-999.*rerun the split rule"):
-        chgnet_zeroshot.split_slabs(db, stale, ["test"])
+        chgnet.split_slabs(db, stale, ["test"])
 
 
 def test_zeroshot_predicts_moments_per_atom(data):
     _, _, _, db, split = data
-    slabs = chgnet_zeroshot.split_slabs(db, split, ["test"])
+    slabs = chgnet.split_slabs(db, split, ["test"])
     frame, timing = chgnet_zeroshot.run(slabs, batch_size=2)
-    assert tuple(frame.columns) == PREDICTION_COLUMNS
+    assert tuple(frame.columns) == COLUMNS
     assert len(frame) == sum(len(s.atoms) for s in slabs) == timing["n_atoms"]
     assert frame.equals(frame.sort_values(["slab_id", "atom_index"]).reset_index(drop=True))
     assert (frame["y_pred"] >= 0).all() and np.isfinite(frame["y_pred"]).all()
@@ -61,15 +62,15 @@ def test_zeroshot_predicts_moments_per_atom(data):
     by_el = frame.groupby("element")["y_pred"].mean()
     assert by_el["Fe"] > 1.5 > 0.3 > by_el["Cu"]
     # batching does not change the predictions
-    model = chgnet_zeroshot.load_pretrained()
-    graphs = chgnet_zeroshot.crystal_graphs(model, slabs)
-    one = chgnet_zeroshot.predict_magmoms(model, graphs, batch_size=1)
+    model = chgnet.load_pretrained()
+    graphs = chgnet.crystal_graphs(model, slabs)
+    one = chgnet.predict_magmoms(model, graphs, batch_size=1)
     np.testing.assert_allclose(np.concatenate(one), frame["y_pred"].to_numpy(), atol=1e-5)
 
 
 def test_finetune_selects_on_val_refits_and_resumes(data, tmp_path):
     _, _, _, db, split = data
-    train, val = (chgnet_zeroshot.split_slabs(db, split, [s]) for s in ("train", "val"))
+    train, val = (chgnet.split_slabs(db, split, [s]) for s in ("train", "val"))
     settings = chgnet_finetune.FinetuneSettings(
         lr=1e-3, batch_size=3, max_epochs=2, early_stopping_patience=1, seed=1
     )
@@ -84,7 +85,7 @@ def test_finetune_selects_on_val_refits_and_resumes(data, tmp_path):
     assert (tmp_path / chgnet_finetune.RESUME).is_file()
 
     # the moment head moved away from the pretrained weights
-    pretrained = chgnet_zeroshot.load_pretrained()
+    pretrained = chgnet.load_pretrained()
     assert not torch.equal(model.site_wise.weight, pretrained.site_wise.weight)
 
     # a finished run is resumed, not repeated: same weights without training
@@ -114,7 +115,7 @@ def test_finetune_selects_on_val_refits_and_resumes(data, tmp_path):
 
 def test_finetune_resumes_after_a_kill(data, tmp_path):
     _, _, _, db, split = data
-    train, val = (chgnet_zeroshot.split_slabs(db, split, [s]) for s in ("train", "val"))
+    train, val = (chgnet.split_slabs(db, split, [s]) for s in ("train", "val"))
     settings = chgnet_finetune.FinetuneSettings(
         lr=1e-3,
         batch_size=4,

@@ -7,9 +7,10 @@ import pytest
 from baselines_helpers import ELEMENTS, toy_dataset, toy_split, write_caches
 
 from magmom.baselines import element_mean, tabular
-from magmom.baselines.atom_features import cache_table, feature_names, predictions_frame
-from magmom.evaluation.metrics import PREDICTION_COLUMNS, regression_metrics
+from magmom.baselines.atom_features import cache_table, feature_names
+from magmom.evaluation.metrics import regression_metrics
 from magmom.graphs import GraphCache
+from magmom.predictions import COLUMNS
 
 
 @pytest.fixture(scope="module")
@@ -30,21 +31,6 @@ def test_element_mean_uses_training_means(tables):
         expected = train.y[train.atoms["element"] == el].mean()
         got = y_pred[t["test"].atoms["element"].to_numpy() == el]
         assert np.allclose(got, expected, atol=1e-5), el
-
-
-def test_element_mean_unseen_element_falls_back_to_global_mean():
-    count = np.zeros(119)
-    total = np.zeros(119)
-    count[26], total[26] = 2, 5.0  # Fe mean 2.5
-    count[28], total[28] = 2, 1.0  # Ni mean 0.5
-    import torch
-
-    mean, seen, fallback = element_mean.element_means(torch.tensor(count), torch.tensor(total))
-    assert fallback == pytest.approx(1.5)
-    pred = element_mean.predict(np.array([26, 28, 29]), mean, seen, fallback)
-    np.testing.assert_allclose(pred, [2.5, 0.5, 1.5])
-    with pytest.raises(ValueError, match="no atoms"):
-        element_mean.element_means(torch.zeros(119), torch.zeros(119))
 
 
 @pytest.mark.parametrize("kind", ["linear", "xgboost"])
@@ -81,8 +67,8 @@ def test_tabular_baselines(tables, kind, tmp_path):
     model = (tmp_path / "model.json").read_text()
     assert ("is_Fe" in model) if kind == "linear" else json.loads(model)["learner"]
 
-    frame = predictions_frame(test.atoms, test.y, y_pred)
-    assert tuple(frame.columns) == PREDICTION_COLUMNS
+    frame = test.predictions(y_pred)
+    assert tuple(frame.columns) == COLUMNS
     assert frame.equals(frame.sort_values(["slab_id", "atom_index"]).reset_index(drop=True))
 
 

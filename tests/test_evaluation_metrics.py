@@ -7,12 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from magmom.evaluation.metrics import (
-    PredictionsError,
-    evaluate,
-    read_predictions,
-    regression_metrics,
-)
+from magmom.evaluation.metrics import evaluate, regression_metrics
+from magmom.predictions import PredictionsError, read_predictions
 
 
 def frame(rows):

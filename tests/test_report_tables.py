@@ -1,6 +1,7 @@
 """Ranking, per-element table, deployment-cost table and report files from synthetic metrics."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,7 +22,7 @@ from magmom.evaluation.report.tables import (
     per_element_table,
     ranking_table,
 )
-from magmom.layout import parse_model_id
+from magmom.layout import Layout, parse_model_id
 
 GNN = ["cgconv-r3", "cgconv-r4", "schnetconv-r3", "schnetconv-r4", "cgconv-r4-res"]
 BASELINES = ["element-mean", "linear-r4", "xgboost-r4", "chgnet-zeroshot", "chgnet-finetuned"]
@@ -165,18 +166,7 @@ def test_build_report_writes_every_output(metrics, tmp_path):
         "n_slabs": {"test": 20, "train": 60, "val": 20},
         "n_atoms": {"test": 320, "train": 960, "val": 320},
     }
-    out = {
-        k: tmp_path / "report" / name
-        for k, name in {
-            "ranking_csv": "ranking.csv",
-            "ranking_md": "ranking.md",
-            "cutoff_sweep": "cutoff_sweep.png",
-            "per_element_csv": "per_element.csv",
-            "heatmap": "per_element_heatmap.png",
-            "cost_csv": "deployment_cost.csv",
-            "cost_md": "deployment_cost.md",
-        }.items()
-    }
+    out = {k: Path(p) for k, p in Layout(str(tmp_path), "t").report_outputs().items()}
     build_report(paths, GNN, cost, provenance, out, ["V", "Cr", "Mn"], top_n=4)
     ranking = pd.read_csv(out["ranking_csv"])
     assert set(ranking["model"]) == set(metrics)

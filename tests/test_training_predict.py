@@ -10,8 +10,9 @@ from ase.data import chemical_symbols
 from training_helpers import tiny_caches, tiny_config, tiny_factory, tiny_graphs
 
 from magmom.graphs import GraphCache
+from magmom.predictions import COLUMNS, write_predictions
 from magmom.training.checkpoint import load_model
-from magmom.training.predict import COLUMNS, predict, predict_checkpoint, write_predictions
+from magmom.training.predict import predict, predict_checkpoint
 from magmom.training.trainer import ModelSpec, train_model
 
 

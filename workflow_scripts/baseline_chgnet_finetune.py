@@ -3,17 +3,17 @@
 from pathlib import Path
 
 from magmom.baselines import chgnet_finetune
-from magmom.baselines.chgnet_zeroshot import (
+from magmom.chgnet import (
     check_target,
     crystal_graphs,
     predict_magmoms,
-    predictions_frame,
+    slab_predictions,
     split_slabs,
 )
 from magmom.io import atomic_path, write_json
+from magmom.predictions import write_predictions
 from magmom.rule_logging import log_to, script_log
 from magmom.training.device import configure_threads, describe, select_device
-from magmom.training.predict import write_predictions
 
 with log_to(script_log(snakemake)):  # noqa: F821
     sm = snakemake  # noqa: F821
@@ -29,7 +29,7 @@ with log_to(script_log(snakemake)):  # noqa: F821
         train, val, settings, device=device, resume_dir=Path(sm.output.best).parent
     )
     graphs = crystal_graphs(model, test, desc="CHGNet graphs (test)")
-    frame = predictions_frame(test, predict_magmoms(model, graphs, settings.batch_size))
+    frame = slab_predictions(test, predict_magmoms(model, graphs, settings.batch_size))
     chgnet_finetune.save_model(model, sm.output.best, summary)
     with atomic_path(sm.output.history) as tmp:
         history.to_csv(tmp, index=False, float_format="%.6g")

@@ -1,10 +1,10 @@
 """Per-element-mean baseline: training means from the train cache header -> test predictions."""
 
 from magmom.baselines import element_mean
-from magmom.baselines.atom_features import cache_table, predictions_frame
+from magmom.baselines.atom_features import cache_table
 from magmom.graphs import GraphCache
+from magmom.predictions import write_predictions
 from magmom.rule_logging import log_to, script_log
-from magmom.training.predict import write_predictions
 
 with log_to(script_log(snakemake)):  # noqa: F821
     sm = snakemake  # noqa: F821
@@ -16,4 +16,4 @@ with log_to(script_log(snakemake)):  # noqa: F821
         desc="test atoms",
     )
     y_pred = element_mean.fit_predict(train, test)
-    write_predictions(predictions_frame(test.atoms, test.y, y_pred), sm.output.predictions)
+    write_predictions(test.predictions(y_pred), sm.output.predictions)

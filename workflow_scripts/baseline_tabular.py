@@ -3,10 +3,10 @@
 import torch
 
 from magmom.baselines import tabular
-from magmom.baselines.atom_features import cache_table, feature_names, predictions_frame
+from magmom.baselines.atom_features import cache_table, feature_names
 from magmom.graphs import GraphCache
+from magmom.predictions import write_predictions
 from magmom.rule_logging import log_to, script_log
-from magmom.training.predict import write_predictions
 
 with log_to(script_log(snakemake)):  # noqa: F821
     sm = snakemake  # noqa: F821
@@ -35,4 +35,4 @@ with log_to(script_log(snakemake)):  # noqa: F821
         reg, sm.wildcards.kind, feature_names(elements), summary, sm.params.model_dir
     )
     test = tables["test"]
-    write_predictions(predictions_frame(test.atoms, test.y, y_pred), sm.output.predictions)
+    write_predictions(test.predictions(y_pred), sm.output.predictions)

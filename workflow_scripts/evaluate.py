@@ -4,6 +4,7 @@ import json
 
 from magmom.evaluation import metrics, plots
 from magmom.io import write_json
+from magmom.predictions import read_predictions
 from magmom.rule_logging import log_to, script_log
 
 with log_to(script_log(snakemake)):  # noqa: F821
@@ -11,7 +12,7 @@ with log_to(script_log(snakemake)):  # noqa: F821
     model_id = sm.wildcards.model_id
     with open(sm.input.provenance) as fh:
         provenance = json.load(fh)
-    df = metrics.read_predictions(sm.input.predictions)
+    df = read_predictions(sm.input.predictions)
     excluded = sm.params.excluded_elements
     result = metrics.evaluate(df, excluded)
     result.update(
@@ -19,7 +20,6 @@ with log_to(script_log(snakemake)):  # noqa: F821
         target=provenance["target"],
         labellers=provenance["labellers"],
         surrogate=provenance["surrogate"],
-        scores_itself=bool(provenance["surrogate"] and model_id == "chgnet-zeroshot"),
     )
     write_json(sm.output.metrics, result)
     plots.model_figures(

@@ -28,6 +28,7 @@ from ase.data import atomic_numbers, chemical_symbols
 from tqdm import tqdm
 
 from magmom.layout import NUM_Z
+from magmom.predictions import predictions_frame
 
 
 def element_lookup(elements: Sequence[str]) -> torch.Tensor:
@@ -98,6 +99,11 @@ class AtomTable:
     y: np.ndarray  # float32 (N,) the cache's target
     atoms: pd.DataFrame  # slab_id, atom_index, element, z (rows aligned with x and y)
 
+    def predictions(self, y_pred) -> pd.DataFrame:
+        """The predictions contract's frame of these atoms with ``y_pred`` (aligned rows)."""
+        a = self.atoms
+        return predictions_frame(a["slab_id"], a["atom_index"], a["element"], self.y, y_pred)
+
 
 def cache_table(
     cache,
@@ -143,16 +149,3 @@ def cache_table(
         atoms = atoms.iloc[order].reset_index(drop=True)
         x, y = x[order], y[order]
     return AtomTable(x=x, y=y, atoms=atoms)
-
-
-def predictions_frame(atoms: pd.DataFrame, y_true, y_pred) -> pd.DataFrame:
-    """A frame in the predictions contract (slab_id, atom_index, element, y_true, y_pred)."""
-    return pd.DataFrame(
-        {
-            "slab_id": atoms["slab_id"].to_numpy(),
-            "atom_index": atoms["atom_index"].to_numpy(),
-            "element": atoms["element"].to_numpy(),
-            "y_true": np.asarray(y_true, dtype=np.float64),
-            "y_pred": np.asarray(y_pred, dtype=np.float64),
-        }
-    )

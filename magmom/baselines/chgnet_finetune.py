@@ -42,9 +42,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from magmom.chgnet import PRETRAINED, Slab, crystal_graphs, load_pretrained, predict_magmoms
 from magmom.io import atomic_path
-
-from .chgnet_zeroshot import PRETRAINED, Slab, crystal_graphs, load_pretrained, predict_magmoms
 
 log = logging.getLogger(__name__)
 

@@ -49,6 +49,7 @@ import numpy as np
 
 from magmom.elements import is_spin_polarised
 from magmom.layout import IMPORTED_LABELLER, LABELLERS
+from magmom.slab_geometry import in_plane_distances, in_plane_image_distances, slab_layers
 
 from .dataset import COMP_TYPES, DatasetError, LabelledSlab, write_dataset_files
 
@@ -184,45 +185,6 @@ READERS = {"hdf5": read_hdf5, "ase-db": read_ase_db, "extxyz": read_extxyz}
 
 
 # ---- geometry: which lattice? ----------------------------------------------------------------
-def _layers(atoms, tol: float = 0.7) -> list[np.ndarray]:
-    """Atom indices per layer, bottom to top (ASE tags 1 = top when present, else z gaps)."""
-    tags = atoms.get_tags()
-    if len(set(tags.tolist())) >= 2 and tags.min() >= 1:
-        return [np.flatnonzero(tags == t) for t in sorted(set(tags.tolist()), reverse=True)]
-    z = atoms.positions[:, 2]
-    order = np.argsort(z)
-    layers, current = [], [order[0]]
-    for i, j in zip(order[:-1], order[1:], strict=True):
-        if z[j] - z[i] > tol:
-            layers.append(np.array(current))
-            current = []
-        current.append(j)
-    layers.append(np.array(current))
-    return layers
-
-
-def _lateral_distances(atoms, a_idx, b_idx) -> np.ndarray:
-    """In-plane minimum-image distances between atoms ``a_idx`` and ``b_idx`` (n_a, n_b)."""
-    cell = np.asarray(atoms.cell)[:2, :2]
-    d = atoms.positions[b_idx, None, :2] - atoms.positions[None, a_idx, :2]  # (n_b, n_a, 2)
-    d = d.transpose(1, 0, 2)
-    frac = d @ np.linalg.inv(cell)
-    frac -= np.round(frac)
-    shifts = np.array([(i, j) for i in (-1, 0, 1) for j in (-1, 0, 1)], dtype=float)
-    cand = (frac[:, :, None, :] + shifts[None, None]) @ cell  # (n_a, n_b, 9, 2)
-    return np.sqrt((cand**2).sum(-1)).min(-1)
-
-
-def _in_plane_distances(atoms, idx) -> np.ndarray:
-    """Lateral distances from each atom of ``idx`` to every periodic image of the atoms of
-    ``idx`` (shifts −3…3 of the two in-plane cell vectors), shape (len(idx), 49·len(idx))."""
-    cell = np.asarray(atoms.cell)[:2, :2]
-    shifts = np.array([(i, j) for i in range(-3, 4) for j in range(-3, 4)], dtype=float) @ cell
-    pos = atoms.positions[idx, :2]
-    d = pos[None, None, :, :] + shifts[None, :, None, :] - pos[:, None, None, :]
-    return np.sqrt((d**2).sum(-1)).reshape(len(idx), -1)
-
-
 def infer_lattice(atoms, tol: float = 1.08) -> str:
     """``fcc``/``bcc``/``hcp`` of a (111)/(110)/(0001) slab from its geometry, else ``unknown``.
 
@@ -234,18 +196,18 @@ def infer_lattice(atoms, tol: float = 1.08) -> str:
     """
     if len(atoms) < 2 or not all(atoms.pbc[:2]):
         return "unknown"
-    layers = _layers(atoms)
+    layers = slab_layers(atoms)
     if len(layers) < 2:
         return "unknown"
     ref = layers[len(layers) // 2]
-    r = _in_plane_distances(atoms, ref)
+    r = in_plane_image_distances(atoms, ref)
     nearest = float(r[r > 1e-6].min())
     coordination = int(np.median(((r > 1e-6) & (r <= tol * nearest)).sum(axis=1)))
     if coordination == 4:
         return "bcc"
     if coordination != 6 or len(layers) < 3:
         return "unknown"
-    lateral = _lateral_distances(atoms, layers[0], layers[2]).min(axis=1)
+    lateral = in_plane_distances(atoms, layers[0], layers[2]).min(axis=1)
     return "hcp" if float(np.median(lateral)) < 0.3 * nearest else "fcc"
 
 

@@ -32,7 +32,6 @@ _LAZY = {
     "ladder_from_config": "scf_ladder",
     "level_parameters": "scf_ladder",
     "prerelax": "prerelax",
-    "chgnet_magmoms": "prerelax",
     "relax_stage": "staged_relaxation",
     "run_staged_relaxation": "staged_relaxation",
     "LadderExhausted": "staged_relaxation",

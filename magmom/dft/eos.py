@@ -38,7 +38,7 @@ import logging
 import math
 import time
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -126,9 +126,9 @@ class ChgnetBulk:
     name = "chgnet"
 
     def __init__(self):
-        from .prerelax import chgnet_calculator
+        from magmom.chgnet import calculator
 
-        self.calc = chgnet_calculator()
+        self.calc = calculator()
 
     def parameters(self) -> dict:
         from importlib import metadata
@@ -368,8 +368,3 @@ def lattice_table_from_eos(
             entry = reference_entry(element, lattice, default_magmom)
         table.setdefault(element, {})[lattice] = entry
     return validate_lattice_table(table, "lattice table")
-
-
-def eos_entries(elements: Iterable[str]) -> list[tuple[str, str]]:
-    """Every (element, lattice) pair the ``eos`` rule computes for ``elements``."""
-    return [(el, lat) for el in sorted(elements) for lat in ("fcc", "bcc", "hcp")]

@@ -25,6 +25,7 @@ import numpy as np
 
 from magmom.elements import is_spin_polarised
 from magmom.layout import LABELLERS
+from magmom.slab_geometry import bottom_layers
 
 from .gpaw_params import parameters_sha256
 from .prerelax import PrerelaxConfigError, check_prerelax_config
@@ -35,27 +36,14 @@ from .surrogate import label_with_chgnet
 log = logging.getLogger(__name__)
 
 
-def fix_bottom_layers(atoms, n_layers: int, tol: float = 0.5) -> list[int]:
+def fix_bottom_layers(atoms, n_layers: int) -> list[int]:
     """Put the bottom ``n_layers`` layers of ``atoms`` under FixAtoms; return their indices.
 
-    Layers are the ASE tags when the slab has them (1 = top, as ``ase.build`` sets them), else
-    clusters of z coordinates closer than ``tol`` Å.
+    Layers as :func:`magmom.slab_geometry.slab_layers` finds them (ASE tags, else z gaps).
     """
     from ase.constraints import FixAtoms
 
-    tags = atoms.get_tags()
-    if len(atoms) and tags.min() >= 1:
-        layer_from_bottom = tags.max() - tags  # 0 = bottom
-    else:
-        z = atoms.positions[:, 2]
-        order = np.argsort(z)
-        layer_from_bottom = np.empty(len(atoms), dtype=int)
-        layer = 0
-        for k, i in enumerate(order):
-            if k and z[i] - z[order[k - 1]] > tol:
-                layer += 1
-            layer_from_bottom[i] = layer
-    fixed = [int(i) for i in np.flatnonzero(layer_from_bottom < n_layers)]
+    fixed = [int(i) for i in bottom_layers(atoms, n_layers)]
     atoms.set_constraint(FixAtoms(indices=fixed) if fixed else [])
     return fixed
 

@@ -17,9 +17,6 @@ respected by the ASE optimiser; pbc is restored to (True, True, False) afterward
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import io
 import logging
 import time
 from collections.abc import Mapping
@@ -27,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from magmom.chgnet import shared_pretrained
 
 log = logging.getLogger(__name__)
 
@@ -70,30 +69,6 @@ def check_prerelax_config(cfg: Mapping) -> None:
         ) from err
 
 
-@functools.cache
-def chgnet_model():
-    """The pretrained CHGNet (weights ship in the wheel; loaded once per process, on CPU)."""
-    from chgnet.model import CHGNet
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        return CHGNet.load(verbose=False, use_device="cpu")
-
-
-def chgnet_calculator():
-    from chgnet.model.dynamics import CHGNetCalculator
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        return CHGNetCalculator(model=chgnet_model(), use_device="cpu")
-
-
-def chgnet_magmoms(atoms) -> np.ndarray:
-    """CHGNet's per-atom magnetic moments (μB, non-negative: CHGNet predicts |m|)."""
-    work = atoms.copy()
-    work.pbc = True
-    work.calc = chgnet_calculator()
-    return np.abs(np.asarray(work.get_magnetic_moments(), dtype=float))
-
-
 def _max_free_force(atoms) -> float:
     forces = atoms.get_forces()  # constrained forces: fixed atoms report zero
     return float(np.sqrt((forces**2).sum(axis=1)).max()) if len(atoms) else 0.0
@@ -102,7 +77,7 @@ def _max_free_force(atoms) -> float:
 def _relax_chgnet(work, fmax: float, steps: int) -> int:
     from chgnet.model import StructOptimizer
 
-    opt = StructOptimizer(model=chgnet_model(), use_device="cpu")
+    opt = StructOptimizer(model=shared_pretrained(), use_device="cpu")
     result = opt.relax(work, fmax=fmax, steps=steps, relax_cell=False, verbose=False)
     return max(len(result["trajectory"]) - 1, 0)
 

@@ -14,26 +14,14 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-import numpy as np
-
+from magmom.chgnet import energy_and_magmoms
 from magmom.elements import is_spin_polarised
 
 from .gpaw_params import parameters_sha256
-from .prerelax import chgnet_calculator
 from .record import finite, set_moments, structure_dict
 from .staged_relaxation import prerelax_checkpointed
 
 log = logging.getLogger(__name__)
-
-
-def chgnet_predict(atoms) -> tuple[float, np.ndarray]:
-    """CHGNet's (energy in eV, per-atom |m| in μB) of ``atoms`` (evaluated with full pbc)."""
-    work = atoms.copy()
-    work.pbc = True
-    work.calc = chgnet_calculator()
-    energy = float(work.get_potential_energy())
-    magmoms = np.abs(np.asarray(work.get_magnetic_moments(), dtype=float))
-    return energy, magmoms
 
 
 def surrogate_parameters(dft: Mapping) -> dict:
@@ -53,7 +41,7 @@ def label_with_chgnet(atoms, dft: Mapping, workdir: str | Path, record: dict) ->
     record["parameters_sha256"] = parameters_sha256(params)
     pre = prerelax_checkpointed(atoms, dft["prerelax"], workdir)
     t0 = time.perf_counter()
-    energy, magmoms = chgnet_predict(pre.atoms)
+    energy, magmoms = energy_and_magmoms(pre.atoms)
     t_label = time.perf_counter() - t0
     record["structure"] = structure_dict(pre.atoms)
     set_moments(record, magmoms)

@@ -172,7 +172,7 @@ def benchmark_chgnet(
     """The cost row of the pretrained CHGNet (reference foundation model)."""
     from pymatgen.io.ase import AseAtomsAdaptor
 
-    from magmom.baselines.chgnet_zeroshot import load_pretrained
+    from magmom.chgnet import load_pretrained
 
     model, load_s, load_warm_s = timed_loads(lambda: load_pretrained("cpu"), load_repeats)
     graph = model.graph_converter(AseAtomsAdaptor.get_structure(atoms), graph_id="benchmark")

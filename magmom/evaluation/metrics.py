@@ -18,58 +18,9 @@ moment is not a function of local structure) removed.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-PREDICTION_COLUMNS: tuple[str, ...] = ("slab_id", "atom_index", "element", "y_true", "y_pred")
-"""The predictions contract: one row per test atom, ordered by (slab_id, atom_index), μB."""
-
-
-class PredictionsError(ValueError):
-    """A predictions CSV breaks the predictions contract; the message names the file."""
-
-
-def read_predictions(path: str | Path) -> pd.DataFrame:
-    """Read and check a ``<results_dir>/predictions/{model_id}.csv`` file.
-
-    Raises :class:`PredictionsError` naming the file when a column is missing, a value is not
-    finite, an (slab_id, atom_index) pair repeats or the file is empty.
-    """
-    path = Path(path)
-    try:
-        df = pd.read_csv(
-            path,
-            dtype={"slab_id": str, "atom_index": np.int64, "element": str},
-            keep_default_na=False,
-            na_values={"y_true": ["", "nan", "NaN"], "y_pred": ["", "nan", "NaN"]},
-        )
-    except (ValueError, pd.errors.ParserError) as exc:
-        raise PredictionsError(f"{path}: cannot parse predictions CSV ({exc})") from exc
-    missing = [c for c in PREDICTION_COLUMNS if c not in df.columns]
-    if missing:
-        raise PredictionsError(
-            f"{path}: missing column(s) {', '.join(missing)}; "
-            f"expected {', '.join(PREDICTION_COLUMNS)}"
-        )
-    if df.empty:
-        raise PredictionsError(f"{path}: no prediction rows (is the test split empty?)")
-    for col in ("y_true", "y_pred"):
-        bad = ~np.isfinite(df[col].to_numpy(dtype=float))
-        if bad.any():
-            first = df.loc[bad].iloc[0]
-            raise PredictionsError(
-                f"{path}: {int(bad.sum())} non-finite value(s) in {col}, first at slab "
-                f"{first['slab_id']} atom {first['atom_index']}"
-            )
-    dup = df.duplicated(["slab_id", "atom_index"])
-    if dup.any():
-        first = df.loc[dup].iloc[0]
-        raise PredictionsError(
-            f"{path}: repeated atom (slab {first['slab_id']}, atom {first['atom_index']})"
-        )
-    return df[list(PREDICTION_COLUMNS)]
 
 
 def regression_metrics(y_true, y_pred) -> dict:

@@ -3,16 +3,18 @@
 Modules: :mod:`~magmom.graphs.neighbours` (periodic neighbour lists with the per-atom cap),
 :mod:`~magmom.graphs.record_layout` (pickle-free binary records), :mod:`~magmom.graphs.builder`
 (slab -> graph arrays, parallel cache build), :mod:`~magmom.graphs.cache` (LMDB writer/reader with
-header) and :mod:`~magmom.graphs.dataset` (``GraphCache`` and ``make_loader``; imports torch).
+header), :mod:`~magmom.graphs.element_stats` (per-element statistics and mean) and
+:mod:`~magmom.graphs.dataset` (``GraphCache`` and ``make_loader``; imports torch).
 """
 
-from magmom.graphs.cache import SCHEMA_VERSION, CacheError, CacheReader, CacheWriter, ElementStats
+from magmom.graphs.cache import SCHEMA_VERSION, CacheError, CacheReader, CacheWriter
+from magmom.graphs.element_stats import ElementStats
 from magmom.graphs.neighbours import Edges, neighbour_edges
 
 
 def __getattr__(name):
     # torch is imported only when the PyG view is asked for, so builders stay light
-    if name in ("GraphCache", "make_loader", "ElementStatistics", "arrays_to_data"):
+    if name in ("GraphCache", "make_loader", "arrays_to_data"):
         from magmom.graphs import dataset
 
         return getattr(dataset, name)
@@ -25,7 +27,6 @@ __all__ = [
     "CacheReader",
     "CacheWriter",
     "Edges",
-    "ElementStatistics",
     "ElementStats",
     "GraphCache",
     "arrays_to_data",

@@ -45,9 +45,9 @@ import numpy as np
 
 from magmom.graphs.cap_stats import HEADER_ARRAY as CAP_HEADER_ARRAY
 from magmom.graphs.cap_stats import AtomEdgeCounts, CapStats
+from magmom.graphs.element_stats import ElementStats
 from magmom.graphs.record_layout import RecordError, decode, encode
 from magmom.io import atomic_path
-from magmom.layout import NUM_Z
 
 SCHEMA_VERSION = 2
 """Version of the cache schema (fields, dtypes, header keys, neighbour cap rule); readers reject
@@ -64,26 +64,6 @@ class CacheError(RuntimeError):
 
 def entry_key(index: int) -> bytes:
     return b"%010d" % index
-
-
-class ElementStats:
-    """Running per-element count, sum and sum of squares of a per-atom target (float64)."""
-
-    def __init__(self, count=None, total=None, sumsq=None):
-        self.count = np.zeros(NUM_Z) if count is None else np.asarray(count, dtype=np.float64)
-        self.sum = np.zeros(NUM_Z) if total is None else np.asarray(total, dtype=np.float64)
-        self.sumsq = np.zeros(NUM_Z) if sumsq is None else np.asarray(sumsq, dtype=np.float64)
-
-    def add(self, z: np.ndarray, y: np.ndarray) -> None:
-        z = np.asarray(z, dtype=np.int64)
-        y = np.asarray(y, dtype=np.float64)
-        self.count += np.bincount(z, minlength=NUM_Z)
-        self.sum += np.bincount(z, weights=y, minlength=NUM_Z)
-        self.sumsq += np.bincount(z, weights=y * y, minlength=NUM_Z)
-
-    def mean(self) -> np.ndarray:
-        """Per-Z mean (float64), 0 where no atom of that element was seen."""
-        return np.divide(self.sum, self.count, out=np.zeros(NUM_Z), where=self.count > 0)
 
 
 def _rebuild_hint(path) -> str:

@@ -26,7 +26,6 @@ models and baselines get them without a pass over the graphs:
 from __future__ import annotations
 
 import os
-from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -34,14 +33,7 @@ from torch_geometric.data import Data, Dataset
 from torch_geometric.loader import DataLoader
 
 from magmom.graphs.cache import CacheReader
-
-
-class ElementStatistics(NamedTuple):
-    """Per-Z statistics of ``y`` (float64 tensors of length 119, indexed by atomic number)."""
-
-    count: torch.Tensor
-    sum: torch.Tensor
-    sumsq: torch.Tensor
+from magmom.graphs.element_stats import ElementStats
 
 
 def arrays_to_data(arrays: dict[str, np.ndarray]) -> Data:
@@ -97,17 +89,14 @@ class GraphCache(Dataset):
     def get(self, idx: int) -> Data:
         return arrays_to_data(self.reader.arrays(int(idx)))
 
-    def element_stats(self) -> ElementStatistics:
-        """count, sum and sum of squares of ``y`` per atomic number (float64, length 119)."""
+    def element_stats(self) -> ElementStats:
+        """Count, sum and sum of squares of ``y`` per atomic number (a copy of the header's)."""
         s = self.reader.stats
-        return ElementStatistics(
-            torch.from_numpy(s.count.copy()),
-            torch.from_numpy(s.sum.copy()),
-            torch.from_numpy(s.sumsq.copy()),
-        )
+        return ElementStats(s.count.copy(), s.sum.copy(), s.sumsq.copy())
 
     def element_mean(self) -> torch.Tensor:
-        """Mean of ``y`` per atomic number, float32 (119,), 0 where the element never occurs."""
+        """:meth:`ElementStats.mean` of this cache, float32 ``(NUM_Z,)``: per-element mean of
+        ``y``, the global mean for elements that never occur."""
         return torch.from_numpy(self.reader.stats.mean().astype(np.float32))
 
     def __repr__(self) -> str:

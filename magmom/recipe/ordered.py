@@ -45,6 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from magmom.elements import NATURAL_LATTICE, STRONGLY_MAGNETIC
+from magmom.slab_geometry import in_plane_distances, slab_layers
 
 DILUTE_PLACEMENTS: dict[str, tuple[str, ...]] = {
     "dilute_1": ("dilute_1_top", "dilute_1_sub", "dilute_1_mid"),
@@ -233,22 +234,6 @@ def _species_of(placement: str, labels: np.ndarray, elements: Sequence[str]) -> 
     return [order[i] for i in labels]
 
 
-def _layers(atoms) -> dict[int, np.ndarray]:
-    """Atom indices per layer, keyed by ASE's tag (1 = top layer)."""
-    tags = atoms.get_tags()
-    return {int(t): np.flatnonzero(tags == t) for t in np.unique(tags)}
-
-
-def _inplane_distances(atoms, i: int, js: np.ndarray) -> np.ndarray:
-    """Minimum-image in-plane distances from atom ``i`` to atoms ``js``."""
-    from ase.geometry import find_mic
-
-    d = atoms.positions[js] - atoms.positions[i]
-    d[:, 2] = 0.0
-    _, dist = find_mic(d, atoms.cell, pbc=(True, True, False))
-    return dist
-
-
 def _hcp_d0_19_labels(atoms, a: float) -> np.ndarray:
     """0 on the minority sites of D0_19, 1 elsewhere; top layer first, then downwards."""
     a1 = np.array([a, 0.0])
@@ -260,10 +245,8 @@ def _hcp_d0_19_labels(atoms, a: float) -> np.ndarray:
     ):
         raise Incommensurate("D0_19 needs in-plane cell vectors on the 2x2 superlattice")
     labels = np.ones(len(atoms), dtype=np.int64)
-    layers = _layers(atoms)
     above: np.ndarray | None = None
-    for tag in sorted(layers):
-        idx = layers[tag]
+    for idx in reversed(slab_layers(atoms)):  # top layer first
         uv = (atoms.positions[idx, :2] - atoms.positions[idx[0], :2]) @ basis_inv.T
         cls = (np.rint(uv).astype(np.int64) % 2) @ np.array([1, 2])
         if above is None:
@@ -272,7 +255,7 @@ def _hcp_d0_19_labels(atoms, a: float) -> np.ndarray:
             best = -1.0
             for c in range(4):  # the class with no minority atom directly above it
                 members = idx[cls == c]
-                d = min(float(_inplane_distances(atoms, j, above).min()) for j in members)
+                d = float(in_plane_distances(atoms, members, above).min())
                 if d > best + 1e-6:
                     best, chosen = d, c
         labels[idx[cls == chosen]] = 0
@@ -295,7 +278,7 @@ def decorate_ordered(atoms, placement: str, elements: Sequence[str], lattice: st
     if lattice == "hcp":
         labels = _hcp_d0_19_labels(atoms, a)
         return _species_of(placement, labels, elements)
-    top = _layers(atoms)[1]
+    top = slab_layers(atoms)[-1]
     t, cell_t = cubic_coordinates(atoms, lattice, a, origin=int(top[0]))
     _check_periodic(lambda tt: _cubic_labels(placement, tt), t, cell_t)
     return _species_of(placement, _cubic_labels(placement, t), elements)
@@ -304,22 +287,22 @@ def decorate_ordered(atoms, placement: str, elements: Sequence[str], lattice: st
 def decorate_dilute(atoms, placement: str, elements: Sequence[str]) -> list[str]:
     """Host everywhere, one or two solute atoms at the named layer positions."""
     host, solute = elements
-    layers = _layers(atoms)
+    layers = slab_layers(atoms)  # bottom first
     nz = len(layers)
     if nz < 3:
         raise ValueError(f"dilute placements need at least 3 layers, got {nz}")
     mid_from_bottom = (nz - 1) // 2
     if mid_from_bottom >= nz - 2:  # would coincide with the sub-surface layer
         mid_from_bottom = max(0, nz - 3)
-    layer_tag = {"top": 1, "sub": 2, "mid": nz - mid_from_bottom}
+    layer_from_bottom = {"top": nz - 1, "sub": nz - 2, "mid": mid_from_bottom}
     symbols = [host] * len(atoms)
     where = placement.rsplit("_", 1)[1]
-    idx = layers[layer_tag[where]]
+    idx = layers[layer_from_bottom[where]]
     i = int(idx[0])
     sites = [i]
     if placement.startswith("dilute_2"):
         others = idx[1:]
-        dist = _inplane_distances(atoms, i, others)
+        dist = in_plane_distances(atoms, i, others)[0]
         if "_far_" in placement:
             j = others[int(np.argmax(dist.round(6)))]
         else:

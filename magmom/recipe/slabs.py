@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from magmom.elements import is_spin_polarised
+from magmom.slab_geometry import bottom_layers
 
 from .lattice_table import lattice_entry
 from .manifest import parse_size
@@ -152,10 +153,8 @@ def finish_slab(atoms, row: Mapping, recipe: Mapping, table: Mapping, a: float, 
         for el in set(atoms.get_chemical_symbols())
     }
     atoms.set_initial_magnetic_moments([moments[s] for s in atoms.get_chemical_symbols()])
-    tags = atoms.get_tags()
-    n_layers = int(tags.max())
-    fixed = int(recipe["fixed_layers"])
-    atoms.set_constraint(FixAtoms(mask=tags > n_layers - fixed) if fixed else [])
+    fixed = bottom_layers(atoms, int(recipe["fixed_layers"]))
+    atoms.set_constraint(FixAtoms(indices=fixed) if len(fixed) else [])
     atoms.pbc = (True, True, False)
     atoms.info.update(
         slab_id=row["slab_id"],

@@ -5,7 +5,7 @@ trains one model into ``<results_dir>/models/cgconv-r4/``; see :mod:`magmom.trai
 """
 
 from magmom.training.checkpoint import load_checkpoint, load_model, save_checkpoint
-from magmom.training.predict import predict, predict_checkpoint, write_predictions
+from magmom.training.predict import predict, predict_checkpoint
 from magmom.training.trainer import (
     ModelSpec,
     Trainer,
@@ -29,5 +29,4 @@ __all__ = [
     "predict_checkpoint",
     "save_checkpoint",
     "train_model",
-    "write_predictions",
 ]

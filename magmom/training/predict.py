@@ -1,9 +1,6 @@
-"""Per-atom test predictions of a trained model, written in the predictions contract.
-
-``<results_dir>/predictions/{model_id}.csv`` has the columns ``slab_id, atom_index, element, y_true,
-y_pred`` (μB), one row per test atom, ordered by ``(slab_id, atom_index)``; ``atom_index`` is the
-atom's position in the slab (node order of its graph), ``y_true`` the cache's target ``y``.
-"""
+"""Per-atom test predictions of a trained model, written in the predictions contract
+(:mod:`magmom.predictions`; ``y_true`` is the cache's target ``y``, ``atom_index`` the node order
+of the slab's graph)."""
 
 from __future__ import annotations
 
@@ -18,14 +15,12 @@ import torch
 from ase.data import chemical_symbols
 from tqdm.auto import tqdm
 
-from magmom.io import atomic_path
+from magmom.predictions import predictions_frame, write_predictions
 from magmom.training.checkpoint import load_model
 from magmom.training.device import select_device
 from magmom.training.trainer import graph_loader
 
 log = logging.getLogger(__name__)
-
-COLUMNS = ("slab_id", "atom_index", "element", "y_true", "y_pred")
 
 
 @torch.no_grad()
@@ -61,29 +56,13 @@ def predict(
         y_pred.append(pred.cpu().numpy())
     if not slab_ids:
         raise ValueError("the test set holds no graphs; nothing to predict")
-    frame = pd.DataFrame(
-        {
-            "slab_id": np.concatenate(slab_ids).astype(str),
-            "atom_index": np.concatenate(atom_index).astype(np.int64),
-            "element": np.asarray(chemical_symbols, dtype=object)[np.concatenate(z)],
-            "y_true": np.concatenate(y_true).astype(np.float64),
-            "y_pred": np.concatenate(y_pred).astype(np.float64),
-        }
+    return predictions_frame(
+        np.concatenate(slab_ids),
+        np.concatenate(atom_index),
+        np.asarray(chemical_symbols, dtype=object)[np.concatenate(z)],
+        np.concatenate(y_true),
+        np.concatenate(y_pred),
     )
-    duplicated = frame.duplicated(["slab_id", "atom_index"])
-    if duplicated.any():
-        slab = frame.loc[duplicated, "slab_id"].iloc[0]
-        raise ValueError(f"slab {slab!r} occurs more than once in the test set")
-    return frame.sort_values(["slab_id", "atom_index"], kind="stable").reset_index(drop=True)
-
-
-def write_predictions(frame: pd.DataFrame, path: str | os.PathLike) -> None:
-    """Write ``frame`` (columns :data:`COLUMNS`) atomically as CSV."""
-    missing = [c for c in COLUMNS if c not in frame.columns]
-    if missing:
-        raise ValueError(f"predictions for {path} lack columns {missing}")
-    with atomic_path(path) as tmp:
-        frame.loc[:, list(COLUMNS)].to_csv(tmp, index=False, float_format="%.7g")
 
 
 def predict_checkpoint(

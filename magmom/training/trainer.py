@@ -47,8 +47,9 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from magmom.graphs.element_stats import ElementStats
 from magmom.io import write_text
-from magmom.layout import NUM_Z, cutoff_token, format_model_id, parse_model_id
+from magmom.layout import cutoff_token, format_model_id, parse_model_id
 from magmom.training.checkpoint import (
     BEST,
     FORMAT,
@@ -235,19 +236,15 @@ def set_loader_epoch(loader, seed: int, epoch: int) -> None:
 
 
 def element_mean_of(dataset: Sequence) -> torch.Tensor:
-    """Per-element mean of ``y`` over ``dataset``, float32 (119,), 0 for elements never seen.
+    """:meth:`~magmom.graphs.element_stats.ElementStats.mean` of ``y`` over ``dataset``, float32
+    ``(NUM_Z,)`` (the global mean for elements never seen).
 
     A :class:`~magmom.graphs.GraphCache` answers from its header statistics; any other sequence of
     Data is scanned once.
     """
     if hasattr(dataset, "element_mean"):
         return torch.as_tensor(dataset.element_mean(), dtype=torch.float32)
-    count = torch.zeros(NUM_Z, dtype=torch.float64)
-    total = torch.zeros(NUM_Z, dtype=torch.float64)
-    for data in dataset:
-        count += torch.bincount(data.z, minlength=NUM_Z).double()
-        total += torch.bincount(data.z, weights=data.y.double(), minlength=NUM_Z)
-    return torch.where(count > 0, total / count.clamp(min=1), torch.zeros_like(total)).float()
+    return torch.from_numpy(ElementStats.of_graphs(dataset).mean()).float()
 
 
 def dataset_description(dataset: Sequence) -> dict[str, Any]:
