@@ -1,7 +1,7 @@
 r"""CHGNet fine-tuned on magnetic moments only, with our validation split for model selection.
 
-Starting from the pretrained weights (:mod:`.chgnet_zeroshot`), the whole model is trainable but
-only the moment head's loss is optimised: the Huber loss of the GNN trainer,
+Starting from the pretrained weights (:func:`magmom.chgnet.load_pretrained`), the whole model is
+trainable but only the moment head's loss is optimised: the Huber loss of the GNN trainer,
 
 .. math::
     \ell_\delta(\hat m, y) = \begin{cases} \tfrac12 (\hat m - y)^2 & |\hat m - y| \le \delta \\
@@ -141,6 +141,173 @@ def _save_resume(path: Path, state: dict) -> None:
         torch.save(state, tmp)
 
 
+class _Run:
+    """The mutable state of one fine-tuning run: model, optimizer, the best weights so far and the
+    bookkeeping that the resume file holds."""
+
+    def __init__(self, settings: FinetuneSettings, device: torch.device, fp: str, resume_path):
+        self.settings, self.device, self.resume_path = settings, device, resume_path
+        self.model, self.optimizer = _new_run(settings, device)
+        self.state = {
+            "fingerprint": fp,
+            "phase": "select",
+            "epoch": 0,
+            "best_epoch": 0,
+            "best_val_mae": float("inf"),
+            "bad_epochs": 0,
+            "history": [],
+            "done": False,
+        }
+        self.best_state = copy.deepcopy(self.model.state_dict())
+
+    def restart(self) -> None:
+        """Fresh pretrained weights and optimizer (the refit phase starts over)."""
+        self.model, self.optimizer = _new_run(self.settings, self.device)
+
+    def resume(self) -> None:
+        """Continue from the resume file when it belongs to this run (same fingerprint)."""
+        path = self.resume_path
+        if path is None or not path.is_file():
+            return
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+        if saved.get("fingerprint") != self.state["fingerprint"]:
+            log.warning("ignoring %s: it belongs to a run with other settings or data", path)
+            return
+        log.info(
+            "resuming CHGNet fine-tune from %s (phase %s, epoch %d)",
+            path,
+            saved["phase"],
+            saved["epoch"],
+        )
+        self.model.load_state_dict(saved["model_state"])
+        self.optimizer.load_state_dict(saved["optimizer_state"])
+        self.best_state = saved["best_state"]
+        self.state = {k: saved[k] for k in self.state}
+
+    def checkpoint(self) -> None:
+        if self.resume_path is not None:
+            _save_resume(
+                self.resume_path,
+                {
+                    **self.state,
+                    "model_state": self.model.state_dict(),
+                    "optimizer_state": self.optimizer.state_dict(),
+                    "best_state": self.best_state,
+                },
+            )
+
+    def keep_current_as_best(self) -> None:
+        self.best_state = copy.deepcopy(self.model.state_dict())
+
+    def train_epoch(self, graphs, targets, phase: str) -> dict:
+        """One seeded epoch over ``graphs``; the history row (val_mae still NaN)."""
+        n = len(graphs)
+        gen = torch.Generator().manual_seed(self.settings.seed + self.state["epoch"])
+        order = torch.randperm(n, generator=gen).tolist()
+        t0 = time.perf_counter()
+        loss, train_mae = _epoch(
+            self.model, graphs, targets, order, self.settings, self.optimizer, self.device
+        )
+        seconds = time.perf_counter() - t0
+        self.state["epoch"] += 1
+        return {
+            "phase": phase,
+            "epoch": self.state["epoch"],
+            "train_loss": loss,
+            "train_mae": train_mae,
+            "val_mae": float("nan"),
+            "seconds": seconds,
+            "seconds_per_slab": seconds / n,
+        }
+
+
+def _resume_path(resume_dir) -> Path | None:
+    """The resume file in ``resume_dir`` (None: no resuming); removes temporaries of a job killed
+    mid-write."""
+    if resume_dir is None:
+        return None
+    path = Path(resume_dir) / RESUME
+    if path.parent.is_dir():
+        for stale in path.parent.glob(f".{RESUME}.*"):
+            stale.unlink(missing_ok=True)
+    return path
+
+
+def _select(run: _Run, graphs_train, y_train, graphs_val, y_val) -> None:
+    """Phase 1: train on the train split, keep the best epoch on the validation split."""
+    settings, state = run.settings, run.state
+    while state["phase"] == "select" and not state["done"]:
+        if state["epoch"] >= settings.max_epochs or (
+            graphs_val and state["bad_epochs"] >= settings.early_stopping_patience
+        ):
+            state["phase"] = "refit" if settings.refit_train_val and graphs_val else "final"
+            break
+        row = run.train_epoch(graphs_train, y_train, "select")
+        if graphs_val:
+            row["val_mae"] = mae(run.model, graphs_val, y_val, settings.batch_size)
+            if row["val_mae"] < state["best_val_mae"]:
+                state.update(best_val_mae=row["val_mae"], best_epoch=state["epoch"], bad_epochs=0)
+                run.keep_current_as_best()
+            else:
+                state["bad_epochs"] += 1
+        else:
+            state["best_epoch"] = state["epoch"]
+            run.keep_current_as_best()
+        state["history"].append(row)
+        log.info(
+            "select epoch %d: train loss %.5f, train MAE %.4f, val MAE %.4f (%.1f s)",
+            row["epoch"],
+            row["train_loss"],
+            row["train_mae"],
+            row["val_mae"],
+            row["seconds"],
+        )
+        run.checkpoint()
+
+
+def _refit(run: _Run, graphs_all, y_all) -> None:
+    """Phase 2: from the pretrained weights, train on train + val for the selected epochs."""
+    state = run.state
+    if not any(r["phase"] == "refit" for r in state["history"]):
+        run.restart()
+        state["epoch"] = 0
+        run.checkpoint()
+    while state["epoch"] < state["best_epoch"]:
+        row = run.train_epoch(graphs_all, y_all, "refit")
+        state["history"].append(row)
+        log.info(
+            "refit epoch %d/%d on train+val: train loss %.5f, train MAE %.4f (%.1f s)",
+            row["epoch"],
+            state["best_epoch"],
+            row["train_loss"],
+            row["train_mae"],
+            row["seconds"],
+        )
+        run.checkpoint()
+    run.keep_current_as_best()
+
+
+def _summary(run: _Run, history: pd.DataFrame, n_train: int, n_val: int, has_val: bool) -> dict:
+    select = history[history["phase"] == "select"]
+    settings = run.settings
+    return {
+        "procedure": (
+            "select on train/val, then refit on train+val"
+            if settings.refit_train_val and has_val
+            else "select on train/val"
+        ),
+        "selected_epoch": int(run.state["best_epoch"]),
+        "best_val_mae": None if not has_val else float(run.state["best_val_mae"]),
+        "select_epochs_run": len(select),
+        "refit_epochs": int((history["phase"] == "refit").sum()),
+        "train_seconds_per_slab_epoch": float(history["seconds_per_slab"].mean()),
+        "n_train_slabs": n_train,
+        "n_val_slabs": n_val,
+        "settings": asdict(settings),
+        "device": str(run.device),
+    }
+
+
 def finetune(
     train: Sequence[Slab],
     val: Sequence[Slab],
@@ -153,149 +320,23 @@ def finetune(
     selected epoch, its validation MAE and the time per training slab per epoch."""
     if not train:
         raise ValueError("CHGNet fine-tune: the training split is empty")
-    device = torch.device(device)
-    resume_path = Path(resume_dir) / RESUME if resume_dir is not None else None
-    if resume_path is not None and resume_path.parent.is_dir():
-        for stale in resume_path.parent.glob(f".{RESUME}.*"):  # left by a job killed mid-write
-            stale.unlink(missing_ok=True)
     fp = fingerprint(settings, train, val)
-
-    model, optimizer = _new_run(settings, device)
-    graphs_train = crystal_graphs(model, train, desc="CHGNet graphs (train)")
-    graphs_val = crystal_graphs(model, val, desc="CHGNet graphs (val)") if val else []
+    run = _Run(settings, torch.device(device), fp, _resume_path(resume_dir))
+    graphs_train = crystal_graphs(run.model, train, desc="CHGNet graphs (train)")
+    graphs_val = crystal_graphs(run.model, val, desc="CHGNet graphs (val)") if val else []
     y_train, y_val = abs_targets(train), abs_targets(val)
+    run.resume()
 
-    state = {
-        "fingerprint": fp,
-        "phase": "select",
-        "epoch": 0,
-        "best_epoch": 0,
-        "best_val_mae": float("inf"),
-        "bad_epochs": 0,
-        "history": [],
-        "done": False,
-    }
-    best_state = copy.deepcopy(model.state_dict())
-    if resume_path is not None and resume_path.is_file():
-        saved = torch.load(resume_path, map_location="cpu", weights_only=False)
-        if saved.get("fingerprint") == fp:
-            log.info(
-                "resuming CHGNet fine-tune from %s (phase %s, epoch %d)",
-                resume_path,
-                saved["phase"],
-                saved["epoch"],
-            )
-            model.load_state_dict(saved["model_state"])
-            optimizer.load_state_dict(saved["optimizer_state"])
-            best_state = saved["best_state"]
-            state = {k: saved[k] for k in state}
-        else:
-            log.warning("ignoring %s: it belongs to a run with other settings or data", resume_path)
+    _select(run, graphs_train, y_train, graphs_val, y_val)
+    if run.state["phase"] == "refit" and not run.state["done"]:
+        _refit(run, graphs_train + graphs_val, y_train + y_val)
+    run.state["phase"], run.state["done"] = "final", True
+    run.model.load_state_dict(run.best_state)
+    run.model.eval()
+    run.checkpoint()
 
-    def checkpoint():
-        if resume_path is not None:
-            _save_resume(
-                resume_path,
-                {
-                    **state,
-                    "model_state": model.state_dict(),
-                    "optimizer_state": optimizer.state_dict(),
-                    "best_state": best_state,
-                },
-            )
-
-    def run_epoch(graphs, targets, phase):
-        n = len(graphs)
-        gen = torch.Generator().manual_seed(settings.seed + state["epoch"])
-        order = torch.randperm(n, generator=gen).tolist()
-        t0 = time.perf_counter()
-        loss, train_mae = _epoch(model, graphs, targets, order, settings, optimizer, device)
-        seconds = time.perf_counter() - t0
-        state["epoch"] += 1
-        row = {
-            "phase": phase,
-            "epoch": state["epoch"],
-            "train_loss": loss,
-            "train_mae": train_mae,
-            "val_mae": float("nan"),
-            "seconds": seconds,
-            "seconds_per_slab": seconds / n,
-        }
-        return row
-
-    # 1. select on our validation split
-    while state["phase"] == "select" and not state["done"]:
-        if state["epoch"] >= settings.max_epochs or (
-            graphs_val and state["bad_epochs"] >= settings.early_stopping_patience
-        ):
-            state["phase"] = "refit" if settings.refit_train_val and graphs_val else "final"
-            break
-        row = run_epoch(graphs_train, y_train, "select")
-        if graphs_val:
-            row["val_mae"] = mae(model, graphs_val, y_val, settings.batch_size)
-            if row["val_mae"] < state["best_val_mae"]:
-                state.update(best_val_mae=row["val_mae"], best_epoch=state["epoch"], bad_epochs=0)
-                best_state = copy.deepcopy(model.state_dict())
-            else:
-                state["bad_epochs"] += 1
-        else:
-            state["best_epoch"] = state["epoch"]
-            best_state = copy.deepcopy(model.state_dict())
-        state["history"].append(row)
-        log.info(
-            "select epoch %d: train loss %.5f, train MAE %.4f, val MAE %.4f (%.1f s)",
-            row["epoch"],
-            row["train_loss"],
-            row["train_mae"],
-            row["val_mae"],
-            row["seconds"],
-        )
-        checkpoint()
-
-    # 2. refit on train + val for the selected number of epochs
-    if state["phase"] == "refit" and not state["done"]:
-        if not any(r["phase"] == "refit" for r in state["history"]):
-            model, optimizer = _new_run(settings, device)
-            state["epoch"] = 0
-            checkpoint()
-        graphs_all, y_all = graphs_train + graphs_val, y_train + y_val
-        while state["epoch"] < state["best_epoch"]:
-            row = run_epoch(graphs_all, y_all, "refit")
-            state["history"].append(row)
-            log.info(
-                "refit epoch %d/%d on train+val: train loss %.5f, train MAE %.4f (%.1f s)",
-                row["epoch"],
-                state["best_epoch"],
-                row["train_loss"],
-                row["train_mae"],
-                row["seconds"],
-            )
-            checkpoint()
-        best_state = copy.deepcopy(model.state_dict())
-    state["phase"], state["done"] = "final", True
-    model.load_state_dict(best_state)
-    model.eval()
-    checkpoint()
-
-    history = pd.DataFrame(state["history"])
-    select = history[history["phase"] == "select"]
-    summary = {
-        "procedure": (
-            "select on train/val, then refit on train+val"
-            if settings.refit_train_val and graphs_val
-            else "select on train/val"
-        ),
-        "selected_epoch": int(state["best_epoch"]),
-        "best_val_mae": None if not graphs_val else float(state["best_val_mae"]),
-        "select_epochs_run": len(select),
-        "refit_epochs": int((history["phase"] == "refit").sum()),
-        "train_seconds_per_slab_epoch": float(history["seconds_per_slab"].mean()),
-        "n_train_slabs": len(train),
-        "n_val_slabs": len(val),
-        "settings": asdict(settings),
-        "device": str(device),
-    }
-    return model, history, summary
+    history = pd.DataFrame(run.state["history"])
+    return run.model, history, _summary(run, history, len(train), len(val), bool(graphs_val))
 
 
 def save_model(model, path: str | Path, summary: Mapping) -> None:
