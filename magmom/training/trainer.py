@@ -272,9 +272,7 @@ def graph_settings_of(dataset: Sequence, config: Mapping[str, Any], cutoff: floa
     header = getattr(dataset, "header", None) or {}
     return {
         "cutoff": float(cutoff),
-        "max_neighbors": header.get(
-            "max_neighbors", config.get("graphs", {}).get("max_neighbors")
-        ),
+        "max_neighbors": header.get("max_neighbors", config.get("graphs", {}).get("max_neighbors")),
         "target": header.get("target", config.get("dataset", {}).get("target", "abs")),
     }
 
