@@ -1,6 +1,7 @@
 # magmom21: GNNs for per-atom magnetic moments of metal-alloy surface slabs, end to end.
 # Stages: slab recipe -> EOS -> per-slab DFT -> dataset -> split -> graph caches -> training
-#         -> baselines -> evaluation -> ranking report. See README.md.
+#         -> baselines -> evaluation -> ranking report; users' structures (predict) and the
+#         DFT warm-start experiment. See README.md.
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -19,6 +20,8 @@ include: "rules/training.smk"
 include: "rules/baselines.smk"
 include: "rules/evaluation.smk"
 include: "rules/report.smk"
+include: "rules/predict.smk"
+include: "rules/warm_start.smk"
 
 
 rule all:

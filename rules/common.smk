@@ -292,5 +292,85 @@ def report_figure_labels(figure):
     return labels
 
 
+# ---- users' structures (config `predict`) and the DFT warm start (config `warm_start`) --------
+PREDICT_DIR = f"{RESULTS}/predict"
+WARM_START_DIR = f"{RESULTS}/warm_start"
+
+
+def _configured_gnn(key):
+    """The GNN model id of config key `key`.model, which must be one this config trains."""
+    model_id = config.get(key, {}).get("model")
+    if model_id not in gnn_model_ids():
+        raise ValueError(
+            f"config key '{key}.model': {model_id!r} is not a GNN of this config; allowed "
+            f"values: {', '.join(gnn_model_ids())}"
+        )
+    return model_id
+
+
+def predict_structure_files():
+    """{name: file} of config predict.structures (globs expanded, sorted): `name` is the file's
+    path relative to the working directory without its suffix (its stem when outside it)."""
+    import glob
+
+    names = {}
+    for pattern in config.get("predict", {}).get("structures", []):
+        matches = sorted(glob.glob(pattern, recursive=True)) or [pattern]
+        for path in matches:
+            rel = os.path.relpath(path)
+            root = os.path.splitext(rel)[0] if "." in os.path.basename(rel) else rel
+            name = os.path.basename(root) if rel.startswith("..") else root
+            if name in names and names[name] != path:
+                raise ValueError(
+                    f"config key 'predict.structures': {names[name]} and {path} would both "
+                    f"be written as {name!r}; rename one of them"
+                )
+            names[name] = path
+    return names
+
+
+def predicted_structures(model_id, name):
+    """Outputs of predicting one structure file with one model."""
+    return {
+        "moments": f"{PREDICT_DIR}/{model_id}/{name}.csv",
+        "failures": f"{PREDICT_DIR}/{model_id}/{name}-failures.csv",
+        "structures": f"{PREDICT_DIR}/{model_id}/{name}.extxyz",
+    }
+
+
+def predict_targets():
+    if not config.get("predict", {}).get("structures"):
+        return []
+    model_id = _configured_gnn("predict")
+    return [
+        path
+        for name in predict_structure_files()
+        for path in predicted_structures(model_id, name).values()
+    ]
+
+
+def warm_start_starts(model_id):
+    return f"{WARM_START_DIR}/{model_id}/starts.json"
+
+
+def warm_start_slab(model_id, slab_id):
+    return f"{WARM_START_DIR}/{model_id}/slabs/{slab_id}.json"
+
+
+def warm_start_outputs():
+    return {
+        "csv": f"{RESULTS}/report/warm_start.csv",
+        "md": f"{RESULTS}/report/warm_start.md",
+        "figure": f"{RESULTS}/report/warm_start.png",
+    }
+
+
+def warm_start_targets():
+    if not config.get("warm_start", {}).get("slabs"):
+        return []
+    _configured_gnn("warm_start")
+    return list(warm_start_outputs().values())
+
+
 def final_targets():
-    return list(report_outputs().values())
+    return list(report_outputs().values()) + predict_targets() + warm_start_targets()

@@ -1,0 +1,33 @@
+# Users' own structures (config `predict`): per-atom moments of every frame of every file matched
+# by predict.structures, from one trained GNN. `snakemake results/predict/cgconv-r4/my_slab.csv`
+# trains cgconv-r4 if needed and predicts only my_slab's file.
+
+
+rule predict_structures:
+    """Per-atom moments of one structure file (moments CSV, failures CSV, extxyz with
+    initial_magmoms set); refused frames are listed in the failures CSV, the rest predicted."""
+    input:
+        checkpoint=f"{RESULTS}/models/{{model_id}}/best.pt",
+        structure=lambda wildcards: predict_structure_files()[wildcards.name],
+    output:
+        **predicted_structures("{model_id}", "{name}"),
+    log:
+        f"{LOGS}/predict_structures/{{model_id}}/{{name}}.log",
+    wildcard_constraints:
+        model_id=GNN_MODEL_ID,
+        name="|".join(re.escape(n) for n in predict_structure_files()) or "(?!)",
+    conda:
+        "../envs/ml.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    script:
+        "../workflow_scripts/predict_structures.py"
+
+
+rule predict_all:
+    """Every file of config predict.structures with the model of predict.model."""
+    input:
+        predict_targets(),
+    localrule: True
