@@ -310,7 +310,8 @@ def _configured_gnn(key):
 
 def predict_structure_files():
     """{name: file} of config predict.structures (globs expanded, sorted): `name` is the file's
-    path relative to the working directory without its suffix (its stem when outside it)."""
+    path relative to the working directory without its suffix (its stem when outside it).
+    """
     import glob
 
     names = {}
@@ -355,6 +356,14 @@ def warm_start_starts(model_id):
 
 def warm_start_slab(model_id, slab_id):
     return f"{WARM_START_DIR}/{model_id}/slabs/{slab_id}.json"
+
+
+def warm_start_slab_records(wildcards):
+    """Input function: the per-slab records of the slabs the checkpoint picked."""
+    model_id = _configured_gnn("warm_start")
+    with checkpoints.warm_start_starts.get(model_id=model_id).output[0].open() as fh:
+        slabs = json.load(fh)["slabs"]
+    return [warm_start_slab(model_id, s) for s in slabs]
 
 
 def warm_start_outputs():

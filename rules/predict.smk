@@ -5,7 +5,8 @@
 
 rule predict_structures:
     """Per-atom moments of one structure file (moments CSV, failures CSV, extxyz with
-    initial_magmoms set); refused frames are listed in the failures CSV, the rest predicted."""
+    initial_magmoms set); refused frames are listed in the failures CSV, the rest predicted.
+    """
     input:
         checkpoint=f"{RESULTS}/models/{{model_id}}/best.pt",
         structure=lambda wildcards: predict_structure_files()[wildcards.name],
