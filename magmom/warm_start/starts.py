@@ -1,8 +1,9 @@
 """Which held-out slabs the warm-start experiment runs, and the start moments of each.
 
-**Slabs.** The test split's spin-polarised slabs (at least one element of
-:data:`magmom.elements.SPIN_POLARISED_ELEMENTS`: for the others every start gives the same
-non-magnetic SCF), smallest first, ties by slab id; the first ``warm_start.slabs`` of them. The
+**Slabs.** The test split's magnetic slabs (at least one element of
+:data:`magmom.elements.STRONGLY_MAGNETIC`: Co, Cr, Fe, Mn, Ni, V; in the others every start ends
+in the same (near) non-magnetic state), smallest first, ties by slab id; the first
+``warm_start.slabs`` of them. The
 geometry is the labelled (final) structure of the dataset.
 
 **Starts** (μB per atom, :data:`magmom.warm_start.STARTS`):
@@ -26,15 +27,16 @@ from collections.abc import Mapping
 import numpy as np
 
 from magmom.dft.record import structure_dict
-from magmom.elements import is_spin_polarised
+from magmom.elements import STRONGLY_MAGNETIC
 
 log = logging.getLogger(__name__)
 
 DFT_LABELLERS = ("gpaw",)
+STRONGLY_MAGNETIC_SET = frozenset(STRONGLY_MAGNETIC)
 
 
 def select_slabs(dataset_db: str | os.PathLike, split_csv: str | os.PathLike, n: int) -> list:
-    """The first ``n`` spin-polarised test slabs (smallest first) as ``LabelledSlab``s."""
+    """The first ``n`` magnetic test slabs (smallest first) as ``LabelledSlab``s."""
     from magmom.data.dataset import iter_labelled_slabs
     from magmom.data.split import read_split
 
@@ -43,18 +45,18 @@ def select_slabs(dataset_db: str | os.PathLike, split_csv: str | os.PathLike, n:
         slab
         for slab in iter_labelled_slabs(dataset_db)
         if split.get(slab.meta["slab_id"]) == "test"
-        and is_spin_polarised(slab.atoms.get_chemical_symbols())
+        and STRONGLY_MAGNETIC_SET.intersection(slab.atoms.get_chemical_symbols())
     ]
     candidates.sort(key=lambda s: (len(s.atoms), s.meta["slab_id"]))
     if not candidates:
         raise ValueError(
-            f"{split_csv}: the test split of {dataset_db} holds no spin-polarised slab; the "
-            f"warm-start experiment has nothing to compare (set warm_start.slabs: 0)"
+            f"{split_csv}: the test split of {dataset_db} holds no slab with Co, Cr, Fe, Mn, "
+            f"Ni or V; the warm-start experiment has nothing to compare (warm_start.slabs: 0)"
         )
     if len(candidates) < n:
         log.warning(
-            "warm_start.slabs = %d but the test split holds only %d spin-polarised slabs: "
-            "using all of them",
+            "warm_start.slabs = %d but the test split holds only %d slabs with Co, Cr, Fe, Mn, "
+            "Ni or V: using all of them",
             n,
             len(candidates),
         )
