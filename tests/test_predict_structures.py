@@ -20,7 +20,7 @@ from ase import Atoms
 from ase.build import bulk, fcc111
 from training_helpers import REPO, tiny_caches, tiny_config, tiny_slabs
 
-from magmom.graphs import GraphCache
+from magmom.graphs import SCHEMA_VERSION, GraphCache
 from magmom.predict.cli import main
 from magmom.predict.output import COLUMNS, FAILURE_COLUMNS
 from magmom.predict.predictor import MomentPredictor
@@ -68,7 +68,12 @@ def reference_moments(trained, slab_id):
 def test_checkpoint_carries_graph_settings_and_element_counts(trained):
     ckpt = load_checkpoint(trained["best"])
     assert ckpt["format_version"] == 2
-    assert ckpt["graph"] == {"cutoff": 4.0, "max_neighbors": 50, "target": "abs"}
+    assert ckpt["graph"] == {
+        "cutoff": 4.0,
+        "max_neighbors": 50,
+        "target": "abs",
+        "schema_version": SCHEMA_VERSION,
+    }
     counts = ckpt["element_counts"].numpy()
     stats = trained["caches"]["train"].element_stats().count.numpy()
     np.testing.assert_array_equal(counts, stats)

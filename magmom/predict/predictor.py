@@ -96,6 +96,18 @@ class MomentPredictor:
                 self.checkpoint_path,
                 checkpoint.get("format_version"),
             )
+        from magmom.graphs.cache import SCHEMA_VERSION
+
+        trained_on = self.graph.get("schema_version")
+        if trained_on is not None and trained_on != SCHEMA_VERSION:
+            log.warning(
+                "%s was trained on graph schema %s; this code builds schema %s graphs (the "
+                "neighbour cap or layout changed): predictions may differ from its test scores; "
+                "retrain for exact agreement",
+                self.checkpoint_path,
+                trained_on,
+                SCHEMA_VERSION,
+            )
         training = checkpoint["config"].get("training", {})
         self.batch_size = int(batch_size or training.get("batch_size", 32))
 

@@ -12,7 +12,8 @@ model directory share the *identity* keys
 ``residual``       bool; ``element_mean`` float32 (119,) bias buffer when true, else None
 ``config``         the full workflow config the model was trained with (``models`` rebuilds it)
 ``fingerprint``    JSON of every setting and input cache the run depends on (resume guard)
-``graph``          (v2) how input graphs are built: ``{"cutoff", "max_neighbors", "target"}``
+``graph``          (v2) how input graphs are built: ``{"cutoff", "max_neighbors", "target",
+                   "schema_version"}`` (the last: the training cache's graph schema)
 ``element_counts`` (v2) int64 (119,): training atoms per atomic number (0 = never seen)
 =================  ==========================================================================
 
@@ -118,6 +119,7 @@ def graph_settings(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
             "cutoff": checkpoint["cutoff"],
             "max_neighbors": config.get("graphs", {}).get("max_neighbors"),
             "target": config.get("dataset", {}).get("target", "abs"),
+            "schema_version": None,
         }
     graph["cutoff"] = float(graph["cutoff"])
     if graph["max_neighbors"] is not None:

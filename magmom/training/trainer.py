@@ -274,6 +274,7 @@ def graph_settings_of(dataset: Sequence, config: Mapping[str, Any], cutoff: floa
         "cutoff": float(cutoff),
         "max_neighbors": header.get("max_neighbors", config.get("graphs", {}).get("max_neighbors")),
         "target": header.get("target", config.get("dataset", {}).get("target", "abs")),
+        "schema_version": header.get("schema_version"),
     }
 
 
