@@ -8,7 +8,7 @@ checkpoint warm_start_starts:
     input:
         dataset=dataset_db(),
         split=split_file(),
-        initial=initial_slabs_db(),
+        lattice_table=f"{RESULTS}/eos/lattice_table.json",
         checkpoint=f"{RESULTS}/models/{{model_id}}/best.pt",
     output:
         warm_start_starts("{model_id}"),
@@ -20,6 +20,7 @@ checkpoint warm_start_starts:
         "../envs/ml.yaml"
     params:
         settings=config.get("warm_start", {}),
+        default_magmom=config["recipe"]["default_magmom"],
     script:
         "../workflow_scripts/warm_start_starts.py"
 

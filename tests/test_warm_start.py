@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from dft_helpers import cheap_config, one_thread, slab_meta, tiny_slab, write_slab_db
+from dft_helpers import cheap_config, one_thread, slab_meta, tiny_slab
 from training_helpers import tiny_caches, tiny_config
 
 from magmom.data.dataset import LabelledSlab, write_dataset
@@ -66,22 +66,19 @@ def test_starts_pick_spin_polarised_test_slabs_smallest_first(model, tmp_path, c
         for s, sp in zip(slabs, split, strict=True)
     ]
     (tmp_path / "split.csv").write_text(format_split_csv(rows))
-    initial = []
-    for s, m in zip(slabs, (0.6, 0.0, 2.2, 0.6), strict=True):
-        atoms = s.atoms.copy()
-        atoms.set_initial_magnetic_moments([m] * len(atoms))
-        initial.append((atoms, {"slab_id": s.meta["slab_id"]}))
-    write_slab_db(tmp_path / "initial.db", initial)
+    table = {"Fe": {"bcc": {"magmom": 2.2}, "fcc": {"magmom": 2.3}}, "Ni": {"fcc": {"magmom": 0.6}}}
+    (tmp_path / "lattice_table.json").write_text(json.dumps(table))
     settings = {"slabs": 5, "uniform_magmom": 1.5}
     starts = warm_start_starts(
-        tmp_path / "d.db", tmp_path / "split.csv", tmp_path / "initial.db", model, settings
+        tmp_path / "d.db", tmp_path / "split.csv", tmp_path / "lattice_table.json", model, settings
     )
     assert "only 2 slabs with Co, Cr, Fe, Mn, Ni or V" in caplog.text
     assert list(starts["slabs"]) == ["fe100-fcc-pure-v0", "ni100-fcc-pure-v0"]
     fe, ni = starts["slabs"].values()
     assert fe["converged_source"] == "dft_label" and fe["starts"]["converged"] == [2.8, -2.6]
     assert ni["converged_source"] == "reference_scf" and ni["starts"]["converged"] is None
-    assert fe["starts"]["eos_table"] == [2.2, 2.2] and ni["starts"]["eos_table"] == [0.6] * 3
+    # the slabs are fcc: the fcc entries of the table, as the recipe would have set them
+    assert fe["starts"]["eos_table"] == [2.3, 2.3] and ni["starts"]["eos_table"] == [0.6] * 3
     assert ni["starts"]["uniform"] == [1.5] * 3
     predictor = MomentPredictor(model, device="cpu")
     np.testing.assert_allclose(

@@ -10,6 +10,11 @@ with log_to(script_log(snakemake)):  # noqa: F821
 
     configure_threads(sm.threads)
     starts = warm_start_starts(
-        sm.input.dataset, sm.input.split, sm.input.initial, sm.input.checkpoint, sm.params.settings
+        sm.input.dataset,
+        sm.input.split,
+        sm.input.lattice_table,
+        sm.input.checkpoint,
+        sm.params.settings,
+        sm.params.default_magmom,
     )
     write_json(sm.output[0], starts)

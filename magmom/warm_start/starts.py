@@ -8,8 +8,11 @@ geometry is the labelled (final) structure of the dataset.
 
 **Starts** (μB per atom, :data:`magmom.warm_start.STARTS`):
 
-* ``eos_table``: the slab's initial moments in ``results/recipe/initial_slabs.db`` (per element
-  and lattice from the EOS table: what the study's labeller started from);
+* ``eos_table``: the EOS table's moment of each element on the slab's lattice
+  (``results/eos/lattice_table.json`` with the recipe's logged fallbacks,
+  :func:`magmom.recipe.lattice_table.lattice_entry`): exactly the initial moments the recipe
+  gives its slabs, so what the study's labeller started from; it also works for imported
+  datasets whose rows name their lattice;
 * ``model``: the chosen GNN's prediction for the labelled structure
   (:class:`magmom.predict.MomentPredictor`);
 * ``uniform``: ``warm_start.uniform_magmom`` on every atom;
@@ -20,9 +23,11 @@ geometry is the labelled (final) structure of the dataset.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 
@@ -63,34 +68,34 @@ def select_slabs(dataset_db: str | os.PathLike, split_csv: str | os.PathLike, n:
     return candidates[:n]
 
 
-def eos_table_moments(initial_db: str | os.PathLike, slab_id: str, n_atoms: int) -> np.ndarray:
-    """The slab's initial moments in the recipe's initial-structure db."""
-    from ase.db import connect
+def eos_table_moments(
+    table: Mapping, symbols, lattice: str, default_magmom: float, where: str
+) -> np.ndarray:
+    """Per-atom moments of the lattice table for ``symbols`` on ``lattice`` (as the recipe)."""
+    from magmom.recipe.lattice_table import lattice_entry
 
-    try:
-        row = connect(str(initial_db), type="db").get(slab_id=slab_id)
-    except KeyError:
-        raise KeyError(f"{initial_db}: no slab with slab_id={slab_id!r}") from None
-    moments = np.asarray(row.toatoms().get_initial_magnetic_moments(), dtype=np.float64)
-    if moments.shape != (n_atoms,):
+    if lattice not in ("fcc", "bcc", "hcp"):
         raise ValueError(
-            f"{initial_db}: slab {slab_id} has {moments.shape[0]} initial moments, the dataset "
-            f"{n_atoms} atoms"
+            f"{where}: lattice {lattice!r} is not fcc, bcc or hcp, so the EOS table has no "
+            f"moments for it; the warm-start experiment needs slabs with a known lattice"
         )
-    return moments
+    moment = {el: lattice_entry(table, el, lattice, default_magmom)["magmom"] for el in set(symbols)}
+    return np.asarray([moment[s] for s in symbols], dtype=np.float64)
 
 
 def warm_start_starts(
     dataset_db: str | os.PathLike,
     split_csv: str | os.PathLike,
-    initial_db: str | os.PathLike,
+    lattice_table: str | os.PathLike,
     checkpoint: str | os.PathLike,
     settings: Mapping,
+    default_magmom: float = 1.0,
 ) -> dict:
     """The content of ``results/warm_start/{model_id}/starts.json`` (module docstring)."""
     from magmom.predict.predictor import MomentPredictor
 
     predictor = MomentPredictor(checkpoint)
+    table = json.loads(Path(lattice_table).read_text())
     uniform = float(settings["uniform_magmom"])
     slabs = {}
     for slab in select_slabs(dataset_db, split_csv, int(settings["slabs"])):
@@ -105,7 +110,13 @@ def warm_start_starts(
             "converged_source": "dft_label" if converged is not None else "reference_scf",
             "structure": structure_dict(slab.atoms),
             "starts": {
-                "eos_table": eos_table_moments(initial_db, slab_id, n).tolist(),
+                "eos_table": eos_table_moments(
+                    table,
+                    slab.atoms.get_chemical_symbols(),
+                    str(slab.meta.get("lattice")),
+                    default_magmom,
+                    f"{dataset_db}: slab {slab_id}",
+                ).tolist(),
                 "model": predictor.predict_atoms(slab.atoms, slab_id).tolist(),
                 "uniform": [uniform] * n,
                 "converged": converged,
