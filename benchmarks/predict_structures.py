@@ -3,8 +3,8 @@
 1. **Cold process.** ``python -m magmom.predict CHECKPOINT slab.extxyz`` in a fresh interpreter
    (import + checkpoint load + graph + forward + CSV), wall time measured by this script, for
    ``cgconv``, ``schnetconv`` and ``dimenet``; a child process also reports its phases (imports,
-   load, graph, forward). The reference is a cold process running CHGNet's own magmom prediction
-   on the same slab (import chgnet + load the shipped weights + graph + forward).
+   load, graph, forward; the import phase includes PyG, vesin and ASE's readers). The
+   reference is a cold process running CHGNet's own magmom prediction on the same slab (import chgnet + load the shipped weights + graph + forward).
 2. **Throughput.** ``--structures`` (1,000) seeded 64-atom 4x4x4 fcc(111) alloy slabs in one
    extxyz file: :func:`magmom.predict.files.predict_files` (read, check, build graphs, batched
    forward, CSV) with each model loaded once, against CHGNet's magmom prediction
@@ -40,6 +40,10 @@ import json, sys, time
 t0 = time.perf_counter()
 import torch
 torch.set_num_threads({threads})
+import ase.io
+import torch_geometric
+import vesin
+import magmom.models
 from magmom.predict.predictor import MomentPredictor
 from magmom.predict.structures import read_frames
 t1 = time.perf_counter()

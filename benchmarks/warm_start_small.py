@@ -2,13 +2,14 @@
 
 The workflow's rules (``warm_start_starts`` -> ``warm_start_slab`` -> ``warm_start_report``)
 run the experiment on the configured dataset; on the demo preset those are 12-16-atom slabs and
-the GPAW part alone takes about an hour on two cores. This script measures the same thing on
-4-atom slabs through the same library code (:mod:`magmom.warm_start`,
+the GPAW part takes tens of minutes on two cores. This script measures the same thing on
+3-atom slabs through the same library code (:mod:`magmom.warm_start`,
 :mod:`magmom.evaluation.warm_start_report`), so the saving can be stated from a run that fits a
 laptop session:
 
-1. ``--pool`` (64) seeded random alloy slabs of Fe/Co/Ni with Cu/Pd/Pt, 1x1 in plane x 4
-   layers, fcc(111) (bcc(110) when Fe is the majority), lattice constant by Vegard's rule over the
+1. ``--pool`` (64) seeded random alloy slabs of Fe/Co/Ni with Cu/Pd/Pt, 1x1 in plane x
+   ``--layers`` (3) layers (one atom each: two of Fe/Co/Ni, the rest any of the six),
+   fcc(111) (bcc(110) when Fe is the majority), lattice constant by Vegard's rule over the
    reference lattice table (``magmom.recipe.lattice_table.reference_lattice_table``), 6 Å vacuum;
 2. labels from the CHGNet surrogate (``magmom.dft.surrogate.chgnet_predict``, no pre-relaxation);
 3. split: every 4th slab is test (the rest 80/20 train/val), graph caches at ``--cutoff`` (4 Å) by
@@ -18,7 +19,7 @@ laptop session:
    :func:`magmom.warm_start.starts.warm_start_starts` (EOS-table moments from the reference
    table, the model's prediction, 1 μB uniform, the reference SCF's converged moments), GPAW
    single points by :func:`magmom.warm_start.scf.run_slab` with config.yaml's plane-wave settings
-   and SCF ladder except ``--ecut`` (250 eV) and ``--kpt-density`` (2.0 Å⁻¹: 6x6x1 here);
+   and SCF ladder except ``--ecut`` (200 eV) and ``--kpt-density`` (1.0 Å⁻¹: 3x3x1 here);
 5. the page: ``OUT/warm_start.md``, ``.csv``, ``.png``.
 
     nice -n 10 .venv/bin/python benchmarks/warm_start_small.py --out warm_start_small
@@ -41,20 +42,20 @@ MAGNETIC = ("Fe", "Co", "Ni")
 OTHERS = ("Cu", "Pd", "Pt")
 
 
-def small_slabs(n: int, table: dict, seed: int = 42):
+def small_slabs(n: int, table: dict, layers: int = 4, seed: int = 42):
     from ase.build import bcc110, fcc111
 
     rng = np.random.default_rng(seed)
     out = []
     for k in range(n):
         symbols = list(rng.choice(MAGNETIC, size=2)) + list(
-            rng.choice(MAGNETIC + OTHERS, size=2)
+            rng.choice(MAGNETIC + OTHERS, size=layers - 2)
         )
         rng.shuffle(symbols)
-        lattice = "bcc" if symbols.count("Fe") >= 3 else "fcc"
+        lattice = "bcc" if symbols.count("Fe") > layers / 2 else "fcc"
         a = float(np.mean([table[s][lattice]["a0"] for s in symbols]))
         build = bcc110 if lattice == "bcc" else fcc111
-        atoms = build("Cu" if lattice == "fcc" else "Fe", size=(1, 1, 4), a=a, vacuum=6.0)
+        atoms = build("Cu" if lattice == "fcc" else "Fe", size=(1, 1, layers), a=a, vacuum=6.0)
         order = np.argsort(-atoms.positions[:, 2])  # top layer first
         for s, i in zip(symbols, order, strict=True):
             atoms[i].symbol = s
@@ -68,10 +69,11 @@ def main() -> None:
     parser.add_argument("--out", default="warm_start_small")
     parser.add_argument("--pool", type=int, default=64)
     parser.add_argument("--slabs", type=int, default=6)
+    parser.add_argument("--layers", type=int, default=3)
     parser.add_argument("--cutoff", type=float, default=4.0)
     parser.add_argument("--epochs", type=int, default=60)
-    parser.add_argument("--ecut", type=float, default=250.0)
-    parser.add_argument("--kpt-density", type=float, default=2.0)
+    parser.add_argument("--ecut", type=float, default=200.0)
+    parser.add_argument("--kpt-density", type=float, default=1.0)
     args = parser.parse_args()
 
     import torch
@@ -103,7 +105,7 @@ def main() -> None:
         table = reference_lattice_table(MAGNETIC + OTHERS, config["recipe"]["default_magmom"])
         (out / "lattice_table.json").write_text(json.dumps(table))
         labelled, rows = [], []
-        for k, (slab_id, lattice, atoms) in enumerate(small_slabs(args.pool, table)):
+        for k, (slab_id, lattice, atoms) in enumerate(small_slabs(args.pool, table, args.layers)):
             _, magmoms = chgnet_predict(atoms)
             split = "test" if k % 4 == 3 else ("val" if k % 5 == 0 else "train")
             meta = {
@@ -170,13 +172,21 @@ def main() -> None:
             records.append(path)
         write_page(
             records,
-            {k: out / f"warm_start.{e}" for k, e in (("csv", "csv"), ("md", "md"), ("figure", "png"))},
-            {"model_id": spec.model_id, "uniform_magmom": 1.0, "max_abs_dm": 0.1, "max_abs_de": 0.01},
+            {
+                k: out / f"warm_start.{e}"
+                for k, e in (("csv", "csv"), ("md", "md"), ("figure", "png"))
+            },
+            {
+                "model_id": spec.model_id,
+                "uniform_magmom": 1.0,
+                "max_abs_dm": 0.1,
+                "max_abs_de": 0.01,
+            },
         )
         t_total = time.perf_counter() - t_start
     print((out / "warm_start.md").read_text())
     print(
-        f"setup: {args.pool} slabs (4 atoms), cgconv-r{args.cutoff:g} best val MAE "
+        f"setup: {args.pool} slabs ({args.layers} atoms), cgconv-r{args.cutoff:g} best val MAE "
         f"{result.best_val_mae:.3f} μB after {result.epochs} epochs; data + model {t_model:.0f} s, "
         f"total {t_total:.0f} s; GPAW {args.ecut:g} eV, k-point density {args.kpt_density:g}"
     )

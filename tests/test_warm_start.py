@@ -186,3 +186,12 @@ def test_report_page(gpaw_record, tmp_path):
     assert f"| fe100-fcc-pure-v0 (Fe2) | 2 | {eos} it," in md
     assert "| fe100-fcc-pure-v1 (Fe2) | 2 |" in md and "failed" in md
     assert outputs["figure"].stat().st_size > 10_000
+
+
+def test_eos_moments_need_a_known_lattice():
+    from magmom.warm_start.starts import eos_table_moments
+
+    table = {"Fe": {"bcc": {"magmom": 2.2}}}
+    assert eos_table_moments(table, ["Fe", "Fe"], "bcc", 1.0, "x").tolist() == [2.2, 2.2]
+    with pytest.raises(ValueError, match="db: slab s1: lattice 'unknown' is not fcc, bcc or hcp"):
+        eos_table_moments(table, ["Fe"], "unknown", 1.0, "db: slab s1")

@@ -79,7 +79,9 @@ def eos_table_moments(
             f"{where}: lattice {lattice!r} is not fcc, bcc or hcp, so the EOS table has no "
             f"moments for it; the warm-start experiment needs slabs with a known lattice"
         )
-    moment = {el: lattice_entry(table, el, lattice, default_magmom)["magmom"] for el in set(symbols)}
+    moment = {
+        el: lattice_entry(table, el, lattice, default_magmom)["magmom"] for el in set(symbols)
+    }
     return np.asarray([moment[s] for s in symbols], dtype=np.float64)
 
 
