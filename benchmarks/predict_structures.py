@@ -4,7 +4,8 @@
    (import + checkpoint load + graph + forward + CSV), wall time measured by this script, for
    ``cgconv``, ``schnetconv`` and ``dimenet``; a child process also reports its phases (imports,
    load, graph, forward; the import phase includes PyG, vesin and ASE's readers). The
-   reference is a cold process running CHGNet's own magmom prediction on the same slab (import chgnet + load the shipped weights + graph + forward).
+   reference is a cold process running CHGNet's own magmom prediction on the same slab (import
+   chgnet + load the shipped weights + graph + forward).
 2. **Throughput.** ``--structures`` (1,000) seeded 64-atom 4x4x4 fcc(111) alloy slabs in one
    extxyz file: :func:`magmom.predict.files.predict_files` (read, check, build graphs, batched
    forward, CSV) with each model loaded once, against CHGNet's magmom prediction
