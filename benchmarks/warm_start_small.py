@@ -4,7 +4,7 @@ The workflow's rules (``warm_start_starts`` -> ``warm_start_slab`` -> ``warm_sta
 run the experiment on the configured dataset; on the demo preset those are 12-16-atom slabs and
 the GPAW part takes tens of minutes on two cores. This script measures the same thing on
 3-atom slabs through the same library code (:mod:`magmom.warm_start`,
-:mod:`magmom.evaluation.warm_start_report`), so the saving can be stated from a run that fits a
+:mod:`magmom.evaluation.report.warm_start`), so the saving can be stated from a run that fits a
 laptop session:
 
 1. ``--pool`` (64) seeded random alloy slabs of Fe/Co/Ni with Cu/Pd/Pt, 1x1 in plane x
@@ -82,7 +82,7 @@ def main() -> None:
     from magmom.data.dataset import LabelledSlab, write_dataset
     from magmom.data.split import format_split_csv
     from magmom.dft.surrogate import chgnet_predict
-    from magmom.evaluation.warm_start_report import write_page
+    from magmom.evaluation.report.warm_start import write_page
     from magmom.graphs import GraphCache
     from magmom.graphs.builder import SlabInput, build_caches
     from magmom.recipe.lattice_table import reference_lattice_table

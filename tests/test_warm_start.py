@@ -17,7 +17,7 @@ from training_helpers import tiny_caches, tiny_config
 from magmom.data.dataset import LabelledSlab, write_dataset
 from magmom.data.split import format_split_csv
 from magmom.dft.record import structure_dict
-from magmom.evaluation.warm_start_report import COLUMNS, write_page
+from magmom.evaluation.report.warm_start import COLUMNS, write_page
 from magmom.graphs import GraphCache
 from magmom.predict.predictor import MomentPredictor
 from magmom.training.trainer import ModelSpec, train_model

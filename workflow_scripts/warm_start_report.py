@@ -4,7 +4,7 @@ from magmom.rule_logging import log_to, script_log
 
 with log_to(script_log(snakemake)):  # noqa: F821
     sm = snakemake  # noqa: F821
-    from magmom.evaluation.warm_start_report import write_page
+    from magmom.evaluation.report.warm_start import write_page
 
     same = sm.params.settings.get("same_state", {})
     summary = write_page(

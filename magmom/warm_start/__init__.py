@@ -12,7 +12,7 @@ module         concept
 ``scf``        the SCF runs of one slab from every start, and the same-state comparison
 =============  ===========================================================================
 
-The report page is :mod:`magmom.evaluation.warm_start_report`.
+The report page is :mod:`magmom.evaluation.report.warm_start`.
 """
 
 STARTS = ("eos_table", "model", "uniform", "converged")

@@ -29,7 +29,7 @@ import pandas as pd
 from magmom.io import atomic_path, write_text
 from magmom.warm_start import STARTS
 
-from .plots import save, theme
+from ..plots import save, theme
 
 COLUMNS = (
     "slab_id",
