@@ -1,5 +1,5 @@
 # Users' own structures (config `predict`): per-atom moments of every frame of every file matched
-# by predict.structures, from one trained GNN. `snakemake results/predict/cgconv-r4/my_slab.csv`
+# by predict.structures, from one trained GNN. `snakemake results/study/predict/cgconv-r4/my_slab.csv`
 # trains cgconv-r4 if needed and predicts only my_slab's file.
 
 
@@ -8,12 +8,12 @@ rule predict_structures:
     initial_magmoms set); refused frames are listed in the failures CSV, the rest predicted.
     """
     input:
-        checkpoint=f"{RESULTS}/models/{{model_id}}/best.pt",
+        checkpoint=PATHS.checkpoint("{model_id}"),
         structure=lambda wildcards: predict_structure_files()[wildcards.name],
     output:
-        **predicted_structures("{model_id}", "{name}"),
+        **PATHS.predicted_structures("{model_id}", "{name}"),
     log:
-        f"{LOGS}/predict_structures/{{model_id}}/{{name}}.log",
+        PATHS.log("predict_structures", "{model_id}/{name}"),
     wildcard_constraints:
         model_id=GNN_MODEL_ID,
         name="|".join(re.escape(n) for n in predict_structure_files()) or "(?!)",

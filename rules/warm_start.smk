@@ -6,14 +6,14 @@
 checkpoint warm_start_starts:
     """Pick the held-out slabs and compute every start (the model's prediction included)."""
     input:
-        dataset=dataset_db(),
-        split=split_file(),
-        lattice_table=f"{RESULTS}/eos/lattice_table.json",
-        checkpoint=f"{RESULTS}/models/{{model_id}}/best.pt",
+        dataset=PATHS.dataset_db(),
+        split=PATHS.split_file(),
+        lattice_table=PATHS.lattice_table(),
+        checkpoint=PATHS.checkpoint("{model_id}"),
     output:
-        warm_start_starts("{model_id}"),
+        PATHS.warm_start_starts("{model_id}"),
     log:
-        f"{LOGS}/warm_start/{{model_id}}/starts.log",
+        PATHS.log("warm_start", "{model_id}/starts"),
     wildcard_constraints:
         model_id=GNN_MODEL_ID,
     conda:
@@ -28,11 +28,11 @@ checkpoint warm_start_starts:
 rule warm_start_slab:
     """GPAW single points of one slab from every start (resumes start by start)."""
     input:
-        starts=warm_start_starts("{model_id}"),
+        starts=PATHS.warm_start_starts("{model_id}"),
     output:
-        warm_start_slab("{model_id}", "{slab_id}"),
+        PATHS.warm_start_slab("{model_id}", "{slab_id}"),
     log:
-        f"{LOGS}/warm_start/{{model_id}}/{{slab_id}}.log",
+        PATHS.log("warm_start", "{model_id}/{slab_id}"),
     wildcard_constraints:
         model_id=GNN_MODEL_ID,
         slab_id=r"[a-z0-9][a-z0-9_\-]*",
@@ -46,7 +46,7 @@ rule warm_start_slab:
     params:
         dft={k: v for k, v in config["dft"].items() if k != "resources"},
         settings=config.get("warm_start", {}),
-        workdir=f"{WARM_START_DIR}/work/{{model_id}}/{{slab_id}}",
+        workdir=PATHS.warm_start_workdir("{model_id}", "{slab_id}"),
     script:
         "../workflow_scripts/warm_start_slab.py"
 
@@ -57,18 +57,18 @@ rule warm_start_report:
         records=warm_start_slab_records,
     output:
         csv=report(
-            warm_start_outputs()["csv"],
+            PATHS.warm_start_outputs()["csv"],
             caption="../report/warm_start.rst",
             category="Warm start",
         ),
-        md=warm_start_outputs()["md"],
+        md=PATHS.warm_start_outputs()["md"],
         figure=report(
-            warm_start_outputs()["figure"],
+            PATHS.warm_start_outputs()["figure"],
             caption="../report/warm_start.rst",
             category="Warm start",
         ),
     log:
-        f"{LOGS}/warm_start/report.log",
+        PATHS.log("warm_start", "report"),
     conda:
         "../envs/report.yaml"
     params:

@@ -40,7 +40,7 @@ def project(tmp_path_factory):
 
 def test_one_structure_plans_only_its_model(project):
     counts, out = dry_run(
-        project, "results/predict/cgconv-r4/my/slab.csv", extra_config=[project / "extra.yaml"]
+        project, "results/tiny/predict/cgconv-r4/my/slab.csv", extra_config=[project / "extra.yaml"]
     )
     assert counts["predict_structures"] == 1 and counts["train"] == 1
     assert counts["graph_cache"] == 1 and "graphs-r3-" not in out
@@ -52,8 +52,8 @@ def test_all_and_warm_start_targets(project):
     counts, out = dry_run(project, "all", extra_config=[project / "extra.yaml"])
     assert counts["predict_structures"] == 2  # both files of the glob
     assert counts["warm_start_starts"] == 1 and counts["warm_start_report"] == 1
-    assert "results/report/warm_start.md" in out
-    assert "results/warm_start/schnetconv-r3/starts.json" in out
+    assert "results/tiny/report/warm_start.md" in out
+    assert "results/tiny/warm_start/schnetconv-r3/starts.json" in out
 
 
 def test_predict_model_must_be_a_gnn_of_the_config(tmp_path):
@@ -75,7 +75,7 @@ def test_predict_model_must_be_a_gnn_of_the_config(tmp_path):
 def test_rule_predicts_one_file(project):
     """With a trained checkpoint in place, the rule predicts exactly the asked file."""
     caches = {s: GraphCache(p) for s, p in tiny_caches(project / "c", counts=(8, 4, 4)).items()}
-    best = project / "results" / "models" / "cgconv-r4"
+    best = project / "results" / "tiny" / "models" / "cgconv-r4"
     train_model(
         ModelSpec("cgconv", 4.0),
         tiny_config(max_epochs=1, batch_size=4),
@@ -84,7 +84,7 @@ def test_rule_predicts_one_file(project):
         best,
         progress=False,
     )
-    target = "results/predict/cgconv-r4/my/frames.csv"
+    target = "results/tiny/predict/cgconv-r4/my/frames.csv"
     run = subprocess.run(
         [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(project), "--cores", "1", target]
         + ["--allowed-rules", "predict_structures"]
@@ -95,7 +95,7 @@ def test_rule_predicts_one_file(project):
         timeout=600,
     )
     assert run.returncode == 0, run.stderr[-3000:]
-    out = project / "results" / "predict" / "cgconv-r4" / "my"
+    out = project / "results" / "tiny" / "predict" / "cgconv-r4" / "my"
     assert sorted(p.name for p in out.iterdir()) == [
         "frames-failures.csv",
         "frames.csv",
@@ -109,5 +109,6 @@ def test_rule_predicts_one_file(project):
     np.testing.assert_allclose(table["moment"][:12], expected, rtol=1e-4, atol=1e-6)
     back = ase.io.read(out / "frames.extxyz", ":")
     np.testing.assert_allclose(back[1].get_initial_magnetic_moments(), expected, rtol=1e-4)
-    log = project / "logs" / "predict_structures" / "cgconv-r4" / "my" / "frames.log"
+    log = project / "results" / "tiny" / "logs" / "predict_structures" / "cgconv-r4" / "my"
+    log = log / "frames.log"
     assert "2 of 2 structure(s) predicted" in log.read_text()

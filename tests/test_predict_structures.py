@@ -126,7 +126,7 @@ def test_module_runs_as_a_cold_process(trained, tmp_path):
     ase.io.write(tmp_path / "s.extxyz", slabs[0])
     run = subprocess.run(
         [sys.executable, "-m", "magmom.predict", "cgconv-r4", "s.extxyz", "--device", "cpu"]
-        + ["--models-dir", str(trained["root"] / "results" / "models"), "-q"],
+        + ["--results-dir", str(trained["root"] / "results"), "-q"],
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -5,8 +5,9 @@
     python -m magmom.predict MODEL STRUCTURE... [-o moments.csv] [--structures-out DIR]
                              [--device cpu|cuda|cuda:N] [--batch-size N] [--threads N]
 
-``MODEL`` is a checkpoint (``best.pt``), a model directory or a model id under
-``--models-dir`` (``results/models``); each ``STRUCTURE`` any file ASE reads (CIF, POSCAR,
+``MODEL`` is a checkpoint (``best.pt``), a model directory or a model id, looked up in
+``--results-dir`` (a configuration's ``results_dir``, e.g. ``results/demo``) or, without it, in
+every results tree under ``results/``; each ``STRUCTURE`` any file ASE reads (CIF, POSCAR,
 extxyz, ASE trajectory; every frame of multi-frame files). Writes the moments CSV, the failures
 CSV beside it (``<name>-failures.csv``) and, with ``--structures-out``, one extxyz per input file
 with ``initial_magmoms`` set. Exit status: 0 when every frame was predicted, 1 when some were
@@ -25,8 +26,6 @@ log = logging.getLogger("magmom.predict")
 
 
 def parser() -> argparse.ArgumentParser:
-    from magmom.predict.predictor import MODELS_DIR
-
     p = argparse.ArgumentParser(
         prog="python -m magmom.predict",
         description="Predict per-atom magnetic moments (μB) of structures with a trained model.",
@@ -42,7 +41,7 @@ def parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="write each input's predicted frames to DIR/<stem>.extxyz with initial_magmoms",
     )
-    p.add_argument("--models-dir", default=str(MODELS_DIR), help="where model ids are looked up")
+    p.add_argument("--results-dir", help="results tree of model ids (default: any under results/)")
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:N")
     p.add_argument("--batch-size", type=int, help="structures per batch (default: training's)")
     p.add_argument("--threads", type=int, help="CPU threads of torch")
@@ -76,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             structure_outputs(args.structures, args.structures_out) if args.structures_out else None
         )
         predictor = MomentPredictor(
-            args.model, device=args.device, batch_size=args.batch_size, models_dir=args.models_dir
+            args.model, device=args.device, batch_size=args.batch_size, results_dir=args.results_dir
         )
     except (FileNotFoundError, CheckpointError, ValueError, RuntimeError) as err:
         log.error("%s", err)

@@ -29,25 +29,38 @@ from magmom.training.device import select_device
 
 log = logging.getLogger(__name__)
 
-MODELS_DIR = Path("results") / "models"
-"""Where ``MODEL`` ids are looked up (the workflow's ``results/models/{model_id}/best.pt``)."""
+RESULTS_GLOB = "results/*"
+"""Where a bare model id is looked for without ``results_dir``: every configuration's results
+tree under ``results/`` (``results/study``, ``results/demo``, ...; see :mod:`magmom.layout`)."""
 
 
 def resolve_checkpoint(
-    model: str | os.PathLike, models_dir: str | os.PathLike = MODELS_DIR
+    model: str | os.PathLike, results_dir: str | os.PathLike | None = None
 ) -> Path:
-    """``model`` as a checkpoint file: a file path, a model directory, or a model id."""
+    """``model`` as a checkpoint file: a file path, a model directory, or a model id (looked up
+    as ``{results_dir}/models/{id}/best.pt``; without ``results_dir`` in every results tree under
+    ``results/``, which must then hold exactly one such model)."""
+    import glob
+
+    from magmom.layout import Layout
+
     path = Path(model)
     if path.is_file():
         return path
     if path.is_dir() and (path / BEST).is_file():
         return path / BEST
-    by_id = Path(models_dir) / str(model) / BEST
-    if by_id.is_file():
-        return by_id
+    pattern = Layout(str(results_dir or RESULTS_GLOB), "").checkpoint(str(model))
+    found = sorted(Path(p) for p in glob.glob(pattern) if Path(p).is_file())
+    if len(found) == 1:
+        return found[0]
+    if len(found) > 1:
+        raise FileNotFoundError(
+            f"model id {str(model)!r} exists in several results trees "
+            f"({', '.join(map(str, found))}); pass the checkpoint path or --results-dir"
+        )
     raise FileNotFoundError(
         f"model {str(model)!r} is neither a checkpoint file, nor a model directory with {BEST}, "
-        f"nor a model id with {by_id}; train it first (snakemake {by_id})"
+        f"nor a trained model id ({pattern} does not exist); train it first"
     )
 
 
@@ -71,7 +84,7 @@ class Prediction:
 class MomentPredictor:
     """Per-atom magnetic moments from a magmom checkpoint (see the module docstring).
 
-    ``model`` is a checkpoint path, a model directory or a model id under ``models_dir``.
+    ``model`` is a checkpoint path, a model directory or a model id (:func:`resolve_checkpoint`).
     ``device`` defaults to CUDA when available; ``batch_size`` to the training batch size.
     """
 
@@ -81,9 +94,9 @@ class MomentPredictor:
         *,
         device: str | torch.device | None = None,
         batch_size: int | None = None,
-        models_dir: str | os.PathLike = MODELS_DIR,
+        results_dir: str | os.PathLike | None = None,
     ):
-        self.checkpoint_path = resolve_checkpoint(model, models_dir)
+        self.checkpoint_path = resolve_checkpoint(model, results_dir)
         self.device = select_device(device)
         self.model, checkpoint = load_model(self.checkpoint_path, self.device)
         self.model_id = str(checkpoint["model_id"])
