@@ -44,7 +44,6 @@ from dataclasses import dataclass
 import numpy as np
 
 POLICIES: tuple[str, ...] = ("eos", "floor", "floor-afm")
-DEFAULT_POLICY = "floor"
 
 MOMENT_FLOOR: dict[str, float] = {
     "Fe": 3.0, "Co": 2.0, "Ni": 1.0, "Mn": 3.5, "Cr": 3.0, "V": 2.0,

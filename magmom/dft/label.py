@@ -148,7 +148,7 @@ def _run_start(atoms, start, dft: Mapping, workdir: Path, spinpol: bool) -> dict
 
 def _label_with_gpaw(atoms, dft: Mapping, workdir: Path, record: dict) -> dict:
     spinpol = is_spin_polarised(atoms.get_chemical_symbols())
-    policy = dft.get("initial_moments", initial_moments.DEFAULT_POLICY)
+    policy = dft["initial_moments"]
     params = {**gpaw_parameters(atoms, dft, spinpol), "initial_moments": policy}
     record["parameters"] = params
     record["parameters_sha256"] = parameters_sha256(params)
