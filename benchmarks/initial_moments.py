@@ -7,11 +7,10 @@ the layer-alternating ``afm`` start. The lattice table itself comes from
 :func:`magmom.dft.eos.run_eos` (GPAW, same cheap settings) for every element × lattice the slabs
 needs, so ``eos`` starts where the study's rule would, with two shortcuts to keep the run short:
 Fe and Ni, whose bulk moments an EOS reproduces (≈ 2.2 and ≈ 0.6 μB), take the table's
-documented fallback entry (:mod:`magmom.recipe.lattice_table`); Mn, whose fallback guess (the
-covalent-radius estimate, 3.21 Å for bcc) lies so far from its minimum that the GPAW scan needs
-three passes of slow-converging points, takes :math:`a_0` from a CHGNet EOS
-(``eos.calculator: chgnet``) and its table moment from one GPAW calculation at that
-:math:`a_0`, started at the fallback's moment — the last step of the GPAW EOS.
+documented fallback entry (:mod:`magmom.recipe.lattice_table`); Mn takes its entry from a CHGNet
+EOS (``eos.calculator: chgnet``): its fallback guess (the covalent-radius estimate, 3.21 Å for
+bcc) lies so far from the minimum that the GPAW scan needs three passes, and a ferromagnetic bulk
+Mn point at these settings did not converge in 200 SCF iterations on this machine.
 
 Slabs (3 layers, one atom per layer, 1 × 1 in-plane; the recipe's facets, Vegard lattice
 constants, bottom layer fixed): Cr(110), V(110), Mn(110) (bcc, the recipe's lattice for Mn),
@@ -43,13 +42,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from magmom.dft.eos import (  # noqa: E402
-    GpawBulk,
-    bulk_cell,
-    lattice_table_from_eos,
-    reference_guess,
-    run_eos,
-)
+from magmom.dft.eos import lattice_table_from_eos, run_eos  # noqa: E402
 from magmom.dft.label import fix_bottom_layers, label_slab  # noqa: E402
 from magmom.recipe.lattice_table import lattice_entry  # noqa: E402
 from magmom.recipe.slabs import base_slab  # noqa: E402
@@ -64,7 +57,7 @@ SLABS = (
 )
 VACUUM = 5.0
 FROM_FALLBACK = ("Fe", "Ni")  # bulk moments an EOS reproduces; their fallback entry is used
-A0_FROM_CHGNET = ("Mn",)  # a0 from CHGNet's EOS, the moment from one GPAW point at a0
+FROM_CHGNET = ("Mn",)  # entry (a0 and moment) from CHGNet's EOS
 CHEAP_LADDER = [
     {"mixer": "pulay", "eigenstates": 1.0e-6, "smearing_width": 0.1, "maxiter": 200},
     {"mixer": "msr1", "eigenstates": 1.0e-5, "smearing_width": 0.15, "maxiter": 300},
@@ -99,20 +92,6 @@ def build(lattice: str, layers, table, cfg):
     return atoms, a
 
 
-def moment_at_chgnet_a0(element: str, lattice: str, cfg, work: Path) -> dict:
-    """The EOS result with :math:`a_0` from CHGNet and the moment of one GPAW point there."""
-    res = run_eos(element, lattice, {**cfg["eos"], "calculator": "chgnet"}, cfg["dft"],
-                  cfg["recipe"], work / "chgnet")  # fmt: skip
-    if res["status"] != "ok":
-        return res
-    guess = reference_guess(element, lattice, cfg["recipe"]["default_magmom"], 1.633)
-    atoms = bulk_cell(element, lattice, res["a0"])
-    atoms.set_initial_magnetic_moments([guess["magmom"]] * len(atoms))
-    point = GpawBulk(cfg["eos"], cfg["dft"], work, True, atoms)(atoms, "a0")
-    m = [abs(x) for x in point["magmoms"]]
-    return {**res, "magmom": sum(m) / len(m), "source": "chgnet-a0+gpaw-moment"}
-
-
 def fmt(m) -> str:
     return " ".join(f"{x:+.2f}" for x in m)
 
@@ -136,10 +115,9 @@ def main(argv=None) -> int:
             continue
         t0 = time.perf_counter()
         work = out / "eos" / f"{el}-{lat}"
-        if el in A0_FROM_CHGNET:
-            res = moment_at_chgnet_a0(el, lat, cfg, work)
-        else:
-            res = run_eos(el, lat, cfg["eos"], cfg["dft"], cfg["recipe"], work)
+        calculator = "chgnet" if el in FROM_CHGNET else "gpaw"
+        eos = {**cfg["eos"], "calculator": calculator}
+        res = run_eos(el, lat, eos, cfg["dft"], cfg["recipe"], work)
         path = out / "eos" / f"{el}-{lat}.json"
         path.write_text(json.dumps(res))
         eos_files[(el, lat)] = path

@@ -20,6 +20,13 @@ policy          start :math:`m_i^0` of atom :math:`i` (element :math:`X_i`, laye
                 A slab without Cr or Mn gets the ``floor`` start alone
 =============== ==================================================================================
 
+The start applies to both GPAW stages: under ``floor`` and ``floor-afm`` the plane-wave stage
+starts from it again rather than from the LCAO warm-up's converged moments, because the warm-up
+(single-zeta basis, coarse grid) can lose a weak moment for good — a two-layer Cr(110) slab
+started at 3 μB leaves the LCAO stage at ≈ 0 μB and the plane-wave stage then keeps none, while a
+plane-wave calculation from the same start converges to 0.23 μB per atom, 3.6 meV lower. Under
+``eos`` the plane-wave stage starts from the LCAO moments, as in the study.
+
 The floors (:data:`MOMENT_FLOOR`, μB) sit at or above the largest moment the element carries in
 a metallic environment, surfaces included (surface moments exceed bulk ones because the
 d band narrows), so that the SCF approaches a magnetic solution from above instead of settling
@@ -103,6 +110,12 @@ def starts(atoms, policy: str) -> list[Start]:
     if policy == "floor-afm" and any(s in AFM_ELEMENTS for s in symbols):
         out.append(Start("afm", layer_alternating(symbols, atoms.get_tags(), ferro)))
     return out
+
+
+def plane_wave_start(policy: str, start: Start) -> np.ndarray | None:
+    """Initial moments of the plane-wave stage: ``start``'s again, or None (the LCAO stage's
+    converged moments) under ``eos``."""
+    return None if check_policy(policy) == "eos" else start.magmoms
 
 
 def lowest_energy(energies: Sequence[float | None]) -> int | None:

@@ -113,9 +113,10 @@ def _stage_summary(name: str, res) -> dict:
     }
 
 
-def _run_start(atoms, start, dft: Mapping, workdir: Path, spinpol: bool) -> dict:
-    """Staged relaxation of ``atoms`` from ``start``: ``{"result" | "error", "record"}``, the
-    record part holding this start's stages, SCF attempts and outcome."""
+def _run_start(atoms, start, dft: Mapping, workdir: Path, base: Path, spinpol: bool) -> dict:
+    """Staged relaxation of ``atoms`` from ``start`` in ``workdir`` (the pre-relaxation shared in
+    ``base``): ``{"result" | "error", "record"}``, the record part holding this start's stages,
+    SCF attempts and outcome."""
     work = atoms.copy()
     work.set_initial_magnetic_moments(start.magmoms)
     part = {"initial_magmoms": start.magmoms.tolist(), "stages": {}, "scf_attempts": []}
@@ -127,7 +128,15 @@ def _run_start(atoms, start, dft: Mapping, workdir: Path, spinpol: bool) -> dict
             part["scf_attempts"].extend(res.attempts)
 
     try:
-        res = run_staged_relaxation(work, dft, workdir, spinpol, on_stage=on_stage)
+        res = run_staged_relaxation(
+            work,
+            dft,
+            workdir,
+            spinpol,
+            on_stage=on_stage,
+            prerelax_dir=base,
+            pw_magmoms=initial_moments.plane_wave_start(dft["initial_moments"], start),
+        )
     except (MemoryError, KeyboardInterrupt, PrerelaxConfigError):
         raise
     except Exception as err:
@@ -166,7 +175,7 @@ def _label_with_gpaw(atoms, dft: Mapping, workdir: Path, record: dict) -> dict:
         moments = ", ".join(f"{s} {m:+.2f}" for s, m in zip(symbols, start.magmoms, strict=True))
         log.info("initial moments %r (policy %s): %s", start.name, policy, moments)
         start_dir = workdir / f"start-{start.name}" if several else workdir
-        runs.append(_run_start(atoms, start, dft, start_dir, spinpol))
+        runs.append(_run_start(atoms, start, dft, start_dir, workdir, spinpol))
     record["initial_moments"] = {
         "policy": policy,
         "kept": None,
