@@ -103,7 +103,7 @@ def cr_records(tmp_path_factory):
     return atoms, out
 
 
-@pytest.mark.slow  # 3 x (LCAO + plane-wave SCF) of a 2-atom cell; the magnetic starts converge slowly
+@pytest.mark.slow  # 3 x (LCAO + plane-wave SCF) of a 2-atom cell; magnetic starts converge slowly
 def test_gpaw_start_decides_the_cr_label_and_both_starts_are_recorded(cr_records):
     atoms, rec = cr_records
     for policy, r in rec.items():
