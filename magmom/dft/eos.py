@@ -52,8 +52,9 @@ from pathlib import Path
 
 import numpy as np
 
-from magmom.elements import IDEAL_HCP_C_OVER_A, LATTICES, SPIN_POLARISED_ELEMENTS
+from magmom.elements import IDEAL_HCP_C_OVER_A, SPIN_POLARISED_ELEMENTS
 from magmom.io import write_json
+from magmom.layout import LATTICES
 
 from .gpaw_params import bulk_params, parameters_sha256
 from .record import versions
@@ -232,7 +233,7 @@ def run_eos(
     recipe: Mapping,
     workdir: str | Path,
 ) -> dict:
-    """The content of ``results/eos/{element}-{lattice}.json`` (see the module docstring)."""
+    """The content of ``<results_dir>/eos/{element}-{lattice}.json`` (see the module docstring)."""
     from tqdm import tqdm
 
     from magmom.recipe.lattice_table import fixed_c_over_a
