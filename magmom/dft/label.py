@@ -11,6 +11,11 @@ job succeeds so that one slab never stops the workflow. What a rerun cannot fix 
 raised instead: a configuration that cannot run here (e.g. ``dft.prerelax.model: uma`` without
 fairchem), a slab missing from the db, and ``MemoryError`` (Snakemake then retries the job with
 the larger ``mem_mb`` of the next attempt; the stage checkpoints make the retry resume).
+
+:func:`label_slab_job` is the rule's entry point: with ``dft.resources.tasks`` > 1 and a GPAW
+built with MPI it pre-relaxes the slab in its own (serial) process, then labels it on that many
+MPI ranks (:mod:`magmom.dft.parallel`); the record's ``parallel`` holds the world size and the
+GPAW layout (k-points/domains/bands) of each stage.
 """
 
 from __future__ import annotations
@@ -26,9 +31,16 @@ import numpy as np
 from magmom.elements import is_spin_polarised
 
 from .gpaw_params import parameters_sha256
+from .parallel import gpaw_build, mpi_wanted, run_under_mpi, world
 from .prerelax import PrerelaxConfigError, check_prerelax_config
-from .record import finite, new_record, set_moments, structure_dict, write_record
-from .staged_relaxation import StageFailed, StageResult, gpaw_parameters, run_staged_relaxation
+from .record import finite, new_record, read_record, set_moments, structure_dict, write_record
+from .staged_relaxation import (
+    StageFailed,
+    StageResult,
+    gpaw_parameters,
+    prerelax_checkpointed,
+    run_staged_relaxation,
+)
 from .surrogate import label_with_chgnet
 
 log = logging.getLogger(__name__)
@@ -115,12 +127,15 @@ def _label_with_gpaw(atoms, dft: Mapping, workdir: Path, record: dict) -> dict:
     record["spinpol"] = spinpol
     record["stages"] = {}
     record["scf_attempts"] = []
+    record["parallel"] = {"world_size": int(world().size), "gpaw_build": gpaw_build(), "layout": {}}
 
     def on_stage(name, res):
         record["stages"][name] = _stage_summary(name, res)
         record["structure"] = structure_dict(res.atoms)  # last known geometry
         if isinstance(res, StageResult):
             record["scf_attempts"].extend(res.attempts)
+            if res.attempts and "layout" in res.attempts[-1]:
+                record["parallel"]["layout"][name] = res.attempts[-1]["layout"]
 
     try:
         res = run_staged_relaxation(atoms, dft, workdir, spinpol, on_stage=on_stage)
@@ -200,3 +215,37 @@ def label_slab_from_db(
     record = label_slab(atoms, meta, slab_id, config, workdir)
     write_record(output, record)
     return record
+
+
+def label_slab_job(
+    db_path: str | Path,
+    slab_id: str,
+    config: Mapping,
+    workdir: str | Path,
+    output: str | Path,
+    tasks: int = 1,
+    launcher: str = "auto",
+) -> dict:
+    """Rule ``dft_slab``: label one slab, GPAW on ``tasks`` MPI ranks when it can (module doc).
+
+    The pre-relaxation runs here, once, and is checkpointed; the ranks read the checkpoint.
+    """
+    if config["labeller"] != "gpaw" or not mpi_wanted(int(tasks)):
+        return label_slab_from_db(db_path, slab_id, config, workdir, output)
+    atoms, _ = read_initial_slab(db_path, slab_id, int(config["recipe"]["fixed_layers"]))
+    check_prerelax_config(config["dft"]["prerelax"])
+    Path(workdir).mkdir(parents=True, exist_ok=True)
+    prerelax_checkpointed(atoms, config["dft"]["prerelax"], workdir)
+    run_under_mpi(
+        "magmom.dft.label:label_slab_from_db",
+        {
+            "db_path": str(db_path),
+            "slab_id": slab_id,
+            "config": dict(config),
+            "workdir": str(workdir),
+            "output": str(output),
+        },
+        int(tasks),
+        launcher,
+    )
+    return read_record(output)
