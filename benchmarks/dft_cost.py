@@ -146,6 +146,40 @@ def table(results: list[dict], ref_procs: int, scf_per_step: float) -> str:
     return "\n".join(" ".join(f"{c!s:>9}" for c in row) for row in rows)
 
 
+def recipe_estimate() -> str:
+    """Core-hours of the full recipe (config.yaml) from magmom.dft.cost_model, per slab size."""
+    from collections import Counter
+
+    import yaml
+
+    from magmom.dft import cost_model
+
+    with open(ROOT / "config.yaml") as fh:
+        cfg = yaml.safe_load(fh)
+    tasks = int(cfg["dft"]["resources"]["tasks"])
+    density = cfg["dft"]["planewave"]["kpt_density"]
+    import tempfile
+
+    sizes = Counter(cost_model.slab_sizes(cfg["recipe"], tempfile.mkdtemp()).values())
+    lines = [f"\nfull recipe (config.yaml, {sum(sizes.values())} slabs), cost model at "
+             f"{tasks} processes per slab (budget {cost_model.BUDGET}):"]  # fmt: skip
+    total = 0.0
+    for size, count in sorted(sizes.items()):
+        n1, n2 = cost_model.kpoint_grid(size, density)
+        n_atoms = size[0] * size[1] * size[2]
+        serial = cost_model.core_hours(n_atoms, n1 * n2, 1)
+        parallel = cost_model.core_hours(n_atoms, n1 * n2, tasks)
+        total += count * parallel
+        lines.append(
+            f"  {'x'.join(map(str, size))} ({n_atoms} atoms, {n1}x{n2} k): {count} slabs, "
+            f"{serial:.1f} core-h serial, {parallel:.1f} core-h on {tasks} processes "
+            f"({parallel / tasks:.1f} h wall); job asks "
+            f"{cost_model.slab_job_size(size, density, tasks)}"
+        )
+    lines.append(f"  total: {total:,.0f} core-hours ({total / 1e6:.2f} M)")
+    return "\n".join(lines)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--sizes", nargs="+", default=["2x2x4"])
@@ -161,6 +195,7 @@ def main() -> None:
     p.add_argument("--nice", type=int, default=10)
     p.add_argument("--workdir", default=None)
     p.add_argument("--json", default=None, help="write all results here")
+    p.add_argument("--estimate-only", action="store_true", help="only the full-recipe estimate")
     # worker mode (internal)
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--size", help=argparse.SUPPRESS)
@@ -169,6 +204,9 @@ def main() -> None:
     args = p.parse_args()
     if args.worker:
         worker(args)
+        return
+    if args.estimate_only:
+        print(recipe_estimate())
         return
     import tempfile
 
@@ -182,6 +220,7 @@ def main() -> None:
             print(json.dumps({k: v for k, v in r.items() if k != "iteration_times"}), flush=True)
     print(f"\nGPAW logs in {workdir}; study settings of config.yaml, {args.element} fcc(111)")
     print(table(results, min(args.procs), args.scf_per_step))
+    print(recipe_estimate())
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(results, indent=2))

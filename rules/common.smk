@@ -182,6 +182,18 @@ def slab_labeller(slab_id):
     return config.get("labeller_overrides", {}).get(slab_id, config["labeller"])
 
 
+def check_labeller_overrides():
+    unknown = sorted(set(config.get("labeller_overrides", {})) - set(slab_ids()))
+    if unknown and not config["dataset"]["source"]:
+        raise ValueError(
+            f"config key 'labeller_overrides': {', '.join(unknown)} not among the recipe's "
+            "slab ids (results/recipe/slabs.csv lists them)"
+        )
+
+
+check_labeller_overrides()
+
+
 def dft_tasks():
     return int(dft_resource("tasks", 1))
 

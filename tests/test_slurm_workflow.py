@@ -33,7 +33,8 @@ GROUP_SIZE = int(os.environ.get("DFT_GROUP", 4))  # as profiles/slurm reads it
 # Two tiny slabs labelled by real GPAW on 2 MPI ranks (srun inside the Slurm job), the rest by the
 # CHGNet surrogate. Cheap settings (Γ point at 200 eV, no relaxation steps: one LCAO and one
 # plane-wave SCF) through the production code path; tight SCF so 2 ranks and 1 agree to 1e-4 μB.
-GPAW_SLABS = ("ni100-fcc-pure-v0", "cu008-ni092-fcc-dilute_1_sub-v0")
+# cu083-ni017: spin-polarised (2 Ni in 12 atoms), the moments to compare; cu100: no spin, cheap.
+GPAW_SLABS = ("cu083-ni017-fcc-dilute_2_nn_top-v0", "cu100-fcc-pure-v0")
 GPAW_MPI_CONFIG = {
     "labeller_overrides": dict.fromkeys(GPAW_SLABS, "gpaw"),
     "dft": {
