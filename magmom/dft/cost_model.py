@@ -40,11 +40,14 @@ NN_DISTANCE = 2.5  # Å
 FIT = {
     # one process, study settings, spin-polarised: t_iter = c_iter * N**p * n_k (s), the setup
     # (to the end of the first SCF iteration) c_setup * N**p_setup * n_k, wave functions
-    # m_wf * N**q * n_k (MB); exponents from the 16- and 64-atom points, see the module docstring
-    "c_iter": 1.66e-3,
-    "p": 2.55,
-    "c_setup": 1.83e-4,
-    "p_setup": 3.22,
+    # m_wf * N**q * n_k (MB). Points: 16-atom 2x2x4 Ni measured by benchmarks/dft_cost.py here
+    # (56.8 s CPU per iteration, 98 s to the end of the first), 64-atom 4x4x4 from the issue's
+    # serial run (~10 min per iteration, ~28 min to the end of the first; 3.1 GB wave functions,
+    # 0.48 GB at 16 atoms)
+    "c_iter": 8.837e-04,
+    "p": 2.700,
+    "c_setup": 5.861e-04,
+    "p_setup": 3.047,
     "m_wf_mb": 2.0e-2,
     "q": 2.345,
     "alpha": 0.15,  # eta_P = P**-alpha
