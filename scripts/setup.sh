@@ -8,7 +8,7 @@ PYTHON=${PYTHON:-python3}
 
 need_apt=()
 # MPI, FFTW and ScaLAPACK for GPAW (scripts/gpaw_siteconfig.py); MAGMOM_GPAW_MPI=0: serial GPAW
-APT_PKGS=(libxc-dev libopenblas-dev g++ pkg-config libfftw3-dev)
+APT_PKGS=(libxc-dev libopenblas-dev g++ pkg-config chromium chromium-driver libfftw3-dev)
 [ "${MAGMOM_GPAW_MPI:-1}" = 0 ] || APT_PKGS+=(libopenmpi-dev openmpi-bin libscalapack-openmpi-dev)
 for pkg in "${APT_PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")

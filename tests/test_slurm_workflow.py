@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from training_helpers import TINY
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
@@ -198,7 +199,7 @@ def contexts(log: Path) -> list[dict[str, str]]:
 
 
 def test_report_is_built(tiny_run):
-    report = tiny_run["workdir"] / "results" / "report"
+    report = tiny_run["workdir"] / TINY.report_dir()
     for name in ("ranking.csv", "ranking.md", "per_element_heatmap.png", "deployment_cost.csv"):
         assert (report / name).stat().st_size > 0, f"{name} missing from the Slurm run"
 
@@ -266,17 +267,17 @@ def test_gpaw_slabs_ran_on_two_mpi_ranks_and_match_a_serial_run(tiny_run, tmp_pa
     for override in (ROOT / "presets" / "tiny.yaml", workdir / "ci-gpaw-mpi.yaml"):
         _merge(config, yaml.safe_load(override.read_text()))
     for slab_id in GPAW_SLABS:
-        rec = read_record(workdir / "results" / "dft" / f"{slab_id}.json")
+        rec = read_record(workdir / TINY.dft_record(slab_id))
         assert rec["labeller"] == "gpaw" and rec["status"] == "ok", (slab_id, rec.get("reason"))
         assert rec["parallel"]["world_size"] == 2, rec["parallel"]
         assert rec["parallel"]["gpaw_build"]["mpi"] is True
         for stage in ("lcao", "pw"):
             layout = rec["parallel"]["layout"][stage]
             assert layout["kpt"] * layout["domain"] * layout["band"] == 2, layout
-        log = (workdir / "logs" / "dft" / f"{slab_id}.log").read_text()
+        log = (workdir / TINY.log("dft", slab_id)).read_text()
         assert "starting 2 MPI ranks: srun --ntasks=2" in log, log[-3000:]
         serial = label_slab_from_db(
-            workdir / "results" / "recipe" / "initial_slabs.db",
+            workdir / TINY.initial_slabs(),
             slab_id,
             {**config, "labeller": "gpaw"},
             tmp_path / slab_id,
