@@ -12,11 +12,12 @@ Plane-wave GPAW on an :math:`N`-atom slab with :math:`n_k` Monkhorst–Pack poin
 
     M = M_0 P + s_M\\, m_\\mathrm{wf}\\, N^{q}\\, n_k
 
-with the parallel efficiency :math:`\\eta_P = P^{-\\alpha}` (:math:`\\alpha` from the 1 → 2
-process speed-up). The constants (:data:`FIT`) are fitted on ``benchmarks/dft_cost.py`` (16-atom
-2×2×4 slab, 1 and 2 processes, this machine) and on the issue's serial 64-atom 4×4×4 timing
-(setup ~18 min, ~10 min per SCF iteration, 3.1 GB of wave functions); the README's "DFT cost"
-section lists them. Budget assumptions: :math:`n_\\mathrm{steps}` ionic steps (LCAO warm-up and
+with the parallel efficiency :math:`\\eta_P = P^{-\\alpha}`. The constants (:data:`FIT`) are
+fitted on the 16-atom 2×2×4 slab measured by ``benchmarks/dft_cost.py`` here (one process) and
+on the issue's serial 64-atom 4×4×4 timing (setup ~18 min, ~10 min per SCF iteration, 3.1 GB of
+wave functions); :math:`\\alpha` is an assumption (0.90 at 2, 0.59 at 32 processes) until the
+benchmark's multi-process runs are measured on an idle machine. README "DFT cost" lists them.
+Budget assumptions: :math:`n_\\mathrm{steps}` ionic steps (LCAO warm-up and
 plane-wave relaxation together, counted at plane-wave cost) of :math:`n_\\mathrm{SCF}` iterations,
 a safety factor :math:`s`; two setups (the LCAO and the plane-wave stage). Snakemake multiplies
 both by the attempt on retries, and the stage checkpoints make a retry resume.
