@@ -154,11 +154,13 @@ def markdown(table: pd.DataFrame, summary: pd.DataFrame, setup: Mapping) -> str:
     for slab_id, sub in table.groupby("slab_id", sort=True):
         cells = [_cell(sub[sub["start"] == s].iloc[0]) for s in STARTS]
         formula = sub["formula"].iloc[0]
-        lines.append(f"| {slab_id} ({formula}) | {sub['n_atoms'].iloc[0]} | " + " | ".join(cells))
+        atoms = sub["n_atoms"].iloc[0]
+        lines.append(f"| {slab_id} ({formula}) | {atoms} | " + " | ".join(cells) + " |")
     lines += [
         "",
         "it = SCF iterations (failed ladder levels counted at their maxiter); s = wall time of "
-        "the single point; L*n* = the ladder level that converged when not the first.",
+        "the single point (on a shared machine it varies with the load: compare iterations); "
+        "L*n* = the ladder level that converged when not the first.",
         "",
         "| start | converged | same state | median it | total it | total time (s) | "
         "it saving vs EOS | time saving vs EOS |",
