@@ -100,9 +100,6 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    if args.maxiter:
-        for level in config["dft"]["scf_ladder"]:
-            level["maxiter"] = min(int(level["maxiter"]), args.maxiter)
     demo = yaml.safe_load((ROOT / "presets" / "demo.yaml").read_text())
     config["models"].update({k: demo["models"][k] for k in ("hidden",)})
     config["training"].update(
@@ -161,6 +158,7 @@ def main() -> None:
             "uniform_magmom": 1.0,
             "same_state": {"max_abs_dm": 0.1, "max_abs_de": 0.01},
             "planewave": {"ecut": args.ecut, "kpt_density": args.kpt_density},
+            "maxiter": args.maxiter,
         }
         starts = warm_start_starts(
             out / "dataset.db",

@@ -195,3 +195,14 @@ def test_eos_moments_need_a_known_lattice():
     assert eos_table_moments(table, ["Fe", "Fe"], "bcc", 1.0, "x").tolist() == [2.2, 2.2]
     with pytest.raises(ValueError, match="db: slab s1: lattice 'unknown' is not fcc, bcc or hcp"):
         eos_table_moments(table, ["Fe"], "unknown", 1.0, "db: slab s1")
+
+
+def test_experiment_settings_override_the_planewave_and_cap_the_ladder():
+    from magmom.warm_start.scf import experiment_dft
+
+    dft = cheap_config()["dft"]
+    out = experiment_dft(dft, {"ecut": 150.0}, maxiter=50)
+    assert out["planewave"]["ecut"] == 150.0 and dft["planewave"]["ecut"] == 200.0
+    assert [lvl["maxiter"] for lvl in out["scf_ladder"]] == [1, 50]
+    assert [lvl["maxiter"] for lvl in dft["scf_ladder"]] == [1, 100]  # the input is untouched
+    assert experiment_dft(dft, None)["scf_ladder"] == dft["scf_ladder"]

@@ -17,7 +17,9 @@ Recorded per start: ``scf_iterations`` (of the level that converged), ``total_sc
     \text{same state} \iff \Delta m_{\max} \le \delta_m \ \wedge\ |\Delta E| \le \delta_E
 
 (``warm_start.same_state``: :math:`\delta_m` = ``max_abs_dm`` μB, :math:`\delta_E` =
-``max_abs_de`` eV). When the slab's label is not DFT, the ``eos_table`` run is the reference SCF:
+``max_abs_de`` eV). ``warm_start.maxiter`` caps every ladder level's ``maxiter`` (a bound on
+the run time for cheap presets: a start that needs more fails and is reported so). When the
+slab's label is not DFT, the ``eos_table`` run is the reference SCF:
 its converged moments become the ``converged`` start (``converged_source: reference_scf``).
 
 Each finished run is kept in ``{workdir}/{start}.json``, so a killed job resumes with the next
@@ -43,10 +45,16 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 
 
-def experiment_dft(dft: Mapping, planewave_overrides: Mapping | None) -> dict:
-    """``dft`` with ``warm_start.planewave`` overrides applied to ``dft.planewave``."""
+def experiment_dft(
+    dft: Mapping, planewave_overrides: Mapping | None, maxiter: int | None = None
+) -> dict:
+    """``dft`` with ``warm_start.planewave`` overrides applied to ``dft.planewave`` and every
+    ladder level's ``maxiter`` capped at ``warm_start.maxiter`` (when set)."""
     out = copy.deepcopy(dict(dft))
     out["planewave"] = {**out["planewave"], **dict(planewave_overrides or {})}
+    if maxiter:
+        for level in out["scf_ladder"]:
+            level["maxiter"] = min(int(level["maxiter"]), int(maxiter))
     return out
 
 
@@ -114,7 +122,7 @@ def run_slab(
     workdir.mkdir(parents=True, exist_ok=True)
     atoms = atoms_from_structure(entry["structure"])
     spinpol = is_spin_polarised(atoms.get_chemical_symbols())
-    dft = experiment_dft(dft, settings.get("planewave"))
+    dft = experiment_dft(dft, settings.get("planewave"), settings.get("maxiter"))
     base = planewave_params(dft, atoms, spinpol)
     ladder = ladder_from_config(dft["scf_ladder"])
     smearing = dft["planewave"]["smearing"]
