@@ -20,6 +20,40 @@ class ConfigError(ValueError):
     """The configuration is invalid; the message names the key and the allowed values."""
 
 
+def _typed(value):
+    if isinstance(value, str):
+        try:
+            return yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+    if isinstance(value, list):
+        return [_typed(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _typed(v) for k, v in value.items()}
+    return value
+
+
+def type_overrides(config: dict, overrides: Mapping) -> None:
+    """Give the nested values of ``--config`` overrides their YAML types, in ``config``.
+
+    Snakemake reads ``--config 'training={max_epochs: 2}'`` with YAML's base loader, so every
+    nested scalar arrives as a string (``'2'``); a config file would have given ``2``. Each nested
+    value of ``overrides`` (Snakemake's ``--config`` dict) is re-read as YAML and written into
+    ``config`` at the same key; top-level values, already typed by Snakemake, are left alone.
+    """
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            _type_into(config[key], value)
+
+
+def _type_into(config: dict, overrides: Mapping) -> None:
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            _type_into(config[key], value)
+        elif key in config and config[key] == value:
+            config[key] = _typed(value)
+
+
 def _key_path(path) -> str:
     out = ""
     for part in path:
@@ -61,6 +95,23 @@ def _describe(error, schema: Mapping) -> str:
     }
     allowed = ", ".join(f"{k}={v}" for k, v in bounds.items())
     return f"config key '{key}': {error.message}" + (f" (allowed: {allowed})" if allowed else "")
+
+
+# models.* keys that shape one model (what :func:`magmom.models.build_model` reads); the other
+# keys (architectures, cutoffs, residual) say which models exist.
+GNN_MODEL_KEYS = ("hidden", "layers", "readout_hidden_layers")
+DIMENET_MODEL_KEYS = ("readout_hidden_layers", "dimenet")
+
+
+# training.* keys the CHGNet fine-tuning baseline shares with the GNNs (FinetuneSettings)
+FINETUNE_TRAINING_KEYS = ("huber_delta", "weight_decay", "grad_clip", "seed")
+
+
+def model_settings(architecture: str, models: Mapping) -> dict:
+    """The ``models`` settings one architecture is built from: a change to any other key (say
+    ``models.dimenet`` for a cgconv model) leaves that model's training job alone."""
+    keys = DIMENET_MODEL_KEYS if architecture == "dimenet" else GNN_MODEL_KEYS
+    return {k: models[k] for k in keys if k in models}
 
 
 def schema_errors(config: Mapping, schema: Mapping) -> list[str]:

@@ -20,6 +20,8 @@ from magmom import config as magmom_config  # noqa: E402
 from magmom.recipe import slab_index  # noqa: E402
 
 SCHEMA = os.path.join(workflow.basedir, "schemas", "config.schema.yaml")
+# --config 'training={max_epochs: 2}' hands nested values over as strings: type them first.
+magmom_config.type_overrides(config, workflow.config_settings.config)
 magmom_config.check(config, SCHEMA, validate)
 
 NAME = config["dataset_name"]
@@ -183,6 +185,21 @@ def model_graph_cache(split):
         return graph_cache(parse_model_id(wildcards.model_id)[1], split)
 
     return cache
+
+
+def model_settings(wildcards):
+    """Params of a train job: the models.* keys its architecture is built from."""
+    return magmom_config.model_settings(
+        parse_model_id(wildcards.model_id)[0], config["models"]
+    )
+
+
+def training_settings():
+    """Params of a train job: the training section without resources (how, not what) and fresh
+    (a per-job instruction, passed on its own)."""
+    return {
+        k: v for k, v in config["training"].items() if k not in ("resources", "fresh")
+    }
 
 
 def training_resource(key, default):

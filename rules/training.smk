@@ -34,6 +34,10 @@ rule train:
         runtime=lambda wildcards, attempt: training_resource("runtime", 720) * attempt,
     params:
         spec=lambda wildcards: parse_model_id(wildcards.model_id),
+        models=model_settings,
+        training=training_settings(),
+        target=config["dataset"]["target"],
+        fresh=config["training"]["fresh"],
     script:
         "../workflow_scripts/train_model.py"
 
@@ -55,6 +59,8 @@ rule predict:
     resources:
         mem_mb=4000,
         runtime=60,
+    params:
+        target=config["dataset"]["target"],
     script:
         "../workflow_scripts/predict_model.py"
 
