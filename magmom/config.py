@@ -9,11 +9,38 @@ have a graph cache).
 from __future__ import annotations
 
 import math
+import os
+import shlex
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import yaml
 from jsonschema import Draft202012Validator
+
+# The user's --configfile options, as the workflow was started with them (set by rules/common.smk,
+# inherited by every job): suggested commands repeat them, so they work as printed.
+CONFIG_ARGS_ENV = "MAGMOM_CONFIG_ARGS"
+
+
+def config_args(configfiles) -> str:
+    """``--configfile a.yaml b.yaml`` for ``configfiles`` (relative to the working directory
+    where possible, shell-quoted), or '' when there are none."""
+    paths = []
+    for f in configfiles:
+        path = Path(f)
+        try:
+            path = path.resolve().relative_to(Path.cwd())
+        except ValueError:
+            pass
+        paths.append(shlex.quote(str(path)))
+    return "--configfile " + " ".join(paths) if paths else ""
+
+
+def snakemake_command(*args: str) -> str:
+    """``snakemake <args> --configfile ...``: a command to suggest in a message, carrying the
+    config files of the running workflow (none outside the workflow)."""
+    extra = os.environ.get(CONFIG_ARGS_ENV, "")
+    return " ".join(["snakemake", *args, *([extra] if extra else [])])
 
 
 class ConfigError(ValueError):

@@ -23,6 +23,10 @@ SCHEMA = os.path.join(workflow.basedir, "schemas", "config.schema.yaml")
 # --config 'training={max_epochs: 2}' hands nested values over as strings: type them first.
 magmom_config.type_overrides(config, workflow.config_settings.config)
 magmom_config.check(config, SCHEMA, validate)
+# Commands that messages suggest carry the user's config files (magmom.config.snakemake_command).
+os.environ[magmom_config.CONFIG_ARGS_ENV] = magmom_config.config_args(
+    workflow.config_settings.configfiles
+)
 
 NAME = config["dataset_name"]
 RESULTS = "results"
@@ -95,7 +99,7 @@ def parse_model_id(model_id):
 
 # ---- file layout -----------------------------------------------------------------------------
 def dataset_db():
-    return f"{RESULTS}/dataset/{NAME}.db"
+    return dataset_outputs()["db"]
 
 
 def split_file():
@@ -153,11 +157,16 @@ def dataset_source():
     return config["dataset"]["source"] or None
 
 
-def dataset_outputs():
+def dataset_outputs(staged=False):
+    """The dataset files: db, failures table, summary. ``staged``: where import/assembly write
+    them first; publish_dataset moves them into place only after a successful job, so a failed
+    import or assembly never costs the previous dataset (Snakemake deletes a job's outputs).
+    """
+    folder = f"{RESULTS}/dataset/staged" if staged else f"{RESULTS}/dataset"
     return {
-        "db": dataset_db(),
-        "failures": f"{RESULTS}/dataset/{NAME}-failures.csv",
-        "summary": f"{RESULTS}/dataset/{NAME}-summary.json",
+        "db": f"{folder}/{NAME}.db",
+        "failures": f"{folder}/{NAME}-failures.csv",
+        "summary": f"{folder}/{NAME}-summary.json",
     }
 
 

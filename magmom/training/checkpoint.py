@@ -53,11 +53,13 @@ class CheckpointError(RuntimeError):
 def retrain_hint(path: str | os.PathLike) -> str:
     """How to retrain the model of checkpoint ``path`` from scratch (a fresh run sets the old
     state aside; deleting best.pt alone would let the job resume its last.pt)."""
+    from magmom.config import snakemake_command
+
     best = Path(path).parent / BEST
+    command = snakemake_command(str(best), "--forcerun train", "--config 'training={fresh: true}'")
     return (
-        f"retrain it from scratch with `snakemake {best} --forcerun train "
-        "--config 'training={fresh: true}'` (plus your --configfile/--profile options), or "
-        "`python -m magmom.training ... --fresh` outside the workflow"
+        f"retrain it from scratch with `{command}` (the earlier state is set aside, not "
+        "deleted), or with `python -m magmom.training ... --fresh` outside the workflow"
     )
 
 
