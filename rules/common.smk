@@ -187,6 +187,28 @@ GNN_MODEL_ID = "(?:{})-r(?:{})(?:-res)?".format(
 )
 
 
+def unknown_model_id(wildcards):
+    """Input function of the catch-all unknown_model: fails, listing the buildable ids."""
+    architecture, cutoff, _ = parse_model_id(wildcards.model_id)
+    why = ""
+    if (
+        architecture in ARCHITECTURES
+        and cutoff is not None
+        and cutoff not in GRAPH_CUTOFFS
+    ):
+        why = (
+            f" (cutoff {cutoff} Å has no graph cache: graphs.cutoffs is "
+            f"{', '.join(GRAPH_CUTOFFS)})"
+        )
+    raise ValueError(
+        f"'{wildcards.model_id}' is not a model id this configuration can build{why}. "
+        f"GNN ids are <architecture>-r<cutoff>[-res] with an architecture of "
+        f"{', '.join(ARCHITECTURES)} and a cutoff of graphs.cutoffs "
+        f"({', '.join(GRAPH_CUTOFFS)}). This configuration's models: "
+        f"{', '.join(all_model_ids())}"
+    )
+
+
 def model_graph_cache(split):
     """Input function: the `split` graph cache at the cutoff of wildcards.model_id."""
 

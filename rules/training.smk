@@ -70,3 +70,21 @@ rule train_all:
     input:
         gnn_checkpoints(),
     localrule: True
+
+
+rule unknown_model:
+    """Catch-all for a checkpoint no rule can build: stops the DAG with the buildable ids."""
+    input:
+        unknown_model_id,
+    output:
+        f"{RESULTS}/models/{{model_id}}/best.pt",
+    log:
+        f"{LOGS}/train/{{model_id}}.unknown.log",
+    wildcard_constraints:
+        # every id no other rule writes a best.pt for (the lookahead sees the rest of the path)
+        model_id=rf"(?!(?:{GNN_MODEL_ID}|chgnet-finetuned)/best\.pt$)[^/]+",
+    localrule: True
+    conda:
+        "../envs/ml.yaml"
+    shell:
+        "false"
