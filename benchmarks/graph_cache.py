@@ -1,5 +1,12 @@
-"""Benchmark of the graph stage: neighbour lists, the full r8 cache build, loader throughput.
+"""Benchmark of the graph stage: the neighbour cap, neighbour lists, the full r8 cache build, loader
+throughput.
 
+0. What the per-atom cap (``max_neighbors`` = 50) does per cutoff, for the shell-complete rule of
+   the cache (:mod:`magmom.graphs.neighbours`) and, for comparison, the rule before cache schema 2
+   (:func:`index_tiebreak_cap`: the first 50 in (distance, atom index) order): mean and maximum
+   edges per atom, fraction of capped atoms and median distance of the farthest kept neighbour
+   (:mod:`magmom.graphs.cap_stats`), on ideal slabs (what a user holds before DFT) and on the
+   rattled synthetic slabs below.
 1. Build time per 64-atom 4x4x4 slab at each cutoff with the cache builder (vesin) against a
    reference builder that differs only in its neighbour list, ``ase.neighborlist`` (its
    ``primitive_neighbor_list``, the function behind ``neighbor_list``); same cap, same encoding,
@@ -16,6 +23,7 @@
    this cache replaces) from memory.
 
 Run:  .venv/bin/python benchmarks/graph_cache.py [--n 19651] [--processes 2] [--from-db]
+      [--cap-only]
 """
 
 from __future__ import annotations
@@ -32,7 +40,8 @@ from pathlib import Path
 import numpy as np
 from ase.build import bcc110, fcc111, hcp0001
 
-from magmom.graphs.builder import SlabInput, build_caches, encoded_graph
+from magmom.graphs.builder import SlabInput, build_caches, encoded_graph, graph_arrays_and_counts
+from magmom.graphs.cap_stats import AtomEdgeCounts, CapStats
 
 N_STUDY = 19_651
 N_PROTOTYPES = 2_520
@@ -77,6 +86,27 @@ def synthetic_slabs(n: int, seed: int = 42) -> list[SlabInput]:
     return slabs
 
 
+def index_tiebreak_cap(arrays: dict[str, np.ndarray], max_neighbors: int) -> dict[str, np.ndarray]:
+    """The cap before schema 2, for comparison only: the ``max_neighbors`` first edges per centre.
+
+    ``arrays`` must be an *uncapped* graph (``graph_arrays(..., max_neighbors=None)``), whose
+    edges are stored in the order (centre, distance, neighbour index j, offset S); the old rule
+    kept the first ``max_neighbors`` of each centre, so equidistant neighbours beyond the cap were
+    chosen by their atom index (a shell could be split, depending on the numbering).
+    """
+    centre = arrays["edge_index"][1].astype(np.int64)
+    counts = np.bincount(centre)
+    rank = np.arange(len(centre)) - (np.cumsum(counts) - counts)[centre]
+    keep = rank < max_neighbors
+    edge_fields = ("edge_index", "edge_dist", "edge_vec", "cell_offset")
+    return {
+        name: (value[..., keep] if name == "edge_index" else value[keep])
+        if name in edge_fields
+        else value
+        for name, value in arrays.items()
+    }
+
+
 def cpu_seconds() -> float:
     """User + system CPU time of this process and its finished children."""
     own = resource.getrusage(resource.RUSAGE_SELF)
@@ -91,6 +121,58 @@ def per_slab(slabs, cutoff, engine, repeat=1):
         for slab in slabs:
             encoded_graph(slab, cutoff, 50, "abs", engine)
     return (time.process_time() - start) / (repeat * len(slabs))
+
+
+def ideal_slabs(seed: int = 5) -> list[SlabInput]:
+    """The six templates unrattled (the geometry before DFT), random elements, zero moments."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for (size, lattice), atoms in templates().items():
+        out.append(
+            SlabInput(
+                slab_id=f"ideal-{lattice}-{size}",
+                numbers=rng.choice(METALS, size=size),
+                positions=atoms.positions,
+                cell=atoms.cell[:],
+                pbc=np.array([True, True, False]),
+                magmoms=np.zeros(size),
+            )
+        )
+    return out
+
+
+def cap_stats_old_and_new(slabs, cutoff: float, max_neighbors: int = 50):
+    """CapStats of the shell-complete cap and of the index tie-break cap on the same slabs."""
+    new, old = CapStats(), CapStats()
+    for slab in slabs:
+        _, counts = graph_arrays_and_counts(slab, cutoff, max_neighbors)
+        uncapped, full = graph_arrays_and_counts(slab, cutoff, None)
+        new.add(counts)
+        kept = AtomEdgeCounts.from_arrays(index_tiebreak_cap(uncapped, max_neighbors))
+        old.add(AtomEdgeCounts(kept.kept, full.kept, kept.reach))
+    return old, new
+
+
+def bench_cap(n_synthetic: int = 300) -> None:
+    sets = {
+        "ideal slabs (6: 4x4x4 + 2x2x4 on fcc/bcc/hcp)": ideal_slabs(),
+        f"rattled synthetic slabs ({n_synthetic})": synthetic_slabs(n_synthetic, seed=2),
+    }
+    print("0. per-atom cap 50: old rule (ties by atom index) -> shell-complete rule (this cache)")
+    for label, slabs in sets.items():
+        print(f"   {label}")
+        print(
+            f"   {'cutoff':>6} {'edges/atom mean':>17} {'edges/atom max':>15} "
+            f"{'capped atoms':>15} {'median farthest kept, Å':>24}"
+        )
+        for cutoff in CUTOFFS:
+            old, new = cap_stats_old_and_new(slabs, cutoff)
+            print(
+                f"   r{cutoff:<5g} {old.edges_per_atom_mean:7.2f} -> {new.edges_per_atom_mean:6.2f}"
+                f" {old.edges_per_atom_max:6d} -> {new.edges_per_atom_max:5d}"
+                f" {old.capped_fraction:6.1%} -> {new.capped_fraction:6.1%}"
+                f" {old.reach_median:11.3f} -> {new.reach_median:9.3f}"
+            )
 
 
 def bench_neighbours() -> dict[float, float]:
@@ -235,7 +317,11 @@ def main():
         help="write the slabs to a dataset db first (not counted) and time the rule's path: "
         "reading the db with magmom.data.dataset while the workers build",
     )
+    parser.add_argument("--cap-only", action="store_true", help="run section 0 only")
     args = parser.parse_args()
+    bench_cap()
+    if args.cap_only:
+        return
     bench_neighbours()
     out = args.keep or Path(tempfile.mkdtemp(prefix="magmom-bench-"))
     out.mkdir(parents=True, exist_ok=True)

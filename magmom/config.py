@@ -153,9 +153,34 @@ def schema_errors(config: Mapping, schema: Mapping) -> list[str]:
     return messages
 
 
+CHGNET_BASELINE_KEYS = ("baselines.chgnet_zeroshot", "baselines.chgnet_finetune.enabled")
+"""Config keys that switch on a CHGNet baseline (CHGNet predicts |m| only)."""
+
+
+def signed_target_message(key: str) -> str:
+    """Why a CHGNet baseline (switched on by config ``key``) cannot run on signed targets."""
+    return (
+        f"config key '{key}': CHGNet predicts |m| only, but dataset.target is 'signed' "
+        f"(its scores would compare |m| with signed moments); set {key}: false or "
+        "dataset.target: abs"
+    )
+
+
+def chgnet_target_errors(config: Mapping) -> list[str]:
+    """One message per CHGNet baseline switched on while ``dataset.target`` is ``signed``."""
+    if config.get("dataset", {}).get("target") != "signed":
+        return []
+    baselines = config.get("baselines", {})
+    enabled = {
+        "baselines.chgnet_zeroshot": baselines.get("chgnet_zeroshot"),
+        "baselines.chgnet_finetune.enabled": baselines.get("chgnet_finetune", {}).get("enabled"),
+    }
+    return [signed_target_message(key) for key in CHGNET_BASELINE_KEYS if enabled[key]]
+
+
 def semantic_errors(config: Mapping) -> list[str]:
     """Cross-key rules that JSON schema cannot express."""
-    messages = []
+    messages = chgnet_target_errors(config)
     split = config.get("split", {})
     fractions = [split.get(k) for k in ("train", "val", "test")]
     if all(isinstance(f, int | float) for f in fractions) and not math.isclose(

@@ -7,6 +7,7 @@ import torch
 from baselines_helpers import toy_dataset, toy_split, write_dataset_db, write_split
 
 from magmom.baselines import chgnet_finetune, chgnet_zeroshot
+from magmom.config import ConfigError
 from magmom.evaluation.metrics import PREDICTION_COLUMNS
 
 
@@ -30,8 +31,15 @@ def test_split_slabs_reads_the_right_slabs(data):
         np.testing.assert_allclose(slab.y, np.abs(m))
         assert slab.atoms.get_chemical_symbols() == atoms.get_chemical_symbols()
         assert tuple(slab.atoms.pbc) == (True, True, False)
-    signed = chgnet_zeroshot.split_slabs(db, split, ["test"], target="signed")
-    np.testing.assert_allclose(signed[0].y, by_id[signed[0].slab_id][1])
+
+
+def test_chgnet_refuses_signed_targets(data):
+    """CHGNet predicts |m|: a signed target is refused, naming the key, never scored silently."""
+    _, _, _, db, split = data
+    with pytest.raises(ConfigError, match=r"baselines.chgnet_zeroshot.*dataset.target: abs"):
+        chgnet_zeroshot.split_slabs(db, split, ["test"], target="signed")
+    with pytest.raises(ConfigError, match=r"baselines.chgnet_finetune.enabled.*\|m\| only"):
+        chgnet_zeroshot.check_target("signed", "baselines.chgnet_finetune.enabled")
 
 
 def test_split_slabs_names_missing_slabs(data, tmp_path):

@@ -59,6 +59,15 @@ BAD_CONFIGS = {
         {"trainig": {"lr": 0.01}},
         ["unknown key(s) 'trainig'", "allowed keys:", "training"],
     ),
+    "signed-target-with-chgnet-baselines": (
+        {"dataset": {"target": "signed"}},
+        [
+            "config key 'baselines.chgnet_zeroshot'",
+            "config key 'baselines.chgnet_finetune.enabled'",
+            "CHGNet predicts |m| only",
+            "dataset.target: abs",
+        ],
+    ),
     "cutoff-without-graph-cache": (
         {"models": {"cutoffs": [3, 5]}},
         ["models.cutoffs", "cutoff 5 has no graph cache", "allowed values (graphs.cutoffs): 3, 4"],
@@ -79,6 +88,18 @@ def test_check_names_key_and_allowed_values(case):
         check(config, SCHEMA)
     for needle in needles:
         assert needle in str(err.value), f"{needle!r} missing from:\n{err.value}"
+
+
+def test_signed_target_without_chgnet_baselines_is_accepted():
+    config = base_config()
+    update_config(
+        config,
+        {
+            "dataset": {"target": "signed"},
+            "baselines": {"chgnet_zeroshot": False, "chgnet_finetune": {"enabled": False}},
+        },
+    )
+    check(config, SCHEMA)
 
 
 def test_check_accepts_config_and_presets():

@@ -18,7 +18,9 @@ from torch_geometric.data import Data
 import magmom.graphs.cache as cache_module
 from magmom.graphs import CacheError, CacheReader, GraphCache
 from magmom.graphs.builder import GraphBuildError, build_caches, graph_arrays, slabs_sha256
-from magmom.graphs.cache import HEADER_KEY, CacheWriter
+from magmom.graphs.cache import HEADER_KEY, SCHEMA_VERSION, CacheWriter
+from magmom.graphs.cap_stats import REACH_BIN, cap_summary
+from magmom.graphs.neighbours import neighbour_edges
 from magmom.graphs.record_layout import MAGIC, RecordError, decode, encode
 
 CUTOFF, CAP = 6.0, 20
@@ -164,12 +166,48 @@ def test_wrong_expectations_are_rejected(caches):
         CacheReader(path, max_neighbors=50)
 
 
+def test_header_summarises_the_cap(caches, slabs, split_of):
+    """Edges per atom, capped atoms and the farthest kept neighbour, checked against the
+    neighbour lists of every slab, per split and merged over the three splits."""
+    by_split = {split: [s for s in slabs if split_of[s.slab_id] == split] for split in caches}
+    kept, within, reach = {}, {}, {}
+    for split, members in by_split.items():
+        kept[split], within[split], reach[split] = [], [], []
+        for s in members:
+            full = neighbour_edges(s.positions, s.cell, s.pbc, CUTOFF)
+            capped = neighbour_edges(s.positions, s.cell, s.pbc, CUTOFF, CAP)
+            n = len(s.numbers)
+            kept[split] += np.bincount(capped.i, minlength=n).tolist()
+            within[split] += np.bincount(full.i, minlength=n).tolist()
+            reach[split] += [capped.dist[capped.i == a].max() for a in range(n)]
+        cap = GraphCache(caches[split]).header["cap"]
+        assert cap["atoms"] == len(kept[split])
+        assert cap["edges"] == sum(kept[split])
+        assert cap["edges_per_atom_max"] == max(kept[split])
+        assert cap["capped_atoms"] == sum(
+            k < w for k, w in zip(kept[split], within[split], strict=True)
+        )
+        assert abs(cap["reach_median"] - np.median(reach[split])) <= REACH_BIN
+    every = [x for split in caches for x in kept[split]]
+    total = cap_summary(caches.values())
+    assert total.atoms == len(every) and total.edges_per_atom_max == max(every) > CAP
+    assert total.edges_per_atom_mean == pytest.approx(np.mean(every))
+    all_within = [x for split in caches for x in within[split]]
+    capped = sum(k < w for k, w in zip(every, all_within, strict=True))
+    assert capped > 0
+    assert total.capped_fraction == pytest.approx(capped / len(every))
+    all_reach = [x for split in caches for x in reach[split]]
+    assert abs(total.reach_median - np.median(all_reach)) <= REACH_BIN
+
+
 def test_wrong_schema_version_is_rejected(tmp_path, slabs, monkeypatch):
     path = tmp_path / "old.lmdb"
     monkeypatch.setattr(cache_module, "SCHEMA_VERSION", 0)
     build_caches(slabs[:1], {slabs[0].slab_id: "train"}, {"train": path}, 3.0, 50)
     monkeypatch.undo()
-    with pytest.raises(CacheError, match=f"{path}.*schema version 0, this code reads version 1"):
+    with pytest.raises(
+        CacheError, match=f"{path}.*schema version 0, this code reads version {SCHEMA_VERSION}"
+    ):
         GraphCache(path)
 
 
@@ -293,6 +331,7 @@ def test_writer_discards_on_error(tmp_path):
         writer.add({"z": np.ones(2, np.uint8), "y": np.ones(2, np.float32)})
     reader = CacheReader(target, cutoff=1.0)
     assert len(reader) == 1 and reader.stats.count[1] == 2
+    assert reader.header["cap"]["atoms"] == 2 and reader.header["cap"]["capped_atoms"] is None
     header = dict(reader.raw_items())[HEADER_KEY]
     assert decode(header)["stat_sum"][1] == 2.0
 

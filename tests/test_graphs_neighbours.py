@@ -1,14 +1,20 @@
-"""Neighbour lists: vesin equals ASE's neighbor_list; the per-atom cap and its tie-break."""
+"""Neighbour lists: vesin equals ASE's neighbor_list; the shell-complete per-atom cap."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from ase import Atoms
+from ase.build import bcc110, fcc111
 from ase.neighborlist import neighbor_list
 from graphs_helpers import metal_slabs, random_slab
 
-from magmom.graphs.neighbours import neighbour_edges, pairs_vesin
+from magmom.graphs.neighbours import (
+    SHELL_TOLERANCE,
+    neighbour_edges,
+    pairs_vesin,
+    shell_complete_cap,
+)
 
 CUTOFFS = [3.0, 4.0, 6.0, 8.0]
 
@@ -71,24 +77,32 @@ def test_vesin_returns_every_image_of_a_single_atom():
 
 
 @pytest.mark.parametrize("cutoff", [6.0, 8.0])
-def test_cap_keeps_the_nearest_per_centre(cutoff):
+def test_cap_keeps_the_nearest_and_completes_the_last_shell(cutoff):
     cap = 12
     for atoms in metal_slabs():
         full = neighbour_edges(atoms.positions, atoms.cell[:], atoms.pbc, cutoff)
         kept = neighbour_edges(atoms.positions, atoms.cell[:], atoms.pbc, cutoff, cap)
+        np.testing.assert_array_equal(
+            kept.degree_within_cutoff, np.bincount(full.i, minlength=len(atoms))
+        )
         for centre in range(len(atoms)):
             all_d = np.sort(full.dist[full.i == centre])
             mine = kept.dist[kept.i == centre]
-            assert len(mine) == min(cap, len(all_d))
+            assert len(mine) >= min(cap, len(all_d))
             assert np.all(np.diff(mine) >= -1e-8), "kept edges are not nearest first"
             np.testing.assert_allclose(np.sort(mine), all_d[: len(mine)], atol=1e-12)
+            if len(mine) < len(all_d):  # the cut falls in a gap wider than the tolerance
+                assert all_d[len(mine)] - all_d[len(mine) - 1] > SHELL_TOLERANCE
+            # edges beyond the cap continue the shell of the cap-th neighbour
+            assert np.all(np.diff(np.sort(mine)[cap - 1 :]) <= SHELL_TOLERANCE)
         assert np.all(np.diff(kept.i) >= 0), "edges are not grouped by centre"
 
 
 def test_cap_50_on_64_atom_slab_at_r8():
-    atoms = metal_slabs()[2]
+    atoms = metal_slabs()[2]  # rattled: no two distances of one atom within the tolerance
     edges = neighbour_edges(atoms.positions, atoms.cell[:], atoms.pbc, 8.0, 50)
     assert np.all(np.bincount(edges.i, minlength=64) == 50)
+    assert np.all(edges.degree_within_cutoff > 50)
 
 
 def _tie_structure(angle: float) -> Atoms:
@@ -103,18 +117,63 @@ def _tie_structure(angle: float) -> Atoms:
 
 
 @pytest.mark.parametrize("angle", [0.0, 17.0, 33.3])
-def test_tie_break_by_j_then_offset(angle):
+def test_a_shell_is_never_split(angle):
     atoms = _tie_structure(angle)
-    edges = neighbour_edges(atoms.positions, atoms.cell[:], atoms.pbc, 2.5, max_neighbors=3)
-    centre0 = edges.i == 0
-    np.testing.assert_allclose(edges.dist[centre0], 2.0, atol=1e-9)
-    # ties at 2 Å: lower j first (j = 0 images before atom 1), then the smaller offset S
-    assert edges.j[centre0].tolist() == [0, 0, 0]
-    assert edges.shift[centre0].tolist() == [[-1, 0, 0], [0, -1, 0], [0, 1, 0]]
-    edges5 = neighbour_edges(atoms.positions, atoms.cell[:], atoms.pbc, 2.5, max_neighbors=5)
-    c0 = edges5.i == 0
-    assert edges5.j[c0].tolist() == [0, 0, 0, 0, 1]
-    assert edges5.shift[c0][-1].tolist() == [0, 0, 0]
+    for cap in (1, 3, 5):
+        edges = neighbour_edges(atoms.positions, atoms.cell[:], atoms.pbc, 2.5, max_neighbors=cap)
+        centre0 = edges.i == 0
+        np.testing.assert_allclose(edges.dist[centre0], 2.0, atol=1e-9)
+        # the whole 2 Å shell, stored in (j, S) order
+        assert edges.j[centre0].tolist() == [0, 0, 0, 0, 1]
+        assert edges.shift[centre0].tolist() == [[-1, 0, 0], [0, -1, 0], [0, 1, 0], [1, 0, 0],
+                                                 [0, 0, 0]]  # fmt: skip
+    # at 2.9 Å the next shell (sqrt(8) Å: four diagonal images of atom 0, four images of atom 1)
+    # starts 0.83 Å farther: the cut falls there
+    edges = neighbour_edges(atoms.positions, atoms.cell[:], atoms.pbc, 2.9, max_neighbors=5)
+    assert np.sum(edges.i == 0) == 5
+    assert edges.degree_within_cutoff[0] == 13
+
+
+def test_shell_tolerance_chains_noisy_distances():
+    """Distances 1e-5 Å apart are one shell even across many steps; a 2e-4 Å gap cuts."""
+    i = np.zeros(8, dtype=np.int64)
+    d = 2.0 + np.array([0.0, 1e-5, 2e-5, 3e-5, 4e-5, 5e-5, 2.5e-4, 0.1])
+    np.testing.assert_array_equal(shell_complete_cap(i, d, 2), [1] * 6 + [0, 0])
+    np.testing.assert_array_equal(shell_complete_cap(i, d, 7), [1] * 7 + [0])
+    np.testing.assert_array_equal(shell_complete_cap(i, d, 8), [1] * 8)
+    # per centre: the second centre's shell is independent of the first one's
+    two = np.repeat([0, 1], 8)
+    np.testing.assert_array_equal(
+        shell_complete_cap(two, np.tile(d, 2), 2), np.tile([1] * 6 + [0, 0], 2)
+    )
+
+
+@pytest.mark.parametrize("cutoff", CUTOFFS)
+def test_kept_neighbours_do_not_depend_on_numbering_or_supercell(cutoff):
+    """On ideal (tied) slabs each atom keeps the same neighbours whatever the numbering or cell."""
+    rng = np.random.default_rng(3)
+    for atoms in (
+        fcc111("Pt", size=(2, 2, 4), vacuum=10.0),
+        bcc110("W", size=(2, 2, 4), vacuum=10.0),
+    ):
+        base = neighbour_edges(atoms.positions, atoms.cell[:], atoms.pbc, cutoff, 20)
+        base_d = [sorted(np.round(base.dist[base.i == c], 6)) for c in range(len(atoms))]
+        perm = rng.permutation(len(atoms))
+        shuffled = atoms[perm]
+        edges = neighbour_edges(shuffled.positions, shuffled.cell[:], shuffled.pbc, cutoff, 20)
+        for new, old in enumerate(perm):
+            mine = sorted(np.round(edges.dist[edges.i == new], 6))
+            assert mine == base_d[old]
+            # the same neighbours: map j back to the old numbering, image offsets unchanged
+            mine = edges.i == new
+            theirs = base.i == old
+            assert sorted(zip(perm[edges.j[mine]], map(tuple, edges.shift[mine]), strict=True)) == (
+                sorted(zip(base.j[theirs], map(tuple, base.shift[theirs]), strict=True))
+            )
+        big = atoms.repeat((2, 1, 1))
+        edges = neighbour_edges(big.positions, big.cell[:], big.pbc, cutoff, 20)
+        for c in range(len(big)):
+            assert sorted(np.round(edges.dist[edges.i == c], 6)) == base_d[c % len(atoms)]
 
 
 def test_engines_agree_after_the_cap():

@@ -53,6 +53,69 @@ def test_forward_backward(architecture, periodic_batch):
     assert any(float(g.abs().sum()) > 0 for g in grads)
 
 
+def _without_self_images(data):
+    """The same graph minus its periodic self-images (edges i -> i with cell offset S != 0)."""
+    j, i = data.edge_index
+    image = (i == j) & data.cell_offset.ne(0).any(dim=1)
+    out = data.clone()
+    for name in ("edge_index", "edge_dist", "edge_vec", "cell_offset"):
+        value = data[name]
+        out[name] = value[:, ~image] if name == "edge_index" else value[~image]
+    return out, int(image.sum())
+
+
+@pytest.fixture(scope="module")
+def self_image_graph():
+    """An ideal 2x2x3 fcc(111) alloy slab at r6: every atom sees 6 images of itself."""
+    atoms = alloy_slab(5, size=(2, 2, 3), rattle=0.0)
+    return batch([atoms], 6.0, max_neighbors=50)
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_every_architecture_uses_the_self_image_edges(architecture, self_image_graph):
+    """Deleting the periodic self-images changes the output of every operator and DimeNet++."""
+    reduced, n_images = _without_self_images(self_image_graph)
+    assert n_images == 6 * self_image_graph.num_nodes
+    torch.manual_seed(0)
+    model = build_model(architecture, 6.0, SMALL_MODELS).double().eval()
+    with torch.no_grad():
+        for p in model.parameters():  # DimeNet++'s zero-initialised output heads
+            if not p.any():
+                p.normal_(0.0, 0.3)
+        full = model(_float64(self_image_graph))
+        cut = model(_float64(reduced))
+    assert float((full - cut).abs().max()) > 1e-4 * float(full.abs().max())
+
+
+@pytest.mark.parametrize("operator", ["gatv2conv", "gcnconv"])
+def test_pyg_self_loop_handling_would_drop_the_self_images(operator, self_image_graph):
+    """With PyG's default add_self_loops=True (the study's wiring) the self-images are deleted:
+    removing them by hand leaves the output bit-identical, so the test above can fail."""
+    reduced, _ = _without_self_images(self_image_graph)
+    torch.manual_seed(0)
+    model = build_model(operator, 6.0, SMALL_MODELS).double().eval()
+    for layer in model.layers:
+        layer.conv.add_self_loops, layer.self_loop = True, False
+    with torch.no_grad():
+        assert torch.equal(model(_float64(self_image_graph)), model(_float64(reduced)))
+
+
+def _float64(data):
+    out = data.clone()
+    for name in ("pos", "edge_dist", "edge_vec", "cell"):
+        out[name] = data[name].double()
+    return out
+
+
+def test_no_operator_adds_self_loops_itself():
+    """Only the layer adds each atom's own loop; no convolution deletes or merges i -> i edges."""
+    for name in OPERATORS:
+        model = build_model(name, 4.0, SMALL_MODELS)
+        assert not any(getattr(m, "add_self_loops", False) for m in model.modules()), name
+        has_loop = any(getattr(m, "self_loop", False) for m in model.modules())
+        assert has_loop == (name in ("gatv2conv", "gcnconv", "pdnconv")), name
+
+
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
 def test_translation_invariance(architecture):
     """Moving every atom and wrapping it back into the cell leaves each prediction unchanged."""

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from magmom.baselines import chgnet_finetune
 from magmom.baselines.chgnet_zeroshot import (
+    check_target,
     crystal_graphs,
     predict_magmoms,
     predictions_frame,
@@ -19,12 +20,9 @@ with log_to(script_log(snakemake)):  # noqa: F821
     configure_threads(sm.threads)
     device = select_device(None)
     print(f"device: {describe(device)}")
-    target = sm.params.target
-    if target != "abs":
-        print("dataset.target is 'signed' but CHGNet predicts |m|: fine-tuning on |m|")
+    check_target(sm.params.target, "baselines.chgnet_finetune.enabled")
     train, val, test = (
-        split_slabs(sm.input.db, sm.input.split, [name], target=target)
-        for name in ("train", "val", "test")
+        split_slabs(sm.input.db, sm.input.split, [name]) for name in ("train", "val", "test")
     )
     settings = chgnet_finetune.FinetuneSettings.from_config(
         {"baselines": {"chgnet_finetune": sm.params.finetune}, "training": sm.params.training}

@@ -10,9 +10,8 @@ with log_to(script_log(snakemake)):  # noqa: F821
     sm = snakemake  # noqa: F821
     configure_threads(sm.threads)
     device = select_device(None)
-    slabs = chgnet_zeroshot.split_slabs(
-        sm.input.db, sm.input.split, ["test"], target=sm.params.target
-    )
+    chgnet_zeroshot.check_target(sm.params.target, "baselines.chgnet_zeroshot")
+    slabs = chgnet_zeroshot.split_slabs(sm.input.db, sm.input.split, ["test"])
     frame, timing = chgnet_zeroshot.run(slabs, device=device, batch_size=sm.params.batch_size)
     write_predictions(frame, sm.output.predictions)
     write_json(sm.output.timing, {**timing, "threads": sm.threads})

@@ -38,18 +38,25 @@ class Slab:
     y: np.ndarray  # float64 (n_atoms,) the configured target
 
 
-def target_values(magmoms: np.ndarray, target: str) -> np.ndarray:
-    """The configured target of signed moments: ``abs`` → :math:`|m|`, ``signed`` → :math:`m`."""
-    magmoms = np.asarray(magmoms, dtype=np.float64)
-    if target == "abs":
-        return np.abs(magmoms)
+def check_target(target: str, key: str = "baselines.chgnet_zeroshot") -> None:
+    """Refuse any ``dataset.target`` but ``abs``: CHGNet predicts :math:`|m|` only.
+
+    The config check stops such a run at parse time (:func:`magmom.config.chgnet_target_errors`);
+    this guards direct library use. ``key`` is the config key that switched the baseline on.
+    """
+    from magmom.config import ConfigError, signed_target_message
+
     if target == "signed":
-        return magmoms
-    raise ValueError(f"config key 'dataset.target': {target!r} is not allowed; use abs or signed")
+        raise ConfigError(signed_target_message(key))
+    if target != "abs":
+        raise ConfigError(
+            f"config key 'dataset.target': {target!r} is not allowed; allowed values: abs, signed"
+        )
 
 
 def split_slabs(db_path, split_path, splits: Iterable[str], target: str = "abs") -> list[Slab]:
-    """Slabs of ``db_path`` whose split (from ``split_path``) is in ``splits``, sorted by id.
+    """Slabs of ``db_path`` whose split (from ``split_path``) is in ``splits``, sorted by id,
+    with :math:`|m|` as the target (``target`` must be ``abs``, see :func:`check_target`).
 
     Raises ``ValueError`` naming both files when a slab of the split file is missing from the
     dataset, so a stale split is caught instead of silently shrinking the test set.
@@ -57,12 +64,13 @@ def split_slabs(db_path, split_path, splits: Iterable[str], target: str = "abs")
     from magmom.data.dataset import iter_labelled_slabs
     from magmom.data.split import read_split
 
+    check_target(target)
     wanted = {s for s, sp in read_split(split_path).items() if sp in set(splits)}
     out = []
     for slab in iter_labelled_slabs(db_path):
         slab_id = str(slab.meta["slab_id"])
         if slab_id in wanted:
-            out.append(Slab(slab_id, slab.atoms, target_values(slab.magmoms, target)))
+            out.append(Slab(slab_id, slab.atoms, np.abs(np.asarray(slab.magmoms, np.float64))))
     missing = wanted - {s.slab_id for s in out}
     if missing:
         raise ValueError(

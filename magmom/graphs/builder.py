@@ -18,7 +18,8 @@ magmom        (N,)         f4            signed moment m, μB
 slab_id       (L,)         u1            UTF-8 bytes of the slab id
 ============  ===========  ============  ====================================================
 
-Edges are grouped by centre atom and ordered nearest first (see :mod:`magmom.graphs.neighbours`).
+Edges are grouped by centre atom and ordered nearest first; each atom keeps its ``max_neighbors``
+nearest edges plus the rest of the last one's shell (see :mod:`magmom.graphs.neighbours`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from magmom.graphs.cache import CacheWriter
+from magmom.graphs.cap_stats import AtomEdgeCounts
 from magmom.graphs.neighbours import neighbour_edges
 from magmom.graphs.record_layout import encode
 
@@ -87,6 +89,17 @@ def graph_arrays(
     engine: str = "vesin",
 ) -> dict[str, np.ndarray]:
     """The graph of one slab as named arrays in their stored dtypes (table in the module doc)."""
+    return graph_arrays_and_counts(slab, cutoff, max_neighbors, target, engine)[0]
+
+
+def graph_arrays_and_counts(
+    slab: SlabInput,
+    cutoff: float,
+    max_neighbors: int | None,
+    target: str = "abs",
+    engine: str = "vesin",
+) -> tuple[dict[str, np.ndarray], AtomEdgeCounts]:
+    """:func:`graph_arrays` and the per-atom edge counts the cache header summarises."""
     if target not in TARGETS:
         raise GraphBuildError(f"target {target!r} not allowed; allowed: {', '.join(TARGETS)}")
     numbers = np.asarray(slab.numbers)
@@ -108,7 +121,8 @@ def graph_arrays(
         raise GraphBuildError(f"slab {slab.slab_id}: neighbour list failed: {err}") from err
     index = np.stack([edges.j, edges.i])
     y = np.abs(magmoms) if target == "abs" else magmoms
-    return {
+    counts = AtomEdgeCounts.from_edges(edges.i, edges.dist, n, edges.degree_within_cutoff)
+    arrays = {
         "z": numbers.astype(np.uint8),
         "pos": positions.astype(np.float32),
         "cell": cell.astype(np.float32).reshape(1, 3, 3),
@@ -120,14 +134,15 @@ def graph_arrays(
         "magmom": magmoms.astype(np.float32),
         "slab_id": np.frombuffer(slab.slab_id.encode(), dtype=np.uint8),
     }
+    return arrays, counts
 
 
 def encoded_graph(
     slab: SlabInput, cutoff: float, max_neighbors: int | None, target: str, engine: str = "vesin"
-) -> tuple[bytes, np.ndarray, np.ndarray]:
-    """(record bytes, z, y) of one slab: the unit of work of a builder process."""
-    arrays = graph_arrays(slab, cutoff, max_neighbors, target, engine)
-    return encode(arrays), arrays["z"], arrays["y"]
+) -> tuple[bytes, np.ndarray, np.ndarray, AtomEdgeCounts]:
+    """(record bytes, z, y, edge counts) of one slab: the unit of work of a builder process."""
+    arrays, counts = graph_arrays_and_counts(slab, cutoff, max_neighbors, target, engine)
+    return encode(arrays), arrays["z"], arrays["y"], counts
 
 
 def file_sha256(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
@@ -182,9 +197,10 @@ def build_caches(
 
     The slabs must be exactly those of ``split_of``: a slab missing from it (a stale split), a
     slab of the split missing from ``slabs`` and duplicates are errors. ``meta`` (e.g. dataset
-    and split hashes) goes into every header beside cutoff, cap, target, split name and the hash
-    of the split's slab list. A split without slabs gives an empty cache. An error while reading or
-    building leaves no file at any output path.
+    and split hashes) goes into every header beside cutoff, cap, target, split name, the hash
+    of the split's slab list and the summary of what the cap did
+    (:mod:`magmom.graphs.cap_stats`). A split without slabs gives an empty cache. An error while
+    reading or building leaves no file at any output path.
     """
     dataset = (meta or {}).get("dataset", "the dataset")
     members: dict[str, list[str]] = {split: [] for split in outputs}
@@ -247,9 +263,9 @@ def build_caches(
             writers[split] = CacheWriter(path, header)
 
         def write(batch, results):
-            for slab, (record, z, y) in zip(batch, results, strict=True):
+            for slab, (record, z, y, counts) in zip(batch, results, strict=True):
                 split, index = position[slab.slab_id]
-                writers[split].add_record(record, z, y, index)
+                writers[split].add_record(record, z, y, index, counts)
             bar.update(len(batch))
 
         pending: deque = deque()

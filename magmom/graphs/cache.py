@@ -7,9 +7,11 @@ One LMDB environment in a single file (``subdir=False``), one unnamed database:
 * keys ``b"0000000000"``, ``b"0000000001"``, ... (ten decimal digits, so byte order = index
   order): graph ``k`` of the cache, a :mod:`~magmom.graphs.record_layout` record of plain arrays;
 * key ``b"__header__"``: a record with the arrays ``meta`` (UTF-8 JSON, keys sorted: schema
-  version, cutoff, max_neighbors, count, target, dataset/split hashes, ...) and the per-element
-  statistics of ``y``, ``stat_count``, ``stat_sum``, ``stat_sumsq`` (float64, 119 entries
-  indexed by Z), accumulated while writing so that nobody needs a second pass over the graphs.
+  version, cutoff, max_neighbors, count, target, dataset/split hashes, what the neighbour cap
+  did under ``"cap"``, ...), the per-element statistics of ``y``, ``stat_count``, ``stat_sum``,
+  ``stat_sumsq`` (float64, 119 entries indexed by Z), and the histogram ``cap_reach_hist`` of the
+  farthest kept neighbour's distance (:mod:`~magmom.graphs.cap_stats`), all accumulated while
+  writing so that nobody needs a second pass over the graphs.
 
 Nothing in the file is pickled; every value is checked by its own CRC-32 on read.
 
@@ -42,11 +44,15 @@ import lmdb
 import numpy as np
 
 from magmom.config import snakemake_command
+from magmom.graphs.cap_stats import HEADER_ARRAY as CAP_HEADER_ARRAY
+from magmom.graphs.cap_stats import AtomEdgeCounts, CapStats
 from magmom.graphs.record_layout import RecordError, decode, encode
 from magmom.io import atomic_path
 
-SCHEMA_VERSION = 1
-"""Version of the cache schema (fields, dtypes, header keys); readers reject other versions."""
+SCHEMA_VERSION = 2
+"""Version of the cache schema (fields, dtypes, header keys, neighbour cap rule); readers reject
+other versions. 2: shell-complete cap (an atom may keep more than ``max_neighbors`` edges), cap
+summary in the header."""
 HEADER_KEY = b"__header__"
 NUM_Z = 119
 _INITIAL_MAP_SIZE = 1 << 30
@@ -95,13 +101,15 @@ class CacheWriter:
     Records are appended (index = number written so far) or put at an explicit index, in any
     order; :meth:`close` checks that the indices are exactly ``0 .. count-1``. Use as a context
     manager: an exception inside the block removes the temporary file and leaves ``path``
-    untouched. ``meta`` becomes the header (``count``, ``schema_version`` are added).
+    untouched. ``meta`` becomes the header (``count``, ``schema_version`` and the cap summary
+    ``cap`` are added).
     """
 
     def __init__(self, path: str | os.PathLike, meta: Mapping):
         self.path = Path(path)
         self.meta = dict(meta)
         self.stats = ElementStats()
+        self.cap = CapStats()
         self._indices: set[int] = set()
         self._atomic = atomic_path(self.path, suffix=".lmdb")
         self._tmp = self._atomic.__enter__()
@@ -123,19 +131,32 @@ class CacheWriter:
     def count(self) -> int:
         return len(self._indices)
 
-    def add(self, arrays: Mapping[str, np.ndarray], index: int | None = None) -> None:
+    def add(
+        self,
+        arrays: Mapping[str, np.ndarray],
+        index: int | None = None,
+        counts: AtomEdgeCounts | None = None,
+    ) -> None:
         """Add one graph (arrays as produced by :func:`magmom.graphs.builder.graph_arrays`)."""
-        self.add_record(encode(arrays), arrays["z"], arrays["y"], index)
+        self.add_record(encode(arrays), arrays["z"], arrays["y"], index, counts)
 
     def add_record(
-        self, record: bytes, z: np.ndarray, y: np.ndarray, index: int | None = None
+        self,
+        record: bytes,
+        z: np.ndarray,
+        y: np.ndarray,
+        index: int | None = None,
+        counts: AtomEdgeCounts | None = None,
     ) -> None:
-        """Add an encoded record at ``index`` (default: the next); ``z``, ``y`` feed the stats."""
+        """Add an encoded record at ``index`` (default: the next); ``z``, ``y`` feed the element
+        statistics, ``counts`` the cap summary (without them the kept edges are read back from the
+        record and the number of capped atoms becomes unknown)."""
         index = self.count if index is None else int(index)
         if index < 0 or index in self._indices:
             raise ValueError(f"{self.path}: graph index {index} written twice or negative")
         self._indices.add(index)
         self.stats.add(z, y)
+        self.cap.add(AtomEdgeCounts.from_arrays(decode(record)) if counts is None else counts)
         self._batch.append((entry_key(index), record))
         self._batch_bytes += len(record)
         if self._batch_bytes >= _BATCH_BYTES:
@@ -159,7 +180,12 @@ class CacheWriter:
         self._batch, self._batch_bytes = [], 0
 
     def header(self) -> dict:
-        return {**self.meta, "count": self.count, "schema_version": SCHEMA_VERSION}
+        return {
+            **self.meta,
+            "count": self.count,
+            "schema_version": SCHEMA_VERSION,
+            "cap": self.cap.header_meta(),
+        }
 
     def close(self) -> None:
         """Write the header, sync, close and move the file into place."""
@@ -173,6 +199,7 @@ class CacheWriter:
                 "stat_count": self.stats.count,
                 "stat_sum": self.stats.sum,
                 "stat_sumsq": self.stats.sumsq,
+                CAP_HEADER_ARRAY: self.cap.reach_hist,
             }
         )
         self._flush(extra=(HEADER_KEY, header))
@@ -306,11 +333,13 @@ class CacheReader:
             self.stats = ElementStats(
                 arrays["stat_count"], arrays["stat_sum"], arrays["stat_sumsq"]
             )
-        except (RecordError, KeyError, ValueError) as err:
+            version = self.header.get("schema_version")
+            if version == SCHEMA_VERSION:
+                self.cap_stats = CapStats.from_header(self.header["cap"], arrays[CAP_HEADER_ARRAY])
+        except (RecordError, KeyError, ValueError, TypeError) as err:
             raise CacheError(
                 f"graph cache {self.path}: corrupted header ({err}); {_rebuild_hint(self.path)}"
             ) from err
-        version = self.header.get("schema_version")
         if version != SCHEMA_VERSION:
             raise CacheError(
                 f"graph cache {self.path} has schema version {version}, this code reads version "

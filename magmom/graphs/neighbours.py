@@ -19,13 +19,31 @@ path uses `vesin <https://github.com/Luthaf/vesin>`_, and the tests check that b
 positions, the cell and :math:`\mathbf{S}` (not taken from the neighbour-list engine), so the
 stored geometry does not depend on which engine found the pairs.
 
-**Cap.** Each centre atom :math:`i` keeps its ``max_neighbors`` nearest incoming edges. Edges are
-ordered by the key :math:`(i,\ \lfloor d / \delta \rceil,\ j,\ S_1, S_2, S_3)` with
-:math:`\delta` = :data:`DISTANCE_RESOLUTION` = 1e-8 Å: nearest first; distances equal to within
-rounding at 1e-8 Å (symmetry-equivalent neighbours of an ideal lattice, which differ only by
-floating-point noise) are tied and broken by the lower neighbour index :math:`j`, then by the
-lexicographically smaller offset :math:`\mathbf{S}`. The kept edges are returned in that order
-(grouped by centre atom), which makes the result a deterministic function of the structure.
+**Cap.** Edges are ordered by the key :math:`(i,\ \lfloor d / \delta \rceil,\ j,\ S_1, S_2,
+S_3)` with :math:`\delta` = :data:`DISTANCE_RESOLUTION` = 1e-8 Å (nearest first, then the lower
+neighbour index, then the lexicographically smaller offset) and returned in that order, grouped
+by centre atom. The order only fixes how edges are stored; *which* edges are kept depends on the
+geometry alone. Each centre :math:`i` keeps its :math:`K` = ``max_neighbors`` nearest edges **and
+every edge of the shell the** :math:`K`-**th one belongs to**: with the distances of :math:`i`
+sorted, :math:`d_1 \le d_2 \le \dots \le d_n`, it keeps :math:`d_1 .. d_m` with
+
+.. math::
+    m = \min\{\, k \ge K : k = n \ \text{or}\ d_{k+1} - d_k > \tau \,\},
+    \qquad \tau = \text{SHELL_TOLERANCE} = 10^{-4}\ \text{Å},
+
+so a shell of neighbours whose distances are chained by gaps of at most :math:`\tau` is never
+split, and an atom may get more than :math:`K` edges. The kept set is a function of the multiset
+of distances of :math:`i` only: renumbering the atoms, taking an in-plane supercell or translating
+(and wrapping) the slab leaves every atom's kept neighbours the same, which the earlier rule
+(the :math:`K` nearest with ties broken by :math:`j`) did not: on an ideal slab it gave
+symmetry-equivalent atoms different environments. :math:`\tau` lies far above the noise of
+symmetry-equivalent distances (float64 arithmetic ~1e-14 Å; float32-stored coordinates ~1e-6 Å;
+coordinates of symmetric slabs after a force relaxation, which keeps equivalent distances equal to
+~1e-5 Å) and far below the separations of distinct shells that matter physically (≥ 1e-2 Å in
+metal slabs); two genuinely different neighbours closer than :math:`\tau` are both kept, which
+costs one edge and changes no symmetry. :attr:`Edges.degree_within_cutoff` counts each centre's
+edges before the cap, so callers can tell which atoms the cap reached.
+
 The capped edge set need not be symmetric: :math:`j` may be among the nearest of :math:`i` while
 :math:`i` is not among those of :math:`j` (a per-atom cap, as the study describes; not a cap on
 the :math:`50 N` shortest edges of the whole graph).
@@ -38,7 +56,9 @@ from dataclasses import dataclass
 import numpy as np
 
 DISTANCE_RESOLUTION = 1e-8
-"""Å: distances are compared after rounding to this resolution; closer ones are ties."""
+"""Å: the storage order sorts distances rounded to this resolution (closer ones by j, then S)."""
+SHELL_TOLERANCE = 1e-4
+"""Å: neighbours whose distances are chained by gaps of at most this are one shell (never split)."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +70,7 @@ class Edges:
     shift: np.ndarray  # int64 (E, 3) integer cell offset S
     vec: np.ndarray  # float64 (E, 3) D = r_j + S·cell − r_i
     dist: np.ndarray  # float64 (E,) |D|
+    degree_within_cutoff: np.ndarray  # int64 (N,) edges of each centre within r_c, before the cap
 
     def __len__(self) -> int:
         return len(self.i)
@@ -107,11 +128,10 @@ def displacements(positions, cell, i, j, shift) -> np.ndarray:
     return pos.take(j, axis=0) - pos.take(i, axis=0) + shift.astype(np.float64) @ cell
 
 
-def nearest_order(i, j, shift, dist, max_neighbors: int | None) -> np.ndarray:
-    """Indices of the kept edges: per centre ``i`` the ``max_neighbors`` nearest, in key order.
+def nearest_order(i, j, shift, dist) -> np.ndarray:
+    """Indices of all edges in storage order (i, round(d / DISTANCE_RESOLUTION), j, S1, S2, S3).
 
-    Key: (i, round(d / DISTANCE_RESOLUTION), j, S1, S2, S3) — see the module docstring. Fast
-    path: (i, rounded d, edge index) packed into one int64 and sorted by value; only when two
+    Fast path: (i, rounded d, edge index) packed into one int64 and sorted by value; only when two
     edges of one centre have the same rounded distance is the full key sorted.
     """
     n_edges = len(i)
@@ -121,20 +141,33 @@ def nearest_order(i, j, shift, dist, max_neighbors: int | None) -> np.ndarray:
     bits_e = int(n_edges - 1).bit_length()
     bits_d = int(dkey.max()).bit_length()
     bits_i = int(i.max()).bit_length()
-    order = None
     if bits_e + bits_d + bits_i <= 63:
         packed = np.sort((((i << bits_d) | dkey) << bits_e) | np.arange(n_edges))
         primary = packed >> bits_e
         if not np.any(primary[1:] == primary[:-1]):
-            order = packed & ((1 << bits_e) - 1)
-    if order is None:
-        order = np.lexsort((shift[:, 2], shift[:, 1], shift[:, 0], j, dkey, i))
-    if max_neighbors is None:
-        return order
-    i_sorted = i.take(order)
+            return packed & ((1 << bits_e) - 1)
+    return np.lexsort((shift[:, 2], shift[:, 1], shift[:, 0], j, dkey, i))
+
+
+def shell_complete_cap(i_sorted, dist_sorted, max_neighbors: int) -> np.ndarray:
+    """Mask of the kept edges among edges sorted by (centre, distance): per centre the
+    ``max_neighbors`` nearest plus the rest of the shell of the last one (module docstring).
+    """
+    n_edges = len(i_sorted)
+    if n_edges == 0:
+        return np.zeros(0, dtype=bool)
     counts = np.bincount(i_sorted)
-    rank = np.arange(n_edges) - (np.cumsum(counts) - counts).take(i_sorted)
-    return order[rank < max_neighbors]
+    group_start = (np.cumsum(counts) - counts).take(i_sorted)
+    rank = np.arange(n_edges) - group_start
+    # a shell ends after edge k when the next edge of the same centre is more than tau farther
+    gap = np.full(n_edges, np.inf)
+    same_centre = i_sorted[1:] == i_sorted[:-1]
+    gap[:-1][same_centre] = np.diff(dist_sorted)[same_centre]
+    # shell ends at or after rank K-1, counted per centre up to (not including) each edge
+    ends = (gap > SHELL_TOLERANCE) & (rank >= max_neighbors - 1)
+    ends_before = np.cumsum(ends) - ends
+    ends_before_group = (np.cumsum(ends) - ends).take(group_start)
+    return (rank < max_neighbors) | (ends_before == ends_before_group)
 
 
 def neighbour_edges(
@@ -145,17 +178,24 @@ def neighbour_edges(
     max_neighbors: int | None = None,
     engine: str = "vesin",
 ) -> Edges:
-    """Edges within ``cutoff`` (all periodic images), capped to ``max_neighbors`` per centre."""
+    """Edges within ``cutoff`` (all periodic images), capped per centre to the ``max_neighbors``
+    nearest plus the rest of the last one's shell (``None``: no cap)."""
     if engine not in ENGINES:
         raise ValueError(f"unknown neighbour-list engine {engine!r}; allowed: {sorted(ENGINES)}")
+    if max_neighbors is not None and max_neighbors < 1:
+        raise ValueError(f"max_neighbors must be >= 1 or None, got {max_neighbors}")
     i, j, shift = ENGINES[engine](positions, cell, pbc, cutoff)
     vec = displacements(positions, cell, i, j, shift)
     dist = np.sqrt(np.einsum("ij,ij->i", vec, vec))
-    keep = nearest_order(i, j, shift, dist, max_neighbors)
+    keep = nearest_order(i, j, shift, dist)
+    degree = np.bincount(i, minlength=len(positions)).astype(np.int64)
+    if max_neighbors is not None:
+        keep = keep[shell_complete_cap(i.take(keep), dist.take(keep), max_neighbors)]
     return Edges(
         i=i.take(keep),
         j=j.take(keep),
         shift=shift.take(keep, axis=0),
         vec=vec.take(keep, axis=0),
         dist=dist.take(keep),
+        degree_within_cutoff=degree,
     )
