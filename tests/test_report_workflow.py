@@ -100,7 +100,7 @@ def planned(run, changes: dict) -> dict[str, set[str]]:
     """{rule: reasons} of the jobs `snakemake -n` plans on the finished run after ``changes``
     (deep-merged into the run's overrides, in a second config file)."""
     (run / "changed.yaml").write_text(yaml.safe_dump(changes))
-    proc = snakemake(run, "-n", "--configfile", str(run / "changed.yaml"))
+    proc = snakemake(run, str(run / "changed.yaml"), "-n")  # appended to the --configfile list
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     jobs: dict[str, set[str]] = {}
     for block in proc.stdout.split("\n\n"):

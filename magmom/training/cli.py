@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from magmom.config import ConfigError, check
+from magmom.config import ConfigError, check, config_args
 from magmom.rule_logging import log_to
 from magmom.training.device import configure_threads
 
@@ -110,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
         if not path.exists():
             raise FileNotFoundError(
                 f"graph cache {path} does not exist; build it with "
-                f"`snakemake {path} --configfile ...` or pass --train-cache/--val-cache"
+                f"`snakemake {path} {config_args([args.config, *args.configfile])}` "
+                "or pass --train-cache/--val-cache"
             )
     configure_threads(args.threads)
     result = train_model(
