@@ -17,7 +17,22 @@ os.environ.update(
 )
 
 from magmom import config as magmom_config  # noqa: E402
+from magmom.layout import (  # noqa: E402
+    ARCHITECTURES,
+    CHGNET_FINETUNED,
+    CHGNET_ZEROSHOT,
+    ELEMENT_MEAN,
+    LATTICES,
+    TABULAR_KINDS,
+    Layout,
+    baseline_model_ids as _baseline_ids,
+    cutoff_token,
+    gnn_model_id_pattern,
+    gnn_model_ids as _gnn_ids,
+    parse_model_id,
+)
 from magmom.recipe import slab_index  # noqa: E402
+from magmom.recipe.table_files import table_paths as study_table_paths  # noqa: E402
 
 SCHEMA = os.path.join(workflow.basedir, "schemas", "config.schema.yaml")
 # --config 'training={max_epochs: 2}' hands nested values over as strings: type them first.
@@ -29,19 +44,12 @@ os.environ[magmom_config.CONFIG_ARGS_ENV] = magmom_config.config_args(
 )
 
 NAME = config["dataset_name"]
-RESULTS = "results"
-LOGS = "logs"
-
-
-def cutoff_token(cutoff):
-    """3 -> '3', 3.5 -> '3.5': the cutoff as it appears in file names (r{token})."""
-    return f"{float(cutoff):g}"
-
+# Every path of this configuration's results tree (config results_dir), logs included.
+PATHS = Layout.of(config)
 
 GRAPH_CUTOFFS = sorted(
     {cutoff_token(c) for c in config["graphs"]["cutoffs"]}, key=float
 )
-SPLITS = ["train", "val", "test"]
 
 
 # ---- slab index: known at parse time (cached, cheap on every re-parse by a cluster job) ----
@@ -53,73 +61,24 @@ def slab_ids():
 
 # ---- model ids -------------------------------------------------------------------------------
 def gnn_model_ids():
-    m = config["models"]
-    ids = [
-        f"{arch}-r{cutoff_token(c)}"
-        for arch in m["architectures"]
-        for c in m["cutoffs"]
-    ]
-    ids += [
-        f"{r['architecture']}-r{cutoff_token(r['cutoff'])}-res" for r in m["residual"]
-    ]
-    return ids
+    return _gnn_ids(config["models"])
 
 
 def baseline_model_ids():
-    b = config["baselines"]
-    ids = []
-    if b["element_mean"]:
-        ids.append("element-mean")
-    for c in b["tabular_cutoffs"]:
-        if b["linear"]:
-            ids.append(f"linear-r{cutoff_token(c)}")
-        if b["xgboost"]["enabled"]:
-            ids.append(f"xgboost-r{cutoff_token(c)}")
-    if b["chgnet_zeroshot"]:
-        ids.append("chgnet-zeroshot")
-    if b["chgnet_finetune"]["enabled"]:
-        ids.append("chgnet-finetuned")
-    return ids
+    return _baseline_ids(config["baselines"])
 
 
 def all_model_ids():
     return gnn_model_ids() + baseline_model_ids()
 
 
-def parse_model_id(model_id):
-    """'cgconv-r4-res' -> ('cgconv', '4', True); 'element-mean' -> ('element-mean', None, False)."""
-    parts = model_id.split("-")
-    residual = parts[-1] == "res"
-    if residual:
-        parts = parts[:-1]
-    if len(parts) >= 2 and parts[-1].startswith("r"):
-        return "-".join(parts[:-1]), parts[-1][1:], residual
-    return model_id, None, residual
-
-
-# ---- file layout -----------------------------------------------------------------------------
-def dataset_db():
-    return dataset_outputs()["db"]
-
-
-def split_file():
-    return f"{RESULTS}/split/{NAME}-split.csv"
-
-
-def graph_cache(cutoff, split):
-    return f"{RESULTS}/graphs/graphs-r{cutoff}-{NAME}-{split}.lmdb"
-
-
 # ---- DFT stage and dataset ---------------------------------------------------------------------
-EOS_LATTICES = ["fcc", "bcc", "hcp"]
-
-
 def eos_files():
-    """The EOS entries the lattice table is built from: recipe.elements x fcc/bcc/hcp."""
+    """The EOS entries the lattice table is built from: recipe.elements x fcc/hcp/bcc."""
     return [
-        f"{RESULTS}/eos/{el}-{lat}.json"
+        PATHS.eos(el, lat)
         for el in sorted(config["recipe"]["elements"])
-        for lat in EOS_LATTICES
+        for lat in LATTICES
     ]
 
 
@@ -135,8 +94,11 @@ def eos_dft_params():
     }
 
 
-def initial_slabs_db():
-    return f"{RESULTS}/recipe/initial_slabs.db"
+def recipe_tables(wildcards):
+    """The study's tables the recipe reads (recipe.source: study_tables), else nothing."""
+    if config["recipe"].get("source") != "study_tables":
+        return {}
+    return {k: str(p) for k, p in study_table_paths(config["recipe"]).items()}
 
 
 def dft_records():
@@ -147,7 +109,7 @@ def dft_records():
     """
 
     def records(wildcards):
-        return [f"{RESULTS}/dft/{s}.json" for s in slab_ids()]
+        return [PATHS.dft_record(s) for s in slab_ids()]
 
     return records
 
@@ -162,12 +124,7 @@ def dataset_outputs(staged=False):
     them first; publish_dataset moves them into place only after a successful job, so a failed
     import or assembly never costs the previous dataset (Snakemake deletes a job's outputs).
     """
-    folder = f"{RESULTS}/dataset/staged" if staged else f"{RESULTS}/dataset"
-    return {
-        "db": f"{folder}/{NAME}.db",
-        "failures": f"{folder}/{NAME}-failures.csv",
-        "summary": f"{folder}/{NAME}-summary.json",
-    }
+    return PATHS.dataset_files(staged=staged)
 
 
 def dft_resource(key, default):
@@ -179,12 +136,9 @@ def dft_resource(key, default):
 
 
 # ---- training ----------------------------------------------------------------------------------
-ARCHITECTURES = magmom_config.load_schema(SCHEMA)["$defs"]["architecture"]["enum"]
 # The GNN model ids the train/predict rules accept: a known architecture, a cutoff that has graph
 # caches, optional -res. Baseline ids (linear-r4, element-mean, ...) never match.
-GNN_MODEL_ID = "(?:{})-r(?:{})(?:-res)?".format(
-    "|".join(ARCHITECTURES), "|".join(re.escape(c) for c in GRAPH_CUTOFFS)
-)
+GNN_MODEL_ID = gnn_model_id_pattern(GRAPH_CUTOFFS)
 
 
 def unknown_model_id(wildcards):
@@ -194,10 +148,10 @@ def unknown_model_id(wildcards):
     if (
         architecture in ARCHITECTURES
         and cutoff is not None
-        and cutoff not in GRAPH_CUTOFFS
+        and cutoff_token(cutoff) not in GRAPH_CUTOFFS
     ):
         why = (
-            f" (cutoff {cutoff} Å has no graph cache: graphs.cutoffs is "
+            f" (cutoff {cutoff_token(cutoff)} Å has no graph cache: graphs.cutoffs is "
             f"{', '.join(GRAPH_CUTOFFS)})"
         )
     raise ValueError(
@@ -213,7 +167,7 @@ def model_graph_cache(split):
     """Input function: the `split` graph cache at the cutoff of wildcards.model_id."""
 
     def cache(wildcards):
-        return graph_cache(parse_model_id(wildcards.model_id)[1], split)
+        return PATHS.graph_cache(parse_model_id(wildcards.model_id).cutoff, split)
 
     return cache
 
@@ -221,7 +175,7 @@ def model_graph_cache(split):
 def model_settings(wildcards):
     """Params of a train job: the models.* keys its architecture is built from."""
     return magmom_config.model_settings(
-        parse_model_id(wildcards.model_id)[0], config["models"]
+        parse_model_id(wildcards.model_id).name, config["models"]
     )
 
 
@@ -240,7 +194,7 @@ def training_resource(key, default):
 def training_mem_mb(wildcards, attempt):
     """Memory of a training job: training.resources.mem_mb, or the architecture's entry of
     mem_mb_per_architecture; grows with the attempt."""
-    architecture = parse_model_id(wildcards.model_id)[0]
+    architecture = parse_model_id(wildcards.model_id).name
     per_architecture = training_resource("mem_mb_per_architecture", {})
     return (
         int(per_architecture.get(architecture, training_resource("mem_mb", 16000)))
@@ -266,36 +220,8 @@ def chgnet_resources():
     }
 
 
-def predictions_file(model_id):
-    return f"{RESULTS}/predictions/{model_id}.csv"
-
-
-def metrics_file(model_id):
-    return f"{RESULTS}/metrics/{model_id}.json"
-
-
-def model_figure(model_id, figure):
-    return f"{RESULTS}/figures/{model_id}/{figure}.png"
-
-
-def provenance_file():
-    return f"{RESULTS}/report/provenance.json"
-
-
 def gnn_checkpoints():
-    return [f"{RESULTS}/models/{m}/best.pt" for m in gnn_model_ids()]
-
-
-def report_outputs():
-    return {
-        "ranking_csv": f"{RESULTS}/report/ranking.csv",
-        "ranking_md": f"{RESULTS}/report/ranking.md",
-        "cutoff_sweep": f"{RESULTS}/report/cutoff_sweep.png",
-        "per_element_csv": f"{RESULTS}/report/per_element.csv",
-        "heatmap": f"{RESULTS}/report/per_element_heatmap.png",
-        "cost_csv": f"{RESULTS}/report/deployment_cost.csv",
-        "cost_md": f"{RESULTS}/report/deployment_cost.md",
-    }
+    return [PATHS.checkpoint(m) for m in gnn_model_ids()]
 
 
 def _labels_source(path):
@@ -307,17 +233,32 @@ def _label_kind(surrogate):
     return "CHGNet surrogate (not DFT)" if surrogate else "DFT / imported"
 
 
+MODEL_FIGURE_KINDS = {"parity": "parity plot", "error_hist": "signed-error histogram"}
+
+
 def model_figure_labels(figure):
-    """Report labels of a per-model figure, read from its metrics file at report time."""
+    """Report labels of a per-model figure, read from its metrics file at report time.
+
+    A model's page holds two figure kinds x two atom subsets. Snakemake's report may turn a label
+    with exactly two values into a switch and then looks up every (row, switch value) pair; a
+    label that varies with anything else (the former ``atoms`` count, which differs between the
+    subsets) leaves pairs that do not exist and blanks the page. So each label is constant on
+    the page or one axis of that full grid: ``figure`` (the kind) and ``test atoms`` (the subset,
+    with its counts).
+    """
+    excluded = figure.endswith("_excl")
+    kind = MODEL_FIGURE_KINDS[figure.removesuffix("_excl")]
+    elements = config["evaluation"]["excluded_elements"]
+    dropped = f"without {'/'.join(elements)}" if elements else "without nothing"
+    name = dropped if excluded else "all"
 
     def labels(wildcards, output):
         m = _labels_source(output.metrics)
-        subset = m["excluded"] if figure.endswith("_excl") else m["all"]
+        subset = m["excluded"] if excluded else m["all"]
         return {
             "model": wildcards.model_id,
-            "figure": figure,
-            "atoms": subset["n_atoms"],
-            "slabs": subset["n_slabs"],
+            "figure": kind,
+            "test atoms": f"{name}: {subset['n_atoms']:,} atoms in {subset['n_slabs']:,} slabs",
             "labels": _label_kind(m["surrogate"]),
         }
 
@@ -341,4 +282,4 @@ def report_figure_labels(figure):
 
 
 def final_targets():
-    return list(report_outputs().values())
+    return list(PATHS.report_outputs().values())

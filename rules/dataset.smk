@@ -1,7 +1,7 @@
-# Rules of the dataset stage: the labelled dataset results/dataset/{name}.db with its failures
+# Rules of the dataset stage: the labelled dataset {results_dir}/dataset/{name}.db with its failures
 # table and summary, either assembled from the per-slab DFT records or imported from an existing
 # file (config dataset.source; then no recipe, EOS or DFT job is in the DAG). Both write to
-# results/dataset/staged/ first; publish_dataset moves a finished dataset into place, so a failed
+# {results_dir}/dataset/staged/ first; publish_dataset moves a finished dataset into place, so a failed
 # import or assembly leaves the previous dataset (and everything built on it) untouched.
 
 
@@ -14,13 +14,13 @@ if dataset_source():
         output:
             **dataset_outputs(staged=True),
         log:
-            f"{LOGS}/dataset/{NAME}-import.log",
+            PATHS.log("dataset", f"{NAME}-import"),
         conda:
             "../envs/dft.yaml"
         params:
             name=NAME,
             on_bad_record=config["dataset"]["on_bad_record"],
-            previous=dataset_db(),
+            previous=PATHS.dataset_db(),
         script:
             "../workflow_scripts/import_dataset.py"
 
@@ -33,12 +33,12 @@ else:
         output:
             **dataset_outputs(staged=True),
         log:
-            f"{LOGS}/dataset/{NAME}-assemble.log",
+            PATHS.log("dataset", f"{NAME}-assemble"),
         conda:
             "../envs/dft.yaml"
         params:
             name=NAME,
-            previous=dataset_db(),
+            previous=PATHS.dataset_db(),
         script:
             "../workflow_scripts/assemble_dataset.py"
 
@@ -54,7 +54,7 @@ rule publish_dataset:
     output:
         **dataset_outputs(),
     log:
-        f"{LOGS}/dataset/{NAME}-publish.log",
+        PATHS.log("dataset", f"{NAME}-publish"),
     conda:
         "../envs/dft.yaml"
     threads: 1

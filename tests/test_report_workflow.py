@@ -12,16 +12,26 @@ import pandas as pd
 import pytest
 import yaml
 from baselines_helpers import toy_dataset, write_dataset_db
+from browser_helpers import ReportBrowser
 from test_evaluation_plots import assert_png
+
+from magmom.layout import Layout
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 GNNS = ["cgconv-r3", "schnetconv-r3"]
 BASELINES = ["element-mean", "linear-r3", "xgboost-r3", "chgnet-zeroshot", "chgnet-finetuned"]
 FIGURES = ["parity", "parity_excl", "error_hist", "error_hist_excl"]
+REPORT_CATEGORIES = {  # category -> the first label (figure) of its results
+    "Ranking": ["ranking table", "cutoff sweep"],
+    "Per-element error": ["per-element table", "per-element heatmap"],
+    "Deployment cost": ["deployment cost"],
+    "Models": [],
+}
 
 OVERRIDES = {
     "dataset_name": "e2e",
+    "results_dir": "results/e2e",
     "recipe": {"elements": ["Cu", "Fe", "Mn", "Ni", "Pt"]},
     "graphs": {"cutoffs": [3]},
     "models": {"architectures": ["cgconv", "schnetconv"], "cutoffs": [3], "residual": []},
@@ -33,6 +43,7 @@ OVERRIDES = {
     },
     "report": {"heatmap_top_models": 4},
 }
+E2E = Layout(OVERRIDES["results_dir"], OVERRIDES["dataset_name"])
 
 
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
@@ -57,21 +68,21 @@ def run(tmp_path_factory):
 
 @pytest.mark.slow
 def test_ranking_holds_every_model(run):
-    ranking = pd.read_csv(run / "results/report/ranking.csv")
+    ranking = pd.read_csv(run / E2E.report_outputs()["ranking_csv"])
     assert sorted(ranking["model"]) == sorted(GNNS + BASELINES)
     assert ranking["rank"].tolist() == list(range(1, 8))  # imported labels: nothing flagged
     assert ranking["MAE"].is_monotonic_increasing
     assert ranking["n_atoms"].nunique() == 1  # every model scored on the same test atoms
-    prov = json.loads((run / "results/report/provenance.json").read_text())
+    prov = json.loads((run / E2E.provenance()).read_text())
     assert ranking["n_atoms"].iloc[0] == prov["n_atoms"]["test"]
-    md = (run / "results/report/ranking.md").read_text()
+    md = (run / E2E.report_outputs()["ranking_md"]).read_text()
     for model in GNNS + BASELINES:
         assert f"| {model} |" in md
     assert "Surrogate labels" not in md
     assert f"{prov['n_slabs']['test']} slabs" in md
-    per_element = pd.read_csv(run / "results/report/per_element.csv")
+    per_element = pd.read_csv(run / E2E.report_outputs()["per_element_csv"])
     assert set(per_element["model"]) == set(GNNS + BASELINES)
-    cost = pd.read_csv(run / "results/benchmark/deployment_cost.csv")
+    cost = pd.read_csv(run / E2E.deployment_benchmark())
     assert set(cost["model_id"]) == {*GNNS, "chgnet-pretrained"}
 
 
@@ -79,21 +90,61 @@ def test_ranking_holds_every_model(run):
 def test_every_figure_is_a_valid_png(run):
     for model in GNNS + BASELINES:
         for fig in FIGURES:
-            assert_png(run / f"results/figures/{model}/{fig}.png")
-        metrics = json.loads((run / f"results/metrics/{model}.json").read_text())
+            assert_png(run / E2E.model_figure(model, fig))
+        metrics = json.loads((run / E2E.metrics(model)).read_text())
         assert metrics["all"]["n_atoms"] > metrics["excluded"]["n_atoms"] >= 0
-    assert_png(run / "results/report/cutoff_sweep.png")
-    assert_png(run / "results/report/per_element_heatmap.png")
+    assert_png(run / E2E.report_outputs()["cutoff_sweep"])
+    assert_png(run / E2E.report_outputs()["heatmap"])
+
+
+@pytest.fixture(scope="module")
+def html_report(run):
+    path = run / "report.html"
+    proc = snakemake(run, "--report", str(path))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return path
 
 
 @pytest.mark.slow
-def test_html_report(run):
-    proc = snakemake(run, "--report", str(run / "report.html"))
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    html = (run / "report.html").read_text(errors="replace")
+def test_html_report(html_report):
+    html = html_report.read_text(errors="replace")
     assert len(html) > 100_000
     for text in ("Ranking", "Per-element error", "Deployment cost", "cutoff_sweep.png"):
         assert text in html, text
+
+
+@pytest.mark.slow
+def test_html_report_in_a_browser(html_report):
+    """Headless Chromium opens the report, visits every category and model page and shows every
+    figure; no JavaScript error, undecodable image or docutils message may appear."""
+    with ReportBrowser() as browser:
+        browser.open(html_report)
+        landing = browser.text()
+        assert "magmom21: graph neural networks" in landing  # the workflow description
+        assert "System Message" not in landing and "Docutils" not in landing
+        categories = browser.categories()
+        assert set(categories) == set(REPORT_CATEGORIES)
+        assert sorted(categories["Models"]) == sorted(GNNS + BASELINES)
+        shown = {}
+        for category, subcategories in categories.items():
+            for sub in subcategories:
+                browser.home()
+                browser.click_nav(category)
+                if len(subcategories) > 1:
+                    browser.click_nav(sub)
+                shown[category, sub] = browser.show_every_result()
+                assert not browser.broken_images(), (category, sub)
+                assert not browser.collect_errors(), (category, sub)
+        assert browser.errors == []
+    for (category, sub), rows in shown.items():
+        figures = sorted(r["labels"][1] for r in rows if r["mime"] == "image/png")
+        if category == "Models":  # four figures per model, each shown and decoded
+            assert len(rows) == 4 and all(r["labels"][0] == sub for r in rows), rows
+            assert figures == ["parity plot"] * 2 + ["signed-error histogram"] * 2
+        else:
+            assert [r["labels"][0] for r in rows] == sorted(REPORT_CATEGORIES[category]), rows
+        assert all(r["width"] > 100 for r in rows if r["mime"] == "image/png"), rows
+        assert all(r["mime"] == "text/csv" for r in rows if r["mime"] != "image/png"), rows
 
 
 def planned(run, changes: dict) -> dict[str, set[str]]:

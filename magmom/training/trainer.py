@@ -49,6 +49,7 @@ from tqdm.auto import tqdm
 
 from magmom.config import model_settings
 from magmom.io import write_text
+from magmom.layout import NUM_Z, cutoff_token, format_model_id, parse_model_id
 from magmom.training.checkpoint import (
     BEST,
     FORMAT,
@@ -67,7 +68,6 @@ from magmom.training.device import configure_tf32, loader_workers, select_device
 
 log = logging.getLogger(__name__)
 
-NUM_ELEMENTS = 119
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_mae", "val_mae", "lr", "time")
 
 # Settings that may change between a killed run and its resumption without invalidating it:
@@ -128,29 +128,23 @@ class ModelSpec:
 
     @property
     def cutoff_token(self) -> str:
-        return f"{float(self.cutoff):g}"
+        return cutoff_token(self.cutoff)
 
     @property
     def model_id(self) -> str:
-        """``{architecture}-r{cutoff}`` plus ``-res`` for the residual variant (file layout)."""
-        return f"{self.architecture}-r{self.cutoff_token}" + ("-res" if self.residual else "")
+        """``{architecture}-r{cutoff}`` plus ``-res`` for the residual variant
+        (:func:`magmom.layout.format_model_id`)."""
+        return format_model_id(self.architecture, self.cutoff, self.residual)
 
     @classmethod
     def from_model_id(cls, model_id: str) -> ModelSpec:
         """Inverse of :attr:`model_id`: ``cgconv-r4-res`` -> ``ModelSpec("cgconv", 4.0, True)``."""
-        parts = model_id.split("-")
-        residual = parts[-1] == "res"
-        if residual:
-            parts = parts[:-1]
-        if len(parts) != 2 or not parts[1].startswith("r"):
+        parsed = parse_model_id(model_id)
+        if parsed.cutoff is None or "-" in parsed.name:
             raise ValueError(
                 f"model id {model_id!r} is not of the form <architecture>-r<cutoff>[-res]"
             )
-        try:
-            cutoff = float(parts[1][1:])
-        except ValueError:
-            raise ValueError(f"model id {model_id!r}: {parts[1][1:]!r} is not a cutoff") from None
-        return cls(parts[0], cutoff, residual)
+        return cls(parsed.name, parsed.cutoff, parsed.residual)
 
 
 @dataclass(frozen=True)
@@ -251,11 +245,11 @@ def element_mean_of(dataset: Sequence) -> torch.Tensor:
     """
     if hasattr(dataset, "element_mean"):
         return torch.as_tensor(dataset.element_mean(), dtype=torch.float32)
-    count = torch.zeros(NUM_ELEMENTS, dtype=torch.float64)
-    total = torch.zeros(NUM_ELEMENTS, dtype=torch.float64)
+    count = torch.zeros(NUM_Z, dtype=torch.float64)
+    total = torch.zeros(NUM_Z, dtype=torch.float64)
     for data in dataset:
-        count += torch.bincount(data.z, minlength=NUM_ELEMENTS).double()
-        total += torch.bincount(data.z, weights=data.y.double(), minlength=NUM_ELEMENTS)
+        count += torch.bincount(data.z, minlength=NUM_Z).double()
+        total += torch.bincount(data.z, weights=data.y.double(), minlength=NUM_Z)
     return torch.where(count > 0, total / count.clamp(min=1), torch.zeros_like(total)).float()
 
 
@@ -719,6 +713,19 @@ class Trainer:
 # ---- entry point -----------------------------------------------------------------------------
 
 
+def calibrate_on_first_batch(model: nn.Module, train_set: Sequence, batch_size: int) -> None:
+    """Data-dependent initialisation: the layer scales of every MagmomGNN in ``model`` from the
+    first ``batch_size`` training graphs in cache order (:mod:`magmom.models.magmom_gnn`). A resumed
+    run then restores the scales it started with from ``last.pt``."""
+    from torch_geometric.data import Batch
+
+    from magmom.models.magmom_gnn import calibrate_layer_scales
+
+    first = Batch.from_data_list([train_set[i] for i in range(min(len(train_set), batch_size))])
+    for scales in calibrate_layer_scales(model, first):
+        log.info("layer scales from the first training batch: %s", scales.tolist())
+
+
 def check_inputs(spec: ModelSpec, train_set: Sequence, val_set: Sequence, names=("", "")) -> None:
     """Fail early, naming the file, when a cache is empty or built for another cutoff."""
     for dataset, split, name in (
@@ -768,6 +775,7 @@ def train_model(
     model = model_factory(
         spec.architecture, spec.cutoff, config["models"], element_mean=element_mean
     )
+    calibrate_on_first_batch(model, train_set, settings.batch_size)
     identity = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
