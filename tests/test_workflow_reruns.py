@@ -22,11 +22,13 @@ import yaml
 from baselines_helpers import toy_dataset, write_dataset_db
 
 from magmom.config import CONFIG_ARGS_ENV, config_args, snakemake_command, type_overrides
+from magmom.layout import Layout
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
-DATASET = ["results/dataset/imp.db", "results/dataset/imp-failures.csv",
-           "results/dataset/imp-summary.json"]  # fmt: skip
+PATHS = Layout("results/imp", "imp")
+TINY = Layout("results/tiny", "tiny")  # presets/tiny.yaml
+DATASET = list(PATHS.dataset_files().values())  # db, failures, summary
 
 
 def command(workdir: Path, *args: str) -> list[str]:
@@ -53,7 +55,11 @@ def state(workdir: Path) -> dict[str, tuple[str, int]]:
 @pytest.fixture()
 def imported(tmp_path):
     write_dataset_db(tmp_path / "source.db", toy_dataset(12, seed=3), labeller="gpaw")
-    overrides = {"dataset_name": "imp", "dataset": {"source": "source.db", "on_bad_record": "skip"}}
+    overrides = {
+        "dataset_name": "imp",
+        "results_dir": PATHS.root,
+        "dataset": {"source": "source.db", "on_bad_record": "skip"},
+    }
     (tmp_path / "overrides.yaml").write_text(yaml.safe_dump(overrides))
     proc = snakemake(tmp_path, DATASET[0], "--cores", "1")
     assert proc.returncode == 0, proc.output[-3000:]
@@ -69,7 +75,7 @@ def test_failed_import_keeps_the_dataset_and_the_next_run_retries(imported):
     assert proc.returncode != 0
     assert (
         "config key 'dataset.source' (empty.extxyz): empty.extxyz holds no records (an empty or "
-        "truncated extxyz file?); the previous dataset results/dataset/imp.db (with its failures "
+        f"truncated extxyz file?); the previous dataset {DATASET[0]} (with its failures "
         "and summary files) is left as it was"
     ) in proc.output
     assert state(imported) == before  # same bytes, same mtime: nothing downstream reruns
@@ -89,7 +95,7 @@ def test_interrupted_run_resumes_with_the_same_command(imported):
     (imported / "overrides.yaml").write_text(yaml.safe_dump(overrides))
     run = subprocess.Popen(command(imported, DATASET[0]), stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True)  # fmt: skip
-    log = imported / "logs/dataset/imp-import.log"
+    log = imported / PATHS.log("dataset", "imp-import")
     started = log.stat().st_mtime if log.exists() else 0.0
     deadline = time.monotonic() + 120
     while not (log.exists() and log.stat().st_mtime > started):
@@ -111,9 +117,9 @@ def test_default_profile_leaves_slurm_threads_alone(tmp_path):
     """Under --profile slurm the workflow profile sets no --cores: it would cap every job's
     threads at the login node's cores. (Locally it gives all cores: the test above runs
     without --cores.)"""
-    overrides = {"dataset_name": "imp"}
+    overrides = {"dataset_name": "imp", "results_dir": PATHS.root}
     (tmp_path / "overrides.yaml").write_text(yaml.safe_dump(overrides))
-    slurm = snakemake(tmp_path, "results/graphs/graphs-r3-imp-train.lmdb", "-n", "--profile",
+    slurm = snakemake(tmp_path, PATHS.graph_cache(3, "train"), "-n", "--profile",
                       "slurm", "--software-deployment-method", "env-modules")  # fmt: skip
     assert slurm.returncode == 0, slurm.output[-3000:]
     assert "workflow specific profile" in slurm.output
@@ -125,7 +131,7 @@ def test_default_profile_leaves_slurm_threads_alone(tmp_path):
 def test_typed_overrides_on_the_command_line(tmp_path):
     (tmp_path / "overrides.yaml").write_text("{}\n")
     override = "training={max_epochs: 2, lr: 5.0e-4, tf32: false}"
-    proc = snakemake(tmp_path, "-n", "results/models/cgconv-r4/best.pt", "--config", override)
+    proc = snakemake(tmp_path, "-n", TINY.checkpoint("cgconv-r4"), "--config", override)
     assert proc.returncode == 0, proc.output[-3000:]
     config = {"training": {"max_epochs": "2", "lr": "5.0e-4", "tf32": "false", "seed": 42},
               "models": {"residual": [{"architecture": "cgconv", "cutoff": "4"}]},
@@ -139,15 +145,15 @@ def test_typed_overrides_on_the_command_line(tmp_path):
 
 def test_unknown_model_ids_list_the_buildable_ones(tmp_path):
     (tmp_path / "overrides.yaml").write_text("{}\n")
-    proc = snakemake(tmp_path, "-n", "results/models/notamodel-r4/best.pt")
+    proc = snakemake(tmp_path, "-n", TINY.checkpoint("notamodel-r4"))
     assert proc.returncode != 0
     assert "'notamodel-r4' is not a model id this configuration can build." in proc.output
     assert ("This configuration's models: cgconv-r3, cgconv-r4, schnetconv-r3, schnetconv-r4, "
             "dimenet-r3, dimenet-r4, cgconv-r4-res, element-mean") in proc.output  # fmt: skip
-    proc = snakemake(tmp_path, "-n", "results/models/cgconv-r5/best.pt")
+    proc = snakemake(tmp_path, "-n", TINY.checkpoint("cgconv-r5"))
     assert "(cutoff 5 Å has no graph cache: graphs.cutoffs is 3, 4)" in proc.output
     for ok in ("cgconv-r4", "chgnet-finetuned"):  # buildable ids never see the catch-all
-        proc = snakemake(tmp_path, "-n", f"results/models/{ok}/best.pt")
+        proc = snakemake(tmp_path, "-n", TINY.checkpoint(ok))
         assert proc.returncode == 0 and "rule unknown_model" not in proc.output, proc.output[-2000:]
         assert "InputFunctionException" not in proc.output
 
