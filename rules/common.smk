@@ -104,6 +104,12 @@ def graph_cache(cutoff, split):
     return f"{RESULTS}/graphs/graphs-r{cutoff}-{NAME}-{split}.lmdb"
 
 
+def gnn_graph_caches():
+    """Every split's cache of every cutoff a GNN model uses (the report reads their headers)."""
+    cutoffs = sorted({parse_model_id(m)[1] for m in gnn_model_ids()}, key=float)
+    return [graph_cache(c, split) for c in cutoffs for split in SPLITS]
+
+
 # ---- DFT stage and dataset ---------------------------------------------------------------------
 EOS_LATTICES = ["fcc", "bcc", "hcp"]
 

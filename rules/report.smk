@@ -10,6 +10,7 @@ rule report:
         metrics=[metrics_file(m) for m in all_model_ids()],
         cost=f"{RESULTS}/benchmark/deployment_cost.csv",
         provenance=provenance_file(),
+        graph_caches=gnn_graph_caches(),
     output:
         ranking_csv=report(
             report_outputs()["ranking_csv"],
@@ -52,5 +53,6 @@ rule report:
         gnn_ids=gnn_model_ids(),
         excluded_elements=config["evaluation"]["excluded_elements"],
         top_n=config["report"]["heatmap_top_models"],
+        max_neighbors=config["graphs"]["max_neighbors"],
     script:
         "../workflow_scripts/report.py"

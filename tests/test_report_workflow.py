@@ -14,6 +14,8 @@ import yaml
 from baselines_helpers import toy_dataset, write_dataset_db
 from test_evaluation_plots import assert_png
 
+from magmom.graphs.cap_stats import cap_summary
+
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 GNNS = ["cgconv-r3", "schnetconv-r3"]
@@ -69,6 +71,12 @@ def test_ranking_holds_every_model(run):
         assert f"| {model} |" in md
     assert "Surrogate labels" not in md
     assert f"{prov['n_slabs']['test']} slabs" in md
+    # what the neighbour cap does, read from the r3 caches' headers (every split)
+    caches = [run / f"results/graphs/graphs-r3-e2e-{s}.lmdb" for s in ("train", "val", "test")]
+    cap = cap_summary(caches)
+    assert "What the neighbour cap does" in md
+    assert f"| 3 Å | {cap.edges_per_atom_mean:.1f} | {cap.edges_per_atom_max} |" in md
+    assert cap.atoms == sum(prov["n_atoms"].values())
     per_element = pd.read_csv(run / "results/report/per_element.csv")
     assert set(per_element["model"]) == set(GNNS + BASELINES)
     cost = pd.read_csv(run / "results/benchmark/deployment_cost.csv")

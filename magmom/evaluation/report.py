@@ -381,8 +381,10 @@ def ranking_markdown(
     provenance: Mapping,
     excluded_elements: Sequence[str],
     top_n: int,
+    cap_note: str = "",
 ) -> str:
-    """``ranking.md``: the banner, the ranking, and the captions of every figure with counts."""
+    """``ranking.md``: the banner, the ranking, and the captions of every figure with counts;
+    ``cap_note`` (Markdown, :func:`magmom.graphs.cap_stats.cap_markdown`) follows the sweep."""
     note = surrogate_note(provenance)
     n_atoms = int(ranking["n_atoms"].max())
     n_slabs = int(ranking["n_slabs"].max())
@@ -454,6 +456,7 @@ def ranking_markdown(
         f"linear/XGBoost baselines; horizontal: cutoff-free baselines. Every point is one model "
         f"scored on {count(n_atoms, 'atom')} in {count(n_slabs, 'slab')}.",
         "",
+        *([cap_note, ""] if cap_note else []),
         "![per-element heatmap](per_element_heatmap.png)",
         "",
         f"*Per-element MAE* of the {min(top_n, int(ranking['rank'].notna().sum()))} best models "
@@ -507,9 +510,11 @@ def build_report(
     outputs: Mapping[str, str | Path],
     excluded_elements: Sequence[str],
     top_n: int,
+    cap_note: str = "",
 ) -> pd.DataFrame:
     """Write every report output (keys of ``outputs``: ranking_csv, ranking_md, cutoff_sweep,
-    per_element_csv, heatmap, cost_csv, cost_md); return the ranking."""
+    per_element_csv, heatmap, cost_csv, cost_md); return the ranking. ``cap_note``: what the
+    neighbour cap does per cutoff, placed under the cutoff sweep in ``ranking.md``."""
     from magmom.io import atomic_path
 
     metrics = load_metrics(metrics_paths)
@@ -529,7 +534,9 @@ def build_report(
     per_element_heatmap(per_element, ranking, top_n, outputs["heatmap"], surrogate)
     write_text(
         outputs["ranking_md"],
-        ranking_markdown(ranking, per_element, cost, provenance, excluded_elements, top_n),
+        ranking_markdown(
+            ranking, per_element, cost, provenance, excluded_elements, top_n, cap_note
+        ),
     )
     cost_md = ["# Deployment cost (one 64-atom slab)", ""]
     if surrogate_note(provenance):
