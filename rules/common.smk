@@ -18,6 +18,7 @@ os.environ.update(
 
 from magmom import config as magmom_config  # noqa: E402
 from magmom.recipe import slab_index  # noqa: E402
+from magmom.recipe.table_files import table_paths as study_table_paths  # noqa: E402
 
 SCHEMA = os.path.join(workflow.basedir, "schemas", "config.schema.yaml")
 magmom_config.check(config, SCHEMA, validate)
@@ -133,6 +134,13 @@ def eos_dft_params():
         "planewave": {"xc": pw["xc"], "smearing": pw["smearing"]},
         "scf_ladder": config["dft"]["scf_ladder"],
     }
+
+
+def recipe_tables(wildcards):
+    """The study's tables the recipe reads (recipe.source: study_tables), else nothing."""
+    if config["recipe"].get("source") != "study_tables":
+        return {}
+    return {k: str(p) for k, p in study_table_paths(config["recipe"]).items()}
 
 
 def initial_slabs_db():

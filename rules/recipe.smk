@@ -4,6 +4,7 @@
 rule slab_recipe:
     """Enumerate the magmom21 recipe (config `recipe`) and build each slab's initial structure."""
     input:
+        unpack(recipe_tables),
         lattice_table=f"{RESULTS}/eos/lattice_table.json",
     output:
         manifest=f"{RESULTS}/recipe/slabs.csv",

@@ -1,26 +1,35 @@
 """Random-alloy compositions of the magmom21 recipe and the lattice each one is built on.
 
-Composition types and how many of each the full recipe enumerates:
+The rules are the study's, recovered from its published composition lists
+(``data/study-recipe/``; ``benchmarks/recipe_vs_study.py`` checks them row by row):
 
 * ``pure``: every element on its natural lattice.
-* ``binary``: every pair of elements, at each configured fraction :math:`x` of the alphabetically
-  first element (0.125, 0.25, 0.5, 0.75, 0.875). **Binaries are not size-filtered**: the study
-  lists all 210 pairs, and the filtered choice (178 pairs) would give 1,010 instead of 1,194 binary
-  rows: 6,515 instead of 6,699 random-alloy rows (the study: 6,749).
+* ``binary``: every **size-filtered** pair of elements (172 of the 210 pairs of the 21 metals), at
+  each configured fraction :math:`x` of the alphabetically first element (0.125, 0.25, 0.5, 0.75,
+  0.875).
 * ``ternary`` … ``senary``: ``combinations`` element sets sampled (seed, by name) among the sets
   that pass the size-mismatch filter
 
   .. math::
       \\frac{\\max_i r_i - \\min_i r_i}{\\min_i r_i} \\le 0.18
 
-  on covalent radii, with ``compositions_per_combination`` distinct compositions per set. A
-  composition is drawn uniformly from all ways of writing the denominator :math:`D = 64` as an
-  ordered sum of :math:`k` positive integers (stars and bars: :math:`k-1` distinct cut points in
-  :math:`1 \\dots D-1`), so every fraction is a multiple of :math:`1/D` and at least :math:`1/D`.
+  on the study's covalent radii (:data:`magmom.elements.COVALENT_RADIUS_PM`), with
+  ``compositions_per_combination`` distinct compositions per set. Every fraction is a multiple of
+  :math:`1/D` (:math:`D` = ``fraction_denominator`` = 64) and at least :math:`m/D`
+  (:math:`m` = ``fraction_min_parts`` = 3). A composition reserves :math:`m` parts per element and
+  shares the :math:`F = D - km` free parts by a symmetric Dirichlet draw,
+
+  .. math::
+      (w_1, \\dots, w_k) \\sim \\mathrm{Dir}(\\alpha, \\dots, \\alpha), \\qquad
+      n_i = m + \\mathrm{LR}_i(F\\,w),
+
+  where :math:`\\mathrm{LR}` is largest-remainder rounding to integers summing to :math:`F`. The
+  study's draws are not published; :math:`\\alpha` = ``fraction_concentration`` = 2.5 is fitted to
+  its tables (mean smallest fraction per composition, ``benchmarks/recipe_vs_study.py``).
 
 Lattice vote: each element adds its mole fraction to its natural lattice,
-:math:`v_L = \\sum_{i:\\,L(i)=L} x_i`; every lattice with :math:`v_L \\ge \\max v - 0.10` is kept
-(ordered fcc > hcp > bcc), so one composition may give an fcc *and* an hcp row.
+:math:`v_L = \\sum_{i:\\,L(i)=L} x_i`; every lattice with :math:`v_L \\ge \\max v - 0.10` is kept,
+listed fcc, hcp, bcc, so one composition may give an fcc *and* an hcp row.
 
 Composition id: the symbols sorted alphabetically, lower case, each followed by
 ``round(100 x)`` as three digits (Python's round-half-even), joined by ``-``: ``ag012-au088``.
@@ -120,20 +129,38 @@ def lattice_vote(
     return tuple(sorted(kept, key=_LATTICE_RANK.__getitem__))
 
 
-def iter_fractions(rng: random.Random, k: int, denominator: int) -> Iterator[tuple[int, ...]]:
-    """Endless compositions of ``denominator`` into ``k`` positive parts, each drawn uniformly.
+def largest_remainder(weights: Sequence[float], total: int) -> list[int]:
+    """Non-negative integers summing to ``total``, closest to ``weights / sum(weights) * total``.
 
-    A composition's ``k - 1`` cut points are the first distinct values of the i.i.d. uniform
-    sequence ``rng.randrange(1, denominator)`` (a uniformly random (k-1)-subset of
-    ``1 .. denominator-1``); consecutive compositions continue the same sequence, so the first
-    ``n`` do not depend on how many are taken.
+    Each gets the floor of its share; the parts still missing go to the largest remainders (ties
+    to the earlier index).
     """
+    s = float(sum(weights))
+    raw = [total * w / s for w in weights]
+    parts = [math.floor(r) for r in raw]
+    short = total - sum(parts)
+    for i in sorted(range(len(raw)), key=lambda j: (parts[j] - raw[j], j))[:short]:
+        parts[i] += 1
+    return parts
+
+
+def iter_fractions(
+    rng: random.Random, k: int, denominator: int, min_parts: int, concentration: float
+) -> Iterator[tuple[int, ...]]:
+    """Endless compositions of ``denominator`` into ``k`` parts of at least ``min_parts`` each.
+
+    The ``denominator - k * min_parts`` free parts are shared by a symmetric Dirichlet draw of
+    concentration ``concentration`` (``k`` gamma variates, normalised), rounded by largest
+    remainder. ``random.Random.gammavariate`` is pure Python over ``random()``, so the stream is
+    the same on every platform; consecutive compositions continue it, so the first ``n`` do not
+    depend on how many are taken.
+    """
+    free = denominator - k * min_parts
+    if free < 0:
+        raise ValueError(f"{k} elements of at least {min_parts}/{denominator} exceed the whole")
     while True:
-        cuts: set[int] = set()
-        while len(cuts) < k - 1:
-            cuts.add(rng.randrange(1, denominator))
-        bounds = [0, *sorted(cuts), denominator]
-        yield tuple(b - a for a, b in itertools.pairwise(bounds))
+        weights = [rng.gammavariate(concentration, 1.0) for _ in range(k)]
+        yield tuple(min_parts + n for n in largest_remainder(weights, free))
 
 
 def sampled_combinations(
@@ -145,18 +172,21 @@ def sampled_combinations(
 
 
 def _compositions_of(
-    combo: tuple[str, ...], count: int, seed: int, comp_type: str, denominator: int
+    combo: tuple[str, ...], count: int, seed: int, comp_type: str, ra: Mapping
 ) -> list[tuple[str, tuple[float, ...]]]:
     """``count`` distinct (id, fractions) compositions of ``combo``, drawn by name."""
     k = len(combo)
-    if denominator < k:
+    denominator = int(ra["fraction_denominator"])
+    min_parts = int(ra["fraction_min_parts"])
+    if denominator < k * min_parts:
         raise ValueError(
-            f"recipe.random_alloys.fraction_denominator={denominator} cannot give {k} elements a "
-            f"positive fraction each (needs >= {k})"
+            f"recipe.random_alloys.fraction_denominator={denominator} cannot give {k} elements "
+            f"at least fraction_min_parts={min_parts} parts each (needs >= {k * min_parts})"
         )
-    possible = math.comb(denominator - 1, k - 1)
+    possible = math.comb(denominator - k * min_parts + k - 1, k - 1)
     count = min(count, possible)
-    draws = iter_fractions(stable_random(seed, comp_type, "-".join(combo)), k, denominator)
+    rng = stable_random(seed, comp_type, "-".join(combo))
+    draws = iter_fractions(rng, k, denominator, min_parts, float(ra["fraction_concentration"]))
     out: dict[str, tuple[float, ...]] = {}
     while len(out) < count:
         fractions = tuple(n / denominator for n in next(draws))
@@ -175,12 +205,11 @@ def random_alloy_compositions(recipe: Mapping) -> list[Composition]:
     for el in elements:
         out.append(Composition("pure", (el,), (1.0,), (NATURAL_LATTICE[el],)))
 
-    for a, b in itertools.combinations(elements, 2):
+    for a, b in size_filtered_combinations(elements, 2, recipe["size_mismatch_max"]):
         for x in ra["binary"]["fractions"]:
             frac = (float(x), 1.0 - float(x))
             out.append(Composition("binary", (a, b), frac, lattice_vote((a, b), frac, tol)))
 
-    denominator = int(ra["fraction_denominator"])
     for comp_type in SAMPLED_TYPES:
         spec = ra[comp_type]
         k = N_COMPONENTS[comp_type]
@@ -189,7 +218,7 @@ def random_alloy_compositions(recipe: Mapping) -> list[Composition]:
         )
         for combo in combos:
             for cid, frac in _compositions_of(
-                combo, int(spec["compositions_per_combination"]), seed, comp_type, denominator
+                combo, int(spec["compositions_per_combination"]), seed, comp_type, ra
             ):
                 out.append(Composition(comp_type, combo, frac, lattice_vote(combo, frac, tol), cid))
     return out

@@ -5,7 +5,8 @@ is cached on disk under a key that changes exactly when the result could change:
 
 .. math::
     \\mathrm{key} = \\mathrm{SHA256}\\big(\\mathrm{json}(\\texttt{config["recipe"]}) \\,\\|\\,
-    \\text{source of } \\texttt{magmom/recipe/*.py}, \\texttt{magmom/elements.py}\\big)
+    \\text{source of } \\texttt{magmom/recipe/*.py}, \\texttt{magmom/elements.py}
+    \\,\\|\\, \\text{bytes of the study tables (source \\texttt{study\\_tables})}\\big)
 
 A cached call reads one text file (milliseconds); a cold call enumerates the recipe (well under
 the 2 s budget for the full config, see ``benchmarks/recipe_enumeration.py``) and writes the file
@@ -20,6 +21,8 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
+
+from .table_files import tables_digest
 
 _PACKAGE = Path(__file__).resolve().parent
 _KEEP_CACHED = 8  # older index files of other configs are pruned beyond this many
@@ -37,6 +40,8 @@ def code_version() -> str:
 def cache_key(recipe: Mapping) -> str:
     h = hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode())
     h.update(code_version().encode())
+    if recipe.get("source") == "study_tables":
+        h.update(tables_digest(recipe).encode())
     return h.hexdigest()[:20]
 
 

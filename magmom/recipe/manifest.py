@@ -88,7 +88,7 @@ def apportion(fractions: Sequence[float], n: int) -> tuple[int, ...]:
     return tuple(counts)
 
 
-def _size(spec: Sequence[int]) -> tuple[str, int]:
+def size_label(spec: Sequence[int]) -> tuple[str, int]:
     nx, ny, nz = (int(s) for s in spec)
     return f"{nx}x{ny}x{nz}", nx * ny * nz
 
@@ -98,7 +98,7 @@ def parse_size(size: str) -> tuple[int, int, int]:
     return nx, ny, nz
 
 
-def _ordered_spec(s: OrderedStructure, size: str) -> SlabSpec:
+def ordered_spec(s: OrderedStructure, size: str) -> SlabSpec:
     from .compositions import composition_id
 
     n = sum(s.counts)
@@ -109,45 +109,71 @@ def _ordered_spec(s: OrderedStructure, size: str) -> SlabSpec:
     )  # fmt: skip
 
 
-def enumerate_slabs(recipe: Mapping) -> list[SlabSpec]:
-    """Every slab of the recipe (before ``max_slabs_per_type``), in a canonical order."""
+def random_alloy_spec(
+    comp_id: str, comp_type: str, lattice: str, variant: int, size: str, n_atoms: int,
+    elements: Sequence[str], fractions: Sequence[float],
+) -> SlabSpec:  # fmt: skip
+    """The manifest row of one random-alloy slab (``pure`` or ``random`` placement)."""
+    placement = "pure" if comp_type == "pure" else "random"
+    counts = " ".join(map(str, apportion(fractions, n_atoms)))
+    return SlabSpec(
+        make_slab_id(comp_id, lattice, placement, variant), comp_id, comp_type, lattice,
+        placement, variant, n_atoms, size, " ".join(elements), counts,
+    )  # fmt: skip
+
+
+def generated_slabs(recipe: Mapping) -> list[SlabSpec]:
+    """Every slab the generator enumerates from the study's rules (``recipe.source: generator``)."""
     ra = recipe["random_alloys"]
-    ra_size, ra_n = _size(ra["size"])
+    ra_size, ra_n = size_label(ra["size"])
     specs: list[SlabSpec] = []
     for comp in random_alloy_compositions(recipe):
-        comp_id = comp.id
-        counts = " ".join(map(str, apportion(comp.fractions, ra_n)))
         variants = int(ra[comp.comp_type]["variants"])
-        placement = "pure" if comp.comp_type == "pure" else "random"
         for lattice in comp.lattices:
             for v in range(variants):
-                specs.append(
-                    SlabSpec(
-                        make_slab_id(comp_id, lattice, placement, v), comp_id, comp.comp_type,
-                        lattice, placement, v, ra_n, ra_size, " ".join(comp.elements), counts,
-                    )
+                spec = random_alloy_spec(
+                    comp.id, comp.comp_type, lattice, v, ra_size, ra_n, comp.elements,
+                    comp.fractions,
                 )  # fmt: skip
+                specs.append(spec)
 
     od = recipe["ordered"]
     size_str = {
-        "dilute_1": _size(od["dilute"]["size"]),
-        "dilute_2": _size(od["dilute"]["size"]),
-        "binary_proto": _size(od["binary_prototypes"]["size"]),
-        "ternary_proto": _size(od["ternary_prototypes"]["size"]),
+        "dilute_1": size_label(od["dilute"]["size"]),
+        "dilute_2": size_label(od["dilute"]["size"]),
+        "binary_proto": size_label(od["binary_prototypes"]["size"]),
+        "ternary_proto": size_label(od["ternary_prototypes"]["size"]),
     }
-    for s in ordered_structures(
-        recipe,
-        {t: n for t, (_, n) in size_str.items()},
-        name=lambda s: f"{s.placement}:{' '.join(s.elements)}",
-    ):
-        specs.append(_ordered_spec(s, size_str[s.comp_type][0]))
+    for s in ordered_structures(recipe, {t: n for t, (_, n) in size_str.items()}):
+        specs.append(ordered_spec(s, size_str[s.comp_type][0]))
+    return canonical_order(specs)
 
+
+def canonical_order(specs: list[SlabSpec]) -> list[SlabSpec]:
+    """``specs`` sorted by (type, slab id); a duplicate slab id is an error."""
     specs.sort(key=lambda s: (_TYPE_RANK[s.type], s.slab_id))
     ids = [s.slab_id for s in specs]
     if len(set(ids)) != len(ids):
         dup = sorted(i for i, c in Counter(ids).items() if c > 1)
         raise RuntimeError(f"duplicate slab ids: {dup[:5]}")
     return specs
+
+
+def enumerate_slabs(recipe: Mapping) -> list[SlabSpec]:
+    """Every slab of the recipe (before ``max_slabs_per_type``), in a canonical order.
+
+    ``recipe.source`` picks where the rows come from: ``study_tables`` (the study's published
+    composition lists, :mod:`magmom.recipe.study_tables`) or ``generator`` (this module's
+    enumeration of the study's rules).
+    """
+    source = recipe.get("source", "generator")
+    if source == "study_tables":
+        from .study_tables import study_table_slabs
+
+        return study_table_slabs(recipe)
+    if source != "generator":
+        raise ValueError(f"recipe.source: {source!r}; allowed: study_tables, generator")
+    return generated_slabs(recipe)
 
 
 def select_subset(specs: Iterable[SlabSpec], max_per_type: int | None, seed: int) -> list[SlabSpec]:
@@ -198,6 +224,28 @@ def read_manifest(path: str | Path):
     if missing:
         raise ValueError(f"{path}: not a slab manifest, missing column(s) {', '.join(missing)}")
     return df.astype({"variant": int, "n_atoms": int})
+
+
+class RecipeRow(NamedTuple):
+    """One row of a composition table: a (composition, lattice, placement) and its slab shape."""
+
+    type: str
+    composition_id: str
+    lattice: str
+    placement: str
+    size: str
+    elements: str
+    counts: str
+
+
+def recipe_rows(specs: Iterable[SlabSpec]) -> dict[RecipeRow, int]:
+    """The table rows behind ``specs`` and the number of variants of each, in first-seen order."""
+    rows: dict[RecipeRow, int] = {}
+    for s in specs:
+        key = RecipeRow(s.type, s.composition_id, s.lattice, s.placement, s.size, s.elements,
+                        s.counts)  # fmt: skip
+        rows[key] = rows.get(key, 0) + 1
+    return rows
 
 
 def type_summary(specs: Iterable[SlabSpec]) -> dict[str, dict[str, int]]:

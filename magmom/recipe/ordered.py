@@ -1,31 +1,33 @@
 """Ordered structures of the magmom21 recipe: which exist, and how each decorates a slab.
 
-Enumeration (full recipe: 1,080 + 2,520 + 2,015 = 5,615):
+Enumeration (full recipe: 1,080 + 2,520 + 2,015 = 5,615, the study's published rows exactly):
 
 * ``dilute_1`` / ``dilute_2``: every strongly magnetic element (Co Cr Fe Mn Ni V) paired with every
-  element outside that set, in both host/solute roles, on the host's natural lattice; one solute
-  atom at the top / sub-surface / middle layer, or two solute atoms as nearest neighbours in the
-  top or sub-surface layer, or as far apart as the top layer allows: 6 × 15 × 2 × 6 = 1,080.
-  "Middle" is layer ``(nz - 1) // 2`` counted from the bottom (for 4 layers the third from the
-  top, one of the fixed layers), moved down when it would coincide with the sub-surface layer.
-* ``binary_proto``: every pair (A, B alphabetical) × 12 placements = 2,520:
-  fcc L1_1 (alternating (111) planes; ``ab`` = A terminates), L1_0 (alternating (001) planes),
-  L1_2 (A3B: B on one simple-cubic sublattice of the fcc); bcc B2 (CsCl), D0_3 (Fe3Al: B on one
-  of the four fcc sublattices of the doubled cubic cell); hcp D0_19 (Ni3Sn: one B per 2×2 basal
-  net, stacked so that no two B atoms are nearest neighbours). ``ab``/``ba`` swap the species on
-  the two sublattices, ``a3b``/``ab3`` the majority.
+  element outside that set, in both host/solute roles (the non-magnetic host first, as the study
+  lists them), on the host's natural lattice; one solute atom at the top / sub-surface / middle
+  layer, or two solute atoms as nearest neighbours in the top or sub-surface layer, or as far apart
+  as the top layer allows: 6 × 15 × 2 × 6 = 1,080. "Middle" is layer ``(nz - 1) // 2`` counted
+  from the bottom (for 4 layers the third from the top, one of the fixed layers), moved down when
+  it would coincide with the sub-surface layer.
+* ``binary_proto``: every pair (A, B alphabetical) × 12 placements = 2,520 (no size filter, as in
+  the study): fcc L1_1 (alternating (111) planes; ``ab`` = A terminates), L1_0 (alternating (001)
+  planes), L1_2 (A3B: B on one simple-cubic sublattice of the fcc); bcc B2 (CsCl), D0_3 (Fe3Al: B
+  on one of the four fcc sublattices of the doubled cubic cell); hcp D0_19 (Ni3Sn: one B per 2×2
+  basal net, stacked so that no two B atoms are nearest neighbours). ``ab``/``ba`` swap the
+  species on the two sublattices, ``a3b``/``ab3`` the majority.
 
   Note: on fcc(111) L1_0 and on bcc(110) B2, ``ab`` and ``ba`` are related by an in-plane
   translation (every layer holds both sublattices), so they are the same structure; the study
   listed both and so does the recipe.
-* ``ternary_proto``: X2YZ at fractions 1/2, 1/4, 1/4 on fcc(111), labelled fcc, for every
-  size-filtered element triple and each choice of X (Y, Z alphabetical) — sampled (by name, seed)
-  to ``recipe.ordered.ternary_prototypes.count`` = 2,015 of the 5,184 candidates. Two orderings of
-  the four simple-cubic sublattices :math:`s_0 \\dots s_3` of the fcc lattice:
-  ``heusler_l21``: X on :math:`s_0 \\cup s_1` (alternating (001) planes), Y on :math:`s_2`, Z on
-  :math:`s_3`; ``half_heusler``: X on alternating (111) planes (X terminates), Y and Z on the two
-  (001)-plane parities of the other (111) planes. (The study's names; both hold X2YZ, no
-  vacancies.)
+* ``ternary_proto`` (Heusler-type): X2YZ at fractions 1/2, 1/4, 1/4 on fcc(111), labelled fcc, for
+  every element triple holding at least one strongly magnetic element (875 of the 1,330 triples; no
+  size filter, as in the study): one ``heusler_l21`` row for each strongly magnetic element of the
+  triple as X (1,140 rows), and one ``half_heusler`` row with the triple's alphabetically first
+  element as X (875 rows); Y, Z are the other two, alphabetical. Two orderings of the four
+  simple-cubic sublattices :math:`s_0 \\dots s_3` of the fcc lattice: ``heusler_l21``: X on
+  :math:`s_0 \\cup s_1` (alternating (001) planes), Y on :math:`s_2`, Z on :math:`s_3`;
+  ``half_heusler``: X on alternating (111) planes (X terminates), Y and Z on the two (001)-plane
+  parities of the other (111) planes. (The study's names; both hold X2YZ, no vacancies.)
 
 Decoration works in cubic coordinates: each slab site :math:`\\mathbf r` is mapped to
 :math:`\\mathbf c = R(\\mathbf r - \\mathbf r_0)/a` with :math:`\\mathbf r_0` the first atom of the
@@ -43,9 +45,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from magmom.elements import NATURAL_LATTICE, STRONGLY_MAGNETIC
-
-from .compositions import passes_size_filter
-from .seeds import bottom_k
 
 DILUTE_PLACEMENTS: dict[str, tuple[str, ...]] = {
     "dilute_1": ("dilute_1_top", "dilute_1_sub", "dilute_1_mid"),
@@ -90,7 +89,7 @@ def dilute_structures(elements: Sequence[str], n_atoms: int) -> list[OrderedStru
     others = [e for e in sorted(elements) if e not in STRONGLY_MAGNETIC]
     out = []
     for m, o in itertools.product(magnetic, others):
-        for host, solute in ((m, o), (o, m)):
+        for host, solute in ((o, m), (m, o)):
             for comp_type, placements in DILUTE_PLACEMENTS.items():
                 k = 1 if comp_type == "dilute_1" else 2
                 for placement in placements:
@@ -121,40 +120,35 @@ def binary_prototype_structures(elements: Sequence[str], n_atoms: int) -> list[O
     return out
 
 
-def ternary_prototype_candidates(
-    elements: Sequence[str], n_atoms: int, max_mismatch: float
-) -> list[OrderedStructure]:
+def ternary_prototype_structures(elements: Sequence[str], n_atoms: int) -> list[OrderedStructure]:
+    """The Heusler-type rows (the rule in the module docstring), in the study's order."""
     key = "recipe.ordered.ternary_prototypes.size"
     n_y = _exact(n_atoms, 1, 4, "X2YZ", key)
+    counts = (n_atoms - 2 * n_y, n_y, n_y)
     out = []
     for triple in itertools.combinations(sorted(elements), 3):
-        if not passes_size_filter(triple, max_mismatch):
+        magnetic = [e for e in triple if e in STRONGLY_MAGNETIC]
+        if not magnetic:
             continue
-        for x in triple:
+        for placement, x in [("heusler_l21", m) for m in magnetic] + [("half_heusler", triple[0])]:
             y, z = (e for e in triple if e != x)
-            for placement in TERNARY_PROTOTYPES:
-                out.append(
-                    OrderedStructure(
-                        "ternary_proto", placement, TERNARY_PROTO_LATTICE, (x, y, z),
-                        (n_atoms - 2 * n_y, n_y, n_y),
-                    )
-                )  # fmt: skip
+            out.append(
+                OrderedStructure(
+                    "ternary_proto", placement, TERNARY_PROTO_LATTICE, (x, y, z), counts
+                )
+            )
     return out
 
 
-def ordered_structures(recipe: Mapping, sizes: Mapping[str, int], name) -> list[OrderedStructure]:
-    """All ordered structures of ``recipe``; ``sizes`` maps comp type -> atoms per slab.
+def ordered_structures(recipe: Mapping, sizes: Mapping[str, int]) -> list[OrderedStructure]:
+    """All ordered structures of ``recipe``, in the study's listing order.
 
-    ``name(structure)`` is the stable name by which the ternary prototypes are sampled.
+    ``sizes`` maps comp type -> atoms per slab.
     """
     elements = recipe["elements"]
     out = dilute_structures(elements, sizes["dilute_1"])
     out += binary_prototype_structures(elements, sizes["binary_proto"])
-    candidates = ternary_prototype_candidates(
-        elements, sizes["ternary_proto"], recipe["size_mismatch_max"]
-    )
-    count = int(recipe["ordered"]["ternary_prototypes"]["count"])
-    out += bottom_k(candidates, count, recipe["seed"], "ternary_proto", name=name)
+    out += ternary_prototype_structures(elements, sizes["ternary_proto"])
     return out
 
 
