@@ -7,7 +7,7 @@ VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 
 need_apt=()
-for pkg in libxc-dev libopenblas-dev g++ pkg-config; do
+for pkg in libxc-dev libopenblas-dev g++ pkg-config chromium chromium-driver; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -8,13 +8,15 @@ import pytest
 from test_evaluation_plots import assert_png
 
 from magmom.evaluation.metrics import evaluate
-from magmom.evaluation.report import (
+from magmom.evaluation.report import OUTPUT_KEYS, build_report
+from magmom.evaluation.report.cutoff_sweep import cutoff_sweep_figure, sweep_groups
+from magmom.evaluation.report.tables import (
+    DIVERGED,
     NOT_MEANINGFUL,
     OFF_SCALE_FACTOR,
     STARTS_FROM_LABELLER,
-    build_report,
-    cutoff_sweep_figure,
     deployment_table,
+    is_diverged,
     off_scale_cap,
     parse_model_id,
     per_element_table,
@@ -212,3 +214,36 @@ def test_cutoff_sweep_caps_diverged_models(metrics, tmp_path):
     )
     cutoff_sweep_figure(ranking, tmp_path / "sweep.png", surrogate=True)
     assert_png(tmp_path / "sweep.png")
+
+
+def test_diverged_models_are_noted_and_stay_ranked(metrics, tmp_path):
+    floor = metrics["element-mean"]["all"]["mae"]
+    metrics["cgconv-r4"]["all"]["mae"] = 1.01 * OFF_SCALE_FACTOR * floor  # just over: diverged
+    metrics["schnetconv-r3"]["all"]["mae"] = 0.99 * OFF_SCALE_FACTOR * floor  # just under
+    metrics["chgnet-finetuned"]["all"]["mae"] = 3770.0  # a cautioned row can diverge too
+    ranking = ranking_table(metrics, GNN, surrogate=True)
+    by_model = ranking.set_index("model")
+    assert sorted(ranking.loc[is_diverged(ranking), "model"]) == ["cgconv-r4", "chgnet-finetuned"]
+    note = by_model.loc["cgconv-r4", "note"]
+    assert note.startswith(f"{DIVERGED}: MAE ") and "per-element-mean MAE" in note
+    assert f"({floor:.3g} μB)" in note
+    assert by_model.loc["chgnet-finetuned", "note"].startswith(STARTS_FROM_LABELLER + "; ")
+    assert by_model.loc["schnetconv-r3", "note"] == ""
+    ranked = ranking[ranking["rank"].notna()]  # diverged rows keep their rank, at the bottom
+    assert ranked["model"].tolist()[-2:] == ["cgconv-r4", "chgnet-finetuned"]
+    assert by_model.loc["chgnet-zeroshot", "note"] == NOT_MEANINGFUL  # still unranked, not noted
+    swept = sweep_groups(ranking)
+    assert sorted(swept.off_scale["model"]) == ["cgconv-r4"]  # the sweep caps the same GNNs
+    assert swept.cap == pytest.approx(off_scale_cap(ranked))
+    paths = {}
+    for m, result in metrics.items():
+        paths[m] = tmp_path / f"{m}.json"
+        paths[m].write_text(json.dumps(result))
+    cost = tmp_path / "cost.csv"
+    cost_frame().to_csv(cost, index=False)
+    out = {k: tmp_path / "report" / f"{k}.out" for k in OUTPUT_KEYS}
+    provenance = {"surrogate": False, "target": "abs", "n_slabs": {"test": 20}}
+    build_report(paths, GNN, cost, provenance, out, ["V", "Cr", "Mn"], top_n=4)
+    md = out["ranking_md"].read_text()
+    assert "**Diverged:** cgconv-r4, chgnet-finetuned ended with a test MAE over" in md
+    assert pd.read_csv(out["ranking_csv"]).set_index("model").loc["cgconv-r4", "note"] == note

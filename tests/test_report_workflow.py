@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 from baselines_helpers import toy_dataset, write_dataset_db
+from browser_helpers import ReportBrowser
 from test_evaluation_plots import assert_png
 
 from magmom.graphs.cap_stats import cap_summary
@@ -21,6 +22,12 @@ SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 GNNS = ["cgconv-r3", "schnetconv-r3"]
 BASELINES = ["element-mean", "linear-r3", "xgboost-r3", "chgnet-zeroshot", "chgnet-finetuned"]
 FIGURES = ["parity", "parity_excl", "error_hist", "error_hist_excl"]
+REPORT_CATEGORIES = {  # category -> the first label (figure) of its results
+    "Ranking": ["ranking table", "cutoff sweep"],
+    "Per-element error": ["per-element table", "per-element heatmap"],
+    "Deployment cost": ["deployment cost"],
+    "Models": [],
+}
 
 OVERRIDES = {
     "dataset_name": "e2e",
@@ -94,11 +101,51 @@ def test_every_figure_is_a_valid_png(run):
     assert_png(run / "results/report/per_element_heatmap.png")
 
 
-@pytest.mark.slow
-def test_html_report(run):
-    proc = snakemake(run, "--report", str(run / "report.html"))
+@pytest.fixture(scope="module")
+def html_report(run):
+    path = run / "report.html"
+    proc = snakemake(run, "--report", str(path))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    html = (run / "report.html").read_text(errors="replace")
+    return path
+
+
+@pytest.mark.slow
+def test_html_report(html_report):
+    html = html_report.read_text(errors="replace")
     assert len(html) > 100_000
     for text in ("Ranking", "Per-element error", "Deployment cost", "cutoff_sweep.png"):
         assert text in html, text
+
+
+@pytest.mark.slow
+def test_html_report_in_a_browser(html_report):
+    """Headless Chromium opens the report, visits every category and model page and shows every
+    figure; no JavaScript error, undecodable image or docutils message may appear."""
+    with ReportBrowser() as browser:
+        browser.open(html_report)
+        landing = browser.text()
+        assert "magmom21: graph neural networks" in landing  # the workflow description
+        assert "System Message" not in landing and "Docutils" not in landing
+        categories = browser.categories()
+        assert set(categories) == set(REPORT_CATEGORIES)
+        assert sorted(categories["Models"]) == sorted(GNNS + BASELINES)
+        shown = {}
+        for category, subcategories in categories.items():
+            for sub in subcategories:
+                browser.home()
+                browser.click_nav(category)
+                if len(subcategories) > 1:
+                    browser.click_nav(sub)
+                shown[category, sub] = browser.show_every_result()
+                assert not browser.broken_images(), (category, sub)
+                assert not browser.collect_errors(), (category, sub)
+        assert browser.errors == []
+    for (category, sub), rows in shown.items():
+        figures = sorted(r["labels"][1] for r in rows if r["mime"] == "image/png")
+        if category == "Models":  # four figures per model, each shown and decoded
+            assert len(rows) == 4 and all(r["labels"][0] == sub for r in rows), rows
+            assert figures == ["parity plot"] * 2 + ["signed-error histogram"] * 2
+        else:
+            assert [r["labels"][0] for r in rows] == sorted(REPORT_CATEGORIES[category]), rows
+        assert all(r["width"] > 100 for r in rows if r["mime"] == "image/png"), rows
+        assert all(r["mime"] == "text/csv" for r in rows if r["mime"] != "image/png"), rows

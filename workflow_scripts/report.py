@@ -2,7 +2,7 @@
 
 import json
 
-from magmom.evaluation.report import build_report
+from magmom.evaluation.report import OUTPUT_KEYS, build_report
 from magmom.graphs.cap_stats import cap_markdown, cap_summaries_by_cutoff
 from magmom.rule_logging import log_to, script_log
 
@@ -15,18 +15,7 @@ with log_to(script_log(snakemake)):  # noqa: F821
         sm.params.gnn_ids,
         sm.input.cost,
         provenance,
-        {
-            k: sm.output[k]
-            for k in (
-                "ranking_csv",
-                "ranking_md",
-                "cutoff_sweep",
-                "per_element_csv",
-                "heatmap",
-                "cost_csv",
-                "cost_md",
-            )
-        },
+        {k: sm.output[k] for k in OUTPUT_KEYS},
         sm.params.excluded_elements,
         sm.params.top_n,
         cap_markdown(cap_summaries_by_cutoff(sm.input.graph_caches), sm.params.max_neighbors),

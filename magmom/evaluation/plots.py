@@ -49,6 +49,13 @@ def count(n: int, noun: str) -> str:
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
+def split_subtitle(n_atoms: int, n_slabs: int, surrogate: bool) -> str:
+    """Second title line of a report figure: the test atoms and slabs behind it (and, for
+    surrogate labels, :data:`SURROGATE_NOTE` on a third line)."""
+    text = f"test split: {count(n_atoms, 'atom')} in {count(n_slabs, 'slab')}"
+    return text + (f"\n{SURROGATE_NOTE}" if surrogate else "")
+
+
 def _title(ax, headline: str, n_atoms: int, n_slabs: int, surrogate: bool) -> None:
     sub = f"n = {count(n_atoms, 'atom')} in {count(n_slabs, 'slab')}"
     if surrogate:

@@ -4,8 +4,10 @@
 module              concept
 =================== =====================================================================
 ``seeds``           randomness keyed by names (stable across runs and config edits)
-``compositions``    random-alloy compositions, size filter, lattice vote, composition ids
-``ordered``         dilute / binary-prototype / Heusler structures and their decorations
+``study_tables``    the study's published tables as the recipe (``recipe.source: study_tables``)
+``table_files``     where those tables are, and the fingerprint of their bytes (light)
+``compositions``    generator: random-alloy compositions, size filter, lattice vote, ids
+``ordered``         generator: dilute / binary-prototype / Heusler rows; their decorations
 ``lattice_table``   the EOS lattice-constant + initial-moment table, loader and fallback
 ``manifest``        slab ids, the manifest rows, the per-type subset of presets
 ``slabs``           slab geometry (``build_slab``) and the initial-structure ASE db
@@ -34,6 +36,8 @@ _LAZY = {
     "complete_lattice_table": "lattice_table",
     "write_lattice_table": "lattice_table",
     "DEFAULT_MAGMOM": "lattice_table",
+    "study_table_slabs": "study_tables",
+    "RecipeTableError": "table_files",
     "SlabSpec": "manifest",
     "enumerate_slabs": "manifest",
     "recipe_slabs": "manifest",

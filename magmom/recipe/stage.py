@@ -34,7 +34,8 @@ def log_summary(specs: list[SlabSpec], enumerated: int) -> None:
     rows_random = sum(d["rows"] for t, d in summary.items() if t not in ordered)
     rows_ordered = sum(d["rows"] for t, d in summary.items() if t in ordered)
     log.info(
-        "random-alloy rows %d (study %d), ordered rows %d (study %d); %d slabs kept of %d",
+        "random-alloy rows %d (study's tables %d), ordered rows %d (study's tables %d); "
+        "%d slabs kept of %d",
         rows_random, TARGETS["random_alloy_rows"], rows_ordered, TARGETS["ordered_rows"],
         len(specs), enumerated,
     )  # fmt: skip
@@ -50,6 +51,14 @@ def run_slab_recipe(
 ) -> list[SlabSpec]:
     """Write the manifest CSV and the initial-structure db; return the manifest rows."""
     recipe = dict(recipe)
+    source = recipe.get("source", "generator")
+    if source == "study_tables":
+        from .table_files import table_paths
+
+        paths = table_paths(recipe)
+        log.info("recipe source: the study's tables %s", ", ".join(map(str, paths.values())))
+    else:
+        log.info("recipe source: the generator (the study's rules on recipe.elements)")
     specs = recipe_slabs(recipe)
     if not specs:
         raise ValueError(

@@ -1,0 +1,21 @@
+"""The ranking report: every GNN and baseline on one test split, ranked by MAE.
+
+Outputs (all under ``results/report/``), written by :func:`~.build.build_report`:
+
+* ``ranking.csv`` / ``ranking.md``: rank, model, cutoff, MAE, RMSE, R², max error, atoms and
+  slabs, plus the V/Cr/Mn-excluded MAE and R², for every model, with notes on rows that cannot be
+  judged and on diverged models (:mod:`~.tables`; the page itself: :mod:`~.markdown`).
+* ``cutoff_sweep.png``: test MAE against the graph cutoff, one line per GNN operator
+  (:mod:`~.cutoff_sweep`).
+* ``per_element.csv`` and ``per_element_heatmap.png``: MAE per element for every model, and the
+  heatmap of elements × the ``top_n`` best models (:mod:`~.heatmap`).
+* ``deployment_cost.csv`` / ``.md``: parameters, load and inference time per 64-atom slab of the
+  best cutoff of each architecture, with its test MAE.
+
+Every figure and table states the number of atoms and slabs behind it and, for surrogate labels,
+that the labels are not DFT.
+"""
+
+from .build import OUTPUT_KEYS, build_report
+
+__all__ = ["OUTPUT_KEYS", "build_report"]
