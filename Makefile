@@ -12,8 +12,8 @@ setup:
 ## demo: the whole DAG on presets/demo.yaml (CHGNet surrogate labels), ending in the ranking report
 demo: setup
 	$(SNAKEMAKE) --configfile presets/demo.yaml
-	$(SNAKEMAKE) --configfile presets/demo.yaml --report results/report/report.html
-	@echo "Ranking: results/report/ranking.md   HTML report: results/report/report.html"
+	$(SNAKEMAKE) --configfile presets/demo.yaml --report results/demo/report/report.html
+	@echo "Ranking: results/demo/report/ranking.md   HTML report: results/demo/report/report.html"
 
 ## test: unit + integration tests (real GPAW on tiny cells, tiny end-to-end workflow)
 test: setup

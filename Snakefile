@@ -1,6 +1,7 @@
 # magmom21: GNNs for per-atom magnetic moments of metal-alloy surface slabs, end to end.
-# Stages: slab recipe -> EOS -> per-slab DFT -> dataset -> split -> graph caches -> training
-#         -> baselines -> evaluation -> ranking report. See README.md.
+# Stages: EOS (lattice table) -> slab recipe -> per-slab DFT -> dataset -> split -> graph caches
+#         -> training -> baselines -> evaluation -> ranking report. Every output goes under the
+#         config's results_dir (magmom/layout.py). See README.md and docs/architecture.md.
 from snakemake.utils import min_version
 
 min_version("9.0")

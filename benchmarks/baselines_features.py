@@ -22,9 +22,9 @@ from ase.build import fcc111
 from torch_geometric.data import Batch
 
 from magmom.baselines.atom_features import atom_features, element_lookup
-from magmom.elements import ELEMENTS
 from magmom.graphs.builder import SlabInput, graph_arrays
 from magmom.graphs.dataset import arrays_to_data
+from magmom.layout import ELEMENTS
 
 STUDY_TRAIN_ATOMS = 940_000
 

@@ -83,27 +83,24 @@ def case(workdir: Path, configfiles: list[Path], target: list[str] | None = None
     return {"cold": cold or warm, "warm": warm}
 
 
+def layout_of(configfiles: list[Path]):
+    """The config's results tree (:class:`magmom.layout.Layout`) and the config itself."""
+    sys.path.insert(0, str(ROOT))
+    from magmom.layout import Layout
+    from magmom.training.cli import load_config
+
+    config = load_config(configfiles[0], configfiles[1:])
+    return Layout.of(config), config
+
+
 def first_slab_target(configfiles: list[Path]) -> str:
     """One dft_slab output of the config (the planning a single Slurm DFT job does)."""
-    sys.path.insert(0, str(ROOT))
-    import yaml
-
     from magmom.recipe import slab_index
 
-    config: dict = {}
-    for f in configfiles:
-        _merge(config, yaml.safe_load(f.read_text()))
+    paths, config = layout_of(configfiles)
     with tempfile.TemporaryDirectory() as cache:
         ids = slab_index(config, cache_dir=cache)
-    return f"results/dft/{ids[len(ids) // 2]}.json"
-
-
-def _merge(base: dict, update: dict) -> None:
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _merge(base[key], value)
-        else:
-            base[key] = value
+    return paths.dft_record(ids[len(ids) // 2])
 
 
 def profile_warm(configfiles: list[Path], out: Path) -> None:
@@ -137,7 +134,7 @@ def main() -> None:
             "full": case(full_dir, full),
             # the cache exists from here on: these are warm only
             "full_one_dft_job": case(full_dir, full, [first_slab_target(full)]),
-            "full_one_model": case(full_dir, full, ["results/models/cgconv-r4/best.pt"]),
+            "full_one_model": case(full_dir, full, [layout_of(full)[0].checkpoint("cgconv-r4")]),
         }
     finally:
         shutil.rmtree(tiny_dir, ignore_errors=True)

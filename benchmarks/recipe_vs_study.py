@@ -26,7 +26,7 @@ from pathlib import Path
 
 import yaml
 
-from magmom.elements import ELEMENTS, LATTICES
+from magmom.layout import ELEMENTS, LATTICES
 from magmom.recipe.compositions import RANDOM_ALLOY_TYPES, SAMPLED_TYPES, random_alloy_compositions
 from magmom.recipe.manifest import enumerate_slabs, recipe_rows
 from magmom.recipe.ordered import DILUTE_PLACEMENTS

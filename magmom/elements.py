@@ -1,4 +1,4 @@
-"""The 21 metals of magmom21 and the physical facts the recipe attaches to them.
+"""Physical facts about the 21 metals (:data:`magmom.layout.ELEMENTS`) that the recipe uses.
 
 Natural lattices and facets follow the study: fcc(111), bcc(110) and hcp(0001). Covalent radii are
 the study's own table (recovered from its published composition lists: every size-filtered row
@@ -8,14 +8,6 @@ Cr 139, Fe 132, Mn 139 and V 153 pm and so keeps a different set of element comb
 """
 
 from __future__ import annotations
-
-ELEMENTS: tuple[str, ...] = (
-    "Ag", "Al", "Au", "Co", "Cr", "Cu", "Fe", "Ir", "Mn", "Mo", "Ni",
-    "Os", "Pd", "Pt", "Re", "Rh", "Ru", "Ti", "V", "W", "Zn",
-)  # fmt: skip
-
-LATTICES: tuple[str, ...] = ("fcc", "hcp", "bcc")
-"""Lattice preference order used to break exact ties in the lattice vote (fcc > hcp > bcc)."""
 
 NATURAL_LATTICE: dict[str, str] = {
     **{el: "fcc" for el in ("Ag", "Al", "Au", "Ir", "Ni", "Pd", "Pt", "Rh", "Cu")},

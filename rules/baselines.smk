@@ -1,15 +1,15 @@
 # Rules of the baselines stage: per-element mean, linear/XGBoost on atom features, CHGNet
-# zero-shot and CHGNet fine-tuned. Each writes results/predictions/{model_id}.csv like the GNNs.
+# zero-shot and CHGNet fine-tuned. Each writes {results_dir}/predictions/{model_id}.csv like the GNNs.
 
 
 rule baseline_element_mean:
     input:
-        train=graph_cache(GRAPH_CUTOFFS[0], "train"),
-        test=graph_cache(GRAPH_CUTOFFS[0], "test"),
+        train=PATHS.graph_cache(GRAPH_CUTOFFS[0], "train"),
+        test=PATHS.graph_cache(GRAPH_CUTOFFS[0], "test"),
     output:
-        predictions=predictions_file("element-mean"),
+        predictions=PATHS.predictions(ELEMENT_MEAN),
     log:
-        f"{LOGS}/baselines/element-mean.log",
+        PATHS.log("baselines", ELEMENT_MEAN),
     conda:
         "../envs/baselines.yaml"
     params:
@@ -20,17 +20,17 @@ rule baseline_element_mean:
 
 rule baseline_tabular:
     input:
-        train=graph_cache("{cutoff}", "train"),
-        val=graph_cache("{cutoff}", "val"),
-        test=graph_cache("{cutoff}", "test"),
+        train=PATHS.graph_cache("{cutoff}", "train"),
+        val=PATHS.graph_cache("{cutoff}", "val"),
+        test=PATHS.graph_cache("{cutoff}", "test"),
     output:
-        predictions=predictions_file("{kind}-r{cutoff}"),
-        model=f"{RESULTS}/models/{{kind}}-r{{cutoff}}/model.json",
-        fit=f"{RESULTS}/models/{{kind}}-r{{cutoff}}/fit.json",
+        predictions=PATHS.predictions("{kind}-r{cutoff}"),
+        model=PATHS.model_file("{kind}-r{cutoff}", "model.json"),
+        fit=PATHS.model_file("{kind}-r{cutoff}", "fit.json"),
     log:
-        f"{LOGS}/baselines/{{kind}}-r{{cutoff}}.log",
+        PATHS.log("baselines", "{kind}-r{cutoff}"),
     wildcard_constraints:
-        kind="linear|xgboost",
+        kind="|".join(TABULAR_KINDS),
         cutoff="|".join(re.escape(cutoff_token(c)) for c in TABULAR_CUTOFFS),
     conda:
         "../envs/baselines.yaml"
@@ -46,13 +46,13 @@ rule baseline_tabular:
 
 rule baseline_chgnet_zeroshot:
     input:
-        db=dataset_db(),
-        split=split_file(),
+        db=PATHS.dataset_db(),
+        split=PATHS.split_file(),
     output:
-        predictions=predictions_file("chgnet-zeroshot"),
-        timing=f"{RESULTS}/models/chgnet-zeroshot/timing.json",
+        predictions=PATHS.predictions(CHGNET_ZEROSHOT),
+        timing=PATHS.model_file(CHGNET_ZEROSHOT, "timing.json"),
     log:
-        f"{LOGS}/baselines/chgnet-zeroshot.log",
+        PATHS.log("baselines", CHGNET_ZEROSHOT),
     conda:
         "../envs/baselines.yaml"
     threads: training_resource("threads", 8)
@@ -67,15 +67,15 @@ rule baseline_chgnet_zeroshot:
 
 rule baseline_chgnet_finetune:
     input:
-        db=dataset_db(),
-        split=split_file(),
+        db=PATHS.dataset_db(),
+        split=PATHS.split_file(),
     output:
-        predictions=predictions_file("chgnet-finetuned"),
-        best=f"{RESULTS}/models/chgnet-finetuned/best.pt",
-        history=f"{RESULTS}/models/chgnet-finetuned/history.csv",
-        summary=f"{RESULTS}/models/chgnet-finetuned/summary.json",
+        predictions=PATHS.predictions(CHGNET_FINETUNED),
+        best=PATHS.checkpoint(CHGNET_FINETUNED),
+        history=PATHS.model_file(CHGNET_FINETUNED, "history.csv"),
+        summary=PATHS.model_file(CHGNET_FINETUNED, "summary.json"),
     log:
-        f"{LOGS}/baselines/chgnet-finetuned.log",
+        PATHS.log("baselines", CHGNET_FINETUNED),
     conda:
         "../envs/baselines.yaml"
     threads: training_resource("threads", 8)

@@ -17,6 +17,20 @@ os.environ.update(
 )
 
 from magmom import config as magmom_config  # noqa: E402
+from magmom.layout import (  # noqa: E402
+    CHGNET_FINETUNED,
+    CHGNET_ZEROSHOT,
+    ELEMENT_MEAN,
+    LATTICES,
+    SPLITS,
+    TABULAR_KINDS,
+    Layout,
+    baseline_model_ids as _baseline_ids,
+    cutoff_token,
+    gnn_model_id_pattern,
+    gnn_model_ids as _gnn_ids,
+    parse_model_id,
+)
 from magmom.recipe import slab_index  # noqa: E402
 from magmom.recipe.table_files import table_paths as study_table_paths  # noqa: E402
 
@@ -24,19 +38,12 @@ SCHEMA = os.path.join(workflow.basedir, "schemas", "config.schema.yaml")
 magmom_config.check(config, SCHEMA, validate)
 
 NAME = config["dataset_name"]
-RESULTS = "results"
-LOGS = "logs"
-
-
-def cutoff_token(cutoff):
-    """3 -> '3', 3.5 -> '3.5': the cutoff as it appears in file names (r{token})."""
-    return f"{float(cutoff):g}"
-
+# Every path of this configuration's results tree (config results_dir), logs included.
+PATHS = Layout.of(config)
 
 GRAPH_CUTOFFS = sorted(
     {cutoff_token(c) for c in config["graphs"]["cutoffs"]}, key=float
 )
-SPLITS = ["train", "val", "test"]
 
 
 # ---- slab index: known at parse time (cached, cheap on every re-parse by a cluster job) ----
@@ -48,79 +55,30 @@ def slab_ids():
 
 # ---- model ids -------------------------------------------------------------------------------
 def gnn_model_ids():
-    m = config["models"]
-    ids = [
-        f"{arch}-r{cutoff_token(c)}"
-        for arch in m["architectures"]
-        for c in m["cutoffs"]
-    ]
-    ids += [
-        f"{r['architecture']}-r{cutoff_token(r['cutoff'])}-res" for r in m["residual"]
-    ]
-    return ids
+    return _gnn_ids(config["models"])
 
 
 def baseline_model_ids():
-    b = config["baselines"]
-    ids = []
-    if b["element_mean"]:
-        ids.append("element-mean")
-    for c in b["tabular_cutoffs"]:
-        if b["linear"]:
-            ids.append(f"linear-r{cutoff_token(c)}")
-        if b["xgboost"]["enabled"]:
-            ids.append(f"xgboost-r{cutoff_token(c)}")
-    if b["chgnet_zeroshot"]:
-        ids.append("chgnet-zeroshot")
-    if b["chgnet_finetune"]["enabled"]:
-        ids.append("chgnet-finetuned")
-    return ids
+    return _baseline_ids(config["baselines"])
 
 
 def all_model_ids():
     return gnn_model_ids() + baseline_model_ids()
 
 
-def parse_model_id(model_id):
-    """'cgconv-r4-res' -> ('cgconv', '4', True); 'element-mean' -> ('element-mean', None, False)."""
-    parts = model_id.split("-")
-    residual = parts[-1] == "res"
-    if residual:
-        parts = parts[:-1]
-    if len(parts) >= 2 and parts[-1].startswith("r"):
-        return "-".join(parts[:-1]), parts[-1][1:], residual
-    return model_id, None, residual
-
-
-# ---- file layout -----------------------------------------------------------------------------
-def dataset_db():
-    return f"{RESULTS}/dataset/{NAME}.db"
-
-
-def split_file():
-    return f"{RESULTS}/split/{NAME}-split.csv"
-
-
-def graph_cache(cutoff, split):
-    return f"{RESULTS}/graphs/graphs-r{cutoff}-{NAME}-{split}.lmdb"
-
-
 def gnn_graph_caches():
     """Every split's cache of every cutoff a GNN model uses (the report reads their headers)."""
-    cutoffs = sorted({parse_model_id(m)[1] for m in gnn_model_ids()}, key=float)
-    return [graph_cache(c, split) for c in cutoffs for split in SPLITS]
+    cutoffs = sorted({parse_model_id(m).cutoff for m in gnn_model_ids()})
+    return [PATHS.graph_cache(c, split) for c in cutoffs for split in SPLITS]
 
 
 # ---- DFT stage and dataset ---------------------------------------------------------------------
-EOS_LATTICES = ["fcc", "bcc", "hcp"]
-
-
 def eos_files():
-    """The EOS entries the lattice table is built from: recipe.elements x fcc/bcc/hcp."""
+    """The EOS entries the lattice table is built from: recipe.elements x fcc/hcp/bcc."""
     return [
-        f"{RESULTS}/eos/{el}-{lat}.json"
+        PATHS.eos(el, lat)
         for el in sorted(config["recipe"]["elements"])
-        for lat in EOS_LATTICES
+        for lat in LATTICES
     ]
 
 
@@ -143,10 +101,6 @@ def recipe_tables(wildcards):
     return {k: str(p) for k, p in study_table_paths(config["recipe"]).items()}
 
 
-def initial_slabs_db():
-    return f"{RESULTS}/recipe/initial_slabs.db"
-
-
 def dft_records():
     """Input function: the per-slab records the dataset is assembled from ([] when imported).
 
@@ -155,7 +109,7 @@ def dft_records():
     """
 
     def records(wildcards):
-        return [f"{RESULTS}/dft/{s}.json" for s in slab_ids()]
+        return [PATHS.dft_record(s) for s in slab_ids()]
 
     return records
 
@@ -167,9 +121,9 @@ def dataset_source():
 
 def dataset_outputs():
     return {
-        "db": dataset_db(),
-        "failures": f"{RESULTS}/dataset/{NAME}-failures.csv",
-        "summary": f"{RESULTS}/dataset/{NAME}-summary.json",
+        "db": PATHS.dataset_db(),
+        "failures": PATHS.dataset_failures(),
+        "summary": PATHS.dataset_summary(),
     }
 
 
@@ -182,19 +136,16 @@ def dft_resource(key, default):
 
 
 # ---- training ----------------------------------------------------------------------------------
-ARCHITECTURES = magmom_config.load_schema(SCHEMA)["$defs"]["architecture"]["enum"]
 # The GNN model ids the train/predict rules accept: a known architecture, a cutoff that has graph
 # caches, optional -res. Baseline ids (linear-r4, element-mean, ...) never match.
-GNN_MODEL_ID = "(?:{})-r(?:{})(?:-res)?".format(
-    "|".join(ARCHITECTURES), "|".join(re.escape(c) for c in GRAPH_CUTOFFS)
-)
+GNN_MODEL_ID = gnn_model_id_pattern(GRAPH_CUTOFFS)
 
 
 def model_graph_cache(split):
     """Input function: the `split` graph cache at the cutoff of wildcards.model_id."""
 
     def cache(wildcards):
-        return graph_cache(parse_model_id(wildcards.model_id)[1], split)
+        return PATHS.graph_cache(parse_model_id(wildcards.model_id).cutoff, split)
 
     return cache
 
@@ -206,7 +157,7 @@ def training_resource(key, default):
 def training_mem_mb(wildcards, attempt):
     """Memory of a training job: training.resources.mem_mb, or the architecture's entry of
     mem_mb_per_architecture; grows with the attempt."""
-    architecture = parse_model_id(wildcards.model_id)[0]
+    architecture = parse_model_id(wildcards.model_id).name
     per_architecture = training_resource("mem_mb_per_architecture", {})
     return (
         int(per_architecture.get(architecture, training_resource("mem_mb", 16000)))
@@ -232,36 +183,8 @@ def chgnet_resources():
     }
 
 
-def predictions_file(model_id):
-    return f"{RESULTS}/predictions/{model_id}.csv"
-
-
-def metrics_file(model_id):
-    return f"{RESULTS}/metrics/{model_id}.json"
-
-
-def model_figure(model_id, figure):
-    return f"{RESULTS}/figures/{model_id}/{figure}.png"
-
-
-def provenance_file():
-    return f"{RESULTS}/report/provenance.json"
-
-
 def gnn_checkpoints():
-    return [f"{RESULTS}/models/{m}/best.pt" for m in gnn_model_ids()]
-
-
-def report_outputs():
-    return {
-        "ranking_csv": f"{RESULTS}/report/ranking.csv",
-        "ranking_md": f"{RESULTS}/report/ranking.md",
-        "cutoff_sweep": f"{RESULTS}/report/cutoff_sweep.png",
-        "per_element_csv": f"{RESULTS}/report/per_element.csv",
-        "heatmap": f"{RESULTS}/report/per_element_heatmap.png",
-        "cost_csv": f"{RESULTS}/report/deployment_cost.csv",
-        "cost_md": f"{RESULTS}/report/deployment_cost.md",
-    }
+    return [PATHS.checkpoint(m) for m in gnn_model_ids()]
 
 
 def _labels_source(path):
@@ -322,4 +245,4 @@ def report_figure_labels(figure):
 
 
 def final_targets():
-    return list(report_outputs().values())
+    return list(PATHS.report_outputs().values())

@@ -1,4 +1,4 @@
-# Rules of the dataset stage: the labelled dataset results/dataset/{name}.db with its failures
+# Rules of the dataset stage: the labelled dataset {results_dir}/dataset/{name}.db with its failures
 # table and summary, either assembled from the per-slab DFT records or imported from an existing
 # file (config dataset.source; then no recipe, EOS or DFT job is in the DAG).
 
@@ -12,7 +12,7 @@ if dataset_source():
         output:
             **dataset_outputs(),
         log:
-            f"{LOGS}/dataset/{NAME}-import.log",
+            PATHS.log("dataset", f"{NAME}-import"),
         conda:
             "../envs/dft.yaml"
         params:
@@ -30,7 +30,7 @@ else:
         output:
             **dataset_outputs(),
         log:
-            f"{LOGS}/dataset/{NAME}-assemble.log",
+            PATHS.log("dataset", f"{NAME}-assemble"),
         conda:
             "../envs/dft.yaml"
         params:

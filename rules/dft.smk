@@ -2,18 +2,18 @@
 # table the slabs are built from, and the labelling of each slab (GPAW staged relaxation under the
 # SCF ladder, or the CHGNet surrogate). A slab that cannot be labelled gets a record with status
 # failed; out-of-memory kills and time-outs are retried with mem_mb/runtime x attempt, and the
-# per-slab checkpoints under results/dft/work/{slab_id}/ let a retry resume.
+# per-slab checkpoints under {results_dir}/dft/work/{slab_id}/ let a retry resume.
 
 
 rule eos:
     """Birch-Murnaghan equation of state of one element on one lattice (config `eos`)."""
     output:
-        eos=f"{RESULTS}/eos/{{element}}-{{lattice}}.json",
+        eos=PATHS.eos("{element}", "{lattice}"),
     log:
-        f"{LOGS}/eos/{{element}}-{{lattice}}.log",
+        PATHS.log("eos", "{element}-{lattice}"),
     wildcard_constraints:
         element="[A-Z][a-z]?",
-        lattice="fcc|bcc|hcp",
+        lattice="|".join(LATTICES),
     retries: dft_resource("retries", 2)
     conda:
         "../envs/dft.yaml"
@@ -25,7 +25,7 @@ rule eos:
         eos=config["eos"],
         dft=eos_dft_params(),
         recipe={k: config["recipe"][k] for k in ("default_magmom", "hcp_c_over_a")},
-        workdir=f"{RESULTS}/eos/work/{{element}}-{{lattice}}",
+        workdir=PATHS.eos_workdir("{element}", "{lattice}"),
     script:
         "../workflow_scripts/eos.py"
 
@@ -35,9 +35,9 @@ rule lattice_table:
     input:
         eos=eos_files(),
     output:
-        table=f"{RESULTS}/eos/lattice_table.json",
+        table=PATHS.lattice_table(),
     log:
-        f"{LOGS}/eos/lattice_table.log",
+        PATHS.log("eos", "lattice_table"),
     conda:
         "../envs/dft.yaml"
     params:
@@ -51,11 +51,11 @@ rule dft_slab:
     input:
         # ancient: rebuilding the recipe db must not relabel every finished slab; delete a
         # record (or use --forcerun) to relabel it
-        slabs=ancient(initial_slabs_db()),
+        slabs=ancient(PATHS.initial_slabs()),
     output:
-        record=f"{RESULTS}/dft/{{slab_id}}.json",
+        record=PATHS.dft_record("{slab_id}"),
     log:
-        f"{LOGS}/dft/{{slab_id}}.log",
+        PATHS.log("dft", "{slab_id}"),
     wildcard_constraints:
         slab_id=r"[a-z0-9][a-z0-9_\-]*",
     retries: dft_resource("retries", 2)
@@ -69,6 +69,6 @@ rule dft_slab:
         labeller=config["labeller"],
         dft={k: v for k, v in config["dft"].items() if k != "resources"},
         fixed_layers=config["recipe"]["fixed_layers"],
-        workdir=f"{RESULTS}/dft/work/{{slab_id}}",
+        workdir=PATHS.dft_workdir("{slab_id}"),
     script:
         "../workflow_scripts/dft_slab.py"

@@ -3,12 +3,12 @@
 
 rule label_provenance:
     input:
-        db=dataset_db(),
-        split=split_file(),
+        db=PATHS.dataset_db(),
+        split=PATHS.split_file(),
     output:
-        provenance_file(),
+        PATHS.provenance(),
     log:
-        f"{LOGS}/evaluation/provenance.log",
+        PATHS.log("evaluation", "provenance"),
     conda:
         "../envs/report.yaml"
     script:
@@ -17,40 +17,40 @@ rule label_provenance:
 
 rule evaluate:
     input:
-        predictions=predictions_file("{model_id}"),
-        provenance=provenance_file(),
+        predictions=PATHS.predictions("{model_id}"),
+        provenance=PATHS.provenance(),
     output:
-        metrics=metrics_file("{model_id}"),
+        metrics=PATHS.metrics("{model_id}"),
         parity=report(
-            model_figure("{model_id}", "parity"),
+            PATHS.model_figure("{model_id}", "parity"),
             caption="../report/parity.rst",
             category="Models",
             subcategory="{model_id}",
             labels=model_figure_labels("parity"),
         ),
         parity_excl=report(
-            model_figure("{model_id}", "parity_excl"),
+            PATHS.model_figure("{model_id}", "parity_excl"),
             caption="../report/parity_excl.rst",
             category="Models",
             subcategory="{model_id}",
             labels=model_figure_labels("parity_excl"),
         ),
         error_hist=report(
-            model_figure("{model_id}", "error_hist"),
+            PATHS.model_figure("{model_id}", "error_hist"),
             caption="../report/error_hist.rst",
             category="Models",
             subcategory="{model_id}",
             labels=model_figure_labels("error_hist"),
         ),
         error_hist_excl=report(
-            model_figure("{model_id}", "error_hist_excl"),
+            PATHS.model_figure("{model_id}", "error_hist_excl"),
             caption="../report/error_hist_excl.rst",
             category="Models",
             subcategory="{model_id}",
             labels=model_figure_labels("error_hist_excl"),
         ),
     log:
-        f"{LOGS}/evaluation/{{model_id}}.log",
+        PATHS.log("evaluation", "{model_id}"),
     wildcard_constraints:
         model_id="|".join(re.escape(m) for m in all_model_ids()),
     conda:
@@ -65,9 +65,9 @@ rule deployment_cost:
     input:
         checkpoints=gnn_checkpoints(),
     output:
-        f"{RESULTS}/benchmark/deployment_cost.csv",
+        PATHS.deployment_benchmark(),
     log:
-        f"{LOGS}/evaluation/deployment_cost.log",
+        PATHS.log("evaluation", "deployment_cost"),
     conda:
         "../envs/baselines.yaml"
     threads: 2

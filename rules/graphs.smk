@@ -6,14 +6,14 @@
 rule graph_cache:
     """Graphs of every labelled slab at one cutoff (config `graphs`, `dataset.target`)."""
     input:
-        dataset=dataset_db(),
-        split=split_file(),
+        dataset=PATHS.dataset_db(),
+        split=PATHS.split_file(),
     output:
-        train=graph_cache("{cutoff}", "train"),
-        val=graph_cache("{cutoff}", "val"),
-        test=graph_cache("{cutoff}", "test"),
+        train=PATHS.graph_cache("{cutoff}", "train"),
+        val=PATHS.graph_cache("{cutoff}", "val"),
+        test=PATHS.graph_cache("{cutoff}", "test"),
     log:
-        f"{LOGS}/graphs/graphs-r{{cutoff}}-{NAME}.log",
+        PATHS.log("graphs", f"graphs-r{{cutoff}}-{NAME}"),
     wildcard_constraints:
         cutoff=r"\d+(\.\d+)?",
     conda:

@@ -5,12 +5,12 @@ rule slab_recipe:
     """Enumerate the magmom21 recipe (config `recipe`) and build each slab's initial structure."""
     input:
         unpack(recipe_tables),
-        lattice_table=f"{RESULTS}/eos/lattice_table.json",
+        lattice_table=PATHS.lattice_table(),
     output:
-        manifest=f"{RESULTS}/recipe/slabs.csv",
-        slabs=f"{RESULTS}/recipe/initial_slabs.db",
+        manifest=PATHS.recipe_manifest(),
+        slabs=PATHS.initial_slabs(),
     log:
-        f"{LOGS}/recipe/slab_recipe.log",
+        PATHS.log("recipe", "slab_recipe"),
     conda:
         "../envs/recipe.yaml"
     resources:

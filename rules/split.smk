@@ -4,11 +4,11 @@
 rule split:
     """80/10/10 split stratified by composition type, grouped by composition (config `split`)."""
     input:
-        dataset=dataset_db(),
+        dataset=PATHS.dataset_db(),
     output:
-        split=split_file(),
+        split=PATHS.split_file(),
     log:
-        f"{LOGS}/split/{NAME}-split.log",
+        PATHS.log("split", f"{NAME}-split"),
     conda:
         "../envs/ml.yaml"
     params:

@@ -1,5 +1,6 @@
 # Rules of the training stage: one `train` job per GNN model id ({architecture}-r{cutoff}[-res]),
-# then its per-atom test predictions. `snakemake results/models/cgconv-r4/best.pt` trains one model.
+# then its per-atom test predictions. `snakemake results/tiny/models/cgconv-r4/best.pt
+# --configfile presets/tiny.yaml` trains one model of the tiny preset.
 #
 # Resume state: only best.pt and history.csv are declared outputs. Snakemake deletes the outputs
 # of a failed or killed job (and of a job it reruns), so the resumable state, last.pt, is written
@@ -17,10 +18,10 @@ rule train:
         train=model_graph_cache("train"),
         val=model_graph_cache("val"),
     output:
-        best=f"{RESULTS}/models/{{model_id}}/best.pt",
-        history=f"{RESULTS}/models/{{model_id}}/history.csv",
+        best=PATHS.checkpoint("{model_id}"),
+        history=PATHS.model_file("{model_id}", "history.csv"),
     log:
-        f"{LOGS}/train/{{model_id}}.log",
+        PATHS.log("train", "{model_id}"),
     wildcard_constraints:
         model_id=GNN_MODEL_ID,
     conda:
@@ -41,12 +42,12 @@ rule train:
 rule predict:
     """Per-atom test predictions of a trained GNN (predictions contract)."""
     input:
-        checkpoint=f"{RESULTS}/models/{{model_id}}/best.pt",
+        checkpoint=PATHS.checkpoint("{model_id}"),
         test=model_graph_cache("test"),
     output:
-        predictions_file("{model_id}"),
+        PATHS.predictions("{model_id}"),
     log:
-        f"{LOGS}/predict/{{model_id}}.log",
+        PATHS.log("predict", "{model_id}"),
     wildcard_constraints:
         model_id=GNN_MODEL_ID,
     conda:

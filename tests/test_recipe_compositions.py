@@ -10,7 +10,8 @@ import pytest
 import yaml
 from snakemake.utils import update_config
 
-from magmom.elements import ELEMENTS, NATURAL_LATTICE, STRONGLY_MAGNETIC
+from magmom.elements import NATURAL_LATTICE, STRONGLY_MAGNETIC
+from magmom.layout import ELEMENTS
 from magmom.recipe.compositions import (
     composition_id,
     iter_fractions,

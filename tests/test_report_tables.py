@@ -18,10 +18,10 @@ from magmom.evaluation.report.tables import (
     deployment_table,
     is_diverged,
     off_scale_cap,
-    parse_model_id,
     per_element_table,
     ranking_table,
 )
+from magmom.layout import parse_model_id
 
 GNN = ["cgconv-r3", "cgconv-r4", "schnetconv-r3", "schnetconv-r4", "cgconv-r4-res"]
 BASELINES = ["element-mean", "linear-r4", "xgboost-r4", "chgnet-zeroshot", "chgnet-finetuned"]
@@ -61,14 +61,6 @@ def metrics_for(model_id, rng):
 def metrics():
     rng = np.random.default_rng(0)
     return {m: metrics_for(m, rng) for m in GNN + BASELINES}
-
-
-def test_parse_model_id():
-    assert parse_model_id("cgconv-r4-res") == ("cgconv", 4.0, True)
-    assert parse_model_id("dimenet-r3.5") == ("dimenet", 3.5, False)
-    assert parse_model_id("xgboost-r8") == ("xgboost", 8.0, False)
-    assert parse_model_id("element-mean") == ("element-mean", None, False)
-    assert parse_model_id("chgnet-finetuned") == ("chgnet-finetuned", None, False)
 
 
 def test_ranking_orders_by_mae_and_flags_zeroshot_on_surrogate_labels(metrics):

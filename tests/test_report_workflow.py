@@ -16,6 +16,7 @@ from browser_helpers import ReportBrowser
 from test_evaluation_plots import assert_png
 
 from magmom.graphs.cap_stats import cap_summary
+from magmom.layout import SPLITS, Layout
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
@@ -31,6 +32,7 @@ REPORT_CATEGORIES = {  # category -> the first label (figure) of its results
 
 OVERRIDES = {
     "dataset_name": "e2e",
+    "results_dir": "results/e2e",
     "recipe": {"elements": ["Cu", "Fe", "Mn", "Ni", "Pt"]},
     "graphs": {"cutoffs": [3]},
     "models": {"architectures": ["cgconv", "schnetconv"], "cutoffs": [3], "residual": []},
@@ -42,6 +44,7 @@ OVERRIDES = {
     },
     "report": {"heatmap_top_models": 4},
 }
+E2E = Layout(OVERRIDES["results_dir"], OVERRIDES["dataset_name"])
 
 
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
@@ -66,27 +69,26 @@ def run(tmp_path_factory):
 
 @pytest.mark.slow
 def test_ranking_holds_every_model(run):
-    ranking = pd.read_csv(run / "results/report/ranking.csv")
+    ranking = pd.read_csv(run / E2E.report_outputs()["ranking_csv"])
     assert sorted(ranking["model"]) == sorted(GNNS + BASELINES)
     assert ranking["rank"].tolist() == list(range(1, 8))  # imported labels: nothing flagged
     assert ranking["MAE"].is_monotonic_increasing
     assert ranking["n_atoms"].nunique() == 1  # every model scored on the same test atoms
-    prov = json.loads((run / "results/report/provenance.json").read_text())
+    prov = json.loads((run / E2E.provenance()).read_text())
     assert ranking["n_atoms"].iloc[0] == prov["n_atoms"]["test"]
-    md = (run / "results/report/ranking.md").read_text()
+    md = (run / E2E.report_outputs()["ranking_md"]).read_text()
     for model in GNNS + BASELINES:
         assert f"| {model} |" in md
     assert "Surrogate labels" not in md
     assert f"{prov['n_slabs']['test']} slabs" in md
     # what the neighbour cap does, read from the r3 caches' headers (every split)
-    caches = [run / f"results/graphs/graphs-r3-e2e-{s}.lmdb" for s in ("train", "val", "test")]
-    cap = cap_summary(caches)
+    cap = cap_summary(run / E2E.graph_cache(3, split) for split in SPLITS)
     assert "What the neighbour cap does" in md
     assert f"| 3 Å | {cap.edges_per_atom_mean:.1f} | {cap.edges_per_atom_max} |" in md
     assert cap.atoms == sum(prov["n_atoms"].values())
-    per_element = pd.read_csv(run / "results/report/per_element.csv")
+    per_element = pd.read_csv(run / E2E.report_outputs()["per_element_csv"])
     assert set(per_element["model"]) == set(GNNS + BASELINES)
-    cost = pd.read_csv(run / "results/benchmark/deployment_cost.csv")
+    cost = pd.read_csv(run / E2E.deployment_benchmark())
     assert set(cost["model_id"]) == {*GNNS, "chgnet-pretrained"}
 
 
@@ -94,11 +96,11 @@ def test_ranking_holds_every_model(run):
 def test_every_figure_is_a_valid_png(run):
     for model in GNNS + BASELINES:
         for fig in FIGURES:
-            assert_png(run / f"results/figures/{model}/{fig}.png")
-        metrics = json.loads((run / f"results/metrics/{model}.json").read_text())
+            assert_png(run / E2E.model_figure(model, fig))
+        metrics = json.loads((run / E2E.metrics(model)).read_text())
         assert metrics["all"]["n_atoms"] > metrics["excluded"]["n_atoms"] >= 0
-    assert_png(run / "results/report/cutoff_sweep.png")
-    assert_png(run / "results/report/per_element_heatmap.png")
+    assert_png(run / E2E.report_outputs()["cutoff_sweep"])
+    assert_png(run / E2E.report_outputs()["heatmap"])
 
 
 @pytest.fixture(scope="module")

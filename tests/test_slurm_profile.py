@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from magmom.layout import Layout
+from magmom.training.cli import load_config
+
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 CONFIGS = [str(ROOT / "config.yaml"), str(ROOT / "presets" / "tiny.yaml")]
@@ -80,7 +83,8 @@ def test_dft_and_eos_jobs_are_grouped(profile_dry_run):
 
 
 def test_one_model_target_plans_only_its_chain(tmp_path):
-    stats = job_stats(dry_run(tmp_path, "results/models/cgconv-r4/best.pt", "--cores", "1"))
+    target = Layout.of(load_config(*CONFIGS[:1], CONFIGS[1:])).checkpoint("cgconv-r4")
+    stats = job_stats(dry_run(tmp_path, target, "--cores", "1"))
     assert stats["train"] == 1
     assert stats["graph_cache"] == 1
     for rule in ("predict", "evaluate", "report", "baseline_tabular", "deployment_cost"):

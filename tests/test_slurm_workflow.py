@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import pytest
+from training_helpers import TINY
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
@@ -177,7 +178,7 @@ def contexts(log: Path) -> list[dict[str, str]]:
 
 
 def test_report_is_built(tiny_run):
-    report = tiny_run["workdir"] / "results" / "report"
+    report = tiny_run["workdir"] / TINY.report_dir()
     for name in ("ranking.csv", "ranking.md", "per_element_heatmap.png", "deployment_cost.csv"):
         assert (report / name).stat().st_size > 0, f"{name} missing from the Slurm run"
 

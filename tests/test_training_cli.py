@@ -9,7 +9,7 @@ import sys
 import pandas as pd
 import pytest
 import torch
-from training_helpers import REPO, tiny_caches
+from training_helpers import REPO, TINY, tiny_caches
 
 from magmom.config import ConfigError
 from magmom.training.checkpoint import load_checkpoint
@@ -43,7 +43,7 @@ def cli(cwd, *args):
 
 
 def test_cli_trains_resumes_and_predicts(tmp_path, monkeypatch):
-    tiny_caches(tmp_path)  # results/graphs/graphs-r4-tiny-{split}.lmdb: the preset's layout
+    tiny_caches(tmp_path)  # the tiny preset's layout: the CLI's defaults find them
     (tmp_path / "short.yaml").write_text(OVERRIDES)
     args = [
         "--architecture",
@@ -57,19 +57,19 @@ def test_cli_trains_resumes_and_predicts(tmp_path, monkeypatch):
         str(REPO / "presets" / "tiny.yaml"),
         "short.yaml",
         "--test-cache",
-        "results/graphs/graphs-r4-tiny-test.lmdb",
+        TINY.graph_cache(4, "test"),
         "--no-progress",
     ]
     run = cli(tmp_path, *args)
     assert run.returncode == 0, run.stderr
-    model_dir = tmp_path / "results" / "models" / "cgconv-r4-res"
+    model_dir = tmp_path / TINY.model_dir("cgconv-r4-res")
     assert "cgconv-r4-res: best val MAE" in run.stdout
     history = pd.read_csv(model_dir / "history.csv")
     assert list(history.columns) == ["epoch", "train_loss", "train_mae", "val_mae", "lr", "time"]
     assert history["epoch"].tolist() == [1, 2, 3]
     best = load_checkpoint(model_dir / "best.pt")
     assert best["residual"] and best["config"]["dataset_name"] == "tiny"
-    predictions = pd.read_csv(tmp_path / "results" / "predictions" / "cgconv-r4-res.csv")
+    predictions = pd.read_csv(tmp_path / TINY.predictions("cgconv-r4-res"))
     assert len(predictions) == 8 * 12  # 8 test slabs of 12 atoms
 
     # the same command again (in-process this time): resumes the finished run, trains nothing
@@ -95,7 +95,7 @@ def test_cli_names_a_missing_cache(tmp_path, monkeypatch, capsys):
     )
     assert code == 1
     err = capsys.readouterr().err
-    assert "graph cache results/graphs/graphs-r6-tiny-train.lmdb does not exist" in err
+    assert f"graph cache {TINY.graph_cache(6, 'train')} does not exist" in err
 
 
 def test_config_overrides_merge_and_are_checked(tmp_path):

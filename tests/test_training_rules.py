@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from training_helpers import REPO
+from training_helpers import REPO, TINY
 
 from magmom.training.cli import load_config
 
@@ -49,7 +49,7 @@ def workdir(tmp_path_factory):
 
 
 def test_one_checkpoint_plans_only_its_own_chain(workdir):
-    counts, out = dry_run(workdir, "results/models/cgconv-r4/best.pt")
+    counts, out = dry_run(workdir, TINY.checkpoint("cgconv-r4"))
     assert counts["train"] == 1 and counts["graph_cache"] == 1
     assert "predict" not in counts
     assert "model_id=cgconv-r4\n" in out or "model_id=cgconv-r4," in out
@@ -58,11 +58,11 @@ def test_one_checkpoint_plans_only_its_own_chain(workdir):
 
 def test_residual_predictions_plan_train_and_predict(workdir):
     """A residual id parses; a baseline id of the same shape (linear-r4) stays with its rule."""
-    targets = ["results/predictions/cgconv-r4-res.csv", "results/predictions/linear-r4.csv"]
+    targets = [TINY.predictions("cgconv-r4-res"), TINY.predictions("linear-r4")]
     counts, out = dry_run(workdir, *targets)
     assert counts["train"] == 1 and counts["predict"] == 1 and counts["baseline_tabular"] == 1
-    assert "results/models/cgconv-r4-res/best.pt" in out
-    assert "results/models/linear-r4/best.pt" not in out
+    assert TINY.checkpoint("cgconv-r4-res") in out
+    assert TINY.checkpoint("linear-r4") not in out
 
 
 def test_train_all_plans_every_configured_gnn(workdir):
@@ -78,7 +78,7 @@ def test_training_memory_per_architecture(tmp_path):
     training.resources.mem_mb."""
     extra = tmp_path / "nnconv.yaml"
     extra.write_text("models: {architectures: [cgconv, nnconv]}\n")
-    targets = ["results/models/nnconv-r4/best.pt", "results/models/cgconv-r4/best.pt"]
+    targets = [TINY.checkpoint("nnconv-r4"), TINY.checkpoint("cgconv-r4")]
     _, out = dry_run(tmp_path, *targets, extra_config=[extra])
     memory = {
         re.search(r"model_id=([\w-]+)", job)[1]: int(re.search(r"mem_mb=(\d+)", job)[1])

@@ -18,8 +18,12 @@ from torch import nn
 
 from magmom.graphs.builder import SlabInput, build_caches, graph_arrays
 from magmom.graphs.dataset import arrays_to_data
+from magmom.layout import Layout
+from magmom.training.cli import load_config
 
 REPO = Path(__file__).resolve().parents[1]
+TINY = Layout.of(load_config(REPO / "config.yaml", [REPO / "presets" / "tiny.yaml"]))
+"""The tiny preset's results tree (paths relative to a workflow directory)."""
 BASE_MOMENT = {"Cu": 0.0, "Ni": 0.6, "Fe": 2.4, "Pt": 0.2}
 
 
@@ -57,14 +61,13 @@ def tiny_graphs(n: int, seed: int = 0, cutoff: float = 4.0) -> list:
     return [arrays_to_data(graph_arrays(s, cutoff, 50)) for s in tiny_slabs(n, seed)]
 
 
-def tiny_caches(tmp_path: Path, cutoff: float = 4.0, counts=(24, 8, 8), name="tiny") -> dict:
-    """LMDB train/val/test caches in the workflow layout under ``tmp_path/results/graphs``."""
+def tiny_caches(tmp_path: Path, cutoff: float = 4.0, counts=(24, 8, 8)) -> dict:
+    """LMDB train/val/test caches in the tiny preset's layout under ``tmp_path``."""
     slabs = tiny_slabs(sum(counts), seed=7)
     splits = ["train"] * counts[0] + ["val"] * counts[1] + ["test"] * counts[2]
     split_of = {s.slab_id: split for s, split in zip(slabs, splits, strict=True)}
     outputs = {
-        split: tmp_path / "results" / "graphs" / f"graphs-r{cutoff:g}-{name}-{split}.lmdb"
-        for split in ("train", "val", "test")
+        split: tmp_path / TINY.graph_cache(cutoff, split) for split in ("train", "val", "test")
     }
     build_caches(slabs, split_of, outputs, cutoff, 50, meta={"dataset": "tiny-test"})
     return outputs

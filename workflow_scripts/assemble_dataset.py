@@ -1,4 +1,4 @@
-"""Rule assemble_dataset: results/dft/*.json -> results/dataset/{name}.db + failures + summary."""
+"""Rule assemble_dataset: dft/*.json -> dataset/{name}.db + failures + summary."""
 
 from magmom.data.assemble import assemble_dataset
 from magmom.rule_logging import log_to, script_log

@@ -1,4 +1,4 @@
-"""Rule dft_slab: one slab of results/recipe/initial_slabs.db -> results/dft/{slab_id}.json."""
+"""Rule dft_slab: one slab of recipe/initial_slabs.db -> dft/{slab_id}.json."""
 
 from magmom.rule_logging import log_to, script_log
 

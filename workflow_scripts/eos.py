@@ -1,4 +1,4 @@
-"""Rule eos: results/eos/{element}-{lattice}.json (Birch-Murnaghan fit, moment at a0)."""
+"""Rule eos: eos/{element}-{lattice}.json (Birch-Murnaghan fit, moment at a0)."""
 
 from magmom.rule_logging import log_to, script_log
 

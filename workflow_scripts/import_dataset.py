@@ -1,4 +1,4 @@
-"""Rule import_dataset: dataset.source (HDF5 / ASE db / extxyz) -> results/dataset/{name}.*."""
+"""Rule import_dataset: dataset.source (HDF5 / ASE db / extxyz) -> dataset/{name}.*."""
 
 from magmom.data.importers import import_dataset
 from magmom.rule_logging import log_to, script_log

@@ -1,4 +1,4 @@
-"""Rule lattice_table: results/eos/{element}-{lattice}.json -> results/eos/lattice_table.json."""
+"""Rule lattice_table: eos/{element}-{lattice}.json -> eos/lattice_table.json."""
 
 import logging
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""Rule slab_recipe: write results/recipe/slabs.csv and results/recipe/initial_slabs.db."""
+"""Rule slab_recipe: write recipe/slabs.csv and recipe/initial_slabs.db."""
 
 from magmom.recipe.stage import run_slab_recipe
 from magmom.rule_logging import log_to, script_log

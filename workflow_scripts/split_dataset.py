@@ -1,4 +1,4 @@
-"""Rule split: results/dataset/{name}.db -> results/split/{name}-split.csv (no leakage)."""
+"""Rule split: dataset/{name}.db -> split/{name}-split.csv (no leakage)."""
 
 import logging
 

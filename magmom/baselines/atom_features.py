@@ -27,12 +27,12 @@ import torch
 from ase.data import atomic_numbers, chemical_symbols
 from tqdm import tqdm
 
-N_Z = 119
+from magmom.layout import NUM_Z
 
 
 def element_lookup(elements: Sequence[str]) -> torch.Tensor:
     """Column of each atomic number in the one-hot over ``elements``: long (119,), -1 if absent."""
-    lookup = torch.full((N_Z,), -1, dtype=torch.long)
+    lookup = torch.full((NUM_Z,), -1, dtype=torch.long)
     for k, symbol in enumerate(elements):
         lookup[atomic_numbers[symbol]] = k
     return lookup

@@ -5,7 +5,7 @@ module        concept
 ============= ===========================================================================
 ``dataset``   the dataset contract (ASE db): :class:`LabelledSlab`, the reader
               :func:`iter_labelled_slabs`, the writer, the failures table and summary
-``assemble``  per-slab DFT records (``results/dft/*.json``) → the dataset
+``assemble``  per-slab DFT records (``<results_dir>/dft/*.json``) → the dataset
 ``importers`` an existing dataset (study HDF5, ASE db, extxyz) → the dataset
 ``split``     the leakage-free train/val/test assignment
 ============= ===========================================================================

@@ -1,6 +1,6 @@
 """Per-slab DFT records → the labelled dataset (rule ``assemble_dataset``).
 
-Every ``results/dft/{slab_id}.json`` of the configured slabs is read
+Every ``<results_dir>/dft/{slab_id}.json`` of the configured slabs is read
 (:func:`magmom.dft.record.read_record`). An ``ok`` record becomes a dataset row: its final
 structure, its signed moments, the slab's key-value pairs from the initial-structure db
 (``composition_id``, ``comp_type``, ``lattice``, ``placement``, ``variant``) and the labeller's

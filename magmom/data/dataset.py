@@ -1,4 +1,4 @@
-"""The labelled dataset ``results/dataset/{name}.db`` (contract: docs/architecture.md).
+"""The labelled dataset ``<results_dir>/dataset/{name}.db`` (contract: docs/architecture.md).
 
 An ASE SQLite db with one row per successfully labelled slab:
 
@@ -33,15 +33,15 @@ from pathlib import Path
 import numpy as np
 
 from magmom.io import atomic_path, write_json, write_text
+from magmom.layout import DATASET_LABELLERS, SURROGATE_LABELLERS, UNKNOWN_LATTICE
+from magmom.layout import LATTICES as BULK_LATTICES
 
 SCHEMA_VERSION = 1
 COMP_TYPES: tuple[str, ...] = (
     "pure", "binary", "ternary", "quaternary", "quinary", "senary",
     "dilute_1", "dilute_2", "binary_proto", "ternary_proto",
 )  # fmt: skip
-LATTICES: tuple[str, ...] = ("fcc", "bcc", "hcp", "unknown")
-LABELLERS: tuple[str, ...] = ("gpaw", "chgnet", "imported")
-SURROGATE_LABELLERS = frozenset({"chgnet"})
+LATTICES: tuple[str, ...] = (*BULK_LATTICES, UNKNOWN_LATTICE)
 REQUIRED_KEYS: tuple[str, ...] = (
     "slab_id", "composition_id", "comp_type", "lattice", "placement", "variant", "labeller",
     "spinpol",
@@ -81,9 +81,9 @@ def check_labelled_slab(slab: LabelledSlab, where: str = "slab") -> None:
         raise DatasetError(
             f"{where}: lattice {meta['lattice']!r} is not one of {', '.join(LATTICES)}"
         )
-    if meta["labeller"] not in LABELLERS:
+    if meta["labeller"] not in DATASET_LABELLERS:
         raise DatasetError(
-            f"{where}: labeller {meta['labeller']!r} is not one of {', '.join(LABELLERS)}"
+            f"{where}: labeller {meta['labeller']!r} is not one of {', '.join(DATASET_LABELLERS)}"
         )
     m = np.asarray(slab.magmoms)
     n = len(slab.atoms)

@@ -48,6 +48,7 @@ from pathlib import Path
 import numpy as np
 
 from magmom.elements import is_spin_polarised
+from magmom.layout import IMPORTED_LABELLER, LABELLERS
 
 from .dataset import COMP_TYPES, DatasetError, LabelledSlab, write_dataset_files
 
@@ -56,12 +57,6 @@ log = logging.getLogger(__name__)
 FORMATS = {".h5": "hdf5", ".hdf5": "hdf5", ".db": "ase-db", ".extxyz": "extxyz", ".xyz": "extxyz"}
 TYPE_BY_ELEMENT_COUNT = {1: "pure", 2: "binary", 3: "ternary", 4: "quaternary", 5: "quinary",
                          6: "senary"}  # fmt: skip
-LAYOUT = "expected groups /<comp_id>/<variant>/ holding magmoms, atomic_numbers, positions, cell"
-
-
-KEPT_LABELLERS = ("gpaw", "chgnet")
-"""A source row saying it was labelled by one of these keeps it (CHGNet surrogate labels stay
-marked as such); every other row is ``imported``."""
 
 
 class BadRecord(ValueError):
@@ -343,7 +338,8 @@ def to_labelled_slab(raw: RawRecord, variant_rank: Counter) -> LabelledSlab:
         variant = variant_rank[comp]
     variant_rank[comp] += 1
     slab_id = str(info.get("slab_id") or f"{comp}-{lattice}-{placement}-v{variant}")
-    labeller = info.get("labeller") if info.get("labeller") in KEPT_LABELLERS else "imported"
+    # a row labelled by gpaw or chgnet keeps it (surrogate labels stay marked as such)
+    labeller = info.get("labeller") if info.get("labeller") in LABELLERS else IMPORTED_LABELLER
     spin = info.get("spinpol")
     spinpol = bool(spin) if spin is not None else is_spin_polarised(atoms.get_chemical_symbols())
     meta = {

@@ -44,7 +44,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SPLITS: tuple[str, ...] = ("train", "val", "test")
+from magmom.layout import SPLITS
+
 POOLED = "(pooled)"
 COLUMNS: tuple[str, ...] = ("slab_id", "composition_id", "type", "split")
 

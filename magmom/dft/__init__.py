@@ -9,7 +9,7 @@ module                concept
 ``prerelax``          CHGNet / UMA pre-relaxation (FixAtoms respected, pbc restored)
 ``staged_relaxation`` prerelax → LCAO warm-up → plane-wave LBFGS, checkpointed per stage
 ``surrogate``         the CHGNet surrogate labeller (``labeller: chgnet``)
-``record``            the per-slab record ``results/dft/{slab_id}.json``
+``record``            the per-slab record ``<results_dir>/dft/{slab_id}.json``
 ``label``             one slab end to end: read the db row, label, write the record
 ``eos``               Birch–Murnaghan equation of state per element × lattice; lattice table
 ===================== ===================================================================

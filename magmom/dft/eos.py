@@ -43,8 +43,9 @@ from pathlib import Path
 
 import numpy as np
 
-from magmom.elements import LATTICES, SPIN_POLARISED_ELEMENTS
+from magmom.elements import SPIN_POLARISED_ELEMENTS
 from magmom.io import write_json
+from magmom.layout import LATTICES
 
 from .gpaw_params import bulk_params, parameters_sha256
 from .record import versions
@@ -195,7 +196,7 @@ def run_eos(
     recipe: Mapping,
     workdir: str | Path,
 ) -> dict:
-    """The content of ``results/eos/{element}-{lattice}.json`` (see the module docstring)."""
+    """The content of ``<results_dir>/eos/{element}-{lattice}.json`` (see the module docstring)."""
     from tqdm import tqdm
 
     calculator = eos["calculator"]

@@ -1,8 +1,8 @@
 """Labelling one slab: the work of rule ``dft_slab``.
 
-:func:`label_slab_from_db` reads the slab's row from ``results/recipe/initial_slabs.db``, runs
+:func:`label_slab_from_db` reads the slab's row from ``<results_dir>/recipe/initial_slabs.db``, runs
 the configured labeller (``labeller: gpaw`` — :mod:`magmom.dft.staged_relaxation`; ``chgnet`` —
-:mod:`magmom.dft.surrogate`) and writes ``results/dft/{slab_id}.json``
+:mod:`magmom.dft.surrogate`) and writes ``<results_dir>/dft/{slab_id}.json``
 (:mod:`magmom.dft.record`).
 
 A slab that cannot be labelled — the SCF ladder exhausted, or GPAW raising — still gets its
@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from magmom.elements import is_spin_polarised
+from magmom.layout import LABELLERS
 
 from .gpaw_params import parameters_sha256
 from .prerelax import PrerelaxConfigError, check_prerelax_config
@@ -32,8 +33,6 @@ from .staged_relaxation import StageFailed, StageResult, gpaw_parameters, run_st
 from .surrogate import label_with_chgnet
 
 log = logging.getLogger(__name__)
-
-LABELLERS = ("gpaw", "chgnet")
 
 
 def fix_bottom_layers(atoms, n_layers: int, tol: float = 0.5) -> list[int]:

@@ -1,9 +1,9 @@
-"""The per-slab record ``results/dft/{slab_id}.json`` written by rule ``dft_slab``.
+"""The per-slab record ``<results_dir>/dft/{slab_id}.json`` written by rule ``dft_slab``.
 
 One JSON object per slab, whatever the labeller and whatever the outcome::
 
     schema_version  1
-    slab_id         the slab (key of results/recipe/initial_slabs.db)
+    slab_id         the slab (key of <results_dir>/recipe/initial_slabs.db)
     meta            the slab's key-value pairs from the initial-structure db (composition_id,
                     comp_type, lattice, placement, variant, ...)
     status          "ok" | "failed"

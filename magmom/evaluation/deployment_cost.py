@@ -1,6 +1,6 @@
 r"""Deployment cost of the trained GNNs: parameters, load time, inference time per 64-atom slab.
 
-For every trained model (``results/models/{model_id}/best.pt``):
+For every trained model (``<results_dir>/models/{model_id}/best.pt``):
 
 * **parameters**: number of trainable and non-trainable parameter entries;
 * **load time**: wall time from the checkpoint file to a model ready in eval mode

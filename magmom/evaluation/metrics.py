@@ -32,7 +32,7 @@ class PredictionsError(ValueError):
 
 
 def read_predictions(path: str | Path) -> pd.DataFrame:
-    """Read and check a ``results/predictions/{model_id}.csv`` file.
+    """Read and check a ``<results_dir>/predictions/{model_id}.csv`` file.
 
     Raises :class:`PredictionsError` naming the file when a column is missing, a value is not
     finite, an (slab_id, atom_index) pair repeats or the file is empty.

@@ -11,8 +11,7 @@ from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 
-SURROGATE_LABELLERS = frozenset({"chgnet"})
-"""Labellers that are machine-learned surrogates, not DFT."""
+from magmom.layout import SURROGATE_LABELLERS
 
 
 def label_provenance(db_path: str | Path, split_path: str | Path, config: Mapping) -> dict:

@@ -39,6 +39,7 @@ from magmom.graphs.cache import CacheWriter
 from magmom.graphs.cap_stats import AtomEdgeCounts
 from magmom.graphs.neighbours import neighbour_edges
 from magmom.graphs.record_layout import encode
+from magmom.layout import NUM_Z
 
 TARGETS = ("abs", "signed")
 
@@ -113,7 +114,7 @@ def graph_arrays_and_counts(
         )
     if not (np.isfinite(magmoms).all() and np.isfinite(positions).all()):
         raise GraphBuildError(f"slab {slab.slab_id}: non-finite positions or magnetic moments")
-    if n == 0 or not (0 < numbers.min() and numbers.max() < 119):
+    if n == 0 or not (0 < numbers.min() and numbers.max() < NUM_Z):
         raise GraphBuildError(f"slab {slab.slab_id}: no atoms or atomic numbers outside 1..118")
     try:
         edges = neighbour_edges(positions, cell, slab.pbc, cutoff, max_neighbors, engine=engine)

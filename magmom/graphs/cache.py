@@ -47,13 +47,13 @@ from magmom.graphs.cap_stats import HEADER_ARRAY as CAP_HEADER_ARRAY
 from magmom.graphs.cap_stats import AtomEdgeCounts, CapStats
 from magmom.graphs.record_layout import RecordError, decode, encode
 from magmom.io import atomic_path
+from magmom.layout import NUM_Z
 
 SCHEMA_VERSION = 2
 """Version of the cache schema (fields, dtypes, header keys, neighbour cap rule); readers reject
 other versions. 2: shell-complete cap (an atom may keep more than ``max_neighbors`` edges), cap
 summary in the header."""
 HEADER_KEY = b"__header__"
-NUM_Z = 119
 _INITIAL_MAP_SIZE = 1 << 30
 _BATCH_BYTES = 64 << 20
 

@@ -70,7 +70,7 @@ def arrays_to_data(arrays: dict[str, np.ndarray]) -> Data:
 
 
 class GraphCache(Dataset):
-    """The graphs of one cache file (``results/graphs/graphs-r{c}-{name}-{split}.lmdb``).
+    """The graphs of one cache file (``<results_dir>/graphs/graphs-r{c}-{name}-{split}.lmdb``).
 
     ``expect`` are header values to insist on, e.g. ``GraphCache(path, cutoff=8, target="abs")``;
     a mismatch, a missing header, a truncated or corrupted file raise

@@ -18,13 +18,15 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from magmom.layout import ARCHITECTURES
 from magmom.models.dimenet_pp import PeriodicDimeNetPlusPlus
 from magmom.models.magmom_gnn import MagmomGNN
 from magmom.models.operators import OPERATORS
 from magmom.models.residual import ResidualTarget
 
-ARCHITECTURES: tuple[str, ...] = (*OPERATORS, "dimenet")
-"""The 16 architectures: the 15 MagmomGNN operators and ``dimenet`` (periodic DimeNet++)."""
+if ARCHITECTURES != (*OPERATORS, "dimenet"):  # the names the config and the files use
+    raise ImportError("magmom.layout.ARCHITECTURES must list magmom.models.operators.OPERATORS"
+                      " and 'dimenet'")  # fmt: skip
 
 # The study's sizes (config.yaml ``models``); used for keys a config leaves out.
 DEFAULTS = {"hidden": 128, "layers": 3, "readout_hidden_layers": 1}

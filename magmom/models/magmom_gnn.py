@@ -20,9 +20,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from magmom.layout import NUM_Z
 from magmom.models.operators import OPERATORS, build_layer
-
-NUM_ELEMENT_ROWS = 119  # atomic numbers 0 (padding) .. 118
 
 
 def readout_mlp(hidden: int, hidden_layers: int) -> nn.Sequential:
@@ -59,7 +58,7 @@ class MagmomGNN(nn.Module):
             )
         self.operator = operator
         self.cutoff = float(cutoff)
-        self.embedding = nn.Embedding(NUM_ELEMENT_ROWS, hidden, padding_idx=0)
+        self.embedding = nn.Embedding(NUM_Z, hidden, padding_idx=0)
         self.layers = nn.ModuleList(build_layer(operator, hidden, cutoff) for _ in range(layers))
         self.readout = readout_mlp(hidden, readout_hidden_layers)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from magmom.models.magmom_gnn import NUM_ELEMENT_ROWS
+from magmom.layout import NUM_Z
 
 
 class ResidualTarget(nn.Module):
@@ -27,9 +27,9 @@ class ResidualTarget(nn.Module):
     def __init__(self, network: nn.Module, element_mean: Tensor):
         super().__init__()
         element_mean = torch.as_tensor(element_mean, dtype=torch.float32).detach().clone()
-        if element_mean.shape != (NUM_ELEMENT_ROWS,):
+        if element_mean.shape != (NUM_Z,):
             raise ValueError(
-                f"element_mean must have shape ({NUM_ELEMENT_ROWS},) (indexed by atomic number), "
+                f"element_mean must have shape ({NUM_Z},) (indexed by atomic number), "
                 f"got {tuple(element_mean.shape)}"
             )
         if not bool(torch.isfinite(element_mean).all()):

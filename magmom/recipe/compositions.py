@@ -43,7 +43,8 @@ import random
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from magmom.elements import LATTICES, NATURAL_LATTICE, covalent_radius_pm
+from magmom.elements import NATURAL_LATTICE, covalent_radius_pm
+from magmom.layout import LATTICES
 
 from .seeds import bottom_k, stable_random
 

@@ -1,6 +1,6 @@
 """The lattice-constant / initial-moment table every slab is built from.
 
-Format (``results/eos/lattice_table.json``, written by the ``lattice_table`` rule)::
+Format (``<results_dir>/eos/lattice_table.json``, written by the ``lattice_table`` rule)::
 
     {element: {lattice: {"a0": Å, "c_over_a": float | null, "magmom": μB, "source": str}}}
 
@@ -36,13 +36,9 @@ import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from magmom.elements import (
-    IDEAL_HCP_C_OVER_A,
-    LATTICES,
-    SPIN_POLARISED_ELEMENTS,
-    covalent_radius_pm,
-)
+from magmom.elements import IDEAL_HCP_C_OVER_A, SPIN_POLARISED_ELEMENTS, covalent_radius_pm
 from magmom.io import write_json
+from magmom.layout import LATTICES
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +140,7 @@ def validate_lattice_table(table, origin: str = "lattice table") -> LatticeTable
 
 
 def load_lattice_table(path: str | Path) -> LatticeTable:
-    """Read and validate ``results/eos/lattice_table.json``."""
+    """Read and validate ``<results_dir>/eos/lattice_table.json``."""
     with open(path) as fh:
         try:
             raw = json.load(fh)

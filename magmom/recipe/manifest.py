@@ -1,6 +1,6 @@
 """The slab manifest: one row per slab the recipe enumerates, enough to rebuild it.
 
-Columns (``results/recipe/slabs.csv``):
+Columns (``<results_dir>/recipe/slabs.csv``):
 
 =============== ==============================================================================
 slab_id         ``{composition_id}-{lattice}-{placement}-v{variant}``, e.g.

@@ -35,7 +35,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from magmom.elements import ELEMENTS, LATTICES
+from magmom.layout import ELEMENTS, LATTICES
 
 from .compositions import N_COMPONENTS, RANDOM_ALLOY_TYPES, composition_id
 from .manifest import (

@@ -1,7 +1,7 @@
 """Training of the GNNs: the loop, checkpoints, test predictions and a command-line interface.
 
 ``python -m magmom.training --architecture cgconv --cutoff 4 --configfile presets/tiny.yaml``
-trains one model into ``results/models/cgconv-r4/``; see :mod:`magmom.training.cli`.
+trains one model into ``<results_dir>/models/cgconv-r4/``; see :mod:`magmom.training.cli`.
 """
 
 from magmom.training.checkpoint import load_checkpoint, load_model, save_checkpoint

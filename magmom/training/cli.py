@@ -3,11 +3,12 @@
 Run from the workflow directory::
 
     python -m magmom.training --architecture cgconv --cutoff 4 [--residual] \\
-        --config config.yaml [--configfile presets/tiny.yaml] [--out results/models/cgconv-r4]
+        --config config.yaml [--configfile presets/tiny.yaml] [--out DIR]
 
-The graph caches default to the workflow's layout (``results/graphs/graphs-r{cutoff}-{name}-
-{split}.lmdb``). A re-run after an interruption resumes from ``<out>/last.pt`` unless ``--fresh``.
-With ``--test-cache`` the best checkpoint's test predictions are written too (``--predictions``).
+Every default path is the workflow's (:class:`magmom.layout.Layout` of the config): graph caches,
+model directory (``<results_dir>/models/<model_id>``) and predictions. A re-run after an
+interruption resumes from ``<out>/last.pt`` unless ``--fresh``. With ``--test-cache`` the best
+checkpoint's test predictions are written too (``--predictions``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 import yaml
 
 from magmom.config import ConfigError, check
+from magmom.layout import ARCHITECTURES, Layout
 from magmom.rule_logging import log_to
 from magmom.training.device import configure_threads
 
@@ -60,16 +62,7 @@ def load_config(config: str | Path, configfiles: Sequence[str | Path] = ()) -> d
     return merged
 
 
-def cache_path(config: Mapping[str, Any], cutoff: float, split: str) -> Path:
-    """The workflow's graph-cache path for ``cutoff`` and ``split`` (see rules/common.smk)."""
-    return (
-        Path("results/graphs") / f"graphs-r{float(cutoff):g}-{config['dataset_name']}-{split}.lmdb"
-    )
-
-
 def parser() -> argparse.ArgumentParser:
-    from magmom.models import ARCHITECTURES
-
     p = argparse.ArgumentParser(
         prog="python -m magmom.training",
         description="Train one magmom21 GNN (per-atom magnetic moments) from graph caches.",
@@ -83,11 +76,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--configfile", action="extend", nargs="+", default=[], help="overrides, e.g. a preset"
     )
-    p.add_argument("--out", help="model directory (default: results/models/<model_id>)")
+    p.add_argument("--out", help="model directory (default: <results_dir>/models/<model_id>)")
     p.add_argument("--train-cache", help="training graph cache (default: workflow layout)")
     p.add_argument("--val-cache", help="validation graph cache (default: workflow layout)")
     p.add_argument("--test-cache", help="also predict this cache with the best checkpoint")
-    p.add_argument("--predictions", help="predictions CSV (default: results/predictions/<id>.csv)")
+    p.add_argument(
+        "--predictions", help="predictions CSV (default: <results_dir>/predictions/<id>.csv)"
+    )
     p.add_argument("--threads", type=int, default=1, help="cores; loader workers = threads - 1")
     p.add_argument("--device", default="auto", help="auto (cuda if available), cpu or cuda[:i]")
     p.add_argument("--fresh", action="store_true", help="ignore <out>/last.pt and start over")
@@ -103,9 +98,10 @@ def run(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, args.configfile)
     spec = ModelSpec(args.architecture, args.cutoff, args.residual)
-    out = Path(args.out or Path("results/models") / spec.model_id)
-    train_path = Path(args.train_cache or cache_path(config, spec.cutoff, "train"))
-    val_path = Path(args.val_cache or cache_path(config, spec.cutoff, "val"))
+    paths = Layout.of(config)
+    out = Path(args.out or paths.model_dir(spec.model_id))
+    train_path = Path(args.train_cache or paths.graph_cache(spec.cutoff, "train"))
+    val_path = Path(args.val_cache or paths.graph_cache(spec.cutoff, "val"))
     for path in (train_path, val_path):
         if not path.exists():
             raise FileNotFoundError(
@@ -130,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
         f"of {result.epochs} ({result.seconds:.1f} s) -> {out / 'best.pt'}"
     )
     if args.test_cache:
-        predictions = Path(args.predictions or Path("results/predictions") / f"{spec.model_id}.csv")
+        predictions = Path(args.predictions or paths.predictions(spec.model_id))
         predict_checkpoint(
             out / "best.pt",
             GraphCache(args.test_cache),

@@ -1,6 +1,6 @@
 """Per-atom test predictions of a trained model, written in the predictions contract.
 
-``results/predictions/{model_id}.csv`` has the columns ``slab_id, atom_index, element, y_true,
+``<results_dir>/predictions/{model_id}.csv`` has the columns ``slab_id, atom_index, element, y_true,
 y_pred`` (μB), one row per test atom, ordered by ``(slab_id, atom_index)``; ``atom_index`` is the
 atom's position in the slab (node order of its graph), ``y_true`` the cache's target ``y``.
 """

@@ -48,6 +48,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from magmom.io import write_text
+from magmom.layout import NUM_Z, cutoff_token, format_model_id, parse_model_id
 from magmom.training.checkpoint import (
     BEST,
     FORMAT,
@@ -66,7 +67,6 @@ from magmom.training.device import configure_tf32, loader_workers, select_device
 
 log = logging.getLogger(__name__)
 
-NUM_ELEMENTS = 119
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_mae", "val_mae", "lr", "time")
 
 # Settings that may change between a killed run and its resumption without invalidating it:
@@ -125,29 +125,23 @@ class ModelSpec:
 
     @property
     def cutoff_token(self) -> str:
-        return f"{float(self.cutoff):g}"
+        return cutoff_token(self.cutoff)
 
     @property
     def model_id(self) -> str:
-        """``{architecture}-r{cutoff}`` plus ``-res`` for the residual variant (file layout)."""
-        return f"{self.architecture}-r{self.cutoff_token}" + ("-res" if self.residual else "")
+        """``{architecture}-r{cutoff}`` plus ``-res`` for the residual variant
+        (:func:`magmom.layout.format_model_id`)."""
+        return format_model_id(self.architecture, self.cutoff, self.residual)
 
     @classmethod
     def from_model_id(cls, model_id: str) -> ModelSpec:
         """Inverse of :attr:`model_id`: ``cgconv-r4-res`` -> ``ModelSpec("cgconv", 4.0, True)``."""
-        parts = model_id.split("-")
-        residual = parts[-1] == "res"
-        if residual:
-            parts = parts[:-1]
-        if len(parts) != 2 or not parts[1].startswith("r"):
+        parsed = parse_model_id(model_id)
+        if parsed.cutoff is None or "-" in parsed.name:
             raise ValueError(
                 f"model id {model_id!r} is not of the form <architecture>-r<cutoff>[-res]"
             )
-        try:
-            cutoff = float(parts[1][1:])
-        except ValueError:
-            raise ValueError(f"model id {model_id!r}: {parts[1][1:]!r} is not a cutoff") from None
-        return cls(parts[0], cutoff, residual)
+        return cls(parsed.name, parsed.cutoff, parsed.residual)
 
 
 @dataclass(frozen=True)
@@ -248,11 +242,11 @@ def element_mean_of(dataset: Sequence) -> torch.Tensor:
     """
     if hasattr(dataset, "element_mean"):
         return torch.as_tensor(dataset.element_mean(), dtype=torch.float32)
-    count = torch.zeros(NUM_ELEMENTS, dtype=torch.float64)
-    total = torch.zeros(NUM_ELEMENTS, dtype=torch.float64)
+    count = torch.zeros(NUM_Z, dtype=torch.float64)
+    total = torch.zeros(NUM_Z, dtype=torch.float64)
     for data in dataset:
-        count += torch.bincount(data.z, minlength=NUM_ELEMENTS).double()
-        total += torch.bincount(data.z, weights=data.y.double(), minlength=NUM_ELEMENTS)
+        count += torch.bincount(data.z, minlength=NUM_Z).double()
+        total += torch.bincount(data.z, weights=data.y.double(), minlength=NUM_Z)
     return torch.where(count > 0, total / count.clamp(min=1), torch.zeros_like(total)).float()
 
 

@@ -1,6 +1,7 @@
 """The ranking report: every GNN and baseline on one test split, ranked by MAE.
 
-Outputs (all under ``results/report/``), written by :func:`~.build.build_report`:
+Outputs (under ``{results_dir}/report/``, :meth:`magmom.layout.Layout.report_outputs`), written
+by :func:`~.build.build_report`:
 
 * ``ranking.csv`` / ``ranking.md``: rank, model, cutoff, MAE, RMSE, R², max error, atoms and
   slabs, plus the V/Cr/Mn-excluded MAE and R², for every model, with notes on rows that cannot be

@@ -8,21 +8,14 @@ from pathlib import Path
 import pandas as pd
 
 from magmom.io import atomic_path, write_text
+from magmom.layout import REPORT_OUTPUTS
 
 from .cutoff_sweep import cutoff_sweep_figure
 from .heatmap import per_element_heatmap
 from .markdown import cost_markdown, ranking_markdown
 from .tables import deployment_table, load_metrics, per_element_table, ranking_table
 
-OUTPUT_KEYS = (
-    "ranking_csv",
-    "ranking_md",
-    "cutoff_sweep",
-    "per_element_csv",
-    "heatmap",
-    "cost_csv",
-    "cost_md",
-)
+OUTPUT_KEYS = tuple(REPORT_OUTPUTS)
 """The keys of ``outputs`` that :func:`build_report` writes (the report rule's named outputs)."""
 
 

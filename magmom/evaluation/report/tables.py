@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from magmom.layout import CHGNET_FINETUNED, CHGNET_ZEROSHOT, ELEMENT_MEAN, parse_model_id
+
 RANKING_COLUMNS = (
     "rank",
     "model",
@@ -45,25 +47,8 @@ DIVERGED = "diverged"
 """First word of the note of a diverged model (see :func:`diverged_note`)."""
 OFF_SCALE_FACTOR = 10.0
 """A model whose MAE exceeds this multiple of the per-element-mean MAE has diverged."""
-FLOOR_MODEL = "element-mean"
+FLOOR_MODEL = ELEMENT_MEAN
 """The baseline whose MAE sets the divergence threshold."""
-
-
-def parse_model_id(model_id: str) -> tuple[str, float | None, bool]:
-    """Architecture, cutoff and residual flag of a model id.
-
-    ``'cgconv-r4-res'`` → ``('cgconv', 4.0, True)``; ``'element-mean'`` → ``(.., None, False)``.
-    """
-    parts = model_id.split("-")
-    residual = parts[-1] == "res"
-    if residual:
-        parts = parts[:-1]
-    if len(parts) >= 2 and parts[-1].startswith("r"):
-        try:
-            return "-".join(parts[:-1]), float(parts[-1][1:]), residual
-        except ValueError:
-            pass
-    return "-".join(parts), None, residual
 
 
 def load_metrics(paths: Mapping[str, str | Path]) -> dict[str, dict]:
@@ -104,9 +89,9 @@ def diverged_note(mae: float, floor: float, what: str = "the per-element-mean MA
 
 
 def _label_note(model_id: str, surrogate: bool) -> str:
-    if surrogate and model_id == "chgnet-zeroshot":
+    if surrogate and model_id == CHGNET_ZEROSHOT:
         return NOT_MEANINGFUL
-    if surrogate and model_id == "chgnet-finetuned":
+    if surrogate and model_id == CHGNET_FINETUNED:
         return STARTS_FROM_LABELLER
     return ""
 
@@ -200,9 +185,9 @@ def deployment_table(cost: pd.DataFrame, ranking: pd.DataFrame) -> pd.DataFrame:
     the pretrained CHGNet row is kept as the foundation-model reference."""
     mae = ranking.set_index("model")[["MAE", "note"]]
     cost = cost.merge(mae, left_on="model_id", right_index=True, how="left")
-    if "chgnet-finetuned" in mae.index:
+    if CHGNET_FINETUNED in mae.index:
         ref = cost["model_id"] == "chgnet-pretrained"
-        cost.loc[ref, "MAE"] = mae.loc["chgnet-finetuned", "MAE"]
+        cost.loc[ref, "MAE"] = mae.loc[CHGNET_FINETUNED, "MAE"]
         cost.loc[ref, "note"] = "cost of the CHGNet architecture; MAE of chgnet-finetuned"
     gnn = cost[(cost["architecture"] != "chgnet") & ~cost["residual"].astype(bool)]
     best = (

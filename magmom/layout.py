@@ -1,0 +1,264 @@
+"""The workflow's names: vocabulary, model ids, cutoff tokens and every results path.
+
+Everything that the Snakefile, the command line, the library and the tests must spell the same way
+is defined here once. The module imports nothing heavy (the Snakefile imports it on every parse).
+
+Vocabulary
+    :data:`ELEMENTS` (the 21 metals), :data:`LATTICES`, :data:`LABELLERS`,
+    :data:`DATASET_LABELLERS`, :data:`SURROGATE_LABELLERS`, :data:`ARCHITECTURES`,
+    :data:`NUM_Z`. ``schemas/config.schema.yaml`` repeats ELEMENTS, ARCHITECTURES, LABELLERS in its
+    enums (JSON schema cannot import); ``tests/test_layout.py`` ties them together.
+
+Model ids
+    A GNN is ``{architecture}-r{cutoff}`` plus ``-res`` for the residual variant (``cgconv-r4``,
+    ``dimenet-r3.5``, ``cgconv-r6-res``); a tabular baseline is ``{kind}-r{cutoff}``
+    (``linear-r4``, ``xgboost-r8``); the cutoff-free baselines are ``element-mean``,
+    ``chgnet-zeroshot`` and ``chgnet-finetuned``. :func:`format_model_id` writes one,
+    :func:`parse_model_id` reads one; the cutoff appears as :func:`cutoff_token` (``3.0 -> "3"``).
+
+Results tree
+    :class:`Layout` gives every output path of one configuration. All of them live under the
+    config's ``results_dir`` (rule logs under ``{results_dir}/logs``), so two configurations with
+    different ``results_dir`` never read or overwrite each other's files (config.yaml:
+    ``results/study``, presets/demo.yaml: ``results/demo``, presets/tiny.yaml: ``results/tiny``).
+    A method given a Snakemake wildcard (``"{model_id}"``) returns the rule's pattern.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import PurePosixPath
+from typing import Any, NamedTuple
+
+# ---- vocabulary --------------------------------------------------------------------------------
+ELEMENTS: tuple[str, ...] = (
+    "Ag", "Al", "Au", "Co", "Cr", "Cu", "Fe", "Ir", "Mn", "Mo", "Ni",
+    "Os", "Pd", "Pt", "Re", "Rh", "Ru", "Ti", "V", "W", "Zn",
+)  # fmt: skip
+"""The 21 metals of magmom21 (schema ``$defs.element``)."""
+
+LATTICES: tuple[str, ...] = ("fcc", "hcp", "bcc")
+"""The bulk lattices (EOS, lattice table, recipe), in the lattice vote's tie-break order."""
+
+UNKNOWN_LATTICE = "unknown"
+"""The dataset's lattice of an imported slab whose lattice the source does not give."""
+
+LABELLERS: tuple[str, ...] = ("gpaw", "chgnet")
+"""Who labels the workflow's own slabs (config ``labeller``): GPAW DFT or the CHGNet surrogate."""
+
+IMPORTED_LABELLER = "imported"
+"""The dataset's labeller of an imported row that names no labeller of :data:`LABELLERS`."""
+
+DATASET_LABELLERS: tuple[str, ...] = (*LABELLERS, IMPORTED_LABELLER)
+"""Values of the dataset's ``labeller`` key."""
+
+SURROGATE_LABELLERS = frozenset({"chgnet"})
+"""Labellers that are machine-learned surrogates, not DFT."""
+
+ARCHITECTURES: tuple[str, ...] = (
+    "cgconv", "schnetconv", "graphconv", "sageconv", "gatv2conv", "gcnconv", "transformerconv",
+    "gineconv", "nnconv", "genconv", "gmmconv", "resgatedgraphconv", "generalconv", "pdnconv",
+    "splineconv", "dimenet",
+)  # fmt: skip
+"""The 16 GNN architectures: 15 MagmomGNN operators (:data:`magmom.models.operators.OPERATORS`,
+same order) and ``dimenet`` (periodic DimeNet++)."""
+
+NUM_Z = 119
+"""Length of every per-atomic-number table (index = Z, 0 .. 118; row 0 is no element)."""
+
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+"""The dataset splits, each with its own graph cache."""
+
+# ---- model ids ---------------------------------------------------------------------------------
+ELEMENT_MEAN = "element-mean"
+CHGNET_ZEROSHOT = "chgnet-zeroshot"
+CHGNET_FINETUNED = "chgnet-finetuned"
+TABULAR_KINDS: tuple[str, ...] = ("linear", "xgboost")
+"""The tabular baselines, one model per cutoff (``linear-r4``)."""
+
+RESIDUAL_SUFFIX = "-res"
+_CUTOFF_PART = re.compile(r"^r(\d+(?:\.\d+)?)$")
+
+
+def cutoff_token(cutoff: float | int | str) -> str:
+    """The cutoff as it appears in model ids and file names: ``3 -> '3'``, ``3.5 -> '3.5'``."""
+    return f"{float(cutoff):g}"
+
+
+class ModelId(NamedTuple):
+    """A parsed model id: the architecture or baseline kind, the cutoff in Å (None for the
+    cutoff-free baselines) and the residual flag."""
+
+    name: str
+    cutoff: float | None
+    residual: bool
+
+    def __str__(self) -> str:
+        return format_model_id(self.name, self.cutoff, self.residual)
+
+
+def format_model_id(name: str, cutoff: float | None = None, residual: bool = False) -> str:
+    """``('cgconv', 4.0, True) -> 'cgconv-r4-res'``; ``('element-mean',) -> 'element-mean'``."""
+    out = name if cutoff is None else f"{name}-r{cutoff_token(cutoff)}"
+    return out + (RESIDUAL_SUFFIX if residual else "")
+
+
+def parse_model_id(model_id: str) -> ModelId:
+    """Inverse of :func:`format_model_id`: ``'cgconv-r4-res' -> ModelId('cgconv', 4.0, True)``,
+    ``'element-mean' -> ModelId('element-mean', None, False)``."""
+    residual = model_id.endswith(RESIDUAL_SUFFIX)
+    stem = model_id[: -len(RESIDUAL_SUFFIX)] if residual else model_id
+    name, _, last = stem.rpartition("-")
+    match = _CUTOFF_PART.match(last)
+    if name and match:
+        return ModelId(name, float(match.group(1)), residual)
+    return ModelId(stem, None, residual)
+
+
+def gnn_model_ids(models: Mapping[str, Any]) -> list[str]:
+    """The GNN ids of a config's ``models`` section: architectures x cutoffs, then residuals."""
+    ids = [format_model_id(a, c) for a in models["architectures"] for c in models["cutoffs"]]
+    ids += [format_model_id(r["architecture"], r["cutoff"], True) for r in models["residual"]]
+    return ids
+
+
+def baseline_model_ids(baselines: Mapping[str, Any]) -> list[str]:
+    """The baseline ids a config's ``baselines`` section enables."""
+    ids = [ELEMENT_MEAN] if baselines["element_mean"] else []
+    for cutoff in baselines["tabular_cutoffs"]:
+        if baselines["linear"]:
+            ids.append(format_model_id("linear", cutoff))
+        if baselines["xgboost"]["enabled"]:
+            ids.append(format_model_id("xgboost", cutoff))
+    if baselines["chgnet_zeroshot"]:
+        ids.append(CHGNET_ZEROSHOT)
+    if baselines["chgnet_finetune"]["enabled"]:
+        ids.append(CHGNET_FINETUNED)
+    return ids
+
+
+def gnn_model_id_pattern(cutoffs) -> str:
+    """Regex of the GNN ids buildable at ``cutoffs`` (a rule's wildcard constraint): a known
+    architecture, one of the cutoffs, optional ``-res``. Baseline ids never match."""
+    tokens = sorted({cutoff_token(c) for c in cutoffs}, key=float)
+    return "(?:{})-r(?:{})(?:{})?".format(
+        "|".join(ARCHITECTURES), "|".join(map(re.escape, tokens)), re.escape(RESIDUAL_SUFFIX)
+    )
+
+
+# ---- results tree ------------------------------------------------------------------------------
+REPORT_OUTPUTS: dict[str, str] = {
+    "ranking_csv": "ranking.csv",
+    "ranking_md": "ranking.md",
+    "cutoff_sweep": "cutoff_sweep.png",
+    "per_element_csv": "per_element.csv",
+    "heatmap": "per_element_heatmap.png",
+    "cost_csv": "deployment_cost.csv",
+    "cost_md": "deployment_cost.md",
+}
+"""The report rule's outputs (key -> file name under ``{results_dir}/report``)."""
+
+
+class Layout:
+    """Every path of one configuration's results tree (strings, relative to the workflow
+    directory unless ``results_dir`` is absolute).
+
+    ``Layout.of(config)`` reads ``results_dir`` and ``dataset_name`` from a config.
+    """
+
+    def __init__(self, results_dir: str, dataset_name: str):
+        self.root = str(PurePosixPath(results_dir))
+        self.name = dataset_name
+
+    @classmethod
+    def of(cls, config: Mapping[str, Any]) -> Layout:
+        return cls(config["results_dir"], config["dataset_name"])
+
+    def __repr__(self) -> str:
+        return f"Layout({self.root!r}, {self.name!r})"
+
+    def _path(self, *parts: str) -> str:
+        return "/".join((self.root, *parts))
+
+    def log(self, stage: str, name: str) -> str:
+        """The log file of one job: ``{results_dir}/logs/{stage}/{name}.log``."""
+        return self._path("logs", stage, f"{name}.log")
+
+    # recipe and EOS
+    def eos(self, element: str, lattice: str) -> str:
+        return self._path("eos", f"{element}-{lattice}.json")
+
+    def eos_workdir(self, element: str, lattice: str) -> str:
+        return self._path("eos", "work", f"{element}-{lattice}")
+
+    def lattice_table(self) -> str:
+        return self._path("eos", "lattice_table.json")
+
+    def recipe_manifest(self) -> str:
+        return self._path("recipe", "slabs.csv")
+
+    def initial_slabs(self) -> str:
+        return self._path("recipe", "initial_slabs.db")
+
+    # DFT and dataset
+    def dft_record(self, slab_id: str) -> str:
+        return self._path("dft", f"{slab_id}.json")
+
+    def dft_workdir(self, slab_id: str) -> str:
+        return self._path("dft", "work", slab_id)
+
+    def dataset_db(self) -> str:
+        return self._path("dataset", f"{self.name}.db")
+
+    def dataset_failures(self) -> str:
+        return self._path("dataset", f"{self.name}-failures.csv")
+
+    def dataset_summary(self) -> str:
+        return self._path("dataset", f"{self.name}-summary.json")
+
+    def split_file(self) -> str:
+        return self._path("split", f"{self.name}-split.csv")
+
+    def graph_cache(self, cutoff: float | str, split: str) -> str:
+        """``cutoff`` is a number or a wildcard (``"{cutoff}"``)."""
+        token = (
+            cutoff if isinstance(cutoff, str) and cutoff.startswith("{") else cutoff_token(cutoff)
+        )
+        return self._path("graphs", f"graphs-r{token}-{self.name}-{split}.lmdb")
+
+    # models and their evaluation
+    def model_dir(self, model_id: str) -> str:
+        return self._path("models", model_id)
+
+    def model_file(self, model_id: str, filename: str) -> str:
+        """A file of a model's directory: ``best.pt``, ``history.csv``, ``model.json``, ..."""
+        return self._path("models", model_id, filename)
+
+    def checkpoint(self, model_id: str) -> str:
+        return self.model_file(model_id, "best.pt")
+
+    def predictions(self, model_id: str) -> str:
+        return self._path("predictions", f"{model_id}.csv")
+
+    def metrics(self, model_id: str) -> str:
+        return self._path("metrics", f"{model_id}.json")
+
+    def model_figure(self, model_id: str, figure: str) -> str:
+        return self._path("figures", model_id, f"{figure}.png")
+
+    def deployment_benchmark(self) -> str:
+        return self._path("benchmark", "deployment_cost.csv")
+
+    # report
+    def report_dir(self) -> str:
+        return self._path("report")
+
+    def provenance(self) -> str:
+        return self._path("report", "provenance.json")
+
+    def report_outputs(self) -> dict[str, str]:
+        return {key: self._path("report", name) for key, name in REPORT_OUTPUTS.items()}
+
+    def report_html(self) -> str:
+        return self._path("report", "report.html")

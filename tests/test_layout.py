@@ -1,0 +1,174 @@
+"""magmom.layout: model ids, the vocabulary against the schema, one results tree per config."""
+
+from __future__ import annotations
+
+import inspect
+import re
+import subprocess
+import sys
+from pathlib import Path, PurePosixPath
+
+import pytest
+from training_helpers import REPO
+
+from magmom.config import load_schema
+from magmom.layout import (
+    ARCHITECTURES,
+    ELEMENTS,
+    LABELLERS,
+    LATTICES,
+    Layout,
+    ModelId,
+    baseline_model_ids,
+    format_model_id,
+    gnn_model_id_pattern,
+    gnn_model_ids,
+    parse_model_id,
+)
+from magmom.training.cli import load_config
+from magmom.training.trainer import ModelSpec
+
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+SCHEMA = load_schema(REPO / "schemas" / "config.schema.yaml")
+CONFIGS = {
+    "study": [],
+    "demo": [REPO / "presets" / "demo.yaml"],
+    "tiny": [REPO / "presets" / "tiny.yaml"],
+}
+
+
+def config_of(name: str) -> dict:
+    return load_config(REPO / "config.yaml", CONFIGS[name])
+
+
+@pytest.mark.parametrize(
+    ("model_id", "parsed"),
+    [
+        ("cgconv-r4-res", ("cgconv", 4.0, True)),
+        ("dimenet-r3.5", ("dimenet", 3.5, False)),
+        ("xgboost-r8", ("xgboost", 8.0, False)),
+        ("element-mean", ("element-mean", None, False)),
+        ("chgnet-finetuned", ("chgnet-finetuned", None, False)),
+        ("chgnet-zeroshot", ("chgnet-zeroshot", None, False)),
+    ],
+)
+def test_model_ids_parse_and_format_back(model_id, parsed):
+    assert parse_model_id(model_id) == ModelId(*parsed)
+    assert format_model_id(*parsed) == str(parse_model_id(model_id)) == model_id
+
+
+def test_cutoff_token_drops_a_trailing_zero():
+    assert format_model_id("cgconv", 6) == format_model_id("cgconv", 6.0) == "cgconv-r6"
+    assert format_model_id("cgconv", "3.50", residual=True) == "cgconv-r3.5-res"
+
+
+def test_model_spec_uses_the_same_ids():
+    assert ModelSpec.from_model_id("gmmconv-r8-res") == ModelSpec("gmmconv", 8.0, True)
+    assert ModelSpec("dimenet", 3.5).model_id == "dimenet-r3.5"
+    for baseline in ("element-mean", "chgnet-zeroshot"):
+        with pytest.raises(ValueError, match="<architecture>-r<cutoff>"):
+            ModelSpec.from_model_id(baseline)
+
+
+def test_gnn_pattern_accepts_gnns_at_configured_cutoffs_only():
+    pattern = re.compile(gnn_model_id_pattern([3, 4.0]))
+    for ok in ("cgconv-r3", "dimenet-r4-res", "splineconv-r4"):
+        assert pattern.fullmatch(ok), ok
+    for bad in ("cgconv-r5", "linear-r4", "element-mean", "fooconv-r3", "cgconv-r4-res-res"):
+        assert not pattern.fullmatch(bad), bad
+
+
+def test_every_configured_id_round_trips():
+    for name in CONFIGS:
+        config = config_of(name)
+        ids = gnn_model_ids(config["models"]) + baseline_model_ids(config["baselines"])
+        assert len(ids) == len(set(ids)), name
+        assert all(str(parse_model_id(i)) == i for i in ids)
+        pattern = re.compile(gnn_model_id_pattern(config["graphs"]["cutoffs"]))
+        assert [i for i in ids if pattern.fullmatch(i)] == gnn_model_ids(config["models"])
+
+
+def test_schema_enums_are_the_module_lists():
+    defs, props = SCHEMA["$defs"], SCHEMA["properties"]
+    assert tuple(defs["element"]["enum"]) == ELEMENTS
+    assert tuple(defs["architecture"]["enum"]) == ARCHITECTURES
+    assert tuple(props["labeller"]["enum"]) == LABELLERS
+    assert set(props["recipe"]["properties"]["facets"]["properties"]) == set(LATTICES)
+
+
+def test_architectures_are_the_model_registry():
+    from magmom.models import build_model
+    from magmom.models.operators import OPERATORS
+
+    assert ARCHITECTURES == (*OPERATORS, "dimenet")
+    with pytest.raises(ValueError, match="allowed"):
+        build_model("fooconv", 4.0)
+
+
+def every_path(layout: Layout) -> list[str]:
+    """The result of every path method of ``layout`` (placeholder arguments)."""
+    out = []
+    for name, method in inspect.getmembers(layout, inspect.ismethod):
+        if name.startswith("_") or name == "of":
+            continue
+        n_args = len(inspect.signature(method).parameters)
+        value = method(*(["4"] * n_args))
+        out += list(value.values()) if isinstance(value, dict) else [value]
+    return out
+
+
+def test_every_path_is_under_results_dir():
+    layout = Layout("results/x/", "x")
+    paths = every_path(layout)
+    assert len(paths) > 25
+    assert all(PurePosixPath(p).is_relative_to("results/x") for p in paths), paths
+    assert len(set(paths)) == len(paths)
+
+
+def test_configs_have_disjoint_results_trees():
+    roots = {name: PurePosixPath(Layout.of(config_of(name)).root) for name in CONFIGS}
+    for a, root_a in roots.items():
+        for b, root_b in roots.items():
+            if a != b:
+                assert not root_a.is_relative_to(root_b), (a, b, roots)
+
+
+def dry_run(workdir: Path, name: str, *targets: str) -> dict[str, int]:
+    run = subprocess.run(
+        [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(workdir), "-n", *targets,
+         "--configfile", str(REPO / "config.yaml"), *map(str, CONFIGS[name])],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    if "Nothing to be done" in run.stdout + run.stderr:
+        return {}
+    table = run.stdout.split("Job stats:")[1].split("\n\n")[0]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", table, flags=re.M))
+    counts.pop("total", None)
+    return {rule: int(n) for rule, n in counts.items()}
+
+
+def test_a_tiny_run_does_not_change_the_study_or_demo_plan(tmp_path):
+    """Every output a finished tiny run leaves behind, then the study's and the demo's plans."""
+    tiny = config_of("tiny")
+    paths = Layout.of(tiny)
+    ids = gnn_model_ids(tiny["models"]) + baseline_model_ids(tiny["baselines"])
+    done = [paths.eos(el, lat) for el in ELEMENTS for lat in LATTICES]  # in the DAG's order
+    done += [paths.lattice_table(), paths.recipe_manifest(), paths.initial_slabs()]
+    done += [paths.dataset_db(), paths.split_file(), paths.provenance()]
+    done += [paths.graph_cache(c, s) for c in (3, 4, 6) for s in ("train", "val", "test")]
+    done += [paths.checkpoint(m) for m in ids] + [paths.predictions(m) for m in ids]
+    done += [paths.metrics(m) for m in ids] + list(paths.report_outputs().values())
+    for path in done:
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("from a tiny run\n")
+    assert dry_run(tmp_path, "tiny") == {}  # the tiny run is complete as far as its plan goes
+
+    study = Layout.of(config_of("study"))
+    n_eos = len(ELEMENTS) * len(LATTICES)
+    assert dry_run(tmp_path, "study", study.lattice_table()) == {"eos": n_eos, "lattice_table": 1}
+    demo = config_of("demo")
+    counts = dry_run(tmp_path, "demo")
+    assert counts["eos"] == n_eos and counts["report"] == 1
+    assert counts["train"] == counts["predict"] == len(gnn_model_ids(demo["models"]))
+    assert counts["evaluate"] == counts["train"] + len(baseline_model_ids(demo["baselines"]))
