@@ -42,6 +42,7 @@ rule lattice_table:
         "../envs/dft.yaml"
     params:
         default_magmom=config["recipe"]["default_magmom"],
+        hcp_c_over_a=config["recipe"]["hcp_c_over_a"],
     script:
         "../workflow_scripts/lattice_table.py"
 

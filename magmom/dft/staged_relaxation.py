@@ -435,18 +435,27 @@ def gpaw_parameters(atoms, dft: Mapping, spinpol: bool) -> dict:
 
 
 def run_staged_relaxation(
-    atoms, dft: Mapping, workdir: str | Path, spinpol: bool, on_stage=None
+    atoms,
+    dft: Mapping,
+    workdir: str | Path,
+    spinpol: bool,
+    on_stage=None,
+    prerelax_dir: str | Path | None = None,
+    pw_magmoms=None,
 ) -> StagedResult:
     """Pre-relaxation, LCAO warm-up and plane-wave relaxation of one slab.
 
     ``on_stage(name, result)`` is called after each stage (the caller records partial progress).
+    ``prerelax_dir``: where the pre-relaxation checkpoint lives (default ``workdir``; the starts
+    of one slab share it). ``pw_magmoms``: initial moments of the plane-wave stage (default: the
+    LCAO stage's converged moments; :mod:`magmom.dft.initial_moments`).
     """
     workdir = Path(workdir)
     ladder = ladder_from_config(dft["scf_ladder"])
     smearing = dft["planewave"]["smearing"]
     params = gpaw_parameters(atoms, dft, spinpol)
 
-    pre = prerelax_checkpointed(atoms, dft["prerelax"], workdir)
+    pre = prerelax_checkpointed(atoms, dft["prerelax"], prerelax_dir or workdir)
     if on_stage:
         on_stage("prerelax", pre)
     start = pre.atoms.copy()
@@ -469,9 +478,13 @@ def run_staged_relaxation(
     )
     if on_stage:
         on_stage("lcao", lcao)
+    pw_start = lcao.atoms  # LCAO geometry; its initial moments are the LCAO's converged moments
+    if spinpol and pw_magmoms is not None:
+        pw_start = lcao.atoms.copy()
+        pw_start.set_initial_magnetic_moments(np.asarray(pw_magmoms, dtype=float))
     pw = relax_stage(
         "pw",
-        lcao.atoms,  # LCAO geometry; its initial moments are the LCAO's converged moments
+        pw_start,
         params["planewave"]["gpaw"],
         smearing,
         ladder,

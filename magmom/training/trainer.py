@@ -629,6 +629,19 @@ class Trainer:
 # ---- entry point -----------------------------------------------------------------------------
 
 
+def calibrate_on_first_batch(model: nn.Module, train_set: Sequence, batch_size: int) -> None:
+    """Data-dependent initialisation: the layer scales of every MagmomGNN in ``model`` from the
+    first ``batch_size`` training graphs in cache order (:mod:`magmom.models.magmom_gnn`). A resumed
+    run then restores the scales it started with from ``last.pt``."""
+    from torch_geometric.data import Batch
+
+    from magmom.models.magmom_gnn import calibrate_layer_scales
+
+    first = Batch.from_data_list([train_set[i] for i in range(min(len(train_set), batch_size))])
+    for scales in calibrate_layer_scales(model, first):
+        log.info("layer scales from the first training batch: %s", scales.tolist())
+
+
 def check_inputs(spec: ModelSpec, train_set: Sequence, val_set: Sequence, names=("", "")) -> None:
     """Fail early, naming the file, when a cache is empty or built for another cutoff."""
     for dataset, split, name in (
@@ -678,6 +691,7 @@ def train_model(
     model = model_factory(
         spec.architecture, spec.cutoff, config["models"], element_mean=element_mean
     )
+    calibrate_on_first_batch(model, train_set, settings.batch_size)
     identity = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
