@@ -16,6 +16,11 @@ job succeeds so that one slab never stops the workflow. What a rerun cannot fix 
 raised instead: a configuration that cannot run here (e.g. ``dft.prerelax.model: uma`` without
 fairchem), a slab missing from the db, and ``MemoryError`` (Snakemake then retries the job with
 the larger ``mem_mb`` of the next attempt; the stage checkpoints make the retry resume).
+
+:func:`label_slab_job` is the rule's entry point: with ``dft.resources.tasks`` > 1 and a GPAW
+built with MPI it pre-relaxes the slab in its own (serial) process, then labels it on that many
+MPI ranks (:mod:`magmom.dft.parallel`); the record's ``parallel`` holds the world size and the
+GPAW layout (k-points/domains/bands) of each stage.
 """
 
 from __future__ import annotations
@@ -33,9 +38,16 @@ from magmom.layout import LABELLERS
 
 from . import initial_moments
 from .gpaw_params import parameters_sha256
+from .parallel import gpaw_build, mpi_wanted, run_under_mpi, world
 from .prerelax import PrerelaxConfigError, check_prerelax_config
-from .record import finite, new_record, set_moments, structure_dict, write_record
-from .staged_relaxation import StageFailed, StageResult, gpaw_parameters, run_staged_relaxation
+from .record import finite, new_record, read_record, set_moments, structure_dict, write_record
+from .staged_relaxation import (
+    StageFailed,
+    StageResult,
+    gpaw_parameters,
+    prerelax_checkpointed,
+    run_staged_relaxation,
+)
 from .surrogate import label_with_chgnet
 
 log = logging.getLogger(__name__)
@@ -125,6 +137,8 @@ def _run_start(atoms, start, dft: Mapping, workdir: Path, base: Path, spinpol: b
         part["structure"] = structure_dict(res.atoms)  # last known geometry
         if isinstance(res, StageResult):
             part["scf_attempts"].extend(res.attempts)
+            if res.attempts and "layout" in res.attempts[-1]:  # magmom.dft.parallel
+                part.setdefault("layout", {})[name] = res.attempts[-1]["layout"]
 
     try:
         res = run_staged_relaxation(
@@ -163,6 +177,7 @@ def _label_with_gpaw(atoms, dft: Mapping, workdir: Path, record: dict) -> dict:
     record["spinpol"] = spinpol
     record["stages"] = {}
     record["scf_attempts"] = []
+    record["parallel"] = {"world_size": int(world().size), "gpaw_build": gpaw_build(), "layout": {}}
     if spinpol:
         candidates = initial_moments.starts(atoms, policy)
     else:
@@ -196,6 +211,7 @@ def _label_with_gpaw(atoms, dft: Mapping, workdir: Path, record: dict) -> dict:
         energies = {s.name: r["record"]["energy"] for s, r in zip(candidates, runs, strict=True)}
         log.info("energies per start (eV): %s; keeping %r", energies, candidates[best].name)
     pw = kept["result"].pw
+    record["parallel"]["layout"] = kept["record"].get("layout", {})
     set_moments(record, pw.magmoms)
     record.update(
         status="ok",
@@ -268,3 +284,37 @@ def label_slab_from_db(
     record = label_slab(atoms, meta, slab_id, config, workdir)
     write_record(output, record)
     return record
+
+
+def label_slab_job(
+    db_path: str | Path,
+    slab_id: str,
+    config: Mapping,
+    workdir: str | Path,
+    output: str | Path,
+    tasks: int = 1,
+    launcher: str = "auto",
+) -> dict:
+    """Rule ``dft_slab``: label one slab, GPAW on ``tasks`` MPI ranks when it can (module doc).
+
+    The pre-relaxation runs here, once, and is checkpointed; the ranks read the checkpoint.
+    """
+    if config["labeller"] != "gpaw" or not mpi_wanted(int(tasks)):
+        return label_slab_from_db(db_path, slab_id, config, workdir, output)
+    atoms, _ = read_initial_slab(db_path, slab_id, int(config["recipe"]["fixed_layers"]))
+    check_prerelax_config(config["dft"]["prerelax"])
+    Path(workdir).mkdir(parents=True, exist_ok=True)
+    prerelax_checkpointed(atoms, config["dft"]["prerelax"], workdir)
+    run_under_mpi(
+        "magmom.dft.label:label_slab_from_db",
+        {
+            "db_path": str(db_path),
+            "slab_id": slab_id,
+            "config": dict(config),
+            "workdir": str(workdir),
+            "output": str(output),
+        },
+        int(tasks),
+        launcher,
+    )
+    return read_record(output)
