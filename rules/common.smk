@@ -23,6 +23,7 @@ from magmom.layout import (  # noqa: E402
     CHGNET_ZEROSHOT,
     ELEMENT_MEAN,
     LATTICES,
+    SPLITS,
     TABULAR_KINDS,
     Layout,
     baseline_model_ids as _baseline_ids,
@@ -70,6 +71,12 @@ def baseline_model_ids():
 
 def all_model_ids():
     return gnn_model_ids() + baseline_model_ids()
+
+
+def gnn_graph_caches():
+    """Every split's cache of every cutoff a GNN model uses (the report reads their headers)."""
+    cutoffs = sorted({parse_model_id(m).cutoff for m in gnn_model_ids()})
+    return [PATHS.graph_cache(c, split) for c in cutoffs for split in SPLITS]
 
 
 # ---- DFT stage and dataset ---------------------------------------------------------------------
@@ -355,5 +362,67 @@ def report_figure_labels(figure):
     return labels
 
 
+# ---- users' structures (config `predict`) and the DFT warm start (config `warm_start`) --------
+def _configured_gnn(key):
+    """The GNN model id of config key `key`.model, which must be one this config trains."""
+    model_id = config.get(key, {}).get("model")
+    if model_id not in gnn_model_ids():
+        raise ValueError(
+            f"config key '{key}.model': {model_id!r} is not a GNN of this config; allowed "
+            f"values: {', '.join(gnn_model_ids())}"
+        )
+    return model_id
+
+
+def predict_structure_files():
+    """{name: file} of config predict.structures (globs expanded, sorted): `name` is the file's
+    path relative to the working directory without its suffix (its stem when outside it).
+    """
+    import glob
+
+    names = {}
+    for pattern in config.get("predict", {}).get("structures", []):
+        matches = sorted(glob.glob(pattern, recursive=True)) or [pattern]
+        for path in matches:
+            rel = os.path.relpath(path)
+            root = os.path.splitext(rel)[0] if "." in os.path.basename(rel) else rel
+            name = os.path.basename(root) if rel.startswith("..") else root
+            if name in names and names[name] != path:
+                raise ValueError(
+                    f"config key 'predict.structures': {names[name]} and {path} would both "
+                    f"be written as {name!r}; rename one of them"
+                )
+            names[name] = path
+    return names
+
+
+def predict_targets():
+    if not config.get("predict", {}).get("structures"):
+        return []
+    model_id = _configured_gnn("predict")
+    return [
+        path
+        for name in predict_structure_files()
+        for path in PATHS.predicted_structures(model_id, name).values()
+    ]
+
+
+def warm_start_slab_records(wildcards):
+    """Input function: the per-slab records of the slabs the checkpoint picked."""
+    model_id = _configured_gnn("warm_start")
+    with checkpoints.warm_start_starts.get(model_id=model_id).output[0].open() as fh:
+        slabs = json.load(fh)["slabs"]
+    return [PATHS.warm_start_slab(model_id, s) for s in slabs]
+
+
+def warm_start_targets():
+    if not config.get("warm_start", {}).get("slabs"):
+        return []
+    _configured_gnn("warm_start")
+    return list(PATHS.warm_start_outputs().values())
+
+
 def final_targets():
-    return list(PATHS.report_outputs().values())
+    return (
+        list(PATHS.report_outputs().values()) + predict_targets() + warm_start_targets()
+    )

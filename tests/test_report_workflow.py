@@ -15,7 +15,8 @@ from baselines_helpers import toy_dataset, write_dataset_db
 from browser_helpers import ReportBrowser
 from test_evaluation_plots import assert_png
 
-from magmom.layout import Layout
+from magmom.graphs.cap_stats import cap_summary
+from magmom.layout import SPLITS, Layout
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
@@ -80,6 +81,11 @@ def test_ranking_holds_every_model(run):
         assert f"| {model} |" in md
     assert "Surrogate labels" not in md
     assert f"{prov['n_slabs']['test']} slabs" in md
+    # what the neighbour cap does, read from the r3 caches' headers (every split)
+    cap = cap_summary(run / E2E.graph_cache(3, split) for split in SPLITS)
+    assert "What the neighbour cap does" in md
+    assert f"| 3 Å | {cap.edges_per_atom_mean:.1f} | {cap.edges_per_atom_max} |" in md
+    assert cap.atoms == sum(prov["n_atoms"].values())
     per_element = pd.read_csv(run / E2E.report_outputs()["per_element_csv"])
     assert set(per_element["model"]) == set(GNNS + BASELINES)
     cost = pd.read_csv(run / E2E.deployment_benchmark())

@@ -253,6 +253,28 @@ def element_mean_of(dataset: Sequence) -> torch.Tensor:
     return torch.where(count > 0, total / count.clamp(min=1), torch.zeros_like(total)).float()
 
 
+def element_counts_of(dataset: Sequence) -> torch.Tensor:
+    """Atoms per atomic number in ``dataset``, int64 (119,): a cache's header, else a scan."""
+    if hasattr(dataset, "element_stats"):
+        return dataset.element_stats().count.round().long()
+    count = torch.zeros(NUM_Z, dtype=torch.int64)
+    for data in dataset:
+        count += torch.bincount(data.z, minlength=NUM_Z)
+    return count
+
+
+def graph_settings_of(dataset: Sequence, config: Mapping[str, Any], cutoff: float) -> dict:
+    """How the training graphs were built (cutoff, per-atom cap, target): from a cache's header,
+    else from the config; stored in the checkpoint so a predictor builds the same graphs."""
+    header = getattr(dataset, "header", None) or {}
+    return {
+        "cutoff": float(cutoff),
+        "max_neighbors": header.get("max_neighbors", config.get("graphs", {}).get("max_neighbors")),
+        "target": header.get("target", config.get("dataset", {}).get("target", "abs")),
+        "schema_version": header.get("schema_version"),
+    }
+
+
 def dataset_description(dataset: Sequence) -> dict[str, Any]:
     """What identifies a dataset for the resume guard: a cache's header, else its size."""
     header = getattr(dataset, "header", None)
@@ -786,6 +808,8 @@ def train_model(
         "element_mean": element_mean,
         "config": config,
         "fingerprint": run_fingerprint(spec, config, train_set, val_set),
+        "graph": graph_settings_of(train_set, config, spec.cutoff),
+        "element_counts": element_counts_of(train_set),
         "torch_version": str(torch.__version__),
     }
     n_params = sum(p.numel() for p in model.parameters())
