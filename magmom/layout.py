@@ -216,13 +216,23 @@ class Layout:
         return self._path("dft", "work", slab_id)
 
     def dataset_db(self) -> str:
-        return self._path("dataset", f"{self.name}.db")
+        return self.dataset_files()["db"]
 
     def dataset_failures(self) -> str:
-        return self._path("dataset", f"{self.name}-failures.csv")
+        return self.dataset_files()["failures"]
 
     def dataset_summary(self) -> str:
-        return self._path("dataset", f"{self.name}-summary.json")
+        return self.dataset_files()["summary"]
+
+    def dataset_files(self, staged: bool = False) -> dict[str, str]:
+        """The dataset's db, failures table and summary; ``staged``: where an import or
+        assembly writes them (``dataset/staged/``) before publish_dataset moves them into place."""
+        folder = ("dataset", "staged") if staged else ("dataset",)
+        return {
+            "db": self._path(*folder, f"{self.name}.db"),
+            "failures": self._path(*folder, f"{self.name}-failures.csv"),
+            "summary": self._path(*folder, f"{self.name}-summary.json"),
+        }
 
     def split_file(self) -> str:
         return self._path("split", f"{self.name}-split.csv")

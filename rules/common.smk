@@ -18,10 +18,12 @@ os.environ.update(
 
 from magmom import config as magmom_config  # noqa: E402
 from magmom.layout import (  # noqa: E402
+    ARCHITECTURES,
     CHGNET_FINETUNED,
     CHGNET_ZEROSHOT,
     ELEMENT_MEAN,
     LATTICES,
+    SPLITS,
     TABULAR_KINDS,
     Layout,
     baseline_model_ids as _baseline_ids,
@@ -34,7 +36,13 @@ from magmom.recipe import slab_index  # noqa: E402
 from magmom.recipe.table_files import table_paths as study_table_paths  # noqa: E402
 
 SCHEMA = os.path.join(workflow.basedir, "schemas", "config.schema.yaml")
+# --config 'training={max_epochs: 2}' hands nested values over as strings: type them first.
+magmom_config.type_overrides(config, workflow.config_settings.config)
 magmom_config.check(config, SCHEMA, validate)
+# Commands that messages suggest carry the user's config files (magmom.config.snakemake_command).
+os.environ[magmom_config.CONFIG_ARGS_ENV] = magmom_config.config_args(
+    workflow.config_settings.configfiles
+)
 
 NAME = config["dataset_name"]
 # Every path of this configuration's results tree (config results_dir), logs included.
@@ -63,6 +71,12 @@ def baseline_model_ids():
 
 def all_model_ids():
     return gnn_model_ids() + baseline_model_ids()
+
+
+def gnn_graph_caches():
+    """Every split's cache of every cutoff a GNN model uses (the report reads their headers)."""
+    cutoffs = sorted({parse_model_id(m).cutoff for m in gnn_model_ids()})
+    return [PATHS.graph_cache(c, split) for c in cutoffs for split in SPLITS]
 
 
 # ---- DFT stage and dataset ---------------------------------------------------------------------
@@ -112,12 +126,12 @@ def dataset_source():
     return config["dataset"]["source"] or None
 
 
-def dataset_outputs():
-    return {
-        "db": PATHS.dataset_db(),
-        "failures": PATHS.dataset_failures(),
-        "summary": PATHS.dataset_summary(),
-    }
+def dataset_outputs(staged=False):
+    """The dataset files: db, failures table, summary. ``staged``: where import/assembly write
+    them first; publish_dataset moves them into place only after a successful job, so a failed
+    import or assembly never costs the previous dataset (Snakemake deletes a job's outputs).
+    """
+    return PATHS.dataset_files(staged=staged)
 
 
 def dft_resource(key, default):
@@ -208,6 +222,28 @@ def dft_slab_size(key):
 GNN_MODEL_ID = gnn_model_id_pattern(GRAPH_CUTOFFS)
 
 
+def unknown_model_id(wildcards):
+    """Input function of the catch-all unknown_model: fails, listing the buildable ids."""
+    architecture, cutoff, _ = parse_model_id(wildcards.model_id)
+    why = ""
+    if (
+        architecture in ARCHITECTURES
+        and cutoff is not None
+        and cutoff_token(cutoff) not in GRAPH_CUTOFFS
+    ):
+        why = (
+            f" (cutoff {cutoff_token(cutoff)} Å has no graph cache: graphs.cutoffs is "
+            f"{', '.join(GRAPH_CUTOFFS)})"
+        )
+    raise ValueError(
+        f"'{wildcards.model_id}' is not a model id this configuration can build{why}. "
+        f"GNN ids are <architecture>-r<cutoff>[-res] with an architecture of "
+        f"{', '.join(ARCHITECTURES)} and a cutoff of graphs.cutoffs "
+        f"({', '.join(GRAPH_CUTOFFS)}). This configuration's models: "
+        f"{', '.join(all_model_ids())}"
+    )
+
+
 def model_graph_cache(split):
     """Input function: the `split` graph cache at the cutoff of wildcards.model_id."""
 
@@ -215,6 +251,21 @@ def model_graph_cache(split):
         return PATHS.graph_cache(parse_model_id(wildcards.model_id).cutoff, split)
 
     return cache
+
+
+def model_settings(wildcards):
+    """Params of a train job: the models.* keys its architecture is built from."""
+    return magmom_config.model_settings(
+        parse_model_id(wildcards.model_id).name, config["models"]
+    )
+
+
+def training_settings():
+    """Params of a train job: the training section without resources (how, not what) and fresh
+    (a per-job instruction, passed on its own)."""
+    return {
+        k: v for k, v in config["training"].items() if k not in ("resources", "fresh")
+    }
 
 
 def training_resource(key, default):

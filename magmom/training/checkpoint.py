@@ -57,6 +57,19 @@ class CheckpointError(RuntimeError):
     """A checkpoint file is missing, unreadable or not a magmom checkpoint."""
 
 
+def retrain_hint(path: str | os.PathLike) -> str:
+    """How to retrain the model of checkpoint ``path`` from scratch (a fresh run sets the old
+    state aside; deleting best.pt alone would let the job resume its last.pt)."""
+    from magmom.config import snakemake_command
+
+    best = Path(path).parent / BEST
+    command = snakemake_command(str(best), "--forcerun train", "--config 'training={fresh: true}'")
+    return (
+        f"retrain it from scratch with `{command}` (the earlier state is set aside, not "
+        "deleted), or with `python -m magmom.training ... --fresh` outside the workflow"
+    )
+
+
 def to_cpu(obj: Any) -> Any:
     """A detached CPU copy of ``obj`` (tensors cloned; dicts, lists and tuples rebuilt).
 
@@ -91,7 +104,7 @@ def load_checkpoint(
     except Exception as exc:  # corrupt file, foreign pickle, truncated copy
         raise CheckpointError(
             f"checkpoint {path} cannot be read with torch.load(weights_only=True): {exc}; "
-            f"delete it to retrain"
+            + retrain_hint(path)
         ) from exc
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a magmom checkpoint (no format={FORMAT!r} key)")
@@ -223,6 +236,6 @@ def load_model(
     except RuntimeError as exc:  # state-dict mismatch: the models code changed since training
         raise CheckpointError(
             f"{path}: weights do not fit the {checkpoint['architecture']} model built by this "
-            f"code ({exc}); retrain by deleting {Path(path).parent}"
+            f"code ({exc}); " + retrain_hint(path)
         ) from exc
     return model, checkpoint
