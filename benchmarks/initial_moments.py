@@ -21,7 +21,8 @@ density 1.5 Å⁻¹, RPBE, Marzari–Vanderbilt 0.1 eV, 5 Å vacuum per side, no
 points (no ionic steps) in the LCAO and plane-wave stages, a two-level SCF ladder (Pulay 1e-6,
 then MSR1); EOS at 250 eV, 1.5 Å⁻¹, 5 points of ±5 %. Prints, per slab and start, the energy
 relative to the ``eos`` start (meV per slab), the final moments and the wall time, then which
-start each policy keeps. Not run in CI (~15-20 min on two shared cores). Run:
+start each policy keeps. Not run in CI: tens of minutes (the magnetic starts of Cr and Mn
+converge slowly; on a shared two-core machine it took over an hour); ``--slabs`` runs a subset:
 
     nice -n 10 .venv/bin/python benchmarks/initial_moments.py [--out DIR] [--slabs Cr V ...]
 """
