@@ -9,15 +9,76 @@ have a graph cache).
 from __future__ import annotations
 
 import math
+import os
+import shlex
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import yaml
 from jsonschema import Draft202012Validator
 
+# The user's --configfile options, as the workflow was started with them (set by rules/common.smk,
+# inherited by every job): suggested commands repeat them, so they work as printed.
+CONFIG_ARGS_ENV = "MAGMOM_CONFIG_ARGS"
+
+
+def config_args(configfiles) -> str:
+    """``--configfile a.yaml b.yaml`` for ``configfiles`` (relative to the working directory
+    where possible, shell-quoted), or '' when there are none."""
+    paths = []
+    for f in configfiles:
+        path = Path(f)
+        try:
+            path = path.resolve().relative_to(Path.cwd())
+        except ValueError:
+            pass
+        paths.append(shlex.quote(str(path)))
+    return "--configfile " + " ".join(paths) if paths else ""
+
+
+def snakemake_command(*args: str) -> str:
+    """``snakemake <args> --configfile ...``: a command to suggest in a message, carrying the
+    config files of the running workflow (none outside the workflow)."""
+    extra = os.environ.get(CONFIG_ARGS_ENV, "")
+    return " ".join(["snakemake", *args, *([extra] if extra else [])])
+
 
 class ConfigError(ValueError):
     """The configuration is invalid; the message names the key and the allowed values."""
+
+
+def _typed(value):
+    if isinstance(value, str):
+        try:
+            return yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+    if isinstance(value, list):
+        return [_typed(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _typed(v) for k, v in value.items()}
+    return value
+
+
+def type_overrides(config: dict, overrides: Mapping) -> None:
+    """Give the nested values of ``--config`` overrides their YAML types, in ``config``.
+
+    Snakemake reads ``--config 'training={max_epochs: 2}'`` with YAML's base loader, so every
+    nested scalar arrives as a string (``'2'``); a config file would have given ``2``. Each nested
+    value of ``overrides`` (Snakemake's ``--config`` dict) is re-read as YAML and written into
+    ``config`` at the same key; top-level values, already typed by Snakemake, are left alone.
+    """
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            _type_into(config[key], value)
+
+
+def _type_into(config: dict, overrides: Mapping) -> None:
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            _type_into(config[key], value)
+        elif key in config and config[key] == value:
+            config[key] = _typed(value)
 
 
 def _key_path(path) -> str:
@@ -61,6 +122,23 @@ def _describe(error, schema: Mapping) -> str:
     }
     allowed = ", ".join(f"{k}={v}" for k, v in bounds.items())
     return f"config key '{key}': {error.message}" + (f" (allowed: {allowed})" if allowed else "")
+
+
+# models.* keys that shape one model (what :func:`magmom.models.build_model` reads); the other
+# keys (architectures, cutoffs, residual) say which models exist.
+GNN_MODEL_KEYS = ("hidden", "layers", "readout_hidden_layers")
+DIMENET_MODEL_KEYS = ("readout_hidden_layers", "dimenet")
+
+
+# training.* keys the CHGNet fine-tuning baseline shares with the GNNs (FinetuneSettings)
+FINETUNE_TRAINING_KEYS = ("huber_delta", "weight_decay", "grad_clip", "seed")
+
+
+def model_settings(architecture: str, models: Mapping) -> dict:
+    """The ``models`` settings one architecture is built from: a change to any other key (say
+    ``models.dimenet`` for a cgconv model) leaves that model's training job alone."""
+    keys = DIMENET_MODEL_KEYS if architecture == "dimenet" else GNN_MODEL_KEYS
+    return {k: models[k] for k in keys if k in models}
 
 
 def schema_errors(config: Mapping, schema: Mapping) -> list[str]:

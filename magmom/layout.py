@@ -159,6 +159,13 @@ REPORT_OUTPUTS: dict[str, str] = {
 }
 """The report rule's outputs (key -> file name under ``{results_dir}/report``)."""
 
+WARM_START_OUTPUTS: dict[str, str] = {
+    "csv": "warm_start.csv",
+    "md": "warm_start.md",
+    "figure": "warm_start.png",
+}
+"""The warm-start page (key -> file name under ``{results_dir}/report``)."""
+
 
 class Layout:
     """Every path of one configuration's results tree (strings, relative to the workflow
@@ -209,13 +216,23 @@ class Layout:
         return self._path("dft", "work", slab_id)
 
     def dataset_db(self) -> str:
-        return self._path("dataset", f"{self.name}.db")
+        return self.dataset_files()["db"]
 
     def dataset_failures(self) -> str:
-        return self._path("dataset", f"{self.name}-failures.csv")
+        return self.dataset_files()["failures"]
 
     def dataset_summary(self) -> str:
-        return self._path("dataset", f"{self.name}-summary.json")
+        return self.dataset_files()["summary"]
+
+    def dataset_files(self, staged: bool = False) -> dict[str, str]:
+        """The dataset's db, failures table and summary; ``staged``: where an import or
+        assembly writes them (``dataset/staged/``) before publish_dataset moves them into place."""
+        folder = ("dataset", "staged") if staged else ("dataset",)
+        return {
+            "db": self._path(*folder, f"{self.name}.db"),
+            "failures": self._path(*folder, f"{self.name}-failures.csv"),
+            "summary": self._path(*folder, f"{self.name}-summary.json"),
+        }
 
     def split_file(self) -> str:
         return self._path("split", f"{self.name}-split.csv")
@@ -259,6 +276,28 @@ class Layout:
 
     def report_outputs(self) -> dict[str, str]:
         return {key: self._path("report", name) for key, name in REPORT_OUTPUTS.items()}
+
+    # users' structures (config predict) and the DFT warm start (config warm_start)
+    def predicted_structures(self, model_id: str, name: str) -> dict[str, str]:
+        """Outputs of one structure file ``name`` (its path without suffix) and one model."""
+        base = self._path("predict", model_id, name)
+        return {
+            "moments": f"{base}.csv",
+            "failures": f"{base}-failures.csv",
+            "structures": f"{base}.extxyz",
+        }
+
+    def warm_start_starts(self, model_id: str) -> str:
+        return self._path("warm_start", model_id, "starts.json")
+
+    def warm_start_slab(self, model_id: str, slab_id: str) -> str:
+        return self._path("warm_start", model_id, "slabs", f"{slab_id}.json")
+
+    def warm_start_workdir(self, model_id: str, slab_id: str) -> str:
+        return self._path("warm_start", model_id, "work", slab_id)
+
+    def warm_start_outputs(self) -> dict[str, str]:
+        return {key: self._path("report", name) for key, name in WARM_START_OUTPUTS.items()}
 
     def report_html(self) -> str:
         return self._path("report", "report.html")

@@ -83,5 +83,9 @@ rule baseline_chgnet_finetune:
         **chgnet_resources(),
     params:
         target=config["dataset"]["target"],
+        finetune=config["baselines"]["chgnet_finetune"],
+        training={
+            k: config["training"][k] for k in magmom_config.FINETUNE_TRAINING_KEYS
+        },
     script:
         "../workflow_scripts/baseline_chgnet_finetune.py"

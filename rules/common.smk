@@ -18,10 +18,12 @@ os.environ.update(
 
 from magmom import config as magmom_config  # noqa: E402
 from magmom.layout import (  # noqa: E402
+    ARCHITECTURES,
     CHGNET_FINETUNED,
     CHGNET_ZEROSHOT,
     ELEMENT_MEAN,
     LATTICES,
+    SPLITS,
     TABULAR_KINDS,
     Layout,
     baseline_model_ids as _baseline_ids,
@@ -34,7 +36,13 @@ from magmom.recipe import slab_index  # noqa: E402
 from magmom.recipe.table_files import table_paths as study_table_paths  # noqa: E402
 
 SCHEMA = os.path.join(workflow.basedir, "schemas", "config.schema.yaml")
+# --config 'training={max_epochs: 2}' hands nested values over as strings: type them first.
+magmom_config.type_overrides(config, workflow.config_settings.config)
 magmom_config.check(config, SCHEMA, validate)
+# Commands that messages suggest carry the user's config files (magmom.config.snakemake_command).
+os.environ[magmom_config.CONFIG_ARGS_ENV] = magmom_config.config_args(
+    workflow.config_settings.configfiles
+)
 
 NAME = config["dataset_name"]
 # Every path of this configuration's results tree (config results_dir), logs included.
@@ -63,6 +71,12 @@ def baseline_model_ids():
 
 def all_model_ids():
     return gnn_model_ids() + baseline_model_ids()
+
+
+def gnn_graph_caches():
+    """Every split's cache of every cutoff a GNN model uses (the report reads their headers)."""
+    cutoffs = sorted({parse_model_id(m).cutoff for m in gnn_model_ids()})
+    return [PATHS.graph_cache(c, split) for c in cutoffs for split in SPLITS]
 
 
 # ---- DFT stage and dataset ---------------------------------------------------------------------
@@ -112,26 +126,122 @@ def dataset_source():
     return config["dataset"]["source"] or None
 
 
-def dataset_outputs():
-    return {
-        "db": PATHS.dataset_db(),
-        "failures": PATHS.dataset_failures(),
-        "summary": PATHS.dataset_summary(),
-    }
+def dataset_outputs(staged=False):
+    """The dataset files: db, failures table, summary. ``staged``: where import/assembly write
+    them first; publish_dataset moves them into place only after a successful job, so a failed
+    import or assembly never costs the previous dataset (Snakemake deletes a job's outputs).
+    """
+    return PATHS.dataset_files(staged=staged)
 
 
 def dft_resource(key, default):
-    """A DFT job's resource (config dft.resources); mem_mb and runtime grow with the attempt."""
+    """A DFT job's resource (config dft.resources); mem_mb and runtime grow with the attempt
+    (`auto`, sized per slab for dft_slab, is `default` here)."""
     base = config["dft"].get("resources", {}).get(key, default)
     if key in ("mem_mb", "runtime"):
+        base = default if base == "auto" else base
         return lambda wildcards, attempt: int(base) * attempt
     return base
+
+
+# ---- DFT jobs as MPI jobs, sized from the slab (magmom/dft/parallel.py, cost_model.py) ---------
+def slab_labeller(slab_id):
+    return config.get("labeller_overrides", {}).get(slab_id, config["labeller"])
+
+
+def check_labeller_overrides():
+    unknown = sorted(set(config.get("labeller_overrides", {})) - set(slab_ids()))
+    if unknown and not config["dataset"]["source"]:
+        raise ValueError(
+            f"config key 'labeller_overrides': {', '.join(unknown)} not among the recipe's "
+            "slab ids (results/recipe/slabs.csv lists them)"
+        )
+
+
+check_labeller_overrides()
+
+
+def dft_tasks():
+    return int(dft_resource("tasks", 1))
+
+
+def dft_is_mpi():
+    """dft_slab jobs are MPI jobs when some slab is labelled by GPAW on more than one process.
+    (One answer for every dft_slab job: jobs of a Slurm group must agree on string resources.)
+    """
+    labellers = {config["labeller"], *config.get("labeller_overrides", {}).values()}
+    return "gpaw" in labellers and dft_tasks() > 1
+
+
+def dft_slab_threads():
+    """Cores of one dft_slab job: its MPI processes x their threads."""
+    return dft_resource("threads", 1) * (dft_tasks() if dft_is_mpi() else 1)
+
+
+def dft_slab_mpi_resources():
+    """`mpi` (the launcher; the Slurm plugin then leaves the launch to the job's own srun),
+    `tasks` (sbatch --ntasks) and `cpus_per_task` for MPI dft_slab jobs; nothing otherwise.
+    """
+    if not dft_is_mpi():
+        return {}
+    return {
+        "mpi": dft_resource("launcher", "auto"),
+        "tasks": dft_tasks(),
+        "cpus_per_task": dft_resource("threads", 1),
+    }
+
+
+def dft_slab_size(key):
+    """Resource `key` (mem_mb | runtime) of one slab: dft.resources.<key>, or with `auto` the
+    cost model of the slab's atoms, k-points and processes; x attempt on retries."""
+    from magmom.dft import cost_model
+
+    base = config["dft"].get("resources", {}).get(key, "auto")
+
+    def size(wildcards, attempt):
+        if base != "auto":
+            return int(base) * attempt
+        if slab_labeller(wildcards.slab_id) != "gpaw":
+            return cost_model.SURROGATE[key] * attempt
+        sizes = cost_model.slab_sizes(
+            config["recipe"], os.path.join(".snakemake", "magmom")
+        )
+        estimate = cost_model.slab_job_size(
+            sizes[wildcards.slab_id],
+            config["dft"]["planewave"]["kpt_density"],
+            dft_tasks() if dft_is_mpi() else 1,
+        )
+        return estimate[key] * attempt
+
+    return size
 
 
 # ---- training ----------------------------------------------------------------------------------
 # The GNN model ids the train/predict rules accept: a known architecture, a cutoff that has graph
 # caches, optional -res. Baseline ids (linear-r4, element-mean, ...) never match.
 GNN_MODEL_ID = gnn_model_id_pattern(GRAPH_CUTOFFS)
+
+
+def unknown_model_id(wildcards):
+    """Input function of the catch-all unknown_model: fails, listing the buildable ids."""
+    architecture, cutoff, _ = parse_model_id(wildcards.model_id)
+    why = ""
+    if (
+        architecture in ARCHITECTURES
+        and cutoff is not None
+        and cutoff_token(cutoff) not in GRAPH_CUTOFFS
+    ):
+        why = (
+            f" (cutoff {cutoff_token(cutoff)} Å has no graph cache: graphs.cutoffs is "
+            f"{', '.join(GRAPH_CUTOFFS)})"
+        )
+    raise ValueError(
+        f"'{wildcards.model_id}' is not a model id this configuration can build{why}. "
+        f"GNN ids are <architecture>-r<cutoff>[-res] with an architecture of "
+        f"{', '.join(ARCHITECTURES)} and a cutoff of graphs.cutoffs "
+        f"({', '.join(GRAPH_CUTOFFS)}). This configuration's models: "
+        f"{', '.join(all_model_ids())}"
+    )
 
 
 def model_graph_cache(split):
@@ -141,6 +251,21 @@ def model_graph_cache(split):
         return PATHS.graph_cache(parse_model_id(wildcards.model_id).cutoff, split)
 
     return cache
+
+
+def model_settings(wildcards):
+    """Params of a train job: the models.* keys its architecture is built from."""
+    return magmom_config.model_settings(
+        parse_model_id(wildcards.model_id).name, config["models"]
+    )
+
+
+def training_settings():
+    """Params of a train job: the training section without resources (how, not what) and fresh
+    (a per-job instruction, passed on its own)."""
+    return {
+        k: v for k, v in config["training"].items() if k not in ("resources", "fresh")
+    }
 
 
 def training_resource(key, default):
@@ -237,5 +362,67 @@ def report_figure_labels(figure):
     return labels
 
 
+# ---- users' structures (config `predict`) and the DFT warm start (config `warm_start`) --------
+def _configured_gnn(key):
+    """The GNN model id of config key `key`.model, which must be one this config trains."""
+    model_id = config.get(key, {}).get("model")
+    if model_id not in gnn_model_ids():
+        raise ValueError(
+            f"config key '{key}.model': {model_id!r} is not a GNN of this config; allowed "
+            f"values: {', '.join(gnn_model_ids())}"
+        )
+    return model_id
+
+
+def predict_structure_files():
+    """{name: file} of config predict.structures (globs expanded, sorted): `name` is the file's
+    path relative to the working directory without its suffix (its stem when outside it).
+    """
+    import glob
+
+    names = {}
+    for pattern in config.get("predict", {}).get("structures", []):
+        matches = sorted(glob.glob(pattern, recursive=True)) or [pattern]
+        for path in matches:
+            rel = os.path.relpath(path)
+            root = os.path.splitext(rel)[0] if "." in os.path.basename(rel) else rel
+            name = os.path.basename(root) if rel.startswith("..") else root
+            if name in names and names[name] != path:
+                raise ValueError(
+                    f"config key 'predict.structures': {names[name]} and {path} would both "
+                    f"be written as {name!r}; rename one of them"
+                )
+            names[name] = path
+    return names
+
+
+def predict_targets():
+    if not config.get("predict", {}).get("structures"):
+        return []
+    model_id = _configured_gnn("predict")
+    return [
+        path
+        for name in predict_structure_files()
+        for path in PATHS.predicted_structures(model_id, name).values()
+    ]
+
+
+def warm_start_slab_records(wildcards):
+    """Input function: the per-slab records of the slabs the checkpoint picked."""
+    model_id = _configured_gnn("warm_start")
+    with checkpoints.warm_start_starts.get(model_id=model_id).output[0].open() as fh:
+        slabs = json.load(fh)["slabs"]
+    return [PATHS.warm_start_slab(model_id, s) for s in slabs]
+
+
+def warm_start_targets():
+    if not config.get("warm_start", {}).get("slabs"):
+        return []
+    _configured_gnn("warm_start")
+    return list(PATHS.warm_start_outputs().values())
+
+
 def final_targets():
-    return list(PATHS.report_outputs().values())
+    return (
+        list(PATHS.report_outputs().values()) + predict_targets() + warm_start_targets()
+    )

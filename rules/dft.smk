@@ -2,7 +2,9 @@
 # table the slabs are built from, and the labelling of each slab (GPAW staged relaxation under the
 # SCF ladder, or the CHGNet surrogate). A slab that cannot be labelled gets a record with status
 # failed; out-of-memory kills and time-outs are retried with mem_mb/runtime x attempt, and the
-# per-slab checkpoints under {results_dir}/dft/work/{slab_id}/ let a retry resume.
+# per-slab checkpoints under {results_dir}/dft/work/{slab_id}/ let a retry resume. A GPAW slab runs
+# on dft.resources.tasks MPI processes (srun under Slurm, mpiexec locally), its runtime and memory
+# from the slab's size (magmom/dft/cost_model.py) unless dft.resources sets numbers.
 
 
 rule eos:
@@ -20,7 +22,7 @@ rule eos:
     threads: dft_resource("threads", 1)
     resources:
         mem_mb=dft_resource("mem_mb", 8000),
-        runtime=dft_resource("runtime", 720),
+        runtime=dft_resource("runtime", 240),
     params:
         eos=config["eos"],
         dft=eos_dft_params(),
@@ -42,6 +44,7 @@ rule lattice_table:
         "../envs/dft.yaml"
     params:
         default_magmom=config["recipe"]["default_magmom"],
+        hcp_c_over_a=config["recipe"]["hcp_c_over_a"],
     script:
         "../workflow_scripts/lattice_table.py"
 
@@ -61,14 +64,17 @@ rule dft_slab:
     retries: dft_resource("retries", 2)
     conda:
         "../envs/dft.yaml"
-    threads: dft_resource("threads", 1)
+    threads: dft_slab_threads()
     resources:
-        mem_mb=dft_resource("mem_mb", 8000),
-        runtime=dft_resource("runtime", 720),
+        **dft_slab_mpi_resources(),
+        mem_mb=dft_slab_size("mem_mb"),
+        runtime=dft_slab_size("runtime"),
     params:
-        labeller=config["labeller"],
+        labeller=lambda wildcards: slab_labeller(wildcards.slab_id),
         dft={k: v for k, v in config["dft"].items() if k != "resources"},
         fixed_layers=config["recipe"]["fixed_layers"],
         workdir=PATHS.dft_workdir("{slab_id}"),
+        tasks=dft_tasks(),
+        launcher=dft_resource("launcher", "auto"),
     script:
         "../workflow_scripts/dft_slab.py"

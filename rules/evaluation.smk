@@ -11,6 +11,10 @@ rule label_provenance:
         PATHS.log("evaluation", "provenance"),
     conda:
         "../envs/report.yaml"
+    params:
+        imported=bool(dataset_source()),
+        labeller=config["labeller"],
+        target=config["dataset"]["target"],
     script:
         "../workflow_scripts/label_provenance.py"
 

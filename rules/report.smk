@@ -10,6 +10,7 @@ rule report:
         metrics=[PATHS.metrics(m) for m in all_model_ids()],
         cost=PATHS.deployment_benchmark(),
         provenance=PATHS.provenance(),
+        graph_caches=gnn_graph_caches(),
     output:
         ranking_csv=report(
             PATHS.report_outputs()["ranking_csv"],
@@ -52,5 +53,6 @@ rule report:
         gnn_ids=gnn_model_ids(),
         excluded_elements=config["evaluation"]["excluded_elements"],
         top_n=config["report"]["heatmap_top_models"],
+        max_neighbors=config["graphs"]["max_neighbors"],
     script:
         "../workflow_scripts/report.py"

@@ -35,6 +35,10 @@ rule train:
         runtime=lambda wildcards, attempt: training_resource("runtime", 720) * attempt,
     params:
         spec=lambda wildcards: parse_model_id(wildcards.model_id),
+        models=model_settings,
+        training=training_settings(),
+        target=config["dataset"]["target"],
+        fresh=config["training"]["fresh"],
     script:
         "../workflow_scripts/train_model.py"
 
@@ -56,6 +60,8 @@ rule predict:
     resources:
         mem_mb=4000,
         runtime=60,
+    params:
+        target=config["dataset"]["target"],
     script:
         "../workflow_scripts/predict_model.py"
 
@@ -65,3 +71,21 @@ rule train_all:
     input:
         gnn_checkpoints(),
     localrule: True
+
+
+rule unknown_model:
+    """Catch-all for a checkpoint no rule can build: stops the DAG with the buildable ids."""
+    input:
+        unknown_model_id,
+    output:
+        PATHS.checkpoint("{model_id}"),
+    log:
+        PATHS.log("train", "{model_id}.unknown"),
+    wildcard_constraints:
+        # every id no other rule writes a best.pt for (the lookahead sees the rest of the path)
+        model_id=rf"(?!(?:{GNN_MODEL_ID}|chgnet-finetuned)/best\.pt$)[^/]+",
+    localrule: True
+    conda:
+        "../envs/ml.yaml"
+    shell:
+        "false"

@@ -59,6 +59,10 @@ BAD_CONFIGS = {
         {"trainig": {"lr": 0.01}},
         ["unknown key(s) 'trainig'", "allowed keys:", "training"],
     ),
+    "unknown-initial-moment-policy": (
+        {"dft": {"initial_moments": "high"}},
+        ["dft.initial_moments", "'high' is not allowed", "eos, floor, floor-afm"],
+    ),
     "signed-target-with-chgnet-baselines": (
         {"dataset": {"target": "signed"}},
         [

@@ -206,3 +206,34 @@ def test_comp_type_from_element_count():
     ]  # fmt: skip
     with pytest.raises(ValueError, match="7 elements"):
         comp_type_of("-".join(f"x{k}014" for k in range(7)))
+
+
+def test_failed_import_keeps_the_previous_dataset_and_says_so(tmp_path):
+    """Every record bad (skip) or an empty file: the error names the source file and its config
+    key, and the dataset files written before are byte-for-byte what they were."""
+    good = tmp_path / "good.h5"
+    write_h5(good, slabs())
+    import_dataset(good, outputs(tmp_path), "imp")
+    before = {k: p.read_bytes() for k, p in outputs(tmp_path).items()}
+    all_bad = tmp_path / "all-bad.h5"
+    write_h5(all_bad, slabs()[:1], drop="fe017-ni083")
+    empty = tmp_path / "empty.extxyz"
+    empty.write_text("")
+    for source, why in ((all_bad, "no slab made it into the dataset"), (empty, "holds no records")):
+        with pytest.raises(DatasetError) as err:
+            import_dataset(source, outputs(tmp_path), "imp", on_bad_record="skip")
+        message = str(err.value)
+        assert message.startswith(f"config key 'dataset.source' ({source}): ")
+        assert why in message
+        assert message.endswith(f"the previous dataset {outputs(tmp_path)['db']} (with its "
+                                "failures and summary files) is left as it was")  # fmt: skip
+        assert {k: p.read_bytes() for k, p in outputs(tmp_path).items()} == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_failed_first_import_says_no_dataset_was_written(tmp_path):
+    (tmp_path / "broken.db").write_text("not a database")
+    with pytest.raises(DatasetError, match=r"\(.*broken.db\): .*no dataset was written") as err:
+        import_dataset(tmp_path / "broken.db", outputs(tmp_path), "imp")
+    assert "config key 'dataset.source'" in str(err.value)
+    assert not any(tmp_path.glob("imp*"))

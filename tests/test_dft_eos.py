@@ -15,6 +15,7 @@ from dft_helpers import one_thread, project_config
 from magmom.dft.eos import (
     bulk_cell,
     fit_birch_murnaghan,
+    fit_c_over_a,
     lattice_constant,
     lattice_table_from_eos,
     run_eos,
@@ -58,7 +59,9 @@ def test_reference_calculator_writes_the_fallback_entry(tmp_path):
     eos = {**cfg["eos"], "calculator": "reference"}
     res = run_eos("Co", "hcp", eos, cfg["dft"], cfg["recipe"], tmp_path)
     assert res["status"] == "ok"
-    ref = reference_entry("Co", "hcp", cfg["recipe"]["default_magmom"])
+    ref = reference_entry(
+        "Co", "hcp", cfg["recipe"]["default_magmom"], cfg["recipe"]["hcp_c_over_a"]
+    )
     assert {k: res[k] for k in ref} == ref
 
 
@@ -77,6 +80,49 @@ def test_chgnet_scan_of_bcc_iron_and_its_point_cache(tmp_path):
     again = run_eos("Fe", "bcc", eos, cfg["dft"], cfg["recipe"], tmp_path)
     assert again["a0"] == res["a0"]
     assert json.loads((tmp_path / "points.json").read_text()) == cache
+
+
+def test_c_over_a_fit_recovers_the_minimum():
+    r = np.linspace(1.55, 1.75, 5)
+    scan = [
+        {"c_over_a": x, "e0": -3.0 + 2.0 * (x - 1.68) ** 2, "v0": 15.0 + 4.0 * (x - 1.6),
+         "bulk_modulus_GPa": 80.0}
+        for x in r
+    ]  # fmt: skip
+    fit = fit_c_over_a(scan)
+    assert fit["c_over_a"] == pytest.approx(1.68, abs=1e-9)
+    assert fit["v0"] == pytest.approx(15.32) and fit["e0"] == pytest.approx(-3.0)
+    with pytest.raises(ValueError, match="outside the scanned"):
+        fit_c_over_a([{**p, "e0": -3.0 + 2.0 * (p["c_over_a"] - 1.9) ** 2} for p in scan])
+    with pytest.raises(ValueError, match="opens downwards"):
+        fit_c_over_a([{**p, "e0": -p["e0"]} for p in scan])
+    with pytest.raises(ValueError, match="needs 3"):
+        fit_c_over_a(scan[:2])
+
+
+def test_chgnet_2d_eos_of_hcp_zinc_fits_c_over_a(tmp_path):
+    """recipe.hcp_c_over_a: fit scans a at each of eos.c_over_a_points ratios (CHGNet energies)
+    and lands at the parabola's minimum, at or below the fixed-c/a scan's energy."""
+    cfg = project_config()
+    eos = {**cfg["eos"], "calculator": "chgnet", "points": 5}
+    fixed = run_eos("Zn", "hcp", eos, cfg["dft"], cfg["recipe"], tmp_path / "fixed")
+    fit = run_eos(
+        "Zn", "hcp", eos, cfg["dft"], {**cfg["recipe"], "hcp_c_over_a": "fit"}, tmp_path / "fit"
+    )
+    assert fixed["status"] == fit["status"] == "ok", (fixed["reason"], fit["reason"])
+    assert fixed["c_over_a"] == cfg["recipe"]["hcp_c_over_a"] == 1.633
+    assert fit["parameters"]["c_over_a"] == "fit"
+    scan = fit["c_over_a_scan"]
+    ratios = [p["c_over_a"] for p in scan]
+    assert len(scan) == eos["c_over_a_points"] and all(p["status"] == "ok" for p in scan)
+    assert ratios[0] == pytest.approx(1.856 * (1 - eos["c_over_a_strain"]), abs=1e-6)
+    assert min(ratios) < fit["c_over_a"] < max(ratios)
+    assert fit["e0"] <= min(p["e0"] for p in scan) + 1e-6
+    assert fit["e0"] < fixed["e0"]  # Zn's own c/a is far from 1.633
+    cache = json.loads((tmp_path / "fit" / "points.json").read_text())["points"]
+    final = cache[f"a{fit['a0']:.6f}-c{fit['c_over_a']:.6f}"]  # the moment's calculation
+    assert final["status"] == "ok" and final["c_over_a"] == round(fit["c_over_a"], 6)
+    json.dumps(fit, allow_nan=False)
 
 
 def test_gpaw_scan_of_fcc_aluminium(tmp_path):
@@ -110,9 +156,9 @@ def test_lattice_table_falls_back_with_a_warning(tmp_path, caplog):
         ("Cu", "hcp"): tmp_path / "missing.json",
     }
     with caplog.at_level(logging.WARNING):
-        table = lattice_table_from_eos(files, 1.0)
+        table = lattice_table_from_eos(files, 1.0, 1.633)
     assert table["Cu"]["fcc"] == {k: ok[k] for k in ("a0", "c_over_a", "magmom", "source")}
     assert table["Cu"]["bcc"]["source"] in ("ase-reference-state", "covalent-radius-estimate")
-    assert table["Cu"]["hcp"]["c_over_a"] == pytest.approx(1.633, abs=1e-3)
+    assert table["Cu"]["hcp"]["c_over_a"] == 1.633  # the fallback obeys the c/a rule
     text = caplog.text
     assert "Cu bcc failed (SCF did not converge)" in text and "missing.json" in text

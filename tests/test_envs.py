@@ -162,7 +162,8 @@ def env_requirements(env_path: Path) -> dict[str, str | None]:
             specs.append(dep)
     out = {}
     for spec in specs:
-        m = re.match(r"^([A-Za-z0-9_.\-]+)\s*(?:(==|=)\s*([^\s,;]+))?", spec)
+        # conda's name=version=build: the build string (e.g. *mpi_openmpi*) is not the version
+        m = re.match(r"^([A-Za-z0-9_.\-]+)\s*(?:(==|=)\s*([^\s,;=]+))?", spec)
         assert m, f"{env_path.name}: cannot parse dependency {spec!r}"
         out[normalise(m.group(1))] = m.group(3)
     return out

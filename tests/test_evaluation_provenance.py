@@ -7,7 +7,7 @@ from magmom.evaluation.provenance import label_provenance, surrogate_note
 
 
 def config(labeller="gpaw", source=None, target="abs"):
-    return {"labeller": labeller, "dataset": {"source": source, "target": target}}
+    return {"labeller": labeller, "imported": bool(source), "target": target}
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def files(tmp_path_factory):
 def test_surrogate_flag(files, labeller, cfg, surrogate):
     root, dataset, split = files
     db = write_dataset_db(root / f"{labeller}-{cfg['labeller']}.db", dataset, labeller=labeller)
-    prov = label_provenance(db, split, cfg)
+    prov = label_provenance(db, split, **cfg)
     assert prov["surrogate"] is surrogate
     assert prov["labellers"] == {labeller: 5}
     assert (surrogate_note(prov) is not None) is surrogate
@@ -38,7 +38,7 @@ def test_surrogate_flag(files, labeller, cfg, surrogate):
 
 def test_counts_per_split(files):
     root, dataset, split = files
-    prov = label_provenance(write_dataset_db(root / "c.db", dataset), split, config())
+    prov = label_provenance(write_dataset_db(root / "c.db", dataset), split, **config())
     assert prov["n_slabs"] == {"test": 1, "train": 3, "val": 1}
     assert sum(prov["n_atoms"].values()) == sum(len(a) for _, a, _ in dataset)
     assert prov["target"] == "abs"

@@ -19,7 +19,12 @@ import magmom.graphs.cache as cache_module
 from magmom.graphs import CacheError, CacheReader, GraphCache
 from magmom.graphs.builder import GraphBuildError, build_caches, graph_arrays, slabs_sha256
 from magmom.graphs.cache import HEADER_KEY, SCHEMA_VERSION, CacheWriter
-from magmom.graphs.cap_stats import REACH_BIN, cap_summary
+from magmom.graphs.cap_stats import (
+    REACH_BIN,
+    cap_markdown,
+    cap_summaries_by_cutoff,
+    cap_summary,
+)
 from magmom.graphs.neighbours import neighbour_edges
 from magmom.graphs.record_layout import MAGIC, RecordError, decode, encode
 
@@ -199,6 +204,14 @@ def test_header_summarises_the_cap(caches, slabs, split_of):
     assert total.capped_fraction == pytest.approx(capped / len(every))
     all_reach = [x for split in caches for x in reach[split]]
     assert abs(total.reach_median - np.median(all_reach)) <= REACH_BIN
+    by_cutoff = cap_summaries_by_cutoff(caches.values())
+    assert list(by_cutoff) == [CUTOFF] and by_cutoff[CUTOFF].atoms == total.atoms
+    table = cap_markdown(by_cutoff, CAP).splitlines()
+    assert table[-1] == (
+        f"| 6 Å | {total.edges_per_atom_mean:.1f} | {total.edges_per_atom_max} | "
+        f"{total.capped_fraction:.1%} | {total.reach_median:.2f} Å | {total.atoms:,} |"
+    )
+    assert f"its {CAP} nearest neighbours" in table[0]
 
 
 def test_wrong_schema_version_is_rejected(tmp_path, slabs, monkeypatch):

@@ -18,10 +18,11 @@ from magmom.recipe.lattice_table import (
     complete_lattice_table,
     load_lattice_table,
     reference_lattice_table,
+    validate_lattice_table,
     write_lattice_table,
 )
 from magmom.recipe.manifest import enumerate_slabs
-from magmom.recipe.slabs import build_slab
+from magmom.recipe.slabs import build_slab, vegard_lattice
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -293,7 +294,7 @@ def test_reference_table_uses_ase_states_then_covalent_estimates(caplog):
     assert table["Cu"]["fcc"]["a0"] == pytest.approx(3.61)
     assert table["Cu"]["fcc"]["source"] == "ase-reference-state"
     assert table["Fe"]["bcc"]["a0"] == pytest.approx(2.87)
-    assert table["Co"]["hcp"]["c_over_a"] == pytest.approx(1.622)
+    assert table["Co"]["hcp"]["c_over_a"] == np.sqrt(8 / 3)  # default rule: the ideal c/a
     r_cu = 1.32
     assert table["Cu"]["bcc"]["a0"] == pytest.approx(4 * r_cu / np.sqrt(3), abs=1e-6)
     assert table["Cu"]["hcp"]["a0"] == pytest.approx(2 * r_cu)
@@ -309,6 +310,43 @@ def test_reference_table_uses_ase_states_then_covalent_estimates(caplog):
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warned) == 15
     assert any("Mn bcc" in m and "covalent-radius-estimate" in m for m in warned)
+
+
+def test_one_c_over_a_rule_for_eos_fallbacks_and_vegard(tmp_path):
+    """recipe.hcp_c_over_a: a number fixes every hcp entry's c/a (the ASE reference state keeps
+    its volume per atom); `fit` gives each element its own c/a. Vegard never mixes the two."""
+    from ase.data import atomic_numbers, reference_states
+
+    from magmom.recipe.lattice_table import check_c_over_a_rule
+
+    zn = reference_states[atomic_numbers["Zn"]]
+    assert zn["c/a"] == pytest.approx(1.856, abs=1e-3)
+    fixed = reference_lattice_table(["Zn", "Co", "Cu"], 1.0, c_over_a=1.633)
+    fit = reference_lattice_table(["Zn", "Co", "Cu"], 1.0, c_over_a="fit")
+    assert {fixed[el]["hcp"]["c_over_a"] for el in fixed} == {1.633}
+    assert fit["Zn"]["hcp"]["c_over_a"] == pytest.approx(zn["c/a"])
+    assert fit["Cu"]["hcp"]["c_over_a"] == pytest.approx(np.sqrt(8 / 3))  # covalent: ideal
+    volume = {  # per atom: sqrt(3)/4 a^3 c/a
+        name: np.sqrt(3) / 4 * t["Zn"]["hcp"]["a0"] ** 3 * t["Zn"]["hcp"]["c_over_a"]
+        for name, t in (("fixed", fixed), ("fit", fit))
+    }
+    assert volume["fixed"] == pytest.approx(volume["fit"], rel=1e-5)
+    assert fixed["Zn"]["hcp"]["a0"] == pytest.approx(2.776, abs=1e-3)  # 2.66 Å at 1.856
+    # Vegard on a Zn-Co hcp alloy: exactly the fixed c/a, or the mean of the elements' own
+    recipe = {"default_magmom": 1.0, "hcp_c_over_a": 1.633}
+    _, coa = vegard_lattice(["Co", "Zn"], [1, 1], "hcp", fixed, recipe)
+    assert coa == pytest.approx(1.633, abs=1e-12)
+    _, coa = vegard_lattice(["Co", "Zn"], [1, 1], "hcp", fit, {**recipe, "hcp_c_over_a": "fit"})
+    assert coa == pytest.approx((fit["Co"]["hcp"]["c_over_a"] + zn["c/a"]) / 2)
+    # a table of the other rule is refused by name, never averaged in
+    check_c_over_a_rule(fixed, 1.633)
+    check_c_over_a_rule(fit, "fit")
+    with pytest.raises(ValueError, match=r"Co.hcp has c/a 1.62.*'recipe.hcp_c_over_a' fixes 1.633"):
+        check_c_over_a_rule(fit, 1.633, "t.json")
+    with pytest.raises(ValueError, match="an hcp entry needs its c/a"):
+        validate_lattice_table({"Zn": {"hcp": {**fixed["Zn"]["hcp"], "c_over_a": None}}})
+    with pytest.raises(ValueError, match="'recipe.hcp_c_over_a'.*neither a positive number"):
+        reference_lattice_table(["Zn"], 1.0, c_over_a="experimental")
 
 
 def test_table_roundtrip_and_completion(tmp_path, caplog):

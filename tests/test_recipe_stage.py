@@ -33,7 +33,9 @@ def recipe() -> dict:
 @pytest.fixture
 def table_path(tmp_path, recipe) -> Path:
     path = tmp_path / "eos" / "lattice_table.json"
-    write_lattice_table(path, reference_lattice_table(recipe["elements"], 1.0))
+    write_lattice_table(
+        path, reference_lattice_table(recipe["elements"], 1.0, c_over_a=recipe["hcp_c_over_a"])
+    )
     return path
 
 
@@ -48,7 +50,7 @@ def test_manifest_and_db_agree(tmp_path, recipe, table_path):
     df = read_manifest(tmp_path / "a" / "slabs.csv")
     assert list(df["slab_id"]) == [s.slab_id for s in specs]
     assert df.groupby("type").size().max() == 3
-    table = reference_lattice_table(recipe["elements"], 1.0)
+    table = reference_lattice_table(recipe["elements"], 1.0, c_over_a=recipe["hcp_c_over_a"])
     db = connect(tmp_path / "a" / "initial_slabs.db")
     rows = {r.slab_id: r for r in db.select()}
     assert set(rows) == set(df["slab_id"])
@@ -114,7 +116,7 @@ def test_killed_run_resumes(tmp_path, recipe, table_path, monkeypatch, caplog):
 
 
 def test_missing_table_entries_fall_back_with_a_warning(tmp_path, recipe, caplog):
-    table = reference_lattice_table(recipe["elements"], 1.0)
+    table = reference_lattice_table(recipe["elements"], 1.0, c_over_a=recipe["hcp_c_over_a"])
     del table["Pt"]["fcc"]
     path = tmp_path / "lattice_table.json"
     write_lattice_table(path, table)

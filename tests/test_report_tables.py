@@ -167,11 +167,13 @@ def test_build_report_writes_every_output(metrics, tmp_path):
         "n_atoms": {"test": 320, "train": 960, "val": 320},
     }
     out = {k: Path(p) for k, p in Layout(str(tmp_path), "t").report_outputs().items()}
-    build_report(paths, GNN, cost, provenance, out, ["V", "Cr", "Mn"], top_n=4)
+    cap_note = "*What the neighbour cap does* (a test note)"
+    build_report(paths, GNN, cost, provenance, out, ["V", "Cr", "Mn"], top_n=4, cap_note=cap_note)
     ranking = pd.read_csv(out["ranking_csv"])
     assert set(ranking["model"]) == set(metrics)
     md = out["ranking_md"].read_text()
     assert md.count("Surrogate labels") >= 2 and "320 atoms" in md and "20 slabs" in md
+    assert md.index("![cutoff sweep]") < md.index(cap_note) < md.index("![per-element heatmap]")
     for m in metrics:
         assert f"| {m} |" in md
     assert NOT_MEANINGFUL in md

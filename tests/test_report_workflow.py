@@ -15,7 +15,8 @@ from baselines_helpers import toy_dataset, write_dataset_db
 from browser_helpers import ReportBrowser
 from test_evaluation_plots import assert_png
 
-from magmom.layout import Layout
+from magmom.graphs.cap_stats import cap_summary
+from magmom.layout import SPLITS, Layout
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
@@ -80,6 +81,11 @@ def test_ranking_holds_every_model(run):
         assert f"| {model} |" in md
     assert "Surrogate labels" not in md
     assert f"{prov['n_slabs']['test']} slabs" in md
+    # what the neighbour cap does, read from the r3 caches' headers (every split)
+    cap = cap_summary(run / E2E.graph_cache(3, split) for split in SPLITS)
+    assert "What the neighbour cap does" in md
+    assert f"| 3 Å | {cap.edges_per_atom_mean:.1f} | {cap.edges_per_atom_max} |" in md
+    assert cap.atoms == sum(prov["n_atoms"].values())
     per_element = pd.read_csv(run / E2E.report_outputs()["per_element_csv"])
     assert set(per_element["model"]) == set(GNNS + BASELINES)
     cost = pd.read_csv(run / E2E.deployment_benchmark())
@@ -145,3 +151,45 @@ def test_html_report_in_a_browser(html_report):
             assert [r["labels"][0] for r in rows] == sorted(REPORT_CATEGORIES[category]), rows
         assert all(r["width"] > 100 for r in rows if r["mime"] == "image/png"), rows
         assert all(r["mime"] == "text/csv" for r in rows if r["mime"] != "image/png"), rows
+
+
+def planned(run, changes: dict) -> dict[str, set[str]]:
+    """{rule: reasons} of the jobs `snakemake -n` plans on the finished run after ``changes``
+    (deep-merged into the run's overrides, in a second config file)."""
+    (run / "changed.yaml").write_text(yaml.safe_dump(changes))
+    proc = snakemake(run, str(run / "changed.yaml"), "-n")  # appended to the --configfile list
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    jobs: dict[str, set[str]] = {}
+    for block in proc.stdout.split("\n\n"):
+        lines = block.strip().splitlines()
+        rule = next((ln.split()[-1].rstrip(":") for ln in lines if "rule " in ln), None)
+        reason = next((ln.split("reason: ", 1)[1] for ln in lines if "reason: " in ln), None)
+        model = next((ln.split("model_id=", 1)[1] for ln in lines if "model_id=" in ln), "")
+        if rule and reason:
+            jobs.setdefault(f"{rule}:{model}" if model else rule, set()).add(reason)
+    return jobs
+
+
+@pytest.mark.slow
+def test_config_changes_rerun_exactly_the_models_they_shape(run):
+    """Every setting reaches its job as a param: a changed `training.max_epochs` reruns both GNN
+    `train` jobs (and what is built on them), a `models.dimenet` change none (no DimeNet here),
+    a `models.hidden` change both GNNs, a fine-tuning setting only the CHGNet fine-tuning."""
+    assert "Nothing to be done" in snakemake(run, "-n").stdout
+    params_changed = "Params have changed since last execution"
+
+    def rerun_by_params(changes):
+        jobs = planned(run, changes)
+        return jobs, {job for job, why in jobs.items() if any(params_changed in r for r in why)}
+
+    jobs, by_params = rerun_by_params({"training": {"max_epochs": 3}})
+    assert by_params == {f"train:{m}" for m in GNNS}
+    assert not any(j.startswith(("baseline", "graph_cache", "split")) for j in jobs)
+    assert {j.split(":")[0] for j in jobs} <= {
+        "train", "predict", "evaluate", "deployment_cost", "report", "all"
+    }  # fmt: skip
+    assert planned(run, {"models": {"dimenet": {"num_blocks": 2}}}) == {}
+    assert rerun_by_params({"models": {"hidden": 24}})[1] == {f"train:{m}" for m in GNNS}
+    jobs, by_params = rerun_by_params({"baselines": {"chgnet_finetune": {"lr": 2.0e-4}}})
+    assert by_params == {"baseline_chgnet_finetune"}
+    assert not any(j.startswith("train") for j in jobs)

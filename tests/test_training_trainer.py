@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import signal
@@ -15,10 +16,12 @@ from training_helpers import REPO, state_equal, tiny_config, tiny_factory, tiny_
 
 from magmom.training.checkpoint import load_checkpoint
 from magmom.training.trainer import (
+    SET_ASIDE,
     EpochShuffleSampler,
     ModelSpec,
     TrainingError,
     TrainingSettings,
+    stop_epoch,
     train_model,
 )
 
@@ -190,17 +193,59 @@ def test_finished_run_is_not_retrained_but_extended(data, tmp_path):
     assert extended.resumed_from_epoch == 6 and extended.epochs == 8
 
 
+def set_aside_runs(out):
+    """{folder name: sorted file names} of the earlier states set aside in ``out``."""
+    folder = out / SET_ASIDE
+    if not folder.is_dir():
+        return {}
+    return {d.name: sorted(p.name for p in d.iterdir()) for d in sorted(folder.iterdir())}
+
+
 def test_changed_settings_start_from_scratch(data, tmp_path, caplog):
     fit(data, tmp_path)
     other = tiny_config(max_epochs=6, batch_size=8, early_stopping_patience=50, lr=5e-4)
-    result = fit(data, tmp_path, config=other)
+    with caplog.at_level(logging.WARNING):
+        result = fit(data, tmp_path, config=other)
     assert result.resumed_from_epoch == 0
-    assert "other settings or input caches" in caplog.text
+    assert "other settings or inputs: training.lr: 0.001 -> 0.0005" in caplog.text
+    ((folder, files),) = set_aside_runs(tmp_path).items()
+    assert files == ["best.pt", "history.csv", "last.pt"]
+    assert load_checkpoint(tmp_path / SET_ASIDE / folder / "last.pt")["epoch"] == 6
+    assert f"set aside in {tmp_path / SET_ASIDE / folder}" in caplog.text
 
 
-def test_fresh_ignores_last_checkpoint(data, tmp_path):
+def test_deleted_best_does_not_resume_a_longer_run(data, tmp_path, caplog):
+    """The issue's case: best.pt deleted, last.pt of a longer run left behind; the new (shorter)
+    run must not restore best.pt from it, and must equal a run from scratch."""
+    fit(data, tmp_path / "long")
+    (tmp_path / "long" / "best.pt").unlink()
+    short = tiny_config(max_epochs=3, batch_size=8, early_stopping_patience=50)
+    with caplog.at_level(logging.WARNING):
+        result = fit(data, tmp_path / "long", config=short)
+    assert result.resumed_from_epoch == 0 and result.epochs == 3
+    assert "went on to epoch 6, past where this run stops (epoch 3: max_epochs=3" in caplog.text
+    assert list(set_aside_runs(tmp_path / "long").values()) == [["history.csv", "last.pt"]]
+    fit(data, tmp_path / "scratch", config=short)
+    assert_same_run(tmp_path / "long", tmp_path / "scratch")
+
+
+def test_fresh_sets_earlier_state_aside(data, tmp_path, caplog):
     fit(data, tmp_path)
-    assert fit(data, tmp_path, resume=False).resumed_from_epoch == 0
+    with caplog.at_level(logging.WARNING):
+        assert fit(data, tmp_path, resume=False).resumed_from_epoch == 0
+    assert "a fresh start was asked for" in caplog.text
+    assert list(set_aside_runs(tmp_path).values()) == [["best.pt", "history.csv", "last.pt"]]
+    fit(data, tmp_path, resume=False)  # a second fresh start keeps both earlier states
+    assert len(set_aside_runs(tmp_path)) == 2
+
+
+@pytest.mark.parametrize(
+    ("max_epochs", "patience", "stop"), [(10, 2, 4), (10, 3, None), (3, 5, 3), (5, 9, 5)]
+)
+def test_stop_epoch_replays_the_budget(max_epochs, patience, stop):
+    history = [{"epoch": e, "val_mae": m} for e, m in enumerate([1.0, 0.5, 0.6, 0.7, 0.4], 1)]
+    settings = TrainingSettings(max_epochs=max_epochs, early_stopping_patience=patience)
+    assert stop_epoch(history, settings) == stop
 
 
 def test_early_stopping_and_lr_schedule_on_a_plateau(data, tmp_path):

@@ -10,4 +10,5 @@ with log_to(script_log(snakemake)):
         record_paths=snakemake.input.records,
         outputs={k: snakemake.output[k] for k in ("db", "failures", "summary")},
         name=snakemake.params.name,
+        previous=snakemake.params.previous,
     )

@@ -24,7 +24,9 @@ with log_to(script_log(snakemake)):  # noqa: F821
     train, val, test = (
         split_slabs(sm.input.db, sm.input.split, [name]) for name in ("train", "val", "test")
     )
-    settings = chgnet_finetune.FinetuneSettings.from_config(sm.config)
+    settings = chgnet_finetune.FinetuneSettings.from_config(
+        {"baselines": {"chgnet_finetune": sm.params.finetune}, "training": sm.params.training}
+    )
     model, history, summary = chgnet_finetune.finetune(
         train, val, settings, device=device, resume_dir=Path(sm.output.best).parent
     )

@@ -7,10 +7,10 @@ snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake's script: d
 with log_to(script_log(snakemake)):
     import torch
 
-    from magmom.dft.label import label_slab_from_db
+    from magmom.dft.label import label_slab_job
 
     torch.set_num_threads(snakemake.threads)
-    label_slab_from_db(
+    label_slab_job(
         db_path=snakemake.input.slabs,
         slab_id=snakemake.wildcards.slab_id,
         config={
@@ -20,4 +20,6 @@ with log_to(script_log(snakemake)):
         },
         workdir=snakemake.params.workdir,
         output=snakemake.output.record,
+        tasks=snakemake.params.tasks,
+        launcher=snakemake.params.launcher,
     )

@@ -10,5 +10,6 @@ with log_to(script_log(snakemake)):
         source=snakemake.input.source,
         outputs={k: snakemake.output[k] for k in ("db", "failures", "summary")},
         name=snakemake.params.name,
+        previous=snakemake.params.previous,
         on_bad_record=snakemake.params.on_bad_record,
     )

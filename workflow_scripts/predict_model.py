@@ -11,6 +11,6 @@ with log_to(script_log(snakemake)):  # noqa: F821
     configure_threads(sm.threads)
     predict_checkpoint(
         sm.input.checkpoint,
-        GraphCache(sm.input.test, target=sm.config["dataset"]["target"]),
+        GraphCache(sm.input.test, target=sm.params.target),
         sm.output[0],
     )

@@ -27,14 +27,19 @@ with log_to(script_log(snakemake)):  # noqa: F821
             torch.__version__,
         )
     logging.info("device: %s", describe(device))
-    expect = {"cutoff": spec.cutoff, "target": sm.config["dataset"]["target"]}
+    expect = {"cutoff": spec.cutoff, "target": sm.params.target}
     train_model(
         spec,
-        sm.config,
+        {
+            "models": sm.params.models,
+            "training": sm.params.training,
+            "dataset": {"target": sm.params.target},
+        },
         GraphCache(sm.input.train, **expect),
         GraphCache(sm.input.val, **expect),
         out_dir,
         threads=sm.threads,
         device=device,
+        resume=not sm.params.fresh,
         cache_names=(sm.input.train, sm.input.val),
     )

@@ -22,7 +22,13 @@ import numpy as np
 
 from magmom.dft.record import atoms_from_structure, read_record
 
-from .dataset import DatasetError, LabelledSlab, check_labelled_slab, write_dataset_files
+from .dataset import (
+    DatasetError,
+    LabelledSlab,
+    check_labelled_slab,
+    keeping_previous,
+    write_dataset_files,
+)
 
 log = logging.getLogger(__name__)
 
@@ -69,45 +75,49 @@ def assemble_dataset(
     outputs: Mapping[str, str | Path],
     name: str,
     progress: bool = True,
+    previous: str | Path | None = None,
 ) -> dict:
     """Write the dataset files (``outputs``: db, failures, summary) from the records; return
-    the summary."""
+    the summary. On any error the files written before stay in place, and the message says so
+    for ``previous`` (the dataset in use; default ``outputs["db"]``)."""
     from tqdm import tqdm
 
-    slabs: list[LabelledSlab] = []
-    failures: list[dict] = []
-    ladder: Counter[str] = Counter()
-    relaxed: Counter[str] = Counter()
-    scf_iterations: list[int] = []
-    wall_time = 0.0
     paths = [Path(p) for p in record_paths]
-    for path in tqdm(paths, desc="reading DFT records", unit="slab", disable=not progress):
-        record = read_record(path)
-        if record["slab_id"] != path.stem:
-            raise ValueError(f"{path}: holds slab {record['slab_id']!r}, not {path.stem!r}")
-        wall_time += float((record.get("wall_time") or {}).get("total") or 0.0)
-        if record["status"] != "ok":
-            failures.append(failure_row(record, "failed", record["reason"], str(path)))
-            continue
-        try:
-            slabs.append(labelled_slab_from_record(record, str(path)))
-        except (DatasetError, KeyError, ValueError) as err:
-            log.warning("%s: not a valid dataset row: %s", path, err)
-            failures.append(failure_row(record, "invalid", str(err), str(path)))
-            continue
-        if record.get("ladder_level") is not None:
-            ladder[str(record["ladder_level"])] += 1
-        relaxed[str(bool(record.get("relaxed")))] += 1
-        scf_iterations.extend(int(v) for v in (record.get("scf_iterations") or {}).values())
-    log.info("%d of %d slabs labelled, %d failed", len(slabs), len(paths), len(failures))
-    for f in failures:
-        log.warning("slab %s %s: %s", f["slab_id"], f["status"], f["reason"])
-    extra = {
-        "source": "dft records",
-        "records": len(paths),
-        "ladder_levels": dict(sorted(ladder.items())),
-        "relaxed": dict(sorted(relaxed.items())),
-        "scf_iterations_total": int(sum(scf_iterations)),
-        "labelling_wall_time_s": wall_time,
-    }
-    return write_dataset_files(outputs, slabs, failures, name, extra)
+    previous = outputs["db"] if previous is None else previous
+    with keeping_previous(previous, f"assembling {len(paths)} DFT records"):
+        slabs: list[LabelledSlab] = []
+        failures: list[dict] = []
+        ladder: Counter[str] = Counter()
+        relaxed: Counter[str] = Counter()
+        scf_iterations: list[int] = []
+        wall_time = 0.0
+        for path in tqdm(paths, desc="reading DFT records", unit="slab", disable=not progress):
+            record = read_record(path)
+            if record["slab_id"] != path.stem:
+                raise ValueError(f"{path}: holds slab {record['slab_id']!r}, not {path.stem!r}")
+            wall_time += float((record.get("wall_time") or {}).get("total") or 0.0)
+            if record["status"] != "ok":
+                failures.append(failure_row(record, "failed", record["reason"], str(path)))
+                continue
+            try:
+                slabs.append(labelled_slab_from_record(record, str(path)))
+            except (DatasetError, KeyError, ValueError) as err:
+                log.warning("%s: not a valid dataset row: %s", path, err)
+                failures.append(failure_row(record, "invalid", str(err), str(path)))
+                continue
+            if record.get("ladder_level") is not None:
+                ladder[str(record["ladder_level"])] += 1
+            relaxed[str(bool(record.get("relaxed")))] += 1
+            scf_iterations.extend(int(v) for v in (record.get("scf_iterations") or {}).values())
+        log.info("%d of %d slabs labelled, %d failed", len(slabs), len(paths), len(failures))
+        for f in failures:
+            log.warning("slab %s %s: %s", f["slab_id"], f["status"], f["reason"])
+        extra = {
+            "source": "dft records",
+            "records": len(paths),
+            "ladder_levels": dict(sorted(ladder.items())),
+            "relaxed": dict(sorted(relaxed.items())),
+            "scf_iterations_total": int(sum(scf_iterations)),
+            "labelling_wall_time_s": wall_time,
+        }
+        return write_dataset_files(outputs, slabs, failures, name, extra)

@@ -22,9 +22,14 @@ slab or record that did not make it into the db, with the reason) and ``{name}-s
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import logging
 import math
+import os
+import shutil
+import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -35,6 +40,8 @@ import numpy as np
 from magmom.io import atomic_path, write_json, write_text
 from magmom.layout import DATASET_LABELLERS, SURROGATE_LABELLERS, UNKNOWN_LATTICE
 from magmom.layout import LATTICES as BULK_LATTICES
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 COMP_TYPES: tuple[str, ...] = (
@@ -286,18 +293,68 @@ def write_dataset_files(
 ) -> dict:
     """Write ``outputs["db"]``, ``outputs["failures"]`` and ``outputs["summary"]``.
 
-    A dataset without a single slab is an error (listing the first failures' reasons).
+    The three files are built in a staging folder beside the outputs and moved into place only
+    once all three are complete, so an error leaves the previous dataset files as they were. A
+    dataset without a single slab is an error (listing the first failures' reasons).
     """
     if not slabs:
         reasons = "; ".join(f"{f.get('slab_id')}: {f.get('reason')}" for f in failures[:5])
         raise DatasetError(
-            f"{outputs['db']}: no slab made it into the dataset ({len(failures)} failed"
+            f"no slab made it into the dataset ({len(failures)} failed"
             + (f"; first: {reasons}" if reasons else "")
             + ")"
         )
-    write_failures(outputs["failures"], failures)
-    write_dataset(outputs["db"], slabs, name)
-    summary = summarise(slabs, failures, name)
-    summary.update(extra_summary or {})
-    write_json(outputs["summary"], summary)
+    targets = {k: Path(outputs[k]) for k in ("db", "failures", "summary")}
+    targets["db"].parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{targets['db'].name}.new-", dir=targets["db"].parent))
+    try:
+        staged = {k: staging / path.name for k, path in targets.items()}
+        write_failures(staged["failures"], failures)
+        write_dataset(staged["db"], slabs, name)
+        summary = summarise(slabs, failures, name)
+        summary.update(extra_summary or {})
+        write_json(staged["summary"], summary)
+        for key, path in targets.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staged[key], path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return summary
+
+
+def publish_dataset(staged: Mapping[str, str | Path], outputs: Mapping[str, str | Path]) -> None:
+    """Put the staged dataset files in place: each ``outputs[k]`` becomes a hard link to
+    ``staged[k]`` (a copy where the file system has no hard links), renamed over the target."""
+    for key, target in outputs.items():
+        source, target = Path(staged[key]), Path(target)
+        with atomic_path(target) as tmp:
+            try:
+                os.link(source, tmp)
+            except OSError:
+                shutil.copy2(source, tmp)
+        log.info("published %s -> %s", source, target)
+
+
+@contextlib.contextmanager
+def keeping_previous(previous: str | Path, what: str) -> Iterator[None]:
+    """Say, when the block fails, whether the previous dataset ``previous`` is still in place.
+
+    ``what`` names the input for the message (e.g. the source file and its config key). A
+    :class:`DatasetError` is re-raised with ``what`` and the note in its message; any other
+    error gets the note attached (``add_note``).
+    """
+    previous = Path(previous)
+    try:
+        yield
+    except Exception as exc:
+        note = (
+            f"the previous dataset {previous} (with its failures and summary files) is left as "
+            "it was"
+            if previous.exists()
+            else f"no dataset was written ({previous} does not exist)"
+        )
+        log.error("%s: %s; %s", what, exc, note)
+        if isinstance(exc, DatasetError):
+            raise DatasetError(f"{what}: {exc}; {note}") from exc
+        exc.add_note(f"{what}: {note}")
+        raise

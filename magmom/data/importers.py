@@ -51,7 +51,13 @@ from magmom.elements import is_spin_polarised
 from magmom.layout import IMPORTED_LABELLER, LABELLERS
 from magmom.slab_geometry import in_plane_distances, in_plane_image_distances, slab_layers
 
-from .dataset import COMP_TYPES, DatasetError, LabelledSlab, write_dataset_files
+from .dataset import (
+    COMP_TYPES,
+    DatasetError,
+    LabelledSlab,
+    keeping_previous,
+    write_dataset_files,
+)
 
 log = logging.getLogger(__name__)
 
@@ -348,6 +354,8 @@ def read_source(
         raise DatasetError(
             f"{path}: cannot read it as {fmt} ({type(err).__name__}: {err})"
         ) from err
+    if not records:
+        raise DatasetError(f"{path} holds no records (an empty or truncated {fmt} file?)")
     for raw in tqdm(records, desc=f"importing {path.name}", unit="record"):
         try:
             slab = to_labelled_slab(raw, rank)
@@ -389,8 +397,13 @@ def import_dataset(
     outputs: Mapping[str, str | Path],
     name: str,
     on_bad_record: str = "error",
+    previous: str | Path | None = None,
 ) -> dict:
-    """Write the dataset files (``outputs``: db, failures, summary) from ``source``."""
-    slabs, failures = read_source(source, on_bad_record)
-    extra = {"source": str(source), "format": source_format(source)}
-    return write_dataset_files(outputs, slabs, failures, name, extra)
+    """Write the dataset files (``outputs``: db, failures, summary) from ``source``. On any
+    error the files written before stay in place, and the message names the source, its config
+    key and the state of ``previous`` (the dataset in use; default ``outputs["db"]``)."""
+    previous = outputs["db"] if previous is None else previous
+    with keeping_previous(previous, f"config key 'dataset.source' ({source})"):
+        slabs, failures = read_source(source, on_bad_record)
+        extra = {"source": str(source), "format": source_format(source)}
+        return write_dataset_files(outputs, slabs, failures, name, extra)

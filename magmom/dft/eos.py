@@ -1,7 +1,7 @@
 """Equation of state of one element on one lattice, and the lattice table built from them.
 
 For element :math:`X` on lattice :math:`L` (fcc, bcc: one-atom primitive cells; hcp: two atoms,
-:math:`c/a` fixed at ``recipe.hcp_c_over_a``, ideal :math:`\\sqrt{8/3} \\approx 1.633`) the
+:math:`c/a` by the table's rule ``recipe.hcp_c_over_a``, :mod:`magmom.recipe.lattice_table`) the
 lattice constant is scanned over ``eos.points`` values
 
 .. math::
@@ -29,6 +29,15 @@ ladder), ``chgnet`` (CHGNet energies and |m|, a surrogate) or ``reference`` (no 
 fallback entry itself). A scan that fails (SCF ladder exhausted, too few points, no minimum) is
 written with ``status: failed`` and its reason; :func:`lattice_table_from_eos` then uses the
 fallback for that entry with a logged warning.
+
+**c/a.** With a fixed rule (``recipe.hcp_c_over_a: 1.633``, the study) an hcp scan runs at that
+c/a. With ``recipe.hcp_c_over_a: fit`` it is a 2-D equation of state: ``eos.c_over_a_points``
+ratios :math:`r_j = r_\\mathrm{guess}(1 + t_j)`, :math:`t_j \\in [-\\delta, +\\delta]`
+(:math:`\\delta` = ``eos.c_over_a_strain``; :math:`r_\\mathrm{guess}` the fallback's experimental
+c/a), each with its own Birch–Murnaghan scan in :math:`a` (centred at the guess's volume per
+atom). A parabola through the minima :math:`E_0(r_j)` gives :math:`(c/a)^*`; :math:`V_0` and
+:math:`B_0` are interpolated there by parabolas through :math:`V_0(r_j)`, :math:`B_0(r_j)`
+(:func:`fit_c_over_a`). The cost is ``eos.c_over_a_points`` times a fixed-c/a scan.
 """
 
 from __future__ import annotations
@@ -43,7 +52,7 @@ from pathlib import Path
 
 import numpy as np
 
-from magmom.elements import SPIN_POLARISED_ELEMENTS
+from magmom.elements import IDEAL_HCP_C_OVER_A, SPIN_POLARISED_ELEMENTS
 from magmom.io import write_json
 from magmom.layout import LATTICES
 
@@ -107,14 +116,15 @@ def fit_birch_murnaghan(volumes, energies) -> dict:
     return {"v0": float(v0), "e0": float(e0), "bulk_modulus_GPa": float(b0 * EV_PER_A3_TO_GPA)}
 
 
-def reference_guess(element: str, lattice: str, default_magmom: float) -> dict:
-    """The fallback entry, used as the scan's starting point (its warning is not emitted)."""
+def reference_guess(element: str, lattice: str, default_magmom: float, c_over_a) -> dict:
+    """The fallback entry under the c/a rule ``c_over_a`` (``recipe.hcp_c_over_a``), used as the
+    scan's starting point (its warning is not emitted)."""
     from magmom.recipe.lattice_table import reference_entry
 
     logger = logging.getLogger("magmom.recipe.lattice_table")
     disabled, logger.disabled = logger.disabled, True
     try:
-        return reference_entry(element, lattice, default_magmom)
+        return reference_entry(element, lattice, default_magmom, c_over_a)
     finally:
         logger.disabled = disabled
 
@@ -188,6 +198,33 @@ def _point_cache(path: Path, key: str) -> dict:
     return cache.get("points", {}) if cache.get("key") == key else {}
 
 
+def fit_c_over_a(scan: list[dict]) -> dict:
+    """``{"c_over_a", "v0", "e0"}`` at the minimum of a parabola through the per-c/a
+    Birch–Murnaghan minima :math:`E_0(c/a)`, with :math:`V_0` interpolated the same way.
+
+    ``scan``: one ``{"c_over_a", "e0", "v0"}`` per c/a whose 1-D fit succeeded (at least 3).
+    Raises ``ValueError`` when the parabola opens downwards or its minimum is outside the scan.
+    """
+    if len(scan) < 3:
+        raise ValueError(f"{len(scan)} c/a values with a fitted minimum; a c/a fit needs 3")
+    r = np.array([p["c_over_a"] for p in scan])
+    e = np.array([p["e0"] for p in scan])
+    v = np.array([p["v0"] for p in scan])
+    b = np.array([p.get("bulk_modulus_GPa", np.nan) for p in scan])
+    c2, c1, c0 = np.polyfit(r, e, 2)
+    if not c2 > 0:
+        raise ValueError("E0(c/a) has no minimum (the parabola opens downwards)")
+    best = -c1 / (2 * c2)
+    if not r.min() <= best <= r.max():
+        raise ValueError(f"c/a minimum {best:.4f} outside the scanned {r.min():.4f}–{r.max():.4f}")
+    return {
+        "c_over_a": float(best),
+        "v0": float(np.polyval(np.polyfit(r, v, 2), best)),
+        "e0": float(np.polyval([c2, c1, c0], best)),
+        "bulk_modulus_GPa": float(np.polyval(np.polyfit(r, b, 2), best)),
+    }
+
+
 def run_eos(
     element: str,
     lattice: str,
@@ -199,8 +236,11 @@ def run_eos(
     """The content of ``<results_dir>/eos/{element}-{lattice}.json`` (see the module docstring)."""
     from tqdm import tqdm
 
+    from magmom.recipe.lattice_table import fixed_c_over_a
+
     calculator = eos["calculator"]
     default_magmom = float(recipe["default_magmom"])
+    rule = recipe["hcp_c_over_a"]
     spinpol = element in SPIN_POLARISED_ELEMENTS
     out = {
         "element": element,
@@ -209,16 +249,17 @@ def run_eos(
         "spinpol": spinpol,
         "versions": versions(),
     }
-    guess = reference_guess(element, lattice, default_magmom)
+    guess = reference_guess(element, lattice, default_magmom, rule)
     if calculator == "reference":
         from magmom.recipe.lattice_table import reference_entry
 
-        entry = reference_entry(element, lattice, default_magmom)
+        entry = reference_entry(element, lattice, default_magmom, rule)  # logs the fallback
         out.update(status="ok", reason=None, **entry, parameters={"calculator": "reference"})
         out["parameters_sha256"] = parameters_sha256(out["parameters"])
         return out
 
-    c_over_a = float(recipe["hcp_c_over_a"]) if lattice == "hcp" else None
+    fit_coa = lattice == "hcp" and fixed_c_over_a(rule) is None
+    c_over_a = guess["c_over_a"] if lattice == "hcp" else None
     m0 = guess["magmom"] if spinpol else 0.0
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -236,18 +277,24 @@ def run_eos(
         **evaluate.parameters(),
         "strain": eos["strain"],
         "points": eos["points"],
-        "c_over_a": c_over_a,
+        "c_over_a": "fit" if fit_coa else c_over_a,
         "initial_magmom": m0,
     }
+    if fit_coa:
+        params["c_over_a_strain"] = eos["c_over_a_strain"]
+        params["c_over_a_points"] = eos["c_over_a_points"]
     out.update(parameters=params, parameters_sha256=parameters_sha256(params), c_over_a=c_over_a)
     cache_path = workdir / "points.json"
     cache_key = parameters_sha256({"element": element, "lattice": lattice, **params})
     cache = _point_cache(cache_path, cache_key)
 
-    def energy_at(a: float) -> dict:
-        tag = f"a{a:.6f}"
+    def tag_of(a: float, coa: float | None) -> str:
+        return f"a{a:.6f}-c{coa:.6f}" if fit_coa else f"a{a:.6f}"
+
+    def energy_at(a: float, coa: float | None) -> dict:
+        tag = tag_of(a, coa)
         if tag not in cache:
-            atoms = bulk_cell(element, lattice, a, c_over_a)
+            atoms = bulk_cell(element, lattice, a, coa)
             atoms.set_initial_magnetic_moments([m0] * len(atoms))
             t0 = time.perf_counter()
             try:
@@ -260,7 +307,7 @@ def run_eos(
                 point = {"status": "failed", "reason": f"{type(err).__name__}: {err}"}
                 point["scf_attempts"] = getattr(err, "attempts", [])
             n = len(atoms)
-            point.update(a=a, volume=atoms.get_volume() / n, natoms=n)
+            point.update(a=a, c_over_a=coa, volume=atoms.get_volume() / n, natoms=n)
             if point["status"] == "ok":
                 point["energy_per_atom"] = point["energy"] / n
             point["wall_time"] = time.perf_counter() - t0
@@ -268,46 +315,66 @@ def run_eos(
             write_json(cache_path, {"key": cache_key, "points": cache})
         return cache[tag]
 
-    t_start = time.perf_counter()
-    center = float(guess["a0"])
     strain, npts = float(eos["strain"]), int(eos["points"])
-    passes = []
-    fit = None
-    reason = None
-    for n_pass in range(MAX_PASSES):
-        grid = [center * (1 + s) for s in np.linspace(-strain, strain, npts)]
-        points = [
-            energy_at(round(a, 6))
-            for a in tqdm(grid, desc=f"EOS {element}-{lattice} pass {n_pass + 1}", unit="point")
-        ]
-        ok = [p for p in points if p["status"] == "ok"]
-        passes.append([p["a"] for p in points])
-        if len(ok) < MIN_POINTS:
-            reason = (
-                f"only {len(ok)} of {len(points)} energies converged "
-                f"(need {MIN_POINTS}); see scf_attempts in {cache_path}"
-            )
-            break
-        vols = [p["volume"] for p in ok]
-        ens = [p["energy_per_atom"] for p in ok]
+
+    def scan(center: float, coa: float | None) -> tuple[dict | None, str | None, list]:
+        """Birch–Murnaghan fit of the energies around ``center`` at ``coa`` (re-centred)."""
+        passes, fit, reason = [], None, None
+        label = f"EOS {element}-{lattice}" + (f" c/a {coa:.3f}" if fit_coa else "")
+        for n_pass in range(MAX_PASSES):
+            grid = [center * (1 + s) for s in np.linspace(-strain, strain, npts)]
+            points = [
+                energy_at(round(a, 6), coa)
+                for a in tqdm(grid, desc=f"{label} pass {n_pass + 1}", unit="point")
+            ]
+            ok = [p for p in points if p["status"] == "ok"]
+            passes.append([p["a"] for p in points])
+            if len(ok) < MIN_POINTS:
+                reason = (
+                    f"only {len(ok)} of {len(points)} energies converged "
+                    f"(need {MIN_POINTS}); see scf_attempts in {cache_path}"
+                )
+                break
+            vols = [p["volume"] for p in ok]
+            ens = [p["energy_per_atom"] for p in ok]
+            try:
+                fit = fit_birch_murnaghan(vols, ens)
+                reason = None
+                break
+            except ValueError as err:
+                reason = str(err)
+                best = ok[int(np.argmin(ens))]["a"]
+                log.info("%s pass %d: %s; re-centring on a=%.4f Å", label, n_pass + 1, err, best)
+                center = float(best)
+        return fit, reason, passes
+
+    t_start = time.perf_counter()
+    if fit_coa:
+        c_strain, c_points = float(eos["c_over_a_strain"]), int(eos["c_over_a_points"])
+        ratios = [round(c_over_a * (1 + t), 6) for t in np.linspace(-c_strain, c_strain, c_points)]
+        per_coa, passes = [], []
+        for coa in ratios:  # centre each scan at the guess's volume per atom
+            res, why, p = scan(guess["a0"] * (c_over_a / coa) ** (1 / 3), coa)
+            passes.extend(p)
+            per_coa.append({"c_over_a": coa, "status": "ok" if res else "failed", "reason": why,
+                            **(res or {})})  # fmt: skip
+        out["c_over_a_scan"] = per_coa
         try:
-            fit = fit_birch_murnaghan(vols, ens)
-            reason = None
-            break
+            fit = fit_c_over_a([p for p in per_coa if p["status"] == "ok"])
+            c_over_a, reason = fit["c_over_a"], None
         except ValueError as err:
-            reason = str(err)
-            best = ok[int(np.argmin(ens))]["a"]
-            log.info("%s %s pass %d: %s; re-centring on a=%.4f Å", element, lattice,
-                     n_pass + 1, err, best)  # fmt: skip
-            center = float(best)
+            fit, reason = None, f"c/a fit: {err}"
+    else:
+        fit, reason, passes = scan(float(guess["a0"]), c_over_a)
     out["passes"] = passes
-    scanned = {f"a{a:.6f}" for p in passes for a in p}
-    out["points"] = sorted((dict(cache[t]) for t in scanned), key=lambda p: p["a"])
+    scanned = {tag_of(a, None) for p in passes for a in p} if not fit_coa else set(cache)
+    out["points"] = sorted((dict(cache[t]) for t in scanned if t in cache),
+                           key=lambda p: (p.get("c_over_a") or 0.0, p["a"]))  # fmt: skip
     if fit is None:
         out.update(status="failed", reason=reason, wall_time=time.perf_counter() - t_start)
         return out
     a0 = lattice_constant(fit["v0"], lattice, c_over_a)
-    final = energy_at(round(a0, 6))
+    final = energy_at(round(a0, 6), None if c_over_a is None else round(c_over_a, 6))
     if final["status"] != "ok":
         out.update(
             status="failed",
@@ -321,6 +388,7 @@ def run_eos(
         status="ok",
         reason=None,
         a0=float(a0),
+        c_over_a=None if c_over_a is None else float(c_over_a),
         magmom=magmom,
         magmoms_at_a0=magmoms.tolist(),
         source=f"{calculator}-eos",
@@ -331,9 +399,8 @@ def run_eos(
         wall_time=time.perf_counter() - t_start,
     )
     log.info(
-        "%s %s: a0 = %.4f Å%s, B0 = %.0f GPa, |m| = %.3f μB/atom (%s)",
-        element, lattice, a0, f", c/a = {c_over_a:.3f}" if c_over_a else "",
-        fit["bulk_modulus_GPa"], magmom, calculator,
+        "%s %s: a0 = %.4f Å%s, |m| = %.3f μB/atom (%s)",
+        element, lattice, a0, f", c/a = {c_over_a:.3f}" if c_over_a else "", magmom, calculator,
     )  # fmt: skip
     return out
 
@@ -342,10 +409,12 @@ def run_eos(
 def lattice_table_from_eos(
     eos_files: Mapping[tuple[str, str], str | Path],
     default_magmom: float,
+    c_over_a: float | str = IDEAL_HCP_C_OVER_A,
 ) -> dict:
     """``{element: {lattice: {a0, c_over_a, magmom, source}}}`` from the per-entry EOS files.
 
-    A missing, unreadable or failed file gives the fallback entry with a logged warning.
+    A missing, unreadable or failed file gives the fallback entry (under the c/a rule
+    ``c_over_a``, ``recipe.hcp_c_over_a``) with a logged warning.
     """
     from magmom.recipe.lattice_table import reference_entry, validate_lattice_table
 
@@ -365,6 +434,6 @@ def lattice_table_from_eos(
         except (OSError, json.JSONDecodeError, KeyError) as err:
             log.warning("EOS file %s unusable (%s); using the fallback entry", path, err)
         if entry is None:
-            entry = reference_entry(element, lattice, default_magmom)
+            entry = reference_entry(element, lattice, default_magmom, c_over_a)
         table.setdefault(element, {})[lattice] = entry
     return validate_lattice_table(table, "lattice table")

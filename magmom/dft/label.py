@@ -5,12 +5,22 @@ the configured labeller (``labeller: gpaw`` — :mod:`magmom.dft.staged_relaxati
 :mod:`magmom.dft.surrogate`) and writes ``<results_dir>/dft/{slab_id}.json``
 (:mod:`magmom.dft.record`).
 
+The GPAW labeller starts each spin-polarised slab as ``dft.initial_moments`` says
+(:mod:`magmom.dft.initial_moments`). When the policy gives two starts, each runs the whole staged
+relaxation in ``{workdir}/start-{name}/`` (one start: in ``{workdir}``) and the record keeps the
+labels of the lower final energy, with both starts' energies and moments beside them.
+
 A slab that cannot be labelled — the SCF ladder exhausted, or GPAW raising — still gets its
 record, with ``status: failed``, the reason, the stages that finished and every SCF attempt; the
 job succeeds so that one slab never stops the workflow. What a rerun cannot fix by itself is
 raised instead: a configuration that cannot run here (e.g. ``dft.prerelax.model: uma`` without
 fairchem), a slab missing from the db, and ``MemoryError`` (Snakemake then retries the job with
 the larger ``mem_mb`` of the next attempt; the stage checkpoints make the retry resume).
+
+:func:`label_slab_job` is the rule's entry point: with ``dft.resources.tasks`` > 1 and a GPAW
+built with MPI it pre-relaxes the slab in its own (serial) process, then labels it on that many
+MPI ranks (:mod:`magmom.dft.parallel`); the record's ``parallel`` holds the world size and the
+GPAW layout (k-points/domains/bands) of each stage.
 """
 
 from __future__ import annotations
@@ -27,10 +37,18 @@ from magmom.elements import is_spin_polarised
 from magmom.layout import LABELLERS
 from magmom.slab_geometry import bottom_layers
 
+from . import initial_moments
 from .gpaw_params import parameters_sha256
+from .parallel import gpaw_build, mpi_wanted, run_under_mpi, world
 from .prerelax import PrerelaxConfigError, check_prerelax_config
-from .record import finite, new_record, set_moments, structure_dict, write_record
-from .staged_relaxation import StageFailed, StageResult, gpaw_parameters, run_staged_relaxation
+from .record import finite, new_record, read_record, set_moments, structure_dict, write_record
+from .staged_relaxation import (
+    StageFailed,
+    StageResult,
+    gpaw_parameters,
+    prerelax_checkpointed,
+    run_staged_relaxation,
+)
 from .surrogate import label_with_chgnet
 
 log = logging.getLogger(__name__)
@@ -94,27 +112,94 @@ def _stage_summary(name: str, res) -> dict:
     }
 
 
+def _run_start(atoms, start, dft: Mapping, workdir: Path, base: Path, spinpol: bool) -> dict:
+    """Staged relaxation of ``atoms`` from ``start`` in ``workdir`` (the pre-relaxation shared in
+    ``base``): ``{"result" | "error", "record"}``, the record part holding this start's stages,
+    SCF attempts and outcome."""
+    work = atoms.copy()
+    work.set_initial_magnetic_moments(start.magmoms)
+    part = {"initial_magmoms": start.magmoms.tolist(), "stages": {}, "scf_attempts": []}
+
+    def on_stage(name, res):
+        part["stages"][name] = _stage_summary(name, res)
+        part["structure"] = structure_dict(res.atoms)  # last known geometry
+        if isinstance(res, StageResult):
+            part["scf_attempts"].extend(res.attempts)
+            if res.attempts and "layout" in res.attempts[-1]:  # magmom.dft.parallel
+                part.setdefault("layout", {})[name] = res.attempts[-1]["layout"]
+
+    try:
+        res = run_staged_relaxation(
+            work,
+            dft,
+            workdir,
+            spinpol,
+            on_stage=on_stage,
+            prerelax_dir=base,
+            pw_magmoms=initial_moments.plane_wave_start(dft["initial_moments"], start),
+        )
+    except (MemoryError, KeyboardInterrupt, PrerelaxConfigError):
+        raise
+    except Exception as err:
+        if isinstance(err, StageFailed):
+            part["scf_attempts"].extend(err.attempts)
+        log.warning("start %r failed: %s: %s", start.name, type(err).__name__, err)
+        part.update(status="failed", reason=f"{type(err).__name__}: {err}", energy=None)
+        return {"error": err, "record": part}
+    part.update(
+        status="ok",
+        reason=None,
+        energy=finite(res.pw.energy),
+        magmoms=np.asarray(res.pw.magmoms, dtype=float).tolist(),
+        total_magmom=finite(float(np.sum(res.pw.magmoms))),
+    )
+    return {"result": res, "record": part}
+
+
 def _label_with_gpaw(atoms, dft: Mapping, workdir: Path, record: dict) -> dict:
     spinpol = is_spin_polarised(atoms.get_chemical_symbols())
-    params = gpaw_parameters(atoms, dft, spinpol)
+    policy = dft["initial_moments"]
+    params = {**gpaw_parameters(atoms, dft, spinpol), "initial_moments": policy}
     record["parameters"] = params
     record["parameters_sha256"] = parameters_sha256(params)
     record["spinpol"] = spinpol
     record["stages"] = {}
     record["scf_attempts"] = []
-
-    def on_stage(name, res):
-        record["stages"][name] = _stage_summary(name, res)
-        record["structure"] = structure_dict(res.atoms)  # last known geometry
-        if isinstance(res, StageResult):
-            record["scf_attempts"].extend(res.attempts)
-
-    try:
-        res = run_staged_relaxation(atoms, dft, workdir, spinpol, on_stage=on_stage)
-    except StageFailed as err:
-        record["scf_attempts"].extend(err.attempts)
-        raise
-    pw = res.pw
+    record["parallel"] = {"world_size": int(world().size), "gpaw_build": gpaw_build(), "layout": {}}
+    if spinpol:
+        candidates = initial_moments.starts(atoms, policy)
+    else:
+        candidates = [initial_moments.Start("none", np.zeros(len(atoms)))]
+    several = len(candidates) > 1
+    runs = []
+    symbols = atoms.get_chemical_symbols()
+    for start in candidates:
+        moments = ", ".join(f"{s} {m:+.2f}" for s, m in zip(symbols, start.magmoms, strict=True))
+        log.info("initial moments %r (policy %s): %s", start.name, policy, moments)
+        start_dir = workdir / f"start-{start.name}" if several else workdir
+        runs.append(_run_start(atoms, start, dft, start_dir, workdir, spinpol))
+    record["initial_moments"] = {
+        "policy": policy,
+        "kept": None,
+        "starts": {s.name: run["record"] for s, run in zip(candidates, runs, strict=True)},
+    }
+    best = initial_moments.lowest_energy([run["record"]["energy"] for run in runs])
+    kept = runs[0] if best is None else runs[best]
+    for key in ("stages", "scf_attempts", "structure"):
+        if key in kept["record"]:
+            record[key] = kept["record"][key]
+    record["initial_magmoms"] = kept["record"]["initial_magmoms"]
+    record["wall_time_all_starts"] = float(
+        sum(st["wall_time"] for run in runs for st in run["record"]["stages"].values())
+    )
+    if best is None:
+        raise kept["error"]
+    record["initial_moments"]["kept"] = candidates[best].name
+    if several:
+        energies = {s.name: r["record"]["energy"] for s, r in zip(candidates, runs, strict=True)}
+        log.info("energies per start (eV): %s; keeping %r", energies, candidates[best].name)
+    pw = kept["result"].pw
+    record["parallel"]["layout"] = kept["record"].get("layout", {})
     set_moments(record, pw.magmoms)
     record.update(
         status="ok",
@@ -150,7 +235,6 @@ def label_slab(atoms, meta: Mapping, slab_id: str, config: Mapping, workdir: str
     workdir.mkdir(parents=True, exist_ok=True)
     record = new_record(slab_id, meta, labeller)
     record["structure"] = structure_dict(atoms)
-    record["initial_magmoms"] = atoms.get_initial_magnetic_moments().tolist()
     t0 = time.perf_counter()
     try:
         if labeller == "chgnet":
@@ -166,7 +250,8 @@ def label_slab(atoms, meta: Mapping, slab_id: str, config: Mapping, workdir: str
         record.update(status="failed", reason=f"{type(err).__name__}: {err}")
     if labeller == "gpaw":
         stage_times = {k: v["wall_time"] for k, v in record.get("stages", {}).items()}
-        record["wall_time"] = {**stage_times, "total": float(sum(stage_times.values()))}
+        total = record.pop("wall_time_all_starts", float(sum(stage_times.values())))
+        record["wall_time"] = {**stage_times, "total": total}
     record["wall_time_this_run"] = time.perf_counter() - t0
     log.info(
         "slab %s: %s%s", slab_id, record["status"],
@@ -187,3 +272,37 @@ def label_slab_from_db(
     record = label_slab(atoms, meta, slab_id, config, workdir)
     write_record(output, record)
     return record
+
+
+def label_slab_job(
+    db_path: str | Path,
+    slab_id: str,
+    config: Mapping,
+    workdir: str | Path,
+    output: str | Path,
+    tasks: int = 1,
+    launcher: str = "auto",
+) -> dict:
+    """Rule ``dft_slab``: label one slab, GPAW on ``tasks`` MPI ranks when it can (module doc).
+
+    The pre-relaxation runs here, once, and is checkpointed; the ranks read the checkpoint.
+    """
+    if config["labeller"] != "gpaw" or not mpi_wanted(int(tasks)):
+        return label_slab_from_db(db_path, slab_id, config, workdir, output)
+    atoms, _ = read_initial_slab(db_path, slab_id, int(config["recipe"]["fixed_layers"]))
+    check_prerelax_config(config["dft"]["prerelax"])
+    Path(workdir).mkdir(parents=True, exist_ok=True)
+    prerelax_checkpointed(atoms, config["dft"]["prerelax"], workdir)
+    run_under_mpi(
+        "magmom.dft.label:label_slab_from_db",
+        {
+            "db_path": str(db_path),
+            "slab_id": slab_id,
+            "config": dict(config),
+            "workdir": str(workdir),
+            "output": str(output),
+        },
+        int(tasks),
+        launcher,
+    )
+    return read_record(output)

@@ -17,13 +17,21 @@ One JSON object per slab, whatever the labeller and whatever the outcome::
     free_energy     eV (GPAW's force-consistent energy)
     fermi_level     eV;  work_function / work_function_bottom: eV (dipole-corrected GPAW slabs)
     spinpol         whether the calculation was spin-polarised
+    initial_magmoms the initial moments (μB) of the start that was kept (GPAW)
+    initial_moments ``dft.initial_moments`` (:mod:`magmom.dft.initial_moments`): ``policy``,
+                    ``kept`` (the start whose labels these are; null when every start failed)
+                    and ``starts``: per start (``eos``, ``floor``, ``afm``; ``none`` without
+                    spin) its initial_magmoms, status, reason, energy (eV), final magmoms,
+                    total_magmom and stages. Two starts ran when ``starts`` has two entries;
+                    the CHGNet surrogate has none (``note`` says why)
     ladder_level    ladder level at which the plane-wave stage finished (GPAW)
     relaxed         whether the final relaxation reached its fmax within its step budget
     stages          per stage (prerelax, lcao, pw): wall_time (s), ionic_steps, scf_iterations
                     (total) and scf_iterations_per_step, level, max_force (eV/Å), ...
     scf_attempts    every (stage, ladder level) attempt: mixer, criterion, smearing, maxiter,
                     the GPAW realisation, SCF iterations per ionic step, outcome, error
-    scf_iterations  {stage: total SCF iterations};  wall_time: {stage: s, "total": s}
+    scf_iterations  {stage: total SCF iterations};  wall_time: {stage: s, "total": s} (the
+                    stages of the kept start; the total over every start)
     versions        gpaw, ase, chgnet, numpy, python
     parameters      every setting of the labeller;  parameters_sha256: its SHA-256
 

@@ -40,6 +40,7 @@ import numpy as np
 from magmom.io import write_json
 
 from .gpaw_params import lcao_params, parameters_sha256, planewave_params
+from .parallel import gpaw_parallel, slab_layout, world
 from .prerelax import PrerelaxResult, prerelax
 from .record import structure_dict
 from .scf_ladder import LadderLevel, ladder_from_config, level_parameters, realisation, scf_errors
@@ -232,7 +233,9 @@ def relax_stage(
             name, level.index, level.mixer, level.eigenstates,
             params["occupations"]["width"], level.maxiter, first_step, txt,
         )  # fmt: skip
-        calc = GPAW(**params, txt=str(txt))
+        layout = slab_layout(atoms, params, world().size)  # magmom.dft.parallel
+        attempt["layout"] = layout
+        calc = GPAW(**params, parallel=gpaw_parallel(layout), txt=str(txt))
         atoms.calc = calc
         opt = _optimizer(relax["optimizer"])(atoms, logfile=str(workdir / f"{name}-opt.log"))
         wall_before = state["wall_time"]
@@ -373,7 +376,12 @@ def _result_from_state(name: str, atoms, state: Mapping) -> StageResult:
 
 # ---- the pre-relaxation checkpoint ----------------------------------------------------------
 def prerelax_checkpointed(atoms, cfg: Mapping, workdir: str | Path) -> PrerelaxResult:
-    """:func:`~magmom.dft.prerelax.prerelax` with its result kept in ``{workdir}/prerelax.json``."""
+    """:func:`~magmom.dft.prerelax.prerelax` with its result kept in ``{workdir}/prerelax.json``.
+
+    Under MPI (world size > 1) the checkpoint must exist: the job's serial process writes it
+    before the ranks start (:func:`magmom.dft.label.label_slab_job`), so the ML model never runs
+    once per rank.
+    """
     workdir = Path(workdir)
     path = workdir / "prerelax.json"
     key = parameters_sha256({"prerelax": dict(cfg), "structure": structure_dict(atoms)})
@@ -388,6 +396,11 @@ def prerelax_checkpointed(atoms, cfg: Mapping, workdir: str | Path) -> PrerelaxR
             relaxed, state["model"], state["steps"], state["converged"], state["max_force"],
             state["wall_time"], None if mm is None else np.asarray(mm, dtype=float),
         )  # fmt: skip
+    if world().size > 1:
+        raise RuntimeError(
+            f"{path}: no pre-relaxation checkpoint for these inputs, and this is rank "
+            f"{world().rank} of {world().size}; the pre-relaxation runs before the MPI ranks start"
+        )
     res = prerelax(atoms, cfg)
     write_json(
         path,
@@ -435,18 +448,27 @@ def gpaw_parameters(atoms, dft: Mapping, spinpol: bool) -> dict:
 
 
 def run_staged_relaxation(
-    atoms, dft: Mapping, workdir: str | Path, spinpol: bool, on_stage=None
+    atoms,
+    dft: Mapping,
+    workdir: str | Path,
+    spinpol: bool,
+    on_stage=None,
+    prerelax_dir: str | Path | None = None,
+    pw_magmoms=None,
 ) -> StagedResult:
     """Pre-relaxation, LCAO warm-up and plane-wave relaxation of one slab.
 
     ``on_stage(name, result)`` is called after each stage (the caller records partial progress).
+    ``prerelax_dir``: where the pre-relaxation checkpoint lives (default ``workdir``; the starts
+    of one slab share it). ``pw_magmoms``: initial moments of the plane-wave stage (default: the
+    LCAO stage's converged moments; :mod:`magmom.dft.initial_moments`).
     """
     workdir = Path(workdir)
     ladder = ladder_from_config(dft["scf_ladder"])
     smearing = dft["planewave"]["smearing"]
     params = gpaw_parameters(atoms, dft, spinpol)
 
-    pre = prerelax_checkpointed(atoms, dft["prerelax"], workdir)
+    pre = prerelax_checkpointed(atoms, dft["prerelax"], prerelax_dir or workdir)
     if on_stage:
         on_stage("prerelax", pre)
     start = pre.atoms.copy()
@@ -469,9 +491,13 @@ def run_staged_relaxation(
     )
     if on_stage:
         on_stage("lcao", lcao)
+    pw_start = lcao.atoms  # LCAO geometry; its initial moments are the LCAO's converged moments
+    if spinpol and pw_magmoms is not None:
+        pw_start = lcao.atoms.copy()
+        pw_start.set_initial_magnetic_moments(np.asarray(pw_magmoms, dtype=float))
     pw = relax_stage(
         "pw",
-        lcao.atoms,  # LCAO geometry; its initial moments are the LCAO's converged moments
+        pw_start,
         params["planewave"]["gpaw"],
         smearing,
         ladder,

@@ -5,6 +5,8 @@ for DFT (``dft.prerelax``), then CHGNet 0.4.2's predicted per-atom moments of th
 structure become the labels. CHGNet predicts magnitudes, so the record's signed ``magmoms`` equal
 ``abs_magmoms`` (all non-negative). Records carry ``labeller: chgnet`` and ``surrogate: true``;
 the dataset rows carry ``labeller: chgnet``, which the report turns into a warning on every page.
+No SCF runs, so ``dft.initial_moments`` does not apply: the record's ``initial_moments`` says so
+(:data:`magmom.dft.initial_moments.SURROGATE_NOTE`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from magmom.chgnet import energy_and_magmoms
 from magmom.elements import is_spin_polarised
 
 from .gpaw_params import parameters_sha256
+from .initial_moments import SURROGATE_NOTE
 from .record import finite, set_moments, structure_dict
 from .staged_relaxation import prerelax_checkpointed
 
@@ -37,6 +40,7 @@ def surrogate_parameters(dft: Mapping) -> dict:
 def label_with_chgnet(atoms, dft: Mapping, workdir: str | Path, record: dict) -> dict:
     """Fill ``record`` (from :func:`magmom.dft.record.new_record`) with surrogate labels."""
     params = surrogate_parameters(dft)
+    record["initial_moments"] = {"policy": None, "kept": None, "starts": {}, "note": SURROGATE_NOTE}
     record["parameters"] = params
     record["parameters_sha256"] = parameters_sha256(params)
     pre = prerelax_checkpointed(atoms, dft["prerelax"], workdir)

@@ -14,12 +14,20 @@ from pathlib import Path
 from magmom.layout import SURROGATE_LABELLERS
 
 
-def label_provenance(db_path: str | Path, split_path: str | Path, config: Mapping) -> dict:
+def label_provenance(
+    db_path: str | Path,
+    split_path: str | Path,
+    *,
+    imported: bool,
+    labeller: str,
+    target: str,
+) -> dict:
     """Labellers of the dataset rows, whether they are surrogate labels, and counts per split.
 
     ``surrogate`` is true when any row's ``labeller`` key is a surrogate, when the db metadata
-    says so, or when the workflow labels the slabs itself (no ``dataset.source``) with
-    ``labeller: chgnet``.
+    says so, or when the workflow labels the slabs itself (``imported`` false: no
+    ``dataset.source``) with the surrogate ``labeller`` (``chgnet``). ``target`` is
+    ``dataset.target``.
     """
     from magmom.data.dataset import iter_labelled_slabs, read_metadata
     from magmom.data.split import read_split
@@ -33,18 +41,18 @@ def label_provenance(db_path: str | Path, split_path: str | Path, config: Mappin
         split = split_of.get(str(slab.meta["slab_id"]), "unassigned")
         slabs[split] += 1
         atoms[split] += len(slab.atoms)
-    own_labels = not config["dataset"].get("source")
+    own_labels = not imported
     surrogate = (
         bool(SURROGATE_LABELLERS & set(labellers))
         or bool(read_metadata(db_path).get("surrogate"))
-        or (own_labels and config["labeller"] in SURROGATE_LABELLERS)
+        or (own_labels and labeller in SURROGATE_LABELLERS)
     )
     return {
         "dataset": str(db_path),
         "labellers": dict(sorted(labellers.items())),
         "surrogate": surrogate,
         "surrogate_labeller": "chgnet" if surrogate else None,
-        "target": config["dataset"]["target"],
+        "target": target,
         "n_slabs": dict(sorted(slabs.items())),
         "n_atoms": dict(sorted(atoms.items())),
     }

@@ -43,6 +43,7 @@ from pathlib import Path
 import lmdb
 import numpy as np
 
+from magmom.config import snakemake_command
 from magmom.graphs.cap_stats import HEADER_ARRAY as CAP_HEADER_ARRAY
 from magmom.graphs.cap_stats import AtomEdgeCounts, CapStats
 from magmom.graphs.element_stats import ElementStats
@@ -66,8 +67,12 @@ def entry_key(index: int) -> bytes:
     return b"%010d" % index
 
 
+def _missing(path) -> str:
+    return f"graph cache {path} not found; build it with: {snakemake_command(str(path))}"
+
+
 def _rebuild_hint(path) -> str:
-    return f"delete it and rebuild it (snakemake {path})"
+    return f"delete it and rebuild it ({snakemake_command(str(path))})"
 
 
 class CacheWriter:
@@ -220,7 +225,7 @@ def _matches(expected, actual) -> bool:
 def _open_checked(path: Path):
     """Open ``path`` read-only after checking that it is a complete LMDB file."""
     if not path.is_file():
-        raise CacheError(f"graph cache {path} not found; build it with: snakemake {path}")
+        raise CacheError(_missing(path))
     size = path.stat().st_size
     try:
         env = lmdb.open(
@@ -265,7 +270,7 @@ def _shared_env(path: Path):
     try:
         st = path.stat()
     except OSError as err:
-        raise CacheError(f"graph cache {path} not found; build it with: snakemake {path}") from err
+        raise CacheError(_missing(path)) from err
     key, version = (st.st_dev, st.st_ino), (st.st_size, st.st_mtime_ns)
     known = _HANDLES.get(key)
     if known is not None and known[0] == version:

@@ -13,15 +13,16 @@ farthest kept neighbour. :class:`CapStats` accumulates
 A cache writer keeps one per cache file and stores it in the header (:meth:`header_meta` in the
 JSON metadata under ``"cap"``, the histogram as the header array ``cap_reach_hist``), so
 :func:`cap_summary` reports a whole cutoff (train + val + test) from the headers alone, without
-reading a single graph. Caches written without the per-atom counts within the cutoff (e.g. by
-:meth:`~magmom.graphs.cache.CacheWriter.add` from bare arrays) report ``capped_atoms`` as
-unknown (``None``), never as zero.
+reading a single graph; :func:`cap_summaries_by_cutoff` does so per cutoff and
+:func:`cap_markdown` writes the report's table. Caches written without the per-atom counts
+within the cutoff (e.g. by :meth:`~magmom.graphs.cache.CacheWriter.add` from bare arrays) report
+``capped_atoms`` as unknown (``None``), never as zero.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -147,9 +148,49 @@ class CapStats:
 
 def cap_summary(paths: Iterable[str | os.PathLike]) -> CapStats:
     """The cap summary of several caches (e.g. train/val/test of one cutoff), from their headers."""
+    return _summaries(paths, by_cutoff=False)[None]
+
+
+def cap_summaries_by_cutoff(paths: Iterable[str | os.PathLike]) -> dict[float, CapStats]:
+    """``{cutoff: summary}`` of caches of any cutoffs (grouped by their headers' ``cutoff``)."""
+    return dict(sorted(_summaries(paths, by_cutoff=True).items()))
+
+
+def _summaries(paths, by_cutoff: bool) -> dict:
     from magmom.graphs.cache import CacheReader
 
-    total = CapStats()
+    out: dict = {} if by_cutoff else {None: CapStats()}
     for path in paths:
-        total.merge(CacheReader(path).cap_stats)
-    return total
+        reader = CacheReader(path)
+        key = float(reader.header["cutoff"]) if by_cutoff else None
+        out.setdefault(key, CapStats()).merge(reader.cap_stats)
+    return out
+
+
+def cap_markdown(by_cutoff: Mapping[float, CapStats], max_neighbors: int | None) -> str:
+    """A Markdown paragraph and table: per cutoff, edges per atom, capped atoms, farthest kept."""
+    if not by_cutoff:
+        return ""
+
+    def fmt(value, spec: str) -> str:
+        return "–" if value is None else format(value, spec)
+
+    rows = [
+        f"| {cutoff:g} Å | {fmt(s.edges_per_atom_mean, '.1f')} | {s.edges_per_atom_max} | "
+        f"{fmt(s.capped_fraction, '.1%')} | {fmt(s.reach_median, '.2f')} Å | {s.atoms:,} |"
+        for cutoff, s in by_cutoff.items()
+    ]
+    cap = "no cap" if max_neighbors is None else f"its {max_neighbors} nearest neighbours"
+    return "\n".join(
+        [
+            f"*What the neighbour cap does* (graph caches, all splits): each atom keeps {cap} "
+            "plus the rest of the last one's shell. Where most atoms are capped, the farthest "
+            "kept neighbour, not the cutoff, bounds what a model sees: compare its median with "
+            "the cutoff before reading the sweep as an effect of the radius.",
+            "",
+            "| cutoff | edges per atom | max | capped atoms | median farthest kept neighbour "
+            "| atoms |",
+            "|---|---|---|---|---|---|",
+            *rows,
+        ]
+    )

@@ -7,8 +7,9 @@ predicts
     \hat y_i = \bar y_{Z_i} + f_\theta(\mathcal{G})_i ,
 
 so the network :math:`f_\theta` only learns the deviation of each atom from its element's mean.
-:math:`\bar y` is a buffer (length 119, indexed by atomic number, 0 for unseen elements): it is
-saved in the ``state_dict`` and restored by ``load_state_dict``, but never trained.
+:math:`\bar y` is a buffer (length 119, indexed by atomic number; the global training mean for
+elements unseen in training, :meth:`magmom.graphs.element_stats.ElementStats.mean`): it is saved in
+the ``state_dict`` and restored by ``load_state_dict``, but never trained.
 """
 
 from __future__ import annotations

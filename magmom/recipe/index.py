@@ -5,7 +5,8 @@ is cached on disk under a key that changes exactly when the result could change:
 
 .. math::
     \\mathrm{key} = \\mathrm{SHA256}\\big(\\mathrm{json}(\\texttt{config["recipe"]}) \\,\\|\\,
-    \\text{source of } \\texttt{magmom/recipe/*.py}, \\texttt{magmom/elements.py}
+    \\text{source of } \\texttt{magmom/recipe/*.py}, \\texttt{magmom/elements.py},
+    \\texttt{magmom/layout.py}
     \\,\\|\\, \\text{bytes of the study tables (source \\texttt{study\\_tables})}\\big)
 
 A cached call reads one text file (milliseconds); a cold call enumerates the recipe (well under
@@ -31,7 +32,8 @@ _KEEP_CACHED = 8  # older index files of other configs are pruned beyond this ma
 def code_version() -> str:
     """SHA256 over the sources the enumeration depends on."""
     h = hashlib.sha256()
-    for path in sorted(_PACKAGE.glob("*.py")) + [_PACKAGE.parent / "elements.py"]:
+    shared = [_PACKAGE.parent / "elements.py", _PACKAGE.parent / "layout.py"]
+    for path in sorted(_PACKAGE.glob("*.py")) + shared:
         h.update(path.name.encode())
         h.update(path.read_bytes())
     return h.hexdigest()

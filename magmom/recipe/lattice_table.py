@@ -4,19 +4,33 @@ Format (``<results_dir>/eos/lattice_table.json``, written by the ``lattice_table
 
     {element: {lattice: {"a0": Å, "c_over_a": float | null, "magmom": μB, "source": str}}}
 
-``c_over_a`` is set for hcp only (null for fcc/bcc). ``source`` says where the numbers come from
-(e.g. ``gpaw-eos``, ``chgnet-eos``, or one of the fallbacks below).
+``c_over_a`` is set for every hcp entry and null for fcc/bcc. ``source`` says where the numbers
+come from (e.g. ``gpaw-eos``, ``chgnet-eos``, or one of the fallbacks below).
+
+**One c/a rule per table** (``recipe.hcp_c_over_a``), obeyed by the equation of state and by every
+fallback alike, so that Vegard's rule never averages c/a values chosen in different ways:
+
+* a number (the study: 1.633, the ideal :math:`\\sqrt{8/3}`): every hcp entry has exactly this
+  c/a. The EOS scans :math:`a` at this c/a; an ASE reference state with another (experimental)
+  c/a keeps its volume per atom, :math:`a = a_\\mathrm{ref}\\,((c/a)_\\mathrm{ref} /
+  (c/a))^{1/3}` (Zn: 2.66 Å at 1.856 becomes 2.776 Å at 1.633); the covalent estimate uses it.
+* ``fit``: every hcp entry has the element's own equilibrium c/a. The EOS fits it (a 2-D
+  equation of state, :mod:`magmom.dft.eos`); an ASE reference state gives its experimental c/a
+  (Zn 1.856, Co 1.622, Ti 1.588); the covalent estimate, which knows no c/a, the ideal 1.633.
+
+:func:`check_c_over_a_rule` refuses a table that breaks a fixed rule (e.g. one written before the
+rule changed), naming the file, the entry and the key.
 
 Fallback when an entry is missing or no equation of state is computed (``eos.calculator:
 reference``), every use logged with ``logging.warning`` naming element and lattice:
 
 1. ``ase-reference-state``: the element's ASE reference state when its symmetry is the requested
-   lattice (for hcp, its c/a too).
+   lattice (hcp: c/a by the rule above).
 2. ``covalent-radius-estimate``: hard spheres touching at the covalent radius :math:`r`,
 
    .. math::
        a_\\mathrm{fcc} = 2\\sqrt{2}\\, r, \\qquad a_\\mathrm{bcc} = \\frac{4 r}{\\sqrt{3}}, \\qquad
-       a_\\mathrm{hcp} = 2 r,\\; c/a = \\sqrt{8/3} \\approx 1.633.
+       a_\\mathrm{hcp} = 2 r.
 
    (Mn's ASE reference state is α-Mn, a 58-atom cubic cell, so its bcc entry uses this estimate.)
 
@@ -25,7 +39,8 @@ starting guesses for a spin-polarised SCF, set at or above the known moments so 
 solution can be found: Fe 2.2 (bcc Fe), Co 1.6 (hcp Co), Ni 0.6 (fcc Ni), Mn 2.5 (bcc/fcc Mn
 carry 1–3 μB in DFT), Cr 1.5 (bulk spin-density wave ≈0.6, surfaces 2–3), V 1.0 (non-magnetic in
 bulk, magnetic at some surfaces). Other elements of the spin-polarised set (Cu, Mo, Os, Ru, W) get
-``recipe.default_magmom``; the rest 0.
+``recipe.default_magmom``; the rest 0. They start the equation of state and, under
+``dft.initial_moments: eos`` only, the slabs' DFT (:mod:`magmom.dft.initial_moments`).
 """
 
 from __future__ import annotations
@@ -48,6 +63,20 @@ DEFAULT_MAGMOM: dict[str, float] = {
 
 ENTRY_KEYS = ("a0", "c_over_a", "magmom", "source")
 LatticeTable = dict[str, dict[str, dict]]
+FIT = "fit"
+"""``recipe.hcp_c_over_a: fit``: each hcp entry at its own equilibrium c/a (see above)."""
+CoverA = float | str  # a fixed c/a, or FIT
+
+
+def fixed_c_over_a(rule: CoverA) -> float | None:
+    """The fixed c/a of ``rule`` (``recipe.hcp_c_over_a``), or None when it is ``fit``."""
+    if rule == FIT:
+        return None
+    if isinstance(rule, str) or not float(rule) > 0:
+        raise ValueError(
+            f"config key 'recipe.hcp_c_over_a': {rule!r} is neither a positive number nor 'fit'"
+        )
+    return float(rule)
 
 
 def initial_magmom(element: str, default_magmom: float) -> float:
@@ -63,23 +92,31 @@ def _reference_state(element: str) -> dict:
     return reference_states[atomic_numbers[element]] or {}
 
 
-def reference_entry(element: str, lattice: str, default_magmom: float) -> dict:
-    """Fallback entry of ``element`` on ``lattice`` (logged as a warning)."""
+def reference_entry(
+    element: str, lattice: str, default_magmom: float, c_over_a: CoverA = IDEAL_HCP_C_OVER_A
+) -> dict:
+    """Fallback entry of ``element`` on ``lattice`` (logged as a warning); ``c_over_a`` is the
+    rule ``recipe.hcp_c_over_a`` (see the module docstring)."""
     if lattice not in LATTICES:
         raise ValueError(f"unknown lattice {lattice!r}; allowed: {', '.join(LATTICES)}")
+    fixed = fixed_c_over_a(c_over_a)
     ref = _reference_state(element)
-    c_over_a = None
+    coa = None
     if ref.get("symmetry") == lattice:
         a0 = float(ref["a"])
         if lattice == "hcp":
-            c_over_a = float(ref.get("c/a", IDEAL_HCP_C_OVER_A))
+            coa = float(ref.get("c/a", IDEAL_HCP_C_OVER_A))
+            if fixed is not None:  # same volume per atom at the fixed c/a
+                a0 *= (coa / fixed) ** (1 / 3)
+                coa = fixed
         source = "ase-reference-state"
     else:
         r = covalent_radius_pm(element) / 100.0
         a0 = {"fcc": 2 * math.sqrt(2) * r, "bcc": 4 * r / math.sqrt(3), "hcp": 2 * r}[lattice]
         if lattice == "hcp":
-            c_over_a = IDEAL_HCP_C_OVER_A
+            coa = IDEAL_HCP_C_OVER_A if fixed is None else fixed
         source = "covalent-radius-estimate"
+    c_over_a = coa
     magmom = initial_magmom(element, default_magmom)
     log.warning(
         "lattice table fallback for %s %s: a0=%.3f Å%s, magmom=%.2f μB (%s)",
@@ -89,11 +126,14 @@ def reference_entry(element: str, lattice: str, default_magmom: float) -> dict:
 
 
 def reference_lattice_table(
-    elements: Iterable[str], default_magmom: float, lattices: Iterable[str] = LATTICES
+    elements: Iterable[str],
+    default_magmom: float,
+    lattices: Iterable[str] = LATTICES,
+    c_over_a: CoverA = IDEAL_HCP_C_OVER_A,
 ) -> LatticeTable:
     """A complete table from the fallbacks alone (``eos.calculator: reference``)."""
     return {
-        el: {lat: reference_entry(el, lat, default_magmom) for lat in lattices}
+        el: {lat: reference_entry(el, lat, default_magmom, c_over_a) for lat in lattices}
         for el in sorted(elements)
     }
 
@@ -109,6 +149,8 @@ def _check_entry(entry, where: str) -> dict:
         raise ValueError(f"{where}.a0: {a0!r} is not a positive number of Å")
     if coa is not None and (not isinstance(coa, int | float) or not coa > 0):
         raise ValueError(f"{where}.c_over_a: {coa!r} is neither null nor a positive number")
+    if where.endswith(".hcp") and coa is None:
+        raise ValueError(f"{where}.c_over_a: an hcp entry needs its c/a (got null)")
     if not isinstance(mag, int | float) or not math.isfinite(mag):
         raise ValueError(f"{where}.magmom: {mag!r} is not a finite number of μB")
     if not isinstance(entry["source"], str):
@@ -154,19 +196,45 @@ def write_lattice_table(path: str | Path, table: Mapping) -> None:
     write_json(path, validate_lattice_table(table, str(path)))
 
 
-def lattice_entry(table: Mapping, element: str, lattice: str, default_magmom: float) -> dict:
+def lattice_entry(
+    table: Mapping,
+    element: str,
+    lattice: str,
+    default_magmom: float,
+    c_over_a: CoverA = IDEAL_HCP_C_OVER_A,
+) -> dict:
     """``table[element][lattice]``, or the logged fallback when the table lacks it."""
     entry = table.get(element, {}).get(lattice)
-    return entry if entry is not None else reference_entry(element, lattice, default_magmom)
+    if entry is not None:
+        return entry
+    return reference_entry(element, lattice, default_magmom, c_over_a)
 
 
 def complete_lattice_table(
-    table: Mapping, entries: Iterable[tuple[str, str]], default_magmom: float
+    table: Mapping,
+    entries: Iterable[tuple[str, str]],
+    default_magmom: float,
+    c_over_a: CoverA = IDEAL_HCP_C_OVER_A,
 ) -> LatticeTable:
     """A copy of ``table`` with each missing (element, lattice) of ``entries`` filled by the
     logged fallback."""
     out: LatticeTable = {el: dict(v) for el, v in table.items()}
     for el, lat in sorted(set(entries)):
         if lat not in out.get(el, {}):
-            out.setdefault(el, {})[lat] = reference_entry(el, lat, default_magmom)
+            out.setdefault(el, {})[lat] = reference_entry(el, lat, default_magmom, c_over_a)
     return out
+
+
+def check_c_over_a_rule(table: Mapping, c_over_a: CoverA, origin: str = "lattice table") -> None:
+    """Refuse hcp entries of ``table`` whose c/a breaks a fixed rule ``recipe.hcp_c_over_a``."""
+    fixed = fixed_c_over_a(c_over_a)
+    if fixed is None:
+        return
+    for el, by_lattice in sorted(table.items()):
+        entry = by_lattice.get("hcp")
+        if entry is not None and not math.isclose(entry["c_over_a"], fixed, abs_tol=1e-6):
+            raise ValueError(
+                f"{origin}: {el}.hcp has c/a {entry['c_over_a']:.4f} ({entry['source']}) but "
+                f"config key 'recipe.hcp_c_over_a' fixes {fixed:g}; rebuild the lattice table "
+                "(rule lattice_table) or set recipe.hcp_c_over_a: fit"
+            )

@@ -9,8 +9,8 @@
   .. math::
       a = \\sum_i x_i\\, a_{0,i}^{L}, \\qquad (c/a) = \\sum_i x_i\\, (c/a)_i^{L}
 
-  with :math:`a_0` and :math:`c/a` from the lattice table (``recipe.hcp_c_over_a`` where an hcp
-  entry has no c/a).
+  with :math:`a_0` and :math:`c/a` from the lattice table, whose hcp entries all follow the one
+  c/a rule ``recipe.hcp_c_over_a`` (:mod:`magmom.recipe.lattice_table`).
 * ``recipe.vacuum`` Å of vacuum on each side along z; pbc (True, True, False); the bottom
   ``recipe.fixed_layers`` layers under :class:`ase.constraints.FixAtoms`; ASE tags = layer number
   (1 = top).
@@ -69,9 +69,9 @@ def vegard_lattice(
     a = 0.0
     coa = 0.0
     for el, c in zip(elements, counts, strict=True):
-        e = lattice_entry(table, el, lattice, recipe["default_magmom"])
+        e = lattice_entry(table, el, lattice, recipe["default_magmom"], recipe["hcp_c_over_a"])
         a += c / n * e["a0"]
-        coa += c / n * (e["c_over_a"] or recipe["hcp_c_over_a"])
+        coa += c / n * (e["c_over_a"] or 0.0)  # null for fcc/bcc
     return a, (coa if lattice == "hcp" else None)
 
 
@@ -149,7 +149,9 @@ def finish_slab(atoms, row: Mapping, recipe: Mapping, table: Mapping, a: float, 
 
     lattice = row["lattice"]
     moments = {
-        el: lattice_entry(table, el, lattice, recipe["default_magmom"])["magmom"]
+        el: lattice_entry(table, el, lattice, recipe["default_magmom"], recipe["hcp_c_over_a"])[
+            "magmom"
+        ]
         for el in set(atoms.get_chemical_symbols())
     }
     atoms.set_initial_magnetic_moments([moments[s] for s in atoms.get_chemical_symbols()])

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from magmom.io import write_bytes
 
-from .lattice_table import complete_lattice_table, load_lattice_table
+from .lattice_table import check_c_over_a_rule, complete_lattice_table, load_lattice_table
 from .manifest import SlabSpec, manifest_bytes, recipe_slabs, type_summary
 from .slabs import write_initial_slabs
 
@@ -75,7 +75,10 @@ def run_slab_recipe(
             "%s lacks %d of the %d (element, lattice) entries the slabs need; using fallbacks",
             lattice_table_path, len(missing), len(need),
         )  # fmt: skip
-        table = complete_lattice_table(table, missing, recipe["default_magmom"])
+        table = complete_lattice_table(
+            table, missing, recipe["default_magmom"], recipe["hcp_c_over_a"]
+        )
+    check_c_over_a_rule(table, recipe["hcp_c_over_a"], str(lattice_table_path))
     data = manifest_bytes(specs)
     n = write_initial_slabs(
         [s._asdict() for s in specs],

@@ -12,7 +12,14 @@ model directory share the *identity* keys
 ``residual``       bool; ``element_mean`` float32 (119,) bias buffer when true, else None
 ``config``         the full workflow config the model was trained with (``models`` rebuilds it)
 ``fingerprint``    JSON of every setting and input cache the run depends on (resume guard)
+``graph``          (v2) how input graphs are built: ``{"cutoff", "max_neighbors", "target",
+                   "schema_version"}`` (the last: the training cache's graph schema)
+``element_counts`` (v2) int64 (119,): training atoms per atomic number (0 = never seen)
 =================  ==========================================================================
+
+Format 1 checkpoints (no ``graph``, no ``element_counts``) still load: :func:`graph_settings`
+falls back to the config they carry and :func:`element_counts` returns None (unseen elements
+cannot be flagged for them).
 
 and the *state* keys ``epoch`` (completed epochs), ``model_state``, ``optimizer_state``,
 ``scheduler_state``, ``val_mae``. ``best.pt`` is the state at the epoch of lowest validation MAE.
@@ -39,7 +46,7 @@ import torch
 from magmom.io import atomic_path
 
 FORMAT = "magmom-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 BEST = "best.pt"
 LAST = "last.pt"
@@ -48,6 +55,19 @@ HISTORY = "history.csv"
 
 class CheckpointError(RuntimeError):
     """A checkpoint file is missing, unreadable or not a magmom checkpoint."""
+
+
+def retrain_hint(path: str | os.PathLike) -> str:
+    """How to retrain the model of checkpoint ``path`` from scratch (a fresh run sets the old
+    state aside; deleting best.pt alone would let the job resume its last.pt)."""
+    from magmom.config import snakemake_command
+
+    best = Path(path).parent / BEST
+    command = snakemake_command(str(best), "--forcerun train", "--config 'training={fresh: true}'")
+    return (
+        f"retrain it from scratch with `{command}` (the earlier state is set aside, not "
+        "deleted), or with `python -m magmom.training ... --fresh` outside the workflow"
+    )
 
 
 def to_cpu(obj: Any) -> Any:
@@ -84,16 +104,48 @@ def load_checkpoint(
     except Exception as exc:  # corrupt file, foreign pickle, truncated copy
         raise CheckpointError(
             f"checkpoint {path} cannot be read with torch.load(weights_only=True): {exc}; "
-            f"delete it to retrain"
+            + retrain_hint(path)
         ) from exc
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a magmom checkpoint (no format={FORMAT!r} key)")
-    if checkpoint.get("format_version", 0) > FORMAT_VERSION:
+    version = checkpoint.get("format_version", 0)
+    if not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
         raise CheckpointError(
-            f"{path} has checkpoint format {checkpoint['format_version']}, newer than this code "
-            f"({FORMAT_VERSION}); update the magmom package"
+            f"{path} has checkpoint format {version!r}; this code reads formats 1 to "
+            f"{FORMAT_VERSION} (a newer one needs an updated magmom package, an older one "
+            f"retraining)"
         )
     return checkpoint
+
+
+def graph_settings(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"cutoff", "max_neighbors", "target"}`` the model's input graphs must be built with.
+
+    Format 2 stores them (from the training cache's header); format 1 takes them from the
+    config it was trained with (``graphs.max_neighbors``, ``dataset.target``).
+    """
+    if "graph" in checkpoint:
+        graph = dict(checkpoint["graph"])
+    else:
+        config = checkpoint["config"]
+        graph = {
+            "cutoff": checkpoint["cutoff"],
+            "max_neighbors": config.get("graphs", {}).get("max_neighbors"),
+            "target": config.get("dataset", {}).get("target", "abs"),
+            "schema_version": None,
+        }
+    graph["cutoff"] = float(graph["cutoff"])
+    if graph["max_neighbors"] is not None:
+        graph["max_neighbors"] = int(graph["max_neighbors"])
+    return graph
+
+
+def element_counts(checkpoint: Mapping[str, Any]) -> np.ndarray | None:
+    """Training atoms per atomic number, int64 (119,); None for a format-1 checkpoint."""
+    counts = checkpoint.get("element_counts")
+    if counts is None:
+        return None
+    return np.asarray(torch.as_tensor(counts).cpu().numpy(), dtype=np.int64)
 
 
 # ---- random number generators --------------------------------------------------------------
@@ -184,6 +236,6 @@ def load_model(
     except RuntimeError as exc:  # state-dict mismatch: the models code changed since training
         raise CheckpointError(
             f"{path}: weights do not fit the {checkpoint['architecture']} model built by this "
-            f"code ({exc}); retrain by deleting {Path(path).parent}"
+            f"code ({exc}); " + retrain_hint(path)
         ) from exc
     return model, checkpoint

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from magmom.config import ConfigError, check
+from magmom.config import ConfigError, check, config_args
 from magmom.layout import ARCHITECTURES, Layout
 from magmom.rule_logging import log_to
 from magmom.training.device import configure_threads
@@ -106,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
         if not path.exists():
             raise FileNotFoundError(
                 f"graph cache {path} does not exist; build it with "
-                f"`snakemake {path} --configfile ...` or pass --train-cache/--val-cache"
+                f"`snakemake {path} {config_args([args.config, *args.configfile])}` "
+                "or pass --train-cache/--val-cache"
             )
     configure_threads(args.threads)
     result = train_model(

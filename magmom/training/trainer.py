@@ -47,6 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from magmom.config import model_settings
 from magmom.graphs.element_stats import ElementStats
 from magmom.io import write_text
 from magmom.layout import cutoff_token, format_model_id, parse_model_id
@@ -73,8 +74,10 @@ HISTORY_COLUMNS = ("epoch", "train_loss", "train_mae", "val_mae", "lr", "time")
 # Settings that may change between a killed run and its resumption without invalidating it:
 # raising the epoch budget or the patience simply lets the run go on.
 RESUMABLE_KEYS = frozenset({"max_epochs", "early_stopping_patience"})
-# models.* keys that list *which* models exist rather than how one is built.
-MODEL_LIST_KEYS = frozenset({"architectures", "cutoffs", "residual"})
+# training.* keys that say how a job runs, not what it computes.
+RUN_KEYS = frozenset({"resources", "fresh"})
+# Where earlier training state goes when a run cannot continue it (renamed, never deleted).
+SET_ASIDE = "set-aside"
 
 ModelFactory = Callable[..., nn.Module]
 
@@ -247,6 +250,27 @@ def element_mean_of(dataset: Sequence) -> torch.Tensor:
     return torch.from_numpy(ElementStats.of_graphs(dataset).mean()).float()
 
 
+def element_counts_of(dataset: Sequence) -> torch.Tensor:
+    """Atoms per atomic number in ``dataset``, int64 (119,): a cache's header, else a scan."""
+    if hasattr(dataset, "element_stats"):
+        stats = dataset.element_stats()
+    else:
+        stats = ElementStats.of_graphs(dataset)
+    return torch.from_numpy(np.rint(stats.count)).long()
+
+
+def graph_settings_of(dataset: Sequence, config: Mapping[str, Any], cutoff: float) -> dict:
+    """How the training graphs were built (cutoff, per-atom cap, target): from a cache's header,
+    else from the config; stored in the checkpoint so a predictor builds the same graphs."""
+    header = getattr(dataset, "header", None) or {}
+    return {
+        "cutoff": float(cutoff),
+        "max_neighbors": header.get("max_neighbors", config.get("graphs", {}).get("max_neighbors")),
+        "target": header.get("target", config.get("dataset", {}).get("target", "abs")),
+        "schema_version": header.get("schema_version"),
+    }
+
+
 def dataset_description(dataset: Sequence) -> dict[str, Any]:
     """What identifies a dataset for the resume guard: a cache's header, else its size."""
     header = getattr(dataset, "header", None)
@@ -263,17 +287,56 @@ def plain(obj: Any) -> Any:
 def run_fingerprint(
     spec: ModelSpec, config: Mapping[str, Any], train_set: Sequence, val_set: Sequence
 ) -> str:
-    """JSON of everything a run's result depends on, except the resumable epoch budget."""
+    """JSON of everything a run's result depends on, except the epoch budget (max_epochs and
+    early_stopping_patience: :meth:`Trainer.resume` checks that the saved run is a prefix of this
+    one instead)."""
     payload = {
         "model": asdict(spec),
-        "models": {k: v for k, v in config["models"].items() if k not in MODEL_LIST_KEYS},
+        "models": model_settings(spec.architecture, config["models"]),
         "training": {
-            k: v for k, v in config["training"].items() if k not in RESUMABLE_KEYS | {"resources"}
+            k: v for k, v in config["training"].items() if k not in RESUMABLE_KEYS | RUN_KEYS
         },
         "train": dataset_description(train_set),
         "val": dataset_description(val_set),
     }
     return json.dumps(plain(payload), sort_keys=True)
+
+
+def fingerprint_differences(saved: str, current: str) -> list[str]:
+    """The settings in which two run fingerprints differ, as ``key: saved -> current`` lines."""
+
+    def flat(obj, prefix=""):
+        if isinstance(obj, dict):
+            out = {}
+            for k, v in obj.items():
+                out.update(flat(v, f"{prefix}{k}."))
+            return out
+        return {prefix.rstrip("."): obj}
+
+    try:
+        a, b = flat(json.loads(saved)), flat(json.loads(current))
+    except (TypeError, ValueError):
+        return ["(no readable settings fingerprint)"]
+    return [
+        f"{k}: {a.get(k)!r} -> {b.get(k)!r}"
+        for k in sorted(set(a) | set(b))
+        if a.get(k) != b.get(k)
+    ]
+
+
+def stop_epoch(history: Sequence[Mapping[str, Any]], settings: TrainingSettings) -> int | None:
+    """The epoch at which a run under ``settings`` would have stopped, replaying the validation
+    MAEs of ``history`` (None if it would go on past the last row)."""
+    best, without = math.inf, 0
+    for row in history:
+        epoch = int(row["epoch"])
+        if row["val_mae"] < best:
+            best, without = row["val_mae"], 0
+        else:
+            without += 1
+        if without >= settings.early_stopping_patience or epoch >= settings.max_epochs:
+            return epoch
+    return None
 
 
 # ---- the loop --------------------------------------------------------------------------------
@@ -465,29 +528,40 @@ class Trainer:
                 stale.unlink(missing_ok=True)
 
     def resume(self) -> bool:
-        """Continue from ``last.pt`` when it exists and matches this run; True if resumed.
+        """Continue from ``last.pt`` when it was written by this same run; True if resumed.
 
-        Also restores ``best.pt`` and ``history.csv`` from it, since a workflow manager deletes the
-        declared outputs of a failed job but leaves ``last.pt`` alone.
+        The same run: equal settings fingerprint (every setting and input cache), and a saved
+        state this run's budget would have reached (the saved epochs replayed under this
+        ``max_epochs`` / ``early_stopping_patience`` do not stop before their end). Anything else
+        is set aside (:meth:`set_aside`), never continued. Also restores ``best.pt`` and
+        ``history.csv`` from ``last.pt``, since a workflow manager deletes the declared outputs of
+        a failed job but leaves ``last.pt`` alone.
         """
         if not self.last_path.exists():
             return False
         try:
             ckpt = load_checkpoint(self.last_path, map_location="cpu")
         except CheckpointError as exc:
-            log.warning("%s; starting from scratch", exc)
+            self.set_aside(f"it cannot be read ({exc})")
             return False
-        if ckpt.get("fingerprint") != self.identity["fingerprint"]:
-            log.warning(
-                "%s was written with other settings or input caches; starting from scratch "
-                "(it will be overwritten)",
-                self.last_path,
+        saved = ckpt.get("fingerprint")
+        if saved != self.identity["fingerprint"]:
+            changes = fingerprint_differences(saved, self.identity["fingerprint"])
+            self.set_aside("it was written under other settings or inputs: " + "; ".join(changes))
+            return False
+        epoch = int(ckpt["epoch"])
+        stop = stop_epoch(ckpt["history"], self.settings)
+        if stop is not None and stop < epoch:
+            self.set_aside(
+                f"its run went on to epoch {epoch}, past where this run stops (epoch {stop}: "
+                f"max_epochs={self.settings.max_epochs}, "
+                f"early_stopping_patience={self.settings.early_stopping_patience})"
             )
             return False
         self.model.load_state_dict(ckpt["model_state"])
         self.optimizer.load_state_dict(ckpt["optimizer_state"])
         self.scheduler.load_state_dict(ckpt["scheduler_state"])
-        self.epoch = int(ckpt["epoch"])
+        self.epoch = epoch
         self.best_val_mae = float(ckpt["trainer"]["best_val_mae"])
         self.best_epoch = int(ckpt["trainer"]["best_epoch"])
         self.epochs_without_improvement = int(ckpt["trainer"]["epochs_without_improvement"])
@@ -497,8 +571,8 @@ class Trainer:
         save_checkpoint(self.best_path, self.best_checkpoint())
         self.write_history()
         log.info(
-            "resumed %s from %s at epoch %d (best val MAE %.5f at epoch %d, %d epochs without "
-            "improvement)",
+            "resumed %s from %s at epoch %d (same settings; best val MAE %.5f at epoch %d, %d "
+            "epochs without improvement)",
             self.model_id,
             self.last_path,
             self.epoch,
@@ -507,6 +581,30 @@ class Trainer:
             self.epochs_without_improvement,
         )
         return True
+
+    def set_aside(self, reason: str) -> Path | None:
+        """Move any earlier ``best.pt``/``last.pt``/``history.csv`` of this directory into
+        ``set-aside/<UTC time>/`` (renamed, not deleted) and log why; the set-aside folder."""
+        present = [p for p in (self.best_path, self.last_path, self.history_path) if p.exists()]
+        if not present:
+            return None
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        folder = self.out_dir / SET_ASIDE / stamp
+        n = 1
+        while folder.exists():
+            n += 1
+            folder = self.out_dir / SET_ASIDE / f"{stamp}-{n}"
+        folder.mkdir(parents=True)
+        for path in present:
+            path.rename(folder / path.name)
+        log.warning(
+            "%s: starting from scratch; earlier training state (%s) set aside in %s because %s",
+            self.model_id,
+            ", ".join(p.name for p in present),
+            folder,
+            reason,
+        )
+        return folder
 
     # -- the loop --
     def fit(
@@ -522,7 +620,14 @@ class Trainer:
         start = time.perf_counter()
         s = self.settings
         self.remove_stale_temporaries()
-        resumed_from = self.epoch if resume and self.resume() else 0
+        if resume:
+            resumed = self.resume()
+        else:
+            resumed = False
+            self.set_aside("a fresh start was asked for (training.fresh / --fresh)")
+        if not resumed:
+            self.set_aside("there is no last.pt of this same run to continue from")
+        resumed_from = self.epoch if resumed else 0
         train_loader = graph_loader(
             train_set,
             s.batch_size,
@@ -626,6 +731,19 @@ class Trainer:
 # ---- entry point -----------------------------------------------------------------------------
 
 
+def calibrate_on_first_batch(model: nn.Module, train_set: Sequence, batch_size: int) -> None:
+    """Data-dependent initialisation: the layer scales of every MagmomGNN in ``model`` from the
+    first ``batch_size`` training graphs in cache order (:mod:`magmom.models.magmom_gnn`). A resumed
+    run then restores the scales it started with from ``last.pt``."""
+    from torch_geometric.data import Batch
+
+    from magmom.models.magmom_gnn import calibrate_layer_scales
+
+    first = Batch.from_data_list([train_set[i] for i in range(min(len(train_set), batch_size))])
+    for scales in calibrate_layer_scales(model, first):
+        log.info("layer scales from the first training batch: %s", scales.tolist())
+
+
 def check_inputs(spec: ModelSpec, train_set: Sequence, val_set: Sequence, names=("", "")) -> None:
     """Fail early, naming the file, when a cache is empty or built for another cutoff."""
     for dataset, split, name in (
@@ -675,6 +793,7 @@ def train_model(
     model = model_factory(
         spec.architecture, spec.cutoff, config["models"], element_mean=element_mean
     )
+    calibrate_on_first_batch(model, train_set, settings.batch_size)
     identity = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -685,6 +804,8 @@ def train_model(
         "element_mean": element_mean,
         "config": config,
         "fingerprint": run_fingerprint(spec, config, train_set, val_set),
+        "graph": graph_settings_of(train_set, config, spec.cutoff),
+        "element_counts": element_counts_of(train_set),
         "torch_version": str(torch.__version__),
     }
     n_params = sum(p.numel() for p in model.parameters())

@@ -13,6 +13,9 @@ by :func:`~.build.build_report`:
 * ``deployment_cost.csv`` / ``.md``: parameters, load and inference time per 64-atom slab of the
   best cutoff of each architecture, with its test MAE.
 
+The DFT warm-start page (``warm_start.csv`` / ``.md`` / ``.png``, rule ``warm_start_report``)
+is written by :func:`~.warm_start.write_page` from the experiment's per-slab records.
+
 Every figure and table states the number of atoms and slabs behind it and, for surrogate labels,
 that the labels are not DFT.
 """

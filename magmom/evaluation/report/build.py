@@ -32,8 +32,10 @@ def build_report(
     outputs: Mapping[str, str | Path],
     excluded_elements: Sequence[str],
     top_n: int,
+    cap_note: str = "",
 ) -> pd.DataFrame:
-    """Write every report output (the :data:`OUTPUT_KEYS` of ``outputs``); return the ranking."""
+    """Write every report output (the :data:`OUTPUT_KEYS` of ``outputs``); return the ranking.
+    ``cap_note``: what the neighbour cap does per cutoff, placed under the cutoff sweep."""
     missing = [k for k in OUTPUT_KEYS if k not in outputs]
     if missing:
         raise KeyError(f"build_report: no output path for {missing}")
@@ -50,7 +52,9 @@ def build_report(
     per_element_heatmap(per_element, ranking, top_n, outputs["heatmap"], surrogate)
     write_text(
         outputs["ranking_md"],
-        ranking_markdown(ranking, per_element, cost, provenance, excluded_elements, top_n),
+        ranking_markdown(
+            ranking, per_element, cost, provenance, excluded_elements, top_n, cap_note
+        ),
     )
     write_text(outputs["cost_md"], cost_markdown(cost, provenance))
     return ranking

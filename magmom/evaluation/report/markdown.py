@@ -128,7 +128,9 @@ def _ranking_section(ranking: pd.DataFrame, excl: str) -> list[str]:
     return lines
 
 
-def _figures_section(ranking: pd.DataFrame, per_element: pd.DataFrame, top_n: int) -> list[str]:
+def _figures_section(
+    ranking: pd.DataFrame, per_element: pd.DataFrame, top_n: int, cap_note: str = ""
+) -> list[str]:
     n_atoms, n_slabs = int(ranking["n_atoms"].max()), int(ranking["n_slabs"].max())
     counts = per_element.groupby("element")["n_atoms"].max().sort_values(ascending=False)
     n_best = min(top_n, int(ranking["rank"].notna().sum()))
@@ -141,6 +143,7 @@ def _figures_section(ranking: pd.DataFrame, per_element: pd.DataFrame, top_n: in
         f"linear/XGBoost baselines; horizontal: cutoff-free baselines. Every point is one model "
         f"scored on {count(n_atoms, 'atom')} in {count(n_slabs, 'slab')}.",
         "",
+        *([cap_note, ""] if cap_note else []),
         "![per-element heatmap](per_element_heatmap.png)",
         "",
         f"*Per-element MAE* of the {n_best} best models (full table: per_element.csv); atoms per "
@@ -171,13 +174,15 @@ def ranking_markdown(
     provenance: Mapping,
     excluded_elements: Sequence[str],
     top_n: int,
+    cap_note: str = "",
 ) -> str:
     """``ranking.md``: the banner, the ranking, the captions of every figure with counts, and the
-    deployment cost."""
+    deployment cost; ``cap_note`` (Markdown, :func:`magmom.graphs.cap_stats.cap_markdown`: what
+    the neighbour cap does per cutoff) follows the cutoff sweep."""
     excl = "/".join(sorted(excluded_elements)) or "none"
     lines = _header(ranking, provenance)
     lines += _ranking_section(ranking, excl)
-    lines += _figures_section(ranking, per_element, top_n)
+    lines += _figures_section(ranking, per_element, top_n, cap_note)
     lines += _cost_section(cost_table)
     lines += _banner(surrogate_note(provenance))
     return "\n".join(lines)

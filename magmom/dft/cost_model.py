@@ -1,0 +1,131 @@
+"""Runtime and memory of one DFT job from the slab's size: what rule ``dft_slab`` asks Slurm for.
+
+Plane-wave GPAW on an :math:`N`-atom slab with :math:`n_k` Monkhorst–Pack points (in-plane grid
+:math:`n_1 \\times n_2`, spin-polarised) on :math:`P` processes:
+
+.. math::
+    t_\\mathrm{iter} = c_\\mathrm{iter}\\, N^{p}\\, n_k \\,/\\, (P\\, \\eta_P), \\qquad
+    t_\\mathrm{setup} = c_\\mathrm{setup}\\, N^{p_s}\\, n_k \\,/\\, (P\\, \\eta_P)
+
+    t_\\mathrm{job} = s \\,\\big(2\\, t_\\mathrm{setup}
+        + n_\\mathrm{steps}\\, n_\\mathrm{SCF}\\, t_\\mathrm{iter}\\big)
+
+    M = M_0 P + s_M\\, m_\\mathrm{wf}\\, N^{q}\\, n_k
+
+with the parallel efficiency :math:`\\eta_P = P^{-\\alpha}`. The constants (:data:`FIT`) are
+fitted on the 16-atom 2×2×4 slab measured by ``benchmarks/dft_cost.py`` here (one process) and
+on the issue's serial 64-atom 4×4×4 timing (setup ~18 min, ~10 min per SCF iteration, 3.1 GB of
+wave functions); :math:`\\alpha` is an assumption (0.90 at 2, 0.59 at 32 processes) until the
+benchmark's multi-process runs are measured on an idle machine. README "DFT cost" lists them.
+Budget assumptions: :math:`n_\\mathrm{steps}` ionic steps (LCAO warm-up and
+plane-wave relaxation together, counted at plane-wave cost) of :math:`n_\\mathrm{SCF}` iterations,
+a safety factor :math:`s`; two setups (the LCAO and the plane-wave stage). Snakemake multiplies
+both by the attempt on retries, and the stage checkpoints make a retry resume.
+
+At DAG time the lattice constants are not known yet (the EOS stage computes them), so
+:math:`n_k` comes from the slab's repetitions with a nearest-neighbour distance of
+:data:`NN_DISTANCE` (the short end of the study's metals: more k-points, a safe estimate):
+in-plane length :math:`L = n_x d`, :math:`n_1 = \\lceil 2\\pi \\rho_k \\cdot 2/(\\sqrt3 L) \\rceil`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+NN_DISTANCE = 2.5  # Å
+
+FIT = {
+    # one process, study settings, spin-polarised: t_iter = c_iter * N**p * n_k (s), the setup
+    # (to the end of the first SCF iteration) c_setup * N**p_setup * n_k, wave functions
+    # m_wf * N**q * n_k (MB). Points: 16-atom 2x2x4 Ni measured by benchmarks/dft_cost.py here
+    # (56.8 s CPU per iteration, 98 s to the end of the first), 64-atom 4x4x4 from the issue's
+    # serial run (~10 min per iteration, ~28 min to the end of the first; 3.1 GB wave functions,
+    # 0.48 GB at 16 atoms)
+    "c_iter": 8.837e-04,
+    "p": 2.700,
+    "c_setup": 5.861e-04,
+    "p_setup": 3.047,
+    "m_wf_mb": 2.0e-2,
+    "q": 2.345,
+    "alpha": 0.15,  # eta_P = P**-alpha
+}
+BUDGET = {"ionic_steps": 20, "scf_per_step": 20, "safety": 2.0}
+MEM_PER_PROCESS_MB = 600  # Python, numpy, GPAW of one rank (~0.45 GB RSS before any array)
+MEM_SAFETY = 2.5  # wave functions x this: work arrays, mixer history, LCAO matrices
+MIN_RUNTIME_MIN = 10
+SURROGATE = {"runtime": 30, "mem_mb": 4000}  # the CHGNet labeller: seconds per slab
+
+
+def kpoint_grid(size: tuple[int, int, int], kpt_density: float) -> tuple[int, int]:
+    """In-plane MP grid of an ``nx x ny x nz`` slab at ``kpt_density`` (module docstring)."""
+    out = []
+    for n in size[:2]:
+        length = n * NN_DISTANCE
+        out.append(max(1, math.ceil(2 * math.pi * kpt_density * 2 / (math.sqrt(3) * length))))
+    return out[0], out[1]
+
+
+def efficiency(processes: int) -> float:
+    return processes ** -FIT["alpha"]
+
+
+def seconds_per_iteration(n_atoms: int, n_k: int, processes: int = 1) -> float:
+    return FIT["c_iter"] * n_atoms ** FIT["p"] * n_k / (processes * efficiency(processes))
+
+
+def setup_seconds(n_atoms: int, n_k: int, processes: int = 1) -> float:
+    return FIT["c_setup"] * n_atoms ** FIT["p_setup"] * n_k / (processes * efficiency(processes))
+
+
+def job_minutes(n_atoms: int, n_k: int, processes: int) -> int:
+    """Wall-clock minutes asked for one slab (first attempt)."""
+    b = BUDGET
+    t = 2 * setup_seconds(n_atoms, n_k, processes)
+    t += b["ionic_steps"] * b["scf_per_step"] * seconds_per_iteration(n_atoms, n_k, processes)
+    return max(MIN_RUNTIME_MIN, math.ceil(b["safety"] * t / 60))
+
+
+def job_mem_mb(n_atoms: int, n_k: int, processes: int) -> int:
+    """Memory (MB, the whole job) asked for one slab (first attempt)."""
+    wf = FIT["m_wf_mb"] * n_atoms ** FIT["q"] * n_k
+    return int(math.ceil(MEM_PER_PROCESS_MB * processes + MEM_SAFETY * wf))
+
+
+def core_hours(n_atoms: int, n_k: int, processes: int) -> float:
+    """Expected (not budgeted: no safety factor) core-hours of one slab on ``processes``."""
+    b = BUDGET
+    t = 2 * setup_seconds(n_atoms, n_k, processes)
+    t += b["ionic_steps"] * b["scf_per_step"] * seconds_per_iteration(n_atoms, n_k, processes)
+    return t * processes / 3600
+
+
+def slab_job_size(size: tuple[int, int, int], kpt_density: float, processes: int) -> dict:
+    """``{"runtime", "mem_mb"}`` of one GPAW slab job of repetitions ``size``."""
+    n1, n2 = kpoint_grid(size, kpt_density)
+    n_atoms = size[0] * size[1] * size[2]
+    return {
+        "runtime": job_minutes(n_atoms, n1 * n2, processes),
+        "mem_mb": job_mem_mb(n_atoms, n1 * n2, processes),
+    }
+
+
+# ---- slab sizes at DAG time -------------------------------------------------------------------
+def slab_sizes(recipe: Mapping, cache_dir: str | os.PathLike) -> dict[str, tuple[int, int, int]]:
+    """``{slab_id: (nx, ny, nz)}`` of the recipe, cached beside the slab index (same key)."""
+    from magmom.io import write_text
+    from magmom.recipe.index import cache_key
+
+    path = Path(cache_dir) / f"slab-sizes-{cache_key(recipe)}.json"
+    try:
+        return {k: tuple(v) for k, v in json.loads(path.read_text()).items()}
+    except (FileNotFoundError, json.JSONDecodeError):
+        pass
+    from magmom.recipe.manifest import parse_size, recipe_slabs
+
+    sizes = {s.slab_id: parse_size(s.size) for s in recipe_slabs(recipe)}
+    write_text(path, json.dumps(sizes))
+    return {k: tuple(v) for k, v in sizes.items()}

@@ -1,0 +1,171 @@
+r"""The SCF runs of one slab from every start, and whether each reached the converged state.
+
+Every start runs the same GPAW single point: the slab's labelled geometry, the plane-wave
+parameters of the labeller (:func:`magmom.dft.gpaw_params.planewave_params`, with
+``warm_start.planewave`` overriding ``dft.planewave`` keys for cheap presets) and the SCF ladder
+(:func:`magmom.dft.scf_ladder.converge_single_point`: a level that fails hands over to the next).
+Only the initial moments differ.
+
+Recorded per start: ``scf_iterations`` (of the level that converged), ``total_scf_iterations``
+(failed levels counted at their ``maxiter``), ``ladder_level``, ``wall_time`` (s, every attempt),
+``energy`` (eV), ``final_magmoms`` (μB), and against the run from the converged moments
+(the *best case*, start ``converged``):
+
+.. math::
+    \Delta m_{\max} = \max_a |m_a - m_a^{\mathrm{best}}|, \qquad
+    \Delta E = E - E^{\mathrm{best}}, \qquad
+    \text{same state} \iff \Delta m_{\max} \le \delta_m \ \wedge\ |\Delta E| \le \delta_E
+
+(``warm_start.same_state``: :math:`\delta_m` = ``max_abs_dm`` μB, :math:`\delta_E` =
+``max_abs_de`` eV). ``warm_start.maxiter`` caps every ladder level's ``maxiter`` (a bound on
+the run time for cheap presets: a start that needs more fails and is reported so). When the
+slab's label is not DFT, the ``eos_table`` run is the reference SCF:
+its converged moments become the ``converged`` start (``converged_source: reference_scf``).
+
+Each finished run is kept in ``{workdir}/{start}.json``, so a killed job resumes with the next
+start; GPAW's text logs are ``{workdir}/{start}-L{level}.txt``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from magmom.io import write_json
+from magmom.warm_start import STARTS
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+
+def experiment_dft(
+    dft: Mapping, planewave_overrides: Mapping | None, maxiter: int | None = None
+) -> dict:
+    """``dft`` with ``warm_start.planewave`` overrides applied to ``dft.planewave`` and every
+    ladder level's ``maxiter`` capped at ``warm_start.maxiter`` (when set)."""
+    out = copy.deepcopy(dict(dft))
+    out["planewave"] = {**out["planewave"], **dict(planewave_overrides or {})}
+    if maxiter:
+        for level in out["scf_ladder"]:
+            level["maxiter"] = min(int(level["maxiter"]), int(maxiter))
+    return out
+
+
+def _run_one(atoms, moments, base, smearing, ladder, txt_prefix: Path) -> dict:
+    from magmom.dft.scf_ladder import SinglePointFailed, converge_single_point
+
+    start = atoms.copy()
+    start.set_initial_magnetic_moments(np.asarray(moments, dtype=np.float64))
+    try:
+        energy, final, attempts = converge_single_point(
+            start, base, smearing, ladder, str(txt_prefix)
+        )
+    except SinglePointFailed as err:
+        attempts, energy, final = err.attempts, None, None
+    converged = attempts[-1] if attempts and attempts[-1]["outcome"] == "converged" else None
+    return {
+        "status": "ok" if converged else "failed",
+        "initial_magmoms": [float(m) for m in moments],
+        "energy": energy,
+        "final_magmoms": final,
+        "scf_iterations": converged["scf_iterations"] if converged else None,
+        "total_scf_iterations": int(
+            sum(
+                a["scf_iterations"] if a["outcome"] == "converged" else a["maxiter"]
+                for a in attempts
+            )
+        ),
+        "ladder_level": converged["level"] if converged else None,
+        "wall_time": float(sum(a["wall_time"] for a in attempts)),
+        "attempts": attempts,
+    }
+
+
+def compare_to_best(runs: dict, max_abs_dm: float, max_abs_de: float) -> None:
+    """Add ``max_abs_dm``, ``mean_abs_dm``, ``de`` and ``same_state`` to every run (in place)."""
+    best = runs.get("converged")
+    for run in runs.values():
+        if run["status"] != "ok" or best is None or best["status"] != "ok":
+            run.update(max_abs_dm=None, mean_abs_dm=None, de=None, same_state=None)
+            continue
+        dm = np.abs(np.asarray(run["final_magmoms"]) - np.asarray(best["final_magmoms"]))
+        de = float(run["energy"] - best["energy"])
+        run.update(
+            max_abs_dm=float(dm.max()),
+            mean_abs_dm=float(dm.mean()),
+            de=de,
+            same_state=bool(dm.max() <= max_abs_dm and abs(de) <= max_abs_de),
+        )
+
+
+def run_slab(
+    slab_id: str,
+    entry: Mapping,
+    dft: Mapping,
+    settings: Mapping,
+    workdir: str | os.PathLike,
+) -> dict:
+    """Every start of one slab of ``starts.json`` (``entry``): the slab's record."""
+    from magmom.dft.gpaw_params import planewave_params
+    from magmom.dft.record import atoms_from_structure
+    from magmom.dft.scf_ladder import ladder_from_config
+    from magmom.elements import is_spin_polarised
+
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    atoms = atoms_from_structure(entry["structure"])
+    spinpol = is_spin_polarised(atoms.get_chemical_symbols())
+    dft = experiment_dft(dft, settings.get("planewave"), settings.get("maxiter"))
+    base = planewave_params(dft, atoms, spinpol)
+    ladder = ladder_from_config(dft["scf_ladder"])
+    smearing = dft["planewave"]["smearing"]
+    starts = {k: v for k, v in entry["starts"].items()}
+    order = ["eos_table", "converged", "model", "uniform"]
+    runs: dict[str, dict] = {}
+    for name in order:
+        done = workdir / f"{name}.json"
+        if done.is_file():
+            runs[name] = json.loads(done.read_text())
+            log.info("%s %s: resumed from %s", slab_id, name, done)
+        else:
+            if starts[name] is None:  # converged moments from the reference SCF
+                reference = runs["eos_table"]
+                if reference["status"] != "ok":
+                    runs[name] = {"status": "failed", "reason": "the reference SCF failed"}
+                    continue
+                starts[name] = reference["final_magmoms"]
+            log.info("%s: SCF from the %s start (%d atoms)", slab_id, name, len(atoms))
+            runs[name] = _run_one(atoms, starts[name], base, smearing, ladder, workdir / name)
+            write_json(done, runs[name])
+        run = runs[name]
+        log.info(
+            "%s %s: %s, %s SCF iterations (level %s), %.1f s, E = %s eV",
+            slab_id,
+            name,
+            run["status"],
+            run.get("scf_iterations"),
+            run.get("ladder_level"),
+            run.get("wall_time", float("nan")),
+            run.get("energy"),
+        )
+    same = settings.get("same_state", {})
+    compare_to_best(runs, float(same.get("max_abs_dm", 0.1)), float(same.get("max_abs_de", 0.01)))
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "slab_id": slab_id,
+        "n_atoms": entry["n_atoms"],
+        "formula": entry["formula"],
+        "labeller": entry["labeller"],
+        "converged_source": entry["converged_source"],
+        "spinpol": bool(spinpol),
+        "gpaw": {k: v for k, v in base.items() if k != "txt"},
+        "scf_ladder": [dict(level) for level in dft["scf_ladder"]],
+        "runs": {name: runs[name] for name in STARTS},
+    }

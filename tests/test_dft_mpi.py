@@ -1,0 +1,139 @@
+"""MPI-parallel GPAW: the build (`gpaw info`), 2 ranks vs 1 on a real slab, and the layout.
+
+Real GPAW on the 2-atom Ni(111) slab of tests/dft_helpers.py with cheap settings and one ladder
+level (converged to 1e-8 eV² per electron, so the moments of the two runs agree far below
+1e-4 μB). The 2-rank run goes through the rule's own path (:func:`label_slab_job`: serial
+pre-relaxation, then ``mpiexec -n 2 python -m magmom.dft.mpi_worker``). Skipped, with the reason,
+where GPAW was built without MPI; the serial fallback is tested everywhere.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from dft_helpers import cheap_config, one_thread, slab_meta, tiny_slab, write_slab_db
+
+from magmom.dft.label import label_slab_job
+from magmom.dft.parallel import choose_layout, gpaw_build, launcher_command
+
+SLAB = "ni100-fcc-pure-v0"
+ONE_LEVEL = [{"mixer": "pulay", "eigenstates": 1.0e-8, "smearing_width": 0.2, "maxiter": 100}]
+LIB_DIRS = [Path("/usr/lib/x86_64-linux-gnu"), Path("/usr/lib64"), Path("/usr/lib")]
+
+
+def installed(lib: str) -> bool:
+    return any((d / f"lib{lib}.so").exists() for d in LIB_DIRS)
+
+
+def gpaw_info() -> dict[str, str]:
+    gpaw = Path(sys.executable).with_name("gpaw")
+    out = subprocess.run([str(gpaw), "info"], capture_output=True, text=True, check=True).stdout
+    out = re.sub(r"\x1b\[[0-9;]*m", "", out)
+    return {m[0].strip(): m[1].strip() for m in re.findall(r"^(\S[^/\n]*?)\s{2,}(.*)$", out, re.M)}
+
+
+def test_gpaw_info_reports_mpi_fftw_and_scalapack_where_installed():
+    """What scripts/setup.sh builds: MPI, FFTW and ScaLAPACK exactly when the machine has them."""
+    info = gpaw_info()
+    have_mpi = shutil.which("mpic++") is not None
+    assert info["MPI enabled"] == ("yes" if have_mpi else "no"), info
+    assert info["FFTW"] == ("yes" if installed("fftw3") else "no"), info
+    if have_mpi:
+        assert info["scalapack"] == ("yes" if installed("scalapack-openmpi") else "no"), info
+    else:
+        assert info["scalapack"] == "no (MPI unavailable)", info
+    assert gpaw_build() == {
+        "mpi": info["MPI enabled"] == "yes",
+        "fftw": info["FFTW"] == "yes",
+        "scalapack": info["scalapack"] == "yes",
+    }
+
+
+@pytest.mark.parametrize(
+    ("size", "spins", "ibz", "layout"),
+    [
+        (1, 2, 12, {"kpt": 1, "domain": 1, "band": 1}),
+        (2, 2, 12, {"kpt": 2, "domain": 1, "band": 1}),
+        (32, 2, 3, {"kpt": 2, "domain": 16, "band": 1}),  # 64-atom slab: 3 IBZ points x 2 spins
+        (32, 2, 5, {"kpt": 2, "domain": 16, "band": 1}),
+        (24, 2, 3, {"kpt": 6, "domain": 4, "band": 1}),
+        (4, 1, 1, {"kpt": 1, "domain": 4, "band": 1}),  # Γ only, no spin: domains only
+    ],
+)
+def test_layout_puts_spins_and_kpoints_first_then_domains(size, spins, ibz, layout):
+    got = choose_layout(size, spins, ibz)
+    assert got == layout
+    assert got["kpt"] * got["domain"] * got["band"] == size
+    assert (spins * ibz) % got["kpt"] == 0  # every k-point rank gets the same load
+
+
+def test_launcher_names_its_config_key_and_the_fix():
+    with pytest.raises(ValueError, match="dft.resources.launcher"):
+        launcher_command(2, "mpirun-typo")
+
+
+def _config():
+    cfg = cheap_config(ladder=ONE_LEVEL)
+    cfg["dft"]["lcao"]["steps"] = 0
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    if not gpaw_build()["mpi"]:
+        pytest.skip("GPAW was built without MPI (gpaw info: MPI enabled no)")
+    if shutil.which("mpiexec") is None:
+        pytest.skip("no mpiexec on PATH")
+    tmp = tmp_path_factory.mktemp("mpi")
+    db = write_slab_db(tmp / "initial_slabs.db", [(tiny_slab(), slab_meta(SLAB))])
+    out = {}
+    with one_thread():
+        for tasks in (1, 2):
+            out[tasks] = label_slab_job(
+                db, SLAB, copy.deepcopy(_config()), tmp / f"work-{tasks}" / SLAB,
+                tmp / f"dft-{tasks}" / f"{SLAB}.json", tasks=tasks, launcher="mpiexec",
+            )  # fmt: skip
+    out["tmp"] = tmp
+    return out
+
+
+def test_two_ranks_give_the_serial_moments(runs):
+    serial, mpi = runs[1], runs[2]
+    assert serial["status"] == mpi["status"] == "ok", (serial.get("reason"), mpi.get("reason"))
+    assert serial["parallel"]["world_size"] == 1
+    assert mpi["parallel"]["world_size"] == 2
+    assert mpi["parallel"]["gpaw_build"]["mpi"] is True
+    for stage in ("lcao", "pw"):
+        layout = mpi["parallel"]["layout"][stage]
+        assert layout["world_size"] == 2
+        assert layout["kpt"] * layout["domain"] * layout["band"] == 2
+    # 2x2x1 k-points, 2 spins: the ranks split spins/k-points, not the grid
+    assert mpi["parallel"]["layout"]["pw"]["kpt"] == 2
+    np.testing.assert_allclose(mpi["magmoms"], serial["magmoms"], atol=1e-4, rtol=0)
+    assert mpi["energy"] == pytest.approx(serial["energy"], abs=1e-4)
+    # the CHGNet pre-relaxation ran once, in the serial process: the ranks read its checkpoint
+    ckpt = json.loads((runs["tmp"] / "work-2" / SLAB / "prerelax.json").read_text())
+    assert mpi["stages"]["prerelax"]["wall_time"] == ckpt["wall_time"]
+
+
+def test_serial_fallback_without_mpi(tmp_path, monkeypatch):
+    """tasks > 1 but a GPAW without MPI: the job runs GPAW in its own process (world size 1)."""
+    import magmom.dft.label as label
+    import magmom.dft.parallel as parallel
+
+    monkeypatch.setattr(parallel, "gpaw_build", lambda: {"mpi": False, "fftw": False,
+                                                         "scalapack": False})  # fmt: skip
+    called = []
+    monkeypatch.setattr(label, "run_under_mpi", lambda *a, **k: called.append(a))
+    monkeypatch.setattr(label, "label_slab_from_db", lambda *a, **k: {"status": "serial"})
+    cfg = _config()
+    out = label.label_slab_job("db", SLAB, cfg, tmp_path, tmp_path / "r.json", tasks=4)
+    assert out == {"status": "serial"} and not called

@@ -1,0 +1,208 @@
+"""The DFT warm-start experiment: slab selection and starts, real GPAW runs, the report page.
+
+GPAW runs on a 2-atom Fe(111) slab with the tests' cheap settings (tests/dft_helpers.py: 200 eV,
+2 x 2 x 1 k-points, a ladder whose level 0 cannot converge), through the experiment's own code.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from dft_helpers import cheap_config, one_thread, slab_meta, tiny_slab
+from training_helpers import tiny_caches, tiny_config
+
+from magmom.data.dataset import LabelledSlab, write_dataset
+from magmom.data.split import format_split_csv
+from magmom.dft.record import structure_dict
+from magmom.evaluation.report.warm_start import COLUMNS, write_page
+from magmom.graphs import GraphCache
+from magmom.predict.predictor import MomentPredictor
+from magmom.training.trainer import ModelSpec, train_model
+from magmom.warm_start import STARTS
+from magmom.warm_start import scf as scf_module
+from magmom.warm_start.scf import run_slab
+from magmom.warm_start.starts import warm_start_starts
+
+SAME = {"max_abs_dm": 0.1, "max_abs_de": 0.01}
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    root = tmp_path_factory.mktemp("warm-start-model")
+    caches = {s: GraphCache(p) for s, p in tiny_caches(root, counts=(12, 4, 4)).items()}
+    out = root / "cgconv-r4"
+    with one_thread():
+        train_model(
+            ModelSpec("cgconv", 4.0),
+            tiny_config(max_epochs=1, batch_size=4),
+            caches["train"],
+            caches["val"],
+            out,
+            progress=False,
+        )
+    return out / "best.pt"
+
+
+def labelled(symbols, slab_id, labeller, moments):
+    atoms = tiny_slab(symbols, vacuum=5.0)
+    meta = {**slab_meta(slab_id), "labeller": labeller, "composition_id": slab_id.split("-")[0]}
+    return LabelledSlab(atoms=atoms, magmoms=np.asarray(moments, dtype=float), meta=meta)
+
+
+def test_starts_pick_spin_polarised_test_slabs_smallest_first(model, tmp_path, caplog):
+    slabs = [
+        labelled(("Ni", "Ni", "Ni"), "ni100-fcc-pure-v0", "chgnet", [0.7, 0.6, 0.7]),
+        labelled(("Cu", "Cu"), "cu100-fcc-pure-v0", "chgnet", [0.0, 0.0]),
+        labelled(("Fe", "Fe"), "fe100-fcc-pure-v0", "gpaw", [2.8, -2.6]),
+        labelled(("Ni", "Ni"), "ni100-fcc-pure-v1", "chgnet", [0.6, 0.6]),
+    ]
+    write_dataset(tmp_path / "d.db", slabs, "d", progress=False)
+    split = ["test", "test", "test", "train"]
+    rows = [
+        {"slab_id": s.meta["slab_id"], "composition_id": "x", "type": "pure", "split": sp}
+        for s, sp in zip(slabs, split, strict=True)
+    ]
+    (tmp_path / "split.csv").write_text(format_split_csv(rows))
+    table = {"Fe": {"bcc": {"magmom": 2.2}, "fcc": {"magmom": 2.3}}, "Ni": {"fcc": {"magmom": 0.6}}}
+    (tmp_path / "lattice_table.json").write_text(json.dumps(table))
+    settings = {"slabs": 5, "uniform_magmom": 1.5}
+    starts = warm_start_starts(
+        tmp_path / "d.db", tmp_path / "split.csv", tmp_path / "lattice_table.json", model, settings
+    )
+    assert "only 2 slabs with Co, Cr, Fe, Mn, Ni or V" in caplog.text
+    assert list(starts["slabs"]) == ["fe100-fcc-pure-v0", "ni100-fcc-pure-v0"]
+    fe, ni = starts["slabs"].values()
+    assert fe["converged_source"] == "dft_label" and fe["starts"]["converged"] == [2.8, -2.6]
+    assert ni["converged_source"] == "reference_scf" and ni["starts"]["converged"] is None
+    # the slabs are fcc: the fcc entries of the table, as the recipe would have set them
+    assert fe["starts"]["eos_table"] == [2.3, 2.3] and ni["starts"]["eos_table"] == [0.6] * 3
+    assert ni["starts"]["uniform"] == [1.5] * 3
+    predictor = MomentPredictor(model, device="cpu")
+    np.testing.assert_allclose(
+        ni["starts"]["model"], predictor.predict_atoms(slabs[0].atoms), rtol=1e-6
+    )
+    assert starts["model_id"] == "cgconv-r4" and starts["model_target"] == "abs"
+    json.dumps(starts, allow_nan=False)  # the checkpoint output is plain JSON
+
+
+@pytest.fixture(scope="module")
+def gpaw_record(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("warm-start-gpaw")
+    atoms = tiny_slab(("Fe", "Fe"), magmom=2.2)
+    entry = {
+        "n_atoms": 2,
+        "formula": "Fe2",
+        "labeller": "chgnet",
+        "converged_source": "reference_scf",
+        "structure": structure_dict(atoms),
+        "starts": {"eos_table": [2.2, 2.2], "model": [2.6, 2.4], "uniform": [1.0, 1.0]}
+        | {"converged": None},
+    }
+    dft = cheap_config()["dft"]
+    settings = {"same_state": SAME, "planewave": {"ecut": 220.0}}
+    with one_thread():
+        record = run_slab("fe100-fcc-pure-v0", entry, dft, settings, tmp / "work")
+    print(
+        "\nwarm start, 2-atom Fe slab (cheap settings): "
+        + "; ".join(
+            f"{k}: {r['total_scf_iterations']} it, {r['wall_time']:.1f} s"
+            for k, r in record["runs"].items()
+        )
+    )
+    return {"record": record, "entry": entry, "dft": dft, "settings": settings, "tmp": tmp}
+
+
+@pytest.mark.slow
+def test_every_start_runs_the_same_gpaw_single_point(gpaw_record):
+    record = gpaw_record["record"]
+    runs = record["runs"]
+    assert list(runs) == list(STARTS)
+    assert record["gpaw"]["mode"] == {"name": "pw", "ecut": 220.0}  # the override applied
+    assert record["gpaw"]["spinpol"] is True
+    eos = runs["eos_table"]
+    # the reference SCF: the converged start is the EOS-table run's converged moments
+    assert runs["converged"]["initial_magmoms"] == eos["final_magmoms"]
+    for name, run in runs.items():
+        assert run["status"] == "ok", name
+        assert run["initial_magmoms"] == pytest.approx(
+            gpaw_record["entry"]["starts"][name] or eos["final_magmoms"]
+        )
+        # ladder level 0 (maxiter 1) cannot converge: level 1 did, level 0 counted at maxiter
+        assert run["ladder_level"] == 1 and run["attempts"][0]["outcome"] == "scf_failed"
+        assert run["total_scf_iterations"] == run["scf_iterations"] + 1
+        assert run["scf_iterations"] > 1 and run["wall_time"] > 0
+        assert len(run["final_magmoms"]) == 2 and np.isfinite(run["energy"])
+        assert run["de"] == pytest.approx(run["energy"] - runs["converged"]["energy"], abs=1e-12)
+        dm = np.abs(np.subtract(run["final_magmoms"], runs["converged"]["final_magmoms"]))
+        assert run["max_abs_dm"] == pytest.approx(dm.max())
+        assert run["same_state"] == (dm.max() <= 0.1 and abs(run["de"]) <= 0.01)
+    assert runs["converged"]["same_state"] is True
+    assert runs["eos_table"]["same_state"] is True  # the state its own moments start from
+    assert min(runs["eos_table"]["final_magmoms"]) > 1.5  # ferromagnetic Fe, not a collapse
+
+
+@pytest.mark.slow
+def test_rerun_resumes_without_gpaw(gpaw_record, monkeypatch):
+    def no_gpaw(*args, **kwargs):
+        raise AssertionError("GPAW ran again although every start was done")
+
+    monkeypatch.setattr(scf_module, "_run_one", no_gpaw)
+    again = run_slab(
+        "fe100-fcc-pure-v0",
+        gpaw_record["entry"],
+        gpaw_record["dft"],
+        gpaw_record["settings"],
+        gpaw_record["tmp"] / "work",
+    )
+    assert again == json.loads(json.dumps(gpaw_record["record"]))
+
+
+@pytest.mark.slow
+def test_report_page(gpaw_record, tmp_path):
+    record = gpaw_record["record"]
+    other = json.loads(json.dumps(record))
+    other["slab_id"] = "fe100-fcc-pure-v1"
+    other["runs"]["uniform"].update(status="failed", same_state=None)
+    paths = []
+    for rec in (record, other):
+        path = tmp_path / f"{rec['slab_id']}.json"
+        path.write_text(json.dumps(rec))
+        paths.append(path)
+    outputs = {k: tmp_path / f"warm_start.{k}" for k in ("csv", "md", "png")}
+    outputs["figure"] = outputs.pop("png")
+    setup = {"model_id": "cgconv-r4", "uniform_magmom": 1.0, **SAME}
+    summary = write_page(paths, outputs, setup)
+    table = pd.read_csv(outputs["csv"])
+    assert tuple(table.columns) == COLUMNS and len(table) == 8
+    eos = record["runs"]["eos_table"]["total_scf_iterations"]
+    model = record["runs"]["model"]["total_scf_iterations"]
+    row = summary.set_index("start").loc["model"]
+    assert row["iteration_saving_vs_eos"] == pytest.approx(1 - model / eos)
+    assert row["pairs"] == 2 and summary.set_index("start").loc["uniform", "converged"] == 1
+    md = outputs["md"].read_text()
+    assert f"| fe100-fcc-pure-v0 (Fe2) | 2 | {eos} it," in md
+    assert "| fe100-fcc-pure-v1 (Fe2) | 2 |" in md and "failed" in md
+    assert outputs["figure"].stat().st_size > 10_000
+
+
+def test_eos_moments_need_a_known_lattice():
+    from magmom.warm_start.starts import eos_table_moments
+
+    table = {"Fe": {"bcc": {"magmom": 2.2}}}
+    assert eos_table_moments(table, ["Fe", "Fe"], "bcc", 1.0, "x").tolist() == [2.2, 2.2]
+    with pytest.raises(ValueError, match="db: slab s1: lattice 'unknown' is not fcc, bcc or hcp"):
+        eos_table_moments(table, ["Fe"], "unknown", 1.0, "db: slab s1")
+
+
+def test_experiment_settings_override_the_planewave_and_cap_the_ladder():
+    from magmom.warm_start.scf import experiment_dft
+
+    dft = cheap_config()["dft"]
+    out = experiment_dft(dft, {"ecut": 150.0}, maxiter=50)
+    assert out["planewave"]["ecut"] == 150.0 and dft["planewave"]["ecut"] == 200.0
+    assert [lvl["maxiter"] for lvl in out["scf_ladder"]] == [1, 50]
+    assert [lvl["maxiter"] for lvl in dft["scf_ladder"]] == [1, 100]  # the input is untouched
+    assert experiment_dft(dft, None)["scf_ladder"] == dft["scf_ladder"]

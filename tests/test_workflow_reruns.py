@@ -1,0 +1,174 @@
+"""Reruns that lose nothing and leave nothing stale (issue 14), on the real workflow.
+
+A dataset imported through the workflow (tiny preset, 12 toy slabs, seconds per run) is the
+fixture: a failed import keeps it and the next run retries; Ctrl-C then the same command resumes
+(profiles/default); typed --config overrides; unknown model ids and suggested commands explain
+themselves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from baselines_helpers import toy_dataset, write_dataset_db
+
+from magmom.config import CONFIG_ARGS_ENV, config_args, snakemake_command, type_overrides
+from magmom.layout import Layout
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+PATHS = Layout("results/imp", "imp")
+TINY = Layout("results/tiny", "tiny")  # presets/tiny.yaml
+DATASET = list(PATHS.dataset_files().values())  # db, failures, summary
+
+
+def command(workdir: Path, *args: str) -> list[str]:
+    return [SNAKEMAKE, *args, "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--configfile",
+            str(REPO / "config.yaml"), str(REPO / "presets" / "tiny.yaml"),
+            str(workdir / "overrides.yaml")]  # fmt: skip
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    proc = subprocess.run(command(workdir, *args), capture_output=True, text=True, timeout=600)
+    proc.output = proc.stdout + proc.stderr
+    return proc
+
+
+def state(workdir: Path) -> dict[str, tuple[str, int]]:
+    """(content hash, mtime) of each published dataset file."""
+    out = {}
+    for name in DATASET:
+        path = workdir / name
+        out[name] = (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns)
+    return out
+
+
+@pytest.fixture()
+def imported(tmp_path):
+    write_dataset_db(tmp_path / "source.db", toy_dataset(12, seed=3), labeller="gpaw")
+    overrides = {
+        "dataset_name": "imp",
+        "results_dir": PATHS.root,
+        "dataset": {"source": "source.db", "on_bad_record": "skip"},
+    }
+    (tmp_path / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    proc = snakemake(tmp_path, DATASET[0], "--cores", "1")
+    assert proc.returncode == 0, proc.output[-3000:]
+    return tmp_path
+
+
+@pytest.mark.slow
+def test_failed_import_keeps_the_dataset_and_the_next_run_retries(imported):
+    before = state(imported)
+    (imported / "empty.extxyz").write_text("")
+    broken = ("--config", "dataset={source: empty.extxyz}")
+    proc = snakemake(imported, DATASET[0], "--cores", "1", *broken)
+    assert proc.returncode != 0
+    assert (
+        "config key 'dataset.source' (empty.extxyz): empty.extxyz holds no records (an empty or "
+        f"truncated extxyz file?); the previous dataset {DATASET[0]} (with its failures "
+        "and summary files) is left as it was"
+    ) in proc.output
+    assert state(imported) == before  # same bytes, same mtime: nothing downstream reruns
+    # the same command again retries the import instead of reporting "Nothing to be done"
+    again = snakemake(imported, DATASET[0], "-n", *broken)
+    assert again.returncode == 0 and "import_dataset" in again.output, again.output[-2000:]
+
+
+@pytest.mark.slow
+def test_interrupted_run_resumes_with_the_same_command(imported):
+    """Ctrl-C while a job runs: Snakemake leaves its outputs incomplete. profiles/default
+    (rerun-incomplete) makes the unchanged command redo the job; without the profile Snakemake
+    refuses with IncompleteFilesException."""
+    (imported / "other.db").write_bytes((imported / "source.db").read_bytes())
+    overrides = yaml.safe_load((imported / "overrides.yaml").read_text())
+    overrides["dataset"]["source"] = "other.db"
+    (imported / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    run = subprocess.Popen(command(imported, DATASET[0]), stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    log = imported / PATHS.log("dataset", "imp-import")
+    started = log.stat().st_mtime if log.exists() else 0.0
+    deadline = time.monotonic() + 120
+    while not (log.exists() and log.stat().st_mtime > started):
+        assert run.poll() is None, run.stdout.read()[-3000:]
+        assert time.monotonic() < deadline, "the import job did not start"
+        time.sleep(0.05)
+    os.kill(run.pid, signal.SIGINT)  # Ctrl-C reaches Snakemake
+    run.communicate(timeout=120)
+    without = snakemake(imported, DATASET[0], "--workflow-profile", "none", "--cores", "1")
+    assert without.returncode != 0 and "IncompleteFilesException" in without.output
+    proc = snakemake(imported, DATASET[0])  # the same command as before the Ctrl-C
+    assert proc.returncode == 0, proc.output[-3000:]
+    assert "Using workflow specific profile" in proc.output
+    summary = yaml.safe_load((imported / DATASET[2]).read_text())
+    assert summary["source"] == "other.db" and summary["n_slabs"] == 12
+
+
+def test_default_profile_leaves_slurm_threads_alone(tmp_path):
+    """Under --profile slurm the workflow profile sets no --cores: it would cap every job's
+    threads at the login node's cores. (Locally it gives all cores: the test above runs
+    without --cores.)"""
+    overrides = {"dataset_name": "imp", "results_dir": PATHS.root}
+    (tmp_path / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    slurm = snakemake(tmp_path, PATHS.graph_cache(3, "train"), "-n", "--profile",
+                      "slurm", "--software-deployment-method", "env-modules")  # fmt: skip
+    assert slurm.returncode == 0, slurm.output[-3000:]
+    assert "workflow specific profile" in slurm.output
+    block = slurm.output.split("rule graph_cache:")[1].split("\n\n")[0]
+    # profiles/slurm sets 16 threads for graph_cache; --cores would have scaled them down
+    assert re.findall(r"threads: (\d+)", block) in ([], ["16"]), block
+
+
+def test_typed_overrides_on_the_command_line(tmp_path):
+    (tmp_path / "overrides.yaml").write_text("{}\n")
+    override = "training={max_epochs: 2, lr: 5.0e-4, tf32: false}"
+    proc = snakemake(tmp_path, "-n", TINY.checkpoint("cgconv-r4"), "--config", override)
+    assert proc.returncode == 0, proc.output[-3000:]
+    config = {"training": {"max_epochs": "2", "lr": "5.0e-4", "tf32": "false", "seed": 42},
+              "models": {"residual": [{"architecture": "cgconv", "cutoff": "4"}]},
+              "dataset": {"source": "null"}, "dataset_name": "x"}  # fmt: skip
+    overrides = {k: v for k, v in config.items() if k != "dataset_name"}
+    type_overrides(config, overrides)
+    assert config["training"] == {"max_epochs": 2, "lr": 5e-4, "tf32": False, "seed": 42}
+    assert config["models"]["residual"] == [{"architecture": "cgconv", "cutoff": 4}]
+    assert config["dataset"]["source"] is None
+
+
+def test_unknown_model_ids_list_the_buildable_ones(tmp_path):
+    (tmp_path / "overrides.yaml").write_text("{}\n")
+    proc = snakemake(tmp_path, "-n", TINY.checkpoint("notamodel-r4"))
+    assert proc.returncode != 0
+    assert "'notamodel-r4' is not a model id this configuration can build." in proc.output
+    assert ("This configuration's models: cgconv-r3, cgconv-r4, schnetconv-r3, schnetconv-r4, "
+            "dimenet-r3, dimenet-r4, cgconv-r4-res, element-mean") in proc.output  # fmt: skip
+    proc = snakemake(tmp_path, "-n", TINY.checkpoint("cgconv-r5"))
+    assert "(cutoff 5 Å has no graph cache: graphs.cutoffs is 3, 4)" in proc.output
+    for ok in ("cgconv-r4", "chgnet-finetuned"):  # buildable ids never see the catch-all
+        proc = snakemake(tmp_path, "-n", TINY.checkpoint(ok))
+        assert proc.returncode == 0 and "rule unknown_model" not in proc.output, proc.output[-2000:]
+        assert "InputFunctionException" not in proc.output
+
+
+def test_suggested_commands_carry_the_config_files(tmp_path, monkeypatch):
+    from magmom.graphs import GraphCache
+    from magmom.graphs.cache import CacheError
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "presets").mkdir()
+    args = config_args([tmp_path / "presets" / "tiny.yaml", "/elsewhere/my config.yaml"])
+    assert args == "--configfile presets/tiny.yaml '/elsewhere/my config.yaml'"
+    monkeypatch.setenv(CONFIG_ARGS_ENV, args)
+    assert snakemake_command("x.lmdb") == f"snakemake x.lmdb {args}"
+    (tmp_path / "truncated.lmdb").write_bytes(b"\0" * 100)
+    with pytest.raises(CacheError) as err:
+        GraphCache("truncated.lmdb")
+    assert f"(snakemake truncated.lmdb {args})" in str(err.value)
