@@ -191,6 +191,24 @@ def dft_slab_mpi_resources():
     }
 
 
+_RECIPE_SLAB_SIZES = {}
+
+
+def recipe_slab_sizes():
+    """{slab_id: (nx, ny, nz)} of this config's recipe, read once per parse (every DFT job's
+    runtime and mem_mb look it up: re-reading the 23k-slab file per job made `-n` take minutes).
+    """
+    from magmom.dft import cost_model
+
+    if not _RECIPE_SLAB_SIZES:
+        _RECIPE_SLAB_SIZES.update(
+            cost_model.slab_sizes(
+                config["recipe"], os.path.join(".snakemake", "magmom")
+            )
+        )
+    return _RECIPE_SLAB_SIZES
+
+
 def dft_slab_size(key):
     """Resource `key` (mem_mb | runtime) of one slab: dft.resources.<key>, or with `auto` the
     cost model of the slab's atoms, k-points and processes; x attempt on retries."""
@@ -203,11 +221,8 @@ def dft_slab_size(key):
             return int(base) * attempt
         if slab_labeller(wildcards.slab_id) != "gpaw":
             return cost_model.SURROGATE[key] * attempt
-        sizes = cost_model.slab_sizes(
-            config["recipe"], os.path.join(".snakemake", "magmom")
-        )
         estimate = cost_model.slab_job_size(
-            sizes[wildcards.slab_id],
+            recipe_slab_sizes()[wildcards.slab_id],
             config["dft"]["planewave"]["kpt_density"],
             dft_tasks() if dft_is_mpi() else 1,
         )
