@@ -131,3 +131,24 @@ def test_writer_checks_the_contract(tmp_path):
     assert not (tmp_path / "x.db").exists()  # atomic: nothing half-written is left
     with pytest.raises(FileNotFoundError, match="does not exist"):
         list(iter_labelled_slabs(tmp_path / "x.db"))
+
+
+def test_published_files_are_not_older_than_any_staged_file(tmp_path):
+    """Hard links share their staged file's mtime; the staged files are written one after the
+    other, so publishing must give every output one common time or Snakemake rejects the job
+    (an output older than one of its inputs)."""
+    import os
+
+    from magmom.data.dataset import publish_dataset
+
+    staged = {k: tmp_path / "staged" / f"imp-{k}" for k in ("db", "failures", "summary")}
+    outputs = {k: tmp_path / f"imp-{k}" for k in staged}
+    staged["db"].parent.mkdir()
+    for n, path in enumerate(staged.values()):
+        path.write_text(path.name)
+        os.utime(path, ns=(n * 10**9, (1_000 + n) * 10**9))  # written one after the other
+    publish_dataset(staged, outputs)
+    newest_input = max(p.stat().st_mtime_ns for p in staged.values())
+    mtimes = {p.stat().st_mtime_ns for p in outputs.values()}
+    assert len(mtimes) == 1 and mtimes.pop() >= newest_input
+    assert all(outputs[k].read_text() == staged[k].name for k in staged)

@@ -30,6 +30,7 @@ import math
 import os
 import shutil
 import tempfile
+import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -324,7 +325,12 @@ def write_dataset_files(
 
 def publish_dataset(staged: Mapping[str, str | Path], outputs: Mapping[str, str | Path]) -> None:
     """Put the staged dataset files in place: each ``outputs[k]`` becomes a hard link to
-    ``staged[k]`` (a copy where the file system has no hard links), renamed over the target."""
+    ``staged[k]`` (a copy where the file system has no hard links), renamed over the target.
+
+    Every output then gets one common modification time, "now": a hard link shares its staged
+    file's mtime, and the staged files were written one after the other, so without it the first
+    output would look older than a later staged input and Snakemake would reject the job.
+    """
     for key, target in outputs.items():
         source, target = Path(staged[key]), Path(target)
         with atomic_path(target) as tmp:
@@ -333,6 +339,9 @@ def publish_dataset(staged: Mapping[str, str | Path], outputs: Mapping[str, str 
             except OSError:
                 shutil.copy2(source, tmp)
         log.info("published %s -> %s", source, target)
+    now = time.time_ns()
+    for target in outputs.values():
+        os.utime(target, ns=(now, now))
 
 
 @contextlib.contextmanager
