@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from dft_helpers import cheap_config, one_thread, slab_meta, tiny_slab, write_slab_db
+from dft_helpers import cheap_config, slab_meta, tiny_slab, write_slab_db
 
 from magmom.dft.eos import run_eos_job
 from magmom.dft.label import label_slab_job
@@ -97,17 +97,16 @@ def skip_without_mpi():
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, single_thread):
     skip_without_mpi()
     tmp = tmp_path_factory.mktemp("mpi")
     db = write_slab_db(tmp / "initial_slabs.db", [(tiny_slab(), slab_meta(SLAB))])
     out = {}
-    with one_thread():
-        for tasks in (1, 2):
-            out[tasks] = label_slab_job(
-                db, SLAB, copy.deepcopy(_config()), tmp / f"work-{tasks}" / SLAB,
-                tmp / f"dft-{tasks}" / f"{SLAB}.json", tasks=tasks, launcher="mpiexec",
-            )  # fmt: skip
+    for tasks in (1, 2):
+        out[tasks] = label_slab_job(
+            db, SLAB, copy.deepcopy(_config()), tmp / f"work-{tasks}" / SLAB,
+            tmp / f"dft-{tasks}" / f"{SLAB}.json", tasks=tasks, launcher="mpiexec",
+        )  # fmt: skip
     out["tmp"] = tmp
     return out
 
@@ -146,20 +145,19 @@ def test_serial_fallback_without_mpi(tmp_path, monkeypatch):
     assert out == {"status": "serial"} and not called
 
 
-def test_gpaw_eos_on_two_ranks_gives_the_serial_energies_and_moment(tmp_path):
+def test_gpaw_eos_on_two_ranks_gives_the_serial_energies_and_moment(tmp_path, single_thread):
     """Rule eos with eos.calculator gpaw and tasks 2: mpiexec -n 2 runs the scan; every energy,
     a0 and the moment at a0 equal a serial run's, and the output records the 2-rank layout."""
     skip_without_mpi()
     cfg = cheap_config()
     eos = {**cfg["eos"], "calculator": "gpaw", "points": 5, "ecut": 150.0, "kpt_density": 0.6}
+    dft = {"planewave": cfg["dft"]["planewave"], "scf_ladder": ONE_LEVEL}
     out = {}
-    with one_thread():
-        for tasks in (1, 2):
-            out[tasks] = run_eos_job(
-                "Ni", "fcc", eos, {"planewave": cfg["dft"]["planewave"], "scf_ladder": ONE_LEVEL},
-                cfg["recipe"], tmp_path / f"work-{tasks}", tmp_path / f"Ni-fcc-{tasks}.json",
-                tasks=tasks, launcher="mpiexec",
-            )  # fmt: skip
+    for tasks in (1, 2):
+        out[tasks] = run_eos_job(
+            "Ni", "fcc", eos, dft, cfg["recipe"], tmp_path / f"work-{tasks}",
+            tmp_path / f"Ni-fcc-{tasks}.json", tasks=tasks, launcher="mpiexec",
+        )  # fmt: skip
     serial, mpi = out[1], out[2]
     assert serial["status"] == mpi["status"] == "ok", (serial["reason"], mpi["reason"])
     assert json.loads((tmp_path / "Ni-fcc-2.json").read_text()) == mpi  # written by rank 0
@@ -183,16 +181,15 @@ def test_gpaw_eos_on_two_ranks_gives_the_serial_energies_and_moment(tmp_path):
     assert {f.name for f in (tmp_path / "work-2").glob("a*-L0.txt")} == names
 
 
-def test_chgnet_eos_stays_serial(tmp_path, monkeypatch):
+def test_chgnet_eos_stays_serial(tmp_path, monkeypatch, single_thread):
     """A CHGNet EOS never starts MPI ranks, whatever dft.resources.tasks says."""
     import magmom.dft.eos as eos_module
 
     monkeypatch.setattr(eos_module, "run_under_mpi", lambda *a, **k: pytest.fail("MPI started"))
     cfg = cheap_config()
     eos = {**cfg["eos"], "calculator": "chgnet", "points": 5}
-    with one_thread():
-        res = run_eos_job(
-            "Cu", "fcc", eos, {}, cfg["recipe"], tmp_path / "w", tmp_path / "Cu.json", tasks=2
-        )
+    res = run_eos_job(
+        "Cu", "fcc", eos, {}, cfg["recipe"], tmp_path / "w", tmp_path / "Cu.json", tasks=2
+    )
     assert res["status"] == "ok" and "parallel" not in res
     assert json.loads((tmp_path / "Cu.json").read_text()) == res
