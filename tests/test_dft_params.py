@@ -96,6 +96,11 @@ def test_ladder_levels_of_the_study():
     # optional mixer settings override the defaults
     lvl = LadderLevel.from_config(0, {**cfg["dft"]["scf_ladder"][0], "beta": 0.1})
     assert lvl.mixer_parameters()["beta"] == 0.1
+    # GPAW's own density criterion unless a level sets one
+    assert all("density" not in q["convergence"] for q in p)
+    tight = LadderLevel.from_config(0, {**cfg["dft"]["scf_ladder"][0], "density": 1e-6})
+    conv = level_parameters(tight, base_pw, "marzari-vanderbilt")["convergence"]
+    assert conv == {"eigenstates": 1e-8, "density": 1e-6}
 
 
 def test_ladder_config_errors_name_the_key():

@@ -1,7 +1,9 @@
 """The SCF retry ladder: what GPAW is asked to do at each level when the previous one fails.
 
 Config ``dft.scf_ladder`` is a list of levels ``{mixer, eigenstates, smearing_width, maxiter}``
-(optionally ``beta``, ``nmaxold``, ``weight`` for the mixer); the study's four:
+(optionally ``beta``, ``nmaxold``, ``weight`` for the mixer, and ``density``: GPAW's density
+criterion, the integrated absolute density change per valence electron, GPAW's default 1e-4 when
+absent); the study's four:
 
 ===== ============ ============= ========== ======= =========================================
 level mixer        eigenstates   width (eV) maxiter GPAW 26.7 realisation
@@ -60,6 +62,7 @@ class LadderLevel:
     beta: float | None = None
     nmaxold: int | None = None
     weight: float | None = None
+    density: float | None = None
 
     @classmethod
     def from_config(cls, index: int, level: Mapping) -> LadderLevel:
@@ -78,6 +81,7 @@ class LadderLevel:
             beta=level.get("beta"),
             nmaxold=level.get("nmaxold"),
             weight=level.get("weight"),
+            density=None if level.get("density") is None else float(level["density"]),
         )
 
     def mixer_parameters(self) -> dict:
@@ -108,6 +112,8 @@ def level_parameters(level: LadderLevel, base: Mapping, smearing: str) -> dict:
     width = max(float(base["occupations"]["width"]), level.smearing_width)
     params["occupations"] = occupations(smearing, width)
     params["convergence"] = {"eigenstates": level.eigenstates}
+    if level.density is not None:
+        params["convergence"]["density"] = level.density
     params["maxiter"] = level.maxiter
     mix = level.mixer_parameters()
     name = "msr1" if level.mixer == "msr1" else "pulay"
