@@ -173,16 +173,16 @@ def dft_is_mpi():
     return "gpaw" in labellers and dft_tasks() > 1
 
 
-def dft_slab_threads():
-    """Cores of one dft_slab job: its MPI processes x their threads."""
-    return dft_resource("threads", 1) * (dft_tasks() if dft_is_mpi() else 1)
+def gpaw_job_threads(mpi=True):
+    """Cores of a GPAW job (dft_slab, warm_start_slab): its MPI processes x their threads."""
+    return dft_resource("threads", 1) * (dft_tasks() if mpi else 1)
 
 
-def dft_slab_mpi_resources():
+def gpaw_job_mpi_resources(mpi=True):
     """`mpi` (the launcher; the Slurm plugin then leaves the launch to the job's own srun),
-    `tasks` (sbatch --ntasks) and `cpus_per_task` for MPI dft_slab jobs; nothing otherwise.
-    """
-    if not dft_is_mpi():
+    `tasks` (sbatch --ntasks) and `cpus_per_task` of a GPAW job on dft.resources.tasks > 1
+    processes; nothing for a serial one."""
+    if not (mpi and dft_tasks() > 1):
         return {}
     return {
         "mpi": dft_resource("launcher", "auto"),

@@ -64,9 +64,9 @@ rule dft_slab:
     retries: dft_resource("retries", 2)
     conda:
         "../envs/dft.yaml"
-    threads: dft_slab_threads()
+    threads: gpaw_job_threads(dft_is_mpi())
     resources:
-        **dft_slab_mpi_resources(),
+        **gpaw_job_mpi_resources(dft_is_mpi()),
         mem_mb=dft_slab_size("mem_mb"),
         runtime=dft_slab_size("runtime"),
     params:

@@ -153,12 +153,16 @@ def converge_single_point(
     """Energy (eV), per-atom moments (μB) and the attempts of one GPAW single point.
 
     Tries the levels in order; each gets a fresh calculator and a log ``{txt_prefix}-L{level}.txt``.
-    Raises :class:`SinglePointFailed` when every level fails.
+    Under MPI the calculator runs on the process layout of :func:`magmom.dft.parallel.slab_layout`
+    (recorded with each attempt as ``layout``). Raises :class:`SinglePointFailed` when every
+    level fails.
     """
     import time
 
     import numpy as np
     from gpaw import GPAW
+
+    from .parallel import gpaw_parallel, slab_layout, world
 
     errors = scf_errors()
     attempts: list[dict] = []
@@ -169,7 +173,10 @@ def converge_single_point(
             **{k: v for k, v in level.describe().items() if k != "index"},
             "gpaw": realisation(params),
         }
-        calc = GPAW(**params, txt=f"{txt_prefix}-L{level.index}.txt")
+        layout = slab_layout(atoms, params, world().size)
+        attempt["layout"] = layout
+        txt = f"{txt_prefix}-L{level.index}.txt"
+        calc = GPAW(**params, parallel=gpaw_parallel(layout), txt=txt)
         atoms.calc = calc
         t0 = time.perf_counter()
         try:
