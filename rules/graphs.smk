@@ -2,6 +2,8 @@
 # One job per cutoff reads and hashes the dataset once and runs one worker pool for all splits;
 # the three files depend on the same single split file, so they are always rebuilt together anyway.
 
+from magmom.graphs.cache import SCHEMA_VERSION as GRAPH_CACHE_SCHEMA_VERSION
+
 
 rule graph_cache:
     """Graphs of every labelled slab at one cutoff (config `graphs`, `dataset.target`)."""
@@ -27,5 +29,7 @@ rule graph_cache:
         max_neighbors=config["graphs"]["max_neighbors"],
         target=config["dataset"]["target"],
         dataset_name=NAME,
+        # caches written by an older format are rebuilt (Snakemake's params rerun trigger)
+        schema_version=GRAPH_CACHE_SCHEMA_VERSION,
     script:
         "../workflow_scripts/build_graph_cache.py"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from dft_helpers import cheap_config, one_thread, slab_meta, tiny_slab, write_slab_db
+from dft_helpers import cheap_config, slab_meta, tiny_slab, write_slab_db
 
 from magmom.dft.label import label_slab_job
 from magmom.dft.parallel import choose_layout, gpaw_build, launcher_command
@@ -87,7 +87,7 @@ def _config():
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, single_thread):
     if not gpaw_build()["mpi"]:
         pytest.skip("GPAW was built without MPI (gpaw info: MPI enabled no)")
     if shutil.which("mpiexec") is None:
@@ -95,12 +95,11 @@ def runs(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("mpi")
     db = write_slab_db(tmp / "initial_slabs.db", [(tiny_slab(), slab_meta(SLAB))])
     out = {}
-    with one_thread():
-        for tasks in (1, 2):
-            out[tasks] = label_slab_job(
-                db, SLAB, copy.deepcopy(_config()), tmp / f"work-{tasks}" / SLAB,
-                tmp / f"dft-{tasks}" / f"{SLAB}.json", tasks=tasks, launcher="mpiexec",
-            )  # fmt: skip
+    for tasks in (1, 2):
+        out[tasks] = label_slab_job(
+            db, SLAB, copy.deepcopy(_config()), tmp / f"work-{tasks}" / SLAB,
+            tmp / f"dft-{tasks}" / f"{SLAB}.json", tasks=tasks, launcher="mpiexec",
+        )  # fmt: skip
     out["tmp"] = tmp
     return out
 

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import csv
+import os
+import re
 import runpy
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -12,8 +17,9 @@ import pytest
 from graphs_helpers import metal_slabs
 from snakemake.iocontainers import Namedlist
 
-from magmom.graphs import GraphCache
+from magmom.graphs import SCHEMA_VERSION, GraphCache
 from magmom.graphs.builder import file_sha256, slabs_sha256
+from magmom.layout import Layout
 
 REPO = Path(__file__).resolve().parents[1]
 TYPES = ("pure", "binary", "ternary", "dilute_1", "binary_proto")
@@ -116,3 +122,45 @@ def test_graph_rule_outputs(workflow):
         p.name for p in workflow.caches.values()
     ), "temporary or lock files left behind"
     assert "r4 graph caches" in (workflow.root / "logs/graphs-r4.log").read_text()
+
+
+# Runs Snakemake's command line in this interpreter with the graph-cache schema version replaced by
+# argv[1], as if the package had been upgraded to a new cache format after the caches were built.
+SNAKEMAKE_WITH_SCHEMA = """
+import sys
+import magmom.graphs.cache as cache
+cache.SCHEMA_VERSION = int(sys.argv.pop(1))
+from snakemake.cli import main
+sys.argv[0] = "snakemake"
+main()
+"""
+
+
+def test_a_new_cache_schema_version_reruns_the_graph_cache_rule(workflow, tmp_path):
+    """Caches built by an older format are stale: the schema version is a param of the rule."""
+    tiny = Layout("results/tiny", "tiny")  # presets/tiny.yaml
+    for src, dst in ((workflow.dataset, tiny.dataset_db()), (workflow.split, tiny.split_file())):
+        (tmp_path / dst).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, tmp_path / dst)
+    (tmp_path / "source.yaml").write_text(f"dataset: {{source: {workflow.dataset}}}\n")
+    caches = [tiny.graph_cache("4", split) for split in ("train", "val", "test")]
+
+    def snakemake(version, *args):
+        run = subprocess.run(
+            [sys.executable, "-c", SNAKEMAKE_WITH_SCHEMA, str(version), *caches, *args,
+             "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "--configfile",
+             str(REPO / "config.yaml"), str(REPO / "presets/tiny.yaml"),
+             str(tmp_path / "source.yaml"), "--allowed-rules", "graph_cache"],
+            capture_output=True, text=True, timeout=600, cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )  # fmt: skip
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+        return run.stdout + run.stderr
+
+    snakemake(SCHEMA_VERSION, "--cores", "2")
+    assert GraphCache(tmp_path / caches[0]).header["schema_version"] == SCHEMA_VERSION
+    same = snakemake(SCHEMA_VERSION, "-n", "--rerun-triggers", "params")
+    assert "Nothing to be done" in same, same
+    newer = snakemake(SCHEMA_VERSION + 1, "-n", "--rerun-triggers", "params")
+    assert re.search(r"^graph_cache\s+1$", newer, flags=re.M), newer
+    assert "params" in newer.lower().split("reason:")[1], newer

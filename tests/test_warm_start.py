@@ -14,8 +14,8 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from dft_helpers import cheap_config, one_thread, slab_meta, tiny_slab, write_slab_db
-from training_helpers import tiny_caches, tiny_config
+from dft_helpers import cheap_config, slab_meta, tiny_slab, write_slab_db
+from training_helpers import train_tiny_model
 
 from magmom.data.assemble import labelled_slab_from_record
 from magmom.data.dataset import LabelledSlab, write_dataset
@@ -24,10 +24,9 @@ from magmom.dft.label import label_slab_job
 from magmom.dft.parallel import gpaw_build
 from magmom.dft.record import structure_dict
 from magmom.evaluation.report.warm_start import COLUMNS, write_page
-from magmom.graphs import GraphCache
 from magmom.io import write_json
 from magmom.predict.predictor import MomentPredictor
-from magmom.training.trainer import ModelSpec, train_model
+from magmom.training.trainer import ModelSpec
 from magmom.warm_start import STARTS
 from magmom.warm_start import scf as scf_module
 from magmom.warm_start.scf import run_slab, run_slab_job
@@ -37,20 +36,13 @@ SAME = {"max_abs_dm": 0.1, "max_abs_de": 0.01}
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
+def model(tmp_path_factory, single_thread):
     root = tmp_path_factory.mktemp("warm-start-model")
-    caches = {s: GraphCache(p) for s, p in tiny_caches(root, counts=(12, 4, 4)).items()}
-    out = root / "cgconv-r4"
-    with one_thread():
-        train_model(
-            ModelSpec("cgconv", 4.0),
-            tiny_config(max_epochs=1, batch_size=4),
-            caches["train"],
-            caches["val"],
-            out,
-            progress=False,
-        )
-    return out / "best.pt"
+    spec = ModelSpec("cgconv", 4.0)
+    _, best = train_tiny_model(
+        root, root / "cgconv-r4", spec, counts=(12, 4, 4), max_epochs=1, batch_size=4
+    )
+    return best
 
 
 def labelled(symbols, slab_id, labeller, moments):
@@ -91,7 +83,7 @@ def test_starts_pick_spin_polarised_test_slabs_smallest_first(model, tmp_path, c
 
 
 @pytest.fixture(scope="module")
-def gpaw_record(tmp_path_factory):
+def gpaw_record(tmp_path_factory, single_thread):
     tmp = tmp_path_factory.mktemp("warm-start-gpaw")
     atoms = tiny_slab(("Fe", "Fe"), magmom=2.2)
     entry = {
@@ -105,8 +97,7 @@ def gpaw_record(tmp_path_factory):
     }
     dft = cheap_config()["dft"]
     settings = {"same_state": SAME, "planewave": {"ecut": 220.0}}
-    with one_thread():
-        record = run_slab("fe100-fcc-pure-v0", entry, dft, settings, tmp / "work")
+    record = run_slab("fe100-fcc-pure-v0", entry, dft, settings, tmp / "work")
     print(
         "\nwarm start, 2-atom Fe slab (cheap settings): "
         + "; ".join(
@@ -202,7 +193,7 @@ MPI = bool(gpaw_build()["mpi"] and shutil.which("mpiexec"))
 
 
 @pytest.fixture(scope="module")
-def dft_labelled(model, tmp_path_factory):
+def dft_labelled(model, tmp_path_factory, single_thread):
     """A 2-atom Fe slab labelled by the GPAW labeller, through dataset -> split -> starts, then
     the rule's entry point on 2 MPI ranks (1 where GPAW or mpiexec lacks MPI)."""
     tmp = tmp_path_factory.mktemp("warm-start-dft-label")
@@ -210,8 +201,7 @@ def dft_labelled(model, tmp_path_factory):
     initial = tiny_slab(("Fe", "Fe"), magmom=2.2)
     db = write_slab_db(tmp / "initial_slabs.db", [(initial, slab_meta(slab_id, "fe100"))])
     config = cheap_config("gpaw")
-    with one_thread():
-        label = label_slab_job(db, slab_id, config, tmp / "dft-work", tmp / "dft.json")
+    label = label_slab_job(db, slab_id, config, tmp / "dft-work", tmp / "dft.json")
     assert label["status"] == "ok", label.get("reason")
     slab = labelled_slab_from_record(label, "dft.json")
     write_dataset(tmp / "d.db", [slab], "d", progress=False)
@@ -224,11 +214,10 @@ def dft_labelled(model, tmp_path_factory):
     )
     write_json(tmp / "starts.json", starts)
     tasks = 2 if MPI else 1
-    with one_thread():
-        record = run_slab_job(
-            tmp / "starts.json", slab_id, config["dft"], settings, tmp / "work",
-            tmp / "record.json", tasks=tasks, launcher="mpiexec",
-        )  # fmt: skip
+    record = run_slab_job(
+        tmp / "starts.json", slab_id, config["dft"], settings, tmp / "work",
+        tmp / "record.json", tasks=tasks, launcher="mpiexec",
+    )  # fmt: skip
     print(
         f"\nwarm start from a GPAW label, 2-atom Fe slab, {tasks} rank(s): "
         + "; ".join(

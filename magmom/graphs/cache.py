@@ -53,7 +53,9 @@ from magmom.io import atomic_path
 SCHEMA_VERSION = 2
 """Version of the cache schema (fields, dtypes, header keys, neighbour cap rule); readers reject
 other versions. 2: shell-complete cap (an atom may keep more than ``max_neighbors`` edges), cap
-summary in the header."""
+summary in the header. It is a param of rule ``graph_cache`` (``rules/graphs.smk``): a bump makes
+the next run rebuild every cache. A new record layout (:mod:`magmom.graphs.record_layout`) is a
+new schema too."""
 HEADER_KEY = b"__header__"
 _INITIAL_MAP_SIZE = 1 << 30
 _BATCH_BYTES = 64 << 20
