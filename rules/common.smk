@@ -173,16 +173,22 @@ def dft_is_mpi():
     return "gpaw" in labellers and dft_tasks() > 1
 
 
-def gpaw_job_threads(mpi=True):
-    """Cores of a GPAW job (dft_slab, warm_start_slab): its MPI processes x their threads."""
-    return dft_resource("threads", 1) * (dft_tasks() if mpi else 1)
+def eos_is_mpi():
+    """eos jobs are MPI jobs when GPAW computes the energies on more than one process (a
+    CHGNet or reference EOS is a serial job)."""
+    return config["eos"]["calculator"] == "gpaw" and dft_tasks() > 1
 
 
-def gpaw_job_mpi_resources(mpi=True):
+def dft_threads(is_mpi):
+    """Cores of one eos/dft_slab job: its MPI processes x their threads."""
+    return dft_resource("threads", 1) * (dft_tasks() if is_mpi else 1)
+
+
+def dft_mpi_resources(is_mpi):
     """`mpi` (the launcher; the Slurm plugin then leaves the launch to the job's own srun),
-    `tasks` (sbatch --ntasks) and `cpus_per_task` of a GPAW job on dft.resources.tasks > 1
-    processes; nothing for a serial one."""
-    if not (mpi and dft_tasks() > 1):
+    `tasks` (sbatch --ntasks) and `cpus_per_task` for MPI eos/dft_slab jobs; nothing otherwise.
+    """
+    if not is_mpi:
         return {}
     return {
         "mpi": dft_resource("launcher", "auto"),

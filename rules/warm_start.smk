@@ -40,9 +40,9 @@ rule warm_start_slab:
     retries: dft_resource("retries", 2)
     conda:
         "../envs/dft.yaml"
-    threads: gpaw_job_threads()
+    threads: dft_threads(dft_tasks() > 1)
     resources:
-        **gpaw_job_mpi_resources(),
+        **dft_mpi_resources(dft_tasks() > 1),
         mem_mb=dft_resource("mem_mb", 8000),
         runtime=dft_resource("runtime", 720),
     params:

@@ -255,12 +255,12 @@ def test_warm_start_runs_on_the_mpi_ranks_and_records_the_layout(dft_labelled):
     assert parallel["world_size"] == 2 and parallel["gpaw_build"]["mpi"] is True
     assert set(parallel["layout"]) == set(STARTS)
     for name, run in dft_labelled["record"]["runs"].items():
-        for attempt in run["attempts"]:
-            layout = attempt["layout"]
-            assert layout["world_size"] == 2, name
-            assert layout["kpt"] * layout["domain"] * layout["band"] == 2
+        layout = run["layout"]
+        assert parallel["layout"][name] == layout
+        assert layout["world_size"] == 2 and layout["n_spins"] == 2, name
+        assert layout["kpt"] * layout["domain"] * layout["band"] == 2
         # 2 spins x 2 x 2 x 1 k-points: the ranks split spins/k-points, not the grid
-        assert parallel["layout"][name]["kpt"] == 2
+        assert layout["kpt"] == 2
 
 
 def test_eos_moments_need_a_known_lattice():

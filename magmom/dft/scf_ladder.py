@@ -148,21 +148,23 @@ class SinglePointFailed(RuntimeError):
 
 
 def converge_single_point(
-    atoms, base: Mapping, smearing: str, ladder: Sequence[LadderLevel], txt_prefix: str
+    atoms,
+    base: Mapping,
+    smearing: str,
+    ladder: Sequence[LadderLevel],
+    txt_prefix: str,
+    parallel: Mapping | None = None,
 ) -> tuple[float, list[float], list[dict]]:
     """Energy (eV), per-atom moments (μB) and the attempts of one GPAW single point.
 
     Tries the levels in order; each gets a fresh calculator and a log ``{txt_prefix}-L{level}.txt``.
-    Under MPI the calculator runs on the process layout of :func:`magmom.dft.parallel.slab_layout`
-    (recorded with each attempt as ``layout``). Raises :class:`SinglePointFailed` when every
-    level fails.
+    ``parallel``: GPAW's process layout under MPI (:func:`magmom.dft.parallel.gpaw_parallel`).
+    Raises :class:`SinglePointFailed` when every level fails.
     """
     import time
 
     import numpy as np
     from gpaw import GPAW
-
-    from .parallel import gpaw_parallel, slab_layout, world
 
     errors = scf_errors()
     attempts: list[dict] = []
@@ -173,10 +175,8 @@ def converge_single_point(
             **{k: v for k, v in level.describe().items() if k != "index"},
             "gpaw": realisation(params),
         }
-        layout = slab_layout(atoms, params, world().size)
-        attempt["layout"] = layout
-        txt = f"{txt_prefix}-L{level.index}.txt"
-        calc = GPAW(**params, parallel=gpaw_parallel(layout), txt=txt)
+        layout = {"parallel": dict(parallel)} if parallel else {}
+        calc = GPAW(**params, **layout, txt=f"{txt_prefix}-L{level.index}.txt")
         atoms.calc = calc
         t0 = time.perf_counter()
         try:

@@ -27,9 +27,9 @@ start; GPAW's text logs are ``{workdir}/{start}-L{level}.txt``.
 
 **MPI.** :func:`run_slab_job` (the rule's entry point) runs the SCFs on ``dft.resources.tasks``
 MPI ranks like a ``dft_slab`` job (:func:`magmom.dft.parallel.run_under_mpi`; serial with one
-task or a GPAW without MPI). Every attempt records its process layout (``layout``: world size,
+task or a GPAW without MPI). Every run records its process layout (``layout``: world size,
 k-point/domain/band split, chosen per start since the moments set the symmetry); the record's
-``parallel`` holds the world size, the GPAW build and the layout of each start's last attempt.
+``parallel`` holds the world size, the GPAW build and the layout of each start.
 """
 
 from __future__ import annotations
@@ -66,13 +66,15 @@ def experiment_dft(
 
 
 def _run_one(atoms, moments, base, smearing, ladder, txt_prefix: Path) -> dict:
+    from magmom.dft.parallel import gpaw_parallel, slab_layout
     from magmom.dft.scf_ladder import SinglePointFailed, converge_single_point
 
     start = atoms.copy()
     start.set_initial_magnetic_moments(np.asarray(moments, dtype=np.float64))
+    layout = slab_layout(start, base, world().size)  # the moments set the k-point symmetry
     try:
         energy, final, attempts = converge_single_point(
-            start, base, smearing, ladder, str(txt_prefix)
+            start, base, smearing, ladder, str(txt_prefix), parallel=gpaw_parallel(layout)
         )
     except SinglePointFailed as err:
         attempts, energy, final = err.attempts, None, None
@@ -91,6 +93,7 @@ def _run_one(atoms, moments, base, smearing, ladder, txt_prefix: Path) -> dict:
         ),
         "ladder_level": converged["level"] if converged else None,
         "wall_time": float(sum(a["wall_time"] for a in attempts)),
+        "layout": layout,
         "attempts": attempts,
     }
 
@@ -177,11 +180,7 @@ def run_slab(
         "parallel": {
             "world_size": int(world().size),
             "gpaw_build": gpaw_build(),
-            "layout": {
-                name: run["attempts"][-1].get("layout")
-                for name, run in runs.items()
-                if run.get("attempts")
-            },
+            "layout": {name: run["layout"] for name, run in runs.items() if "layout" in run},
         },
         "scf_ladder": [dict(level) for level in dft["scf_ladder"]],
         "runs": {name: runs[name] for name in STARTS},
