@@ -64,7 +64,7 @@ SLABS = (
 )
 VACUUM = 5.0
 FROM_FALLBACK = ("Fe", "Ni")  # bulk moments an EOS reproduces; their fallback entry is used
-FROM_CHGNET = ("Mn",)  # entry (a0 and moment) from CHGNet's EOS
+FROM_CHGNET = ("Mn", "V")  # entry (a0 and moment) from CHGNet's EOS
 CHEAP_LADDER = [
     {"mixer": "pulay", "eigenstates": 1.0e-6, "smearing_width": 0.1, "maxiter": 200},
     {"mixer": "msr1", "eigenstates": 1.0e-5, "smearing_width": 0.15, "maxiter": 300},
@@ -211,6 +211,13 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=None, help="directory for GPAW logs and results.json")
     ap.add_argument("--slabs", nargs="*", default=[s[0] for s in SLABS])
     ap.add_argument(
+        "--policies",
+        nargs="+",
+        choices=("eos", "floor-afm"),
+        default=["eos", "floor-afm"],
+        help="policies to run (the floor start is part of floor-afm)",
+    )
+    ap.add_argument(
         "--tables-from",
         nargs="+",
         metavar="DIR",
@@ -254,7 +261,7 @@ def main(argv=None) -> int:
     for name, lattice, layers in slabs:
         atoms, a = build(lattice, layers, table, cfg)
         print(f"{name}: {lattice}, a = {a:.3f} Å (Vegard), {len(atoms)} atoms", flush=True)
-        for policy in ("eos", "floor-afm"):
+        for policy in args.policies:
             c = copy.deepcopy(cfg)
             c["dft"]["initial_moments"] = policy
             meta = {"slab_id": f"{name.lower()}-{policy}", "lattice": lattice}
