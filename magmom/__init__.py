@@ -4,10 +4,8 @@
 ``magmom.set_initial_magmoms`` load on first use (:mod:`magmom.predict`).
 """
 
+from magmom.lazy import lazy_getattr
 
-def __getattr__(name: str):
-    if name in ("MagmomCalculator", "set_initial_magmoms"):
-        from magmom import predict
-
-        return getattr(predict, name)
-    raise AttributeError(f"module 'magmom' has no attribute {name!r}")
+__getattr__ = lazy_getattr(
+    __name__, {"MagmomCalculator": "predict", "set_initial_magmoms": "predict"}
+)

@@ -173,16 +173,22 @@ def dft_is_mpi():
     return "gpaw" in labellers and dft_tasks() > 1
 
 
-def dft_slab_threads():
-    """Cores of one dft_slab job: its MPI processes x their threads."""
-    return dft_resource("threads", 1) * (dft_tasks() if dft_is_mpi() else 1)
+def eos_is_mpi():
+    """eos jobs are MPI jobs when GPAW computes the energies on more than one process (a
+    CHGNet or reference EOS is a serial job)."""
+    return config["eos"]["calculator"] == "gpaw" and dft_tasks() > 1
 
 
-def dft_slab_mpi_resources():
+def dft_threads(is_mpi):
+    """Cores of one eos/dft_slab job: its MPI processes x their threads."""
+    return dft_resource("threads", 1) * (dft_tasks() if is_mpi else 1)
+
+
+def dft_mpi_resources(is_mpi):
     """`mpi` (the launcher; the Slurm plugin then leaves the launch to the job's own srun),
-    `tasks` (sbatch --ntasks) and `cpus_per_task` for MPI dft_slab jobs; nothing otherwise.
+    `tasks` (sbatch --ntasks) and `cpus_per_task` for MPI eos/dft_slab jobs; nothing otherwise.
     """
-    if not dft_is_mpi():
+    if not is_mpi:
         return {}
     return {
         "mpi": dft_resource("launcher", "auto"),

@@ -4,7 +4,8 @@
 # failed; out-of-memory kills and time-outs are retried with mem_mb/runtime x attempt, and the
 # per-slab checkpoints under {results_dir}/dft/work/{slab_id}/ let a retry resume. A GPAW slab runs
 # on dft.resources.tasks MPI processes (srun under Slurm, mpiexec locally), its runtime and memory
-# from the slab's size (magmom/dft/cost_model.py) unless dft.resources sets numbers.
+# from the slab's size (magmom/dft/cost_model.py) unless dft.resources sets numbers. A GPAW EOS
+# (eos.calculator: gpaw) runs on the same number of processes; a CHGNet EOS is serial.
 
 
 rule eos:
@@ -19,8 +20,9 @@ rule eos:
     retries: dft_resource("retries", 2)
     conda:
         "../envs/dft.yaml"
-    threads: dft_resource("threads", 1)
+    threads: dft_threads(eos_is_mpi())
     resources:
+        **dft_mpi_resources(eos_is_mpi()),
         mem_mb=dft_resource("mem_mb", 8000),
         runtime=dft_resource("runtime", 240),
     params:
@@ -28,6 +30,9 @@ rule eos:
         dft=eos_dft_params(),
         recipe={k: config["recipe"][k] for k in ("default_magmom", "hcp_c_over_a")},
         workdir=PATHS.eos_workdir("{element}", "{lattice}"),
+        # a CHGNet/reference EOS does not rerun when dft.resources change
+        tasks=dft_tasks() if eos_is_mpi() else 1,
+        launcher=dft_resource("launcher", "auto") if eos_is_mpi() else "auto",
     script:
         "../workflow_scripts/eos.py"
 
@@ -64,9 +69,9 @@ rule dft_slab:
     retries: dft_resource("retries", 2)
     conda:
         "../envs/dft.yaml"
-    threads: dft_slab_threads()
+    threads: dft_threads(dft_is_mpi())
     resources:
-        **dft_slab_mpi_resources(),
+        **dft_mpi_resources(dft_is_mpi()),
         mem_mb=dft_slab_size("mem_mb"),
         runtime=dft_slab_size("runtime"),
     params:

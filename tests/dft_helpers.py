@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
 from pathlib import Path
 
@@ -72,19 +71,3 @@ def write_slab_db(path, slabs) -> Path:
     for atoms, meta in slabs:
         db.write(atoms, key_value_pairs=meta)
     return Path(path)
-
-
-@contextlib.contextmanager
-def one_thread():
-    """One torch and one BLAS thread, as the rules run (threads: 1) — small CHGNet and GPAW
-    workloads only slow down with more threads on a shared two-core machine."""
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(limits=1):
-            yield
-    finally:
-        torch.set_num_threads(before)

@@ -8,8 +8,6 @@ so every model, including the distance-blind operators, can fit it.
 from __future__ import annotations
 
 import numpy as np
-import pytest
-import torch
 from ase import Atoms
 from ase.build import fcc111
 from torch_geometric.data import Batch, Data
@@ -87,17 +85,3 @@ def translated(atoms: Atoms, shift, wrap: bool = True) -> Atoms:
     if wrap:
         moved.wrap()
     return moved
-
-
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """Run the model tests on one intra-op thread.
-
-    The tensors are tiny, so extra threads only add synchronisation; on a shared 2-core machine
-    OpenMP spin-waiting made LAPACK calls (DimeNet's orthogonal init) up to 20x slower.
-    Import this fixture into a test module to apply it there.
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)

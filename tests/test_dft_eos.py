@@ -10,7 +10,7 @@ import logging
 import numpy as np
 import pytest
 from ase.eos import birchmurnaghan
-from dft_helpers import one_thread, project_config
+from dft_helpers import project_config
 
 from magmom.dft.eos import (
     bulk_cell,
@@ -22,11 +22,7 @@ from magmom.dft.eos import (
 )
 from magmom.recipe.lattice_table import reference_entry
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with one_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def test_birch_murnaghan_fit_recovers_the_curve():

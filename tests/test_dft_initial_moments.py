@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from ase.build import bcc110
-from dft_helpers import cheap_config, one_thread
+from dft_helpers import cheap_config
 
 from magmom.dft import initial_moments as im
 from magmom.dft.label import fix_bottom_layers, label_slab
@@ -89,17 +89,16 @@ def gpaw_config(policy: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def cr_records(tmp_path_factory):
+def cr_records(tmp_path_factory, single_thread):
     """A two-layer Cr(110) slab whose table moment is the bulk EOS's 0.001 μB, labelled with
     the ``eos`` and the ``floor-afm`` policies (real GPAW, cheap settings)."""
     root = tmp_path_factory.mktemp("initial-moments")
     atoms = slab(["Cr", "Cr"], 0.001)
     out = {}
-    with one_thread():
-        for policy in ("eos", "floor-afm"):
-            meta = {"slab_id": f"cr-{policy}", "lattice": "bcc"}
-            out[policy] = label_slab(atoms, meta, meta["slab_id"], gpaw_config(policy),
-                                     root / policy)  # fmt: skip
+    for policy in ("eos", "floor-afm"):
+        meta = {"slab_id": f"cr-{policy}", "lattice": "bcc"}
+        out[policy] = label_slab(atoms, meta, meta["slab_id"], gpaw_config(policy),
+                                 root / policy)  # fmt: skip
     return atoms, out
 
 

@@ -1,10 +1,12 @@
-"""MPI-parallel GPAW: the build (`gpaw info`), 2 ranks vs 1 on a real slab, and the layout.
+"""MPI-parallel GPAW: the build (`gpaw info`), 2 ranks vs 1 on a real slab and a real EOS, and
+the layout.
 
 Real GPAW on the 2-atom Ni(111) slab of tests/dft_helpers.py with cheap settings and one ladder
 level (converged to 1e-8 eV² per electron, so the moments of the two runs agree far below
 1e-4 μB). The 2-rank run goes through the rule's own path (:func:`label_slab_job`: serial
 pre-relaxation, then ``mpiexec -n 2 python -m magmom.dft.mpi_worker``). Skipped, with the reason,
-where GPAW was built without MPI; the serial fallback is tested everywhere.
+where GPAW was built without MPI; the serial fallback is tested everywhere. The EOS (rule ``eos``,
+:func:`run_eos_job`) is that of fcc Ni (one atom, spin-polarised, 150 eV, 2 x 2 x 2 k-points).
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from dft_helpers import cheap_config, one_thread, slab_meta, tiny_slab, write_slab_db
+from dft_helpers import cheap_config, slab_meta, tiny_slab, write_slab_db
 
+from magmom.dft.eos import run_eos_job
 from magmom.dft.label import label_slab_job
 from magmom.dft.parallel import choose_layout, gpaw_build, launcher_command
 
@@ -86,21 +89,24 @@ def _config():
     return cfg
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def skip_without_mpi():
     if not gpaw_build()["mpi"]:
         pytest.skip("GPAW was built without MPI (gpaw info: MPI enabled no)")
     if shutil.which("mpiexec") is None:
         pytest.skip("no mpiexec on PATH")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, single_thread):
+    skip_without_mpi()
     tmp = tmp_path_factory.mktemp("mpi")
     db = write_slab_db(tmp / "initial_slabs.db", [(tiny_slab(), slab_meta(SLAB))])
     out = {}
-    with one_thread():
-        for tasks in (1, 2):
-            out[tasks] = label_slab_job(
-                db, SLAB, copy.deepcopy(_config()), tmp / f"work-{tasks}" / SLAB,
-                tmp / f"dft-{tasks}" / f"{SLAB}.json", tasks=tasks, launcher="mpiexec",
-            )  # fmt: skip
+    for tasks in (1, 2):
+        out[tasks] = label_slab_job(
+            db, SLAB, copy.deepcopy(_config()), tmp / f"work-{tasks}" / SLAB,
+            tmp / f"dft-{tasks}" / f"{SLAB}.json", tasks=tasks, launcher="mpiexec",
+        )  # fmt: skip
     out["tmp"] = tmp
     return out
 
@@ -137,3 +143,53 @@ def test_serial_fallback_without_mpi(tmp_path, monkeypatch):
     cfg = _config()
     out = label.label_slab_job("db", SLAB, cfg, tmp_path, tmp_path / "r.json", tasks=4)
     assert out == {"status": "serial"} and not called
+
+
+def test_gpaw_eos_on_two_ranks_gives_the_serial_energies_and_moment(tmp_path, single_thread):
+    """Rule eos with eos.calculator gpaw and tasks 2: mpiexec -n 2 runs the scan; every energy,
+    a0 and the moment at a0 equal a serial run's, and the output records the 2-rank layout."""
+    skip_without_mpi()
+    cfg = cheap_config()
+    eos = {**cfg["eos"], "calculator": "gpaw", "points": 5, "ecut": 150.0, "kpt_density": 0.6}
+    dft = {"planewave": cfg["dft"]["planewave"], "scf_ladder": ONE_LEVEL}
+    out = {}
+    for tasks in (1, 2):
+        out[tasks] = run_eos_job(
+            "Ni", "fcc", eos, dft, cfg["recipe"], tmp_path / f"work-{tasks}",
+            tmp_path / f"Ni-fcc-{tasks}.json", tasks=tasks, launcher="mpiexec",
+        )  # fmt: skip
+    serial, mpi = out[1], out[2]
+    assert serial["status"] == mpi["status"] == "ok", (serial["reason"], mpi["reason"])
+    assert json.loads((tmp_path / "Ni-fcc-2.json").read_text()) == mpi  # written by rank 0
+    assert serial["parallel"]["world_size"] == 1 and serial["parallel"]["layout"]["kpt"] == 1
+    assert mpi["parallel"]["world_size"] == 2 and mpi["parallel"]["gpaw_build"]["mpi"] is True
+    layout = mpi["parallel"]["layout"]
+    assert layout["world_size"] == 2 and layout["kpt"] * layout["domain"] * layout["band"] == 2
+    assert all(p["layout"]["world_size"] == 2 for p in mpi["points"])
+    assert [p["a"] for p in mpi["points"]] == [p["a"] for p in serial["points"]]
+    np.testing.assert_allclose(
+        [p["energy_per_atom"] for p in mpi["points"]],
+        [p["energy_per_atom"] for p in serial["points"]],
+        atol=1e-6, rtol=0,
+    )  # fmt: skip
+    assert mpi["a0"] == pytest.approx(serial["a0"], abs=1e-4)
+    assert 3.4 < mpi["a0"] < 3.7  # Ni: 3.52 Å
+    assert 0.4 < mpi["magmom"] < 0.8  # Ni: 0.6 μB
+    np.testing.assert_allclose(mpi["magmoms_at_a0"], serial["magmoms_at_a0"], atol=1e-4, rtol=0)
+    # one GPAW log per point (the scan's and the one at a0), written by rank 0
+    names = {f"a{a:.6f}-L0.txt" for a in [p["a"] for p in mpi["points"]] + [round(mpi["a0"], 6)]}
+    assert {f.name for f in (tmp_path / "work-2").glob("a*-L0.txt")} == names
+
+
+def test_chgnet_eos_stays_serial(tmp_path, monkeypatch, single_thread):
+    """A CHGNet EOS never starts MPI ranks, whatever dft.resources.tasks says."""
+    import magmom.dft.eos as eos_module
+
+    monkeypatch.setattr(eos_module, "run_under_mpi", lambda *a, **k: pytest.fail("MPI started"))
+    cfg = cheap_config()
+    eos = {**cfg["eos"], "calculator": "chgnet", "points": 5}
+    res = run_eos_job(
+        "Cu", "fcc", eos, {}, cfg["recipe"], tmp_path / "w", tmp_path / "Cu.json", tasks=2
+    )
+    assert res["status"] == "ok" and "parallel" not in res
+    assert json.loads((tmp_path / "Cu.json").read_text()) == res

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 import pytest
-from dft_helpers import cheap_config, one_thread, slab_meta, tiny_slab, write_slab_db
+from dft_helpers import cheap_config, slab_meta, tiny_slab, write_slab_db
 
 from magmom.data.assemble import assemble_dataset
 from magmom.data.dataset import iter_labelled_slabs, read_failures, read_metadata
@@ -25,14 +25,11 @@ OK_ID = "ni100-fcc-pure-v0"
 FAIL_ID = "ni100-fcc-pure-v1"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with one_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")
-def gpaw_run(tmp_path_factory, _one_thread):
+def gpaw_run(tmp_path_factory, single_thread):
     tmp = tmp_path_factory.mktemp("gpaw")
     db = write_slab_db(
         tmp / "initial_slabs.db",

@@ -6,7 +6,7 @@ import importlib.util
 
 import numpy as np
 import pytest
-from dft_helpers import cheap_config, one_thread, slab_meta, tiny_slab, write_slab_db
+from dft_helpers import cheap_config, slab_meta, tiny_slab, write_slab_db
 
 from magmom.data.assemble import assemble_dataset
 from magmom.data.dataset import iter_labelled_slabs, read_metadata
@@ -17,14 +17,11 @@ from magmom.dft.record import atoms_from_structure, read_record
 SLAB_ID = "fe033-ni067-fcc-random-v0"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with one_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")
-def surrogate_run(tmp_path_factory, _one_thread):
+def surrogate_run(tmp_path_factory, single_thread):
     tmp = tmp_path_factory.mktemp("surrogate")
     slab = tiny_slab(("Fe", "Ni", "Ni"), vacuum=5.0)
     meta = slab_meta(SLAB_ID, composition_id="fe033-ni067", comp_type="binary")

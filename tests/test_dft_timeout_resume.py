@@ -17,7 +17,7 @@ import sys
 import time
 
 import pytest
-from dft_helpers import ROOT, cheap_config, one_thread, slab_meta, tiny_slab, write_slab_db
+from dft_helpers import ROOT, cheap_config, slab_meta, tiny_slab, write_slab_db
 
 from magmom.dft.label import label_slab_job
 
@@ -34,7 +34,7 @@ def _config() -> dict:
     return cfg
 
 
-def test_sigterm_mid_relaxation_then_retry_resumes_at_the_checkpoint(tmp_path):
+def test_sigterm_mid_relaxation_then_retry_resumes_at_the_checkpoint(tmp_path, single_thread):
     db = write_slab_db(tmp_path / "initial_slabs.db", [(tiny_slab(), slab_meta(SLAB))])
     work, out = tmp_path / "work", tmp_path / "record.json"
     cfg_path = tmp_path / "config.json"
@@ -67,8 +67,8 @@ def test_sigterm_mid_relaxation_then_retry_resumes_at_the_checkpoint(tmp_path):
     state = json.loads(ckpt.read_text())  # intact: checkpoints are written atomically
     assert state["done"] is False and state["steps_done"] >= killed_at
 
-    with one_thread():  # Snakemake's retry: the same job, the same work directory
-        record = label_slab_job(db, SLAB, _config(), work, out)
+    # Snakemake's retry: the same job, the same work directory
+    record = label_slab_job(db, SLAB, _config(), work, out)
     assert record["status"] == "ok", record.get("reason")
     pw = [a for a in record["scf_attempts"] if a["stage"] == "pw"]
     first, resumed = pw[0], pw[-1]

@@ -9,6 +9,7 @@ the rule that runs the script (``rules/*.smk``: ``conda:`` and ``script:`` of th
 from __future__ import annotations
 
 import ast
+import importlib
 import importlib.metadata
 import re
 import sys
@@ -113,7 +114,11 @@ def _package_of(path: Path) -> str:
 
 
 def magmom_file(module: str) -> list[Path]:
-    """The source files executed when importing ``module`` (package __init__ files included)."""
+    """The source files executed when importing ``module`` (package __init__ files included).
+
+    A name a package loads on first use (``from magmom.graphs import GraphCache``,
+    :mod:`magmom.lazy`) brings in the submodule that defines it.
+    """
     parts = module.split(".")
     files = []
     for k in range(1, len(parts) + 1):
@@ -122,7 +127,21 @@ def magmom_file(module: str) -> list[Path]:
             files.append(base / "__init__.py")
         elif base.with_suffix(".py").is_file():
             files.append(base.with_suffix(".py"))
+    package, _, name = module.rpartition(".")
+    is_module = ROOT.joinpath(*parts).with_suffix(".py").is_file() or ROOT.joinpath(*parts).is_dir()
+    submodule = None if is_module or not package else lazy_names(package).get(name)
+    if submodule is not None:
+        files.extend(magmom_file(f"{package}.{submodule}"))
     return files
+
+
+@cache
+def lazy_names(package: str) -> dict[str, str]:
+    """``{name: submodule}`` of a magmom package's lazy names (empty for a module)."""
+    if not ROOT.joinpath(*package.split("."), "__init__.py").is_file():
+        return {}
+    lazy = getattr(importlib.import_module(package), "__getattr__", None)
+    return dict(getattr(lazy, "table", {}))
 
 
 def third_party_imports(script: Path) -> dict[str, list[str]]:
@@ -170,6 +189,13 @@ def env_requirements(env_path: Path) -> dict[str, str | None]:
 
 
 SCRIPT_RULES = script_rules()
+
+
+def test_lazy_package_names_bring_their_submodules_imports():
+    # the static reading sees no import behind a lazy name: the table has to be followed
+    assert ROOT / "magmom" / "graphs" / "dataset.py" in magmom_file("magmom.graphs.GraphCache")
+    assert ROOT / "magmom" / "dft" / "eos.py" in magmom_file("magmom.dft.run_eos")
+    assert magmom_file("magmom.graphs.CacheReader") == magmom_file("magmom.graphs")
 
 
 def test_rules_with_scripts_were_found():

@@ -13,7 +13,6 @@ from ase.build import fcc111
 from models_helpers import (
     alloy_slab,
     graph,
-    single_thread,  # noqa: F401 (autouse fixture)
 )
 
 from magmom.models.dimenet_basis import (
@@ -23,6 +22,8 @@ from magmom.models.dimenet_basis import (
 )
 from magmom.models.dimenet_pp import PeriodicDimeNetPlusPlus
 from magmom.models.triplets import dense_triplets, triplets
+
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 SIZES = dict(
     hidden_channels=16,

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 from ase import Atoms
-from models_helpers import SMALL_MODELS, single_thread, translated  # noqa: F401 (autouse fixture)
+from models_helpers import SMALL_MODELS, translated
 from torch_geometric.data import Batch
 
 from magmom.graphs.builder import SlabInput, graph_arrays
@@ -32,6 +32,8 @@ from magmom.recipe.ordered import (
     decorate_ordered,
 )
 from magmom.recipe.slabs import base_slab
+
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 CUTOFFS = (3.0, 4.0, 6.0, 8.0)  # config.yaml graphs.cutoffs
 MAX_NEIGHBORS = 50  # config.yaml graphs.max_neighbors

@@ -11,13 +11,14 @@ from models_helpers import (
     SMALL_MODELS,
     alloy_slab,
     batch,
-    single_thread,  # noqa: F401 (autouse fixture)
     translated,
 )
 
 from magmom.models import ARCHITECTURES, MagmomGNN, ResidualTarget, build_model
 from magmom.models.operators import OPERATORS
 from magmom.models.spline_conv import SplineConv, spline_basis
+
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 CUTOFF = 4.0
 

@@ -8,10 +8,11 @@ from models_helpers import (
     SMALL_MODELS,
     alloy_slab,
     batch,
-    single_thread,  # noqa: F401 (autouse fixture)
 )
 
 from magmom.models import ARCHITECTURES, build_model
+
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 CUTOFF = 3.0  # the first shell only: the target is an average over it
 STEPS = 300

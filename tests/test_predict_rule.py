@@ -13,11 +13,10 @@ import pandas as pd
 import pytest
 from ase.build import fcc111
 from test_training_rules import dry_run
-from training_helpers import REPO, tiny_caches, tiny_config
+from training_helpers import REPO, TINY, train_tiny_model
 
-from magmom.graphs import GraphCache
 from magmom.predict.predictor import MomentPredictor
-from magmom.training.trainer import ModelSpec, train_model
+from magmom.training.trainer import ModelSpec
 
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
@@ -74,15 +73,13 @@ def test_predict_model_must_be_a_gnn_of_the_config(tmp_path):
 
 def test_rule_predicts_one_file(project):
     """With a trained checkpoint in place, the rule predicts exactly the asked file."""
-    caches = {s: GraphCache(p) for s, p in tiny_caches(project / "c", counts=(8, 4, 4)).items()}
-    best = project / "results" / "tiny" / "models" / "cgconv-r4"
-    train_model(
+    _, best = train_tiny_model(
+        project / "c",
+        project / TINY.model_dir("cgconv-r4"),
         ModelSpec("cgconv", 4.0),
-        tiny_config(max_epochs=1, batch_size=4),
-        caches["train"],
-        caches["val"],
-        best,
-        progress=False,
+        counts=(8, 4, 4),
+        max_epochs=1,
+        batch_size=4,
     )
     target = "results/tiny/predict/cgconv-r4/my/frames.csv"
     run = subprocess.run(
@@ -103,7 +100,7 @@ def test_rule_predicts_one_file(project):
     ]
     table = pd.read_csv(out / "frames.csv")
     assert table["frame"].tolist() == [0] * 12 + [1] * 12
-    expected = MomentPredictor(best / "best.pt", device="cpu").predict_atoms(
+    expected = MomentPredictor(best, device="cpu").predict_atoms(
         ase.io.read(project / "my" / "frames.extxyz", 0)
     )
     np.testing.assert_allclose(table["moment"][:12], expected, rtol=1e-4, atol=1e-6)

@@ -18,38 +18,27 @@ import pytest
 import torch
 from ase import Atoms
 from ase.build import bulk, fcc111
-from training_helpers import REPO, tiny_caches, tiny_config, tiny_slabs
+from training_helpers import REPO, tiny_slabs, train_tiny_model
 
-from magmom.graphs import SCHEMA_VERSION, GraphCache
+from magmom.graphs import SCHEMA_VERSION
 from magmom.predict.cli import main
 from magmom.predict.output import COLUMNS, FAILURE_COLUMNS
 from magmom.predict.predictor import MomentPredictor
 from magmom.predict.structures import FLAG_UNSEEN, FLAG_UNSEEN_NEIGHBOUR, StructureError
 from magmom.training.checkpoint import load_checkpoint, save_checkpoint
 from magmom.training.predict import predict_checkpoint
-from magmom.training.trainer import ModelSpec, train_model
+from magmom.training.trainer import ModelSpec
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("predict-structures")
-    paths = tiny_caches(root)
-    caches = {split: GraphCache(path) for split, path in paths.items()}
     out = root / "results" / "models" / "cgconv-r4"
-    config = tiny_config(max_epochs=2, batch_size=8)
-    train_model(
-        ModelSpec("cgconv", 4.0), config, caches["train"], caches["val"], out, progress=False
-    )
-    reference = predict_checkpoint(out / "best.pt", caches["test"], root / "test.csv")
-    return {"root": root, "best": out / "best.pt", "caches": caches, "reference": reference}
+    caches, best = train_tiny_model(root, out, ModelSpec("cgconv", 4.0), max_epochs=2, batch_size=8)
+    reference = predict_checkpoint(best, caches["test"], root / "test.csv")
+    return {"root": root, "best": best, "caches": caches, "reference": reference}
 
 
 def held_out_slabs(trained) -> tuple[list[Atoms], list[str]]:

@@ -23,9 +23,9 @@ SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 CONFIGS = [str(ROOT / "config.yaml"), str(ROOT / "presets" / "tiny.yaml")]
 
 
-def dry_run(workdir: Path, *args: str, env: dict | None = None) -> str:
+def dry_run(workdir: Path, *args: str, env: dict | None = None, configs=CONFIGS) -> str:
     cmd = [str(SNAKEMAKE), *args, "--directory", str(workdir), "--dry-run"]
-    cmd += ["--configfile", *CONFIGS]
+    cmd += ["--configfile", *configs]
     p = subprocess.run(
         cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, **(env or {})}
     )
@@ -89,3 +89,17 @@ def test_one_model_target_plans_only_its_chain(tmp_path):
     assert stats["graph_cache"] == 1
     for rule in ("predict", "evaluate", "report", "baseline_tabular", "deployment_cost"):
         assert rule not in stats, f"{rule} planned for a single checkpoint: {stats}"
+
+
+def test_gpaw_eos_jobs_are_mpi_jobs_and_chgnet_eos_jobs_serial(profile_dry_run, tmp_path):
+    """eos.calculator gpaw: `mpi`, `tasks` (dft.resources.tasks, 2 in the tiny preset) and one
+    core per process, so the plugin submits --ntasks and the job's own srun starts the ranks."""
+    for r in resources_of(profile_dry_run, "eos"):  # the tiny preset's CHGNet EOS
+        assert "mpi=" not in r and "tasks=" not in r, r
+    gpaw = tmp_path / "gpaw-eos.yaml"
+    gpaw.write_text("eos: {calculator: gpaw}\n")
+    target = Layout.of(load_config(*CONFIGS[:1], [*CONFIGS[1:], gpaw])).eos("Ni", "fcc")
+    out = dry_run(tmp_path, "--profile", "slurm", "--profile", ".ci/slurm/profile", target,
+                  configs=[*CONFIGS, str(gpaw)])  # fmt: skip
+    (res,) = resources_of(out, "eos")
+    assert "mpi=auto" in res and "tasks=2" in res and "cpus_per_task=1" in res, res

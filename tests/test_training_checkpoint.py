@@ -21,13 +21,7 @@ from magmom.training.checkpoint import (
 )
 from magmom.training.trainer import ModelSpec, Trainer, TrainingSettings, graph_loader, train_model
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")

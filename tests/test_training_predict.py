@@ -7,34 +7,24 @@ import pandas as pd
 import pytest
 import torch
 from ase.data import chemical_symbols
-from training_helpers import tiny_caches, tiny_config, tiny_factory, tiny_graphs
+from training_helpers import tiny_caches, tiny_factory, tiny_graphs, train_tiny_model
 
 from magmom.graphs import GraphCache
 from magmom.predictions import COLUMNS, write_predictions
 from magmom.training.checkpoint import load_model
 from magmom.training.predict import predict, predict_checkpoint
-from magmom.training.trainer import ModelSpec, train_model
+from magmom.training.trainer import ModelSpec
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("predict")
-    paths = tiny_caches(root)
-    caches = {split: GraphCache(path) for split, path in paths.items()}
     out = root / "models" / "schnetconv-r4"
-    config = tiny_config(max_epochs=2, batch_size=8)
-    train_model(
-        ModelSpec("schnetconv", 4.0), config, caches["train"], caches["val"], out, progress=False
-    )
-    return caches, out / "best.pt", root
+    spec = ModelSpec("schnetconv", 4.0)
+    caches, best = train_tiny_model(root, out, spec, max_epochs=2, batch_size=8)
+    return caches, best, root
 
 
 def test_predictions_follow_the_contract(setup):

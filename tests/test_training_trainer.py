@@ -28,13 +28,7 @@ from magmom.training.trainer import (
 SPEC = ModelSpec("tiny", 4.0, residual=True)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The test machine's cores are shared: intra-op threads only fight each other here."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")

@@ -11,16 +11,15 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from dft_helpers import cheap_config, one_thread, slab_meta, tiny_slab
-from training_helpers import tiny_caches, tiny_config
+from dft_helpers import cheap_config, slab_meta, tiny_slab
+from training_helpers import train_tiny_model
 
 from magmom.data.dataset import LabelledSlab, write_dataset
 from magmom.data.split import format_split_csv
 from magmom.dft.record import structure_dict
 from magmom.evaluation.report.warm_start import COLUMNS, write_page
-from magmom.graphs import GraphCache
 from magmom.predict.predictor import MomentPredictor
-from magmom.training.trainer import ModelSpec, train_model
+from magmom.training.trainer import ModelSpec
 from magmom.warm_start import STARTS
 from magmom.warm_start import scf as scf_module
 from magmom.warm_start.scf import run_slab
@@ -30,20 +29,13 @@ SAME = {"max_abs_dm": 0.1, "max_abs_de": 0.01}
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
+def model(tmp_path_factory, single_thread):
     root = tmp_path_factory.mktemp("warm-start-model")
-    caches = {s: GraphCache(p) for s, p in tiny_caches(root, counts=(12, 4, 4)).items()}
-    out = root / "cgconv-r4"
-    with one_thread():
-        train_model(
-            ModelSpec("cgconv", 4.0),
-            tiny_config(max_epochs=1, batch_size=4),
-            caches["train"],
-            caches["val"],
-            out,
-            progress=False,
-        )
-    return out / "best.pt"
+    spec = ModelSpec("cgconv", 4.0)
+    _, best = train_tiny_model(
+        root, root / "cgconv-r4", spec, counts=(12, 4, 4), max_epochs=1, batch_size=4
+    )
+    return best
 
 
 def labelled(symbols, slab_id, labeller, moments):
@@ -89,7 +81,7 @@ def test_starts_pick_spin_polarised_test_slabs_smallest_first(model, tmp_path, c
 
 
 @pytest.fixture(scope="module")
-def gpaw_record(tmp_path_factory):
+def gpaw_record(tmp_path_factory, single_thread):
     tmp = tmp_path_factory.mktemp("warm-start-gpaw")
     atoms = tiny_slab(("Fe", "Fe"), magmom=2.2)
     entry = {
@@ -103,8 +95,7 @@ def gpaw_record(tmp_path_factory):
     }
     dft = cheap_config()["dft"]
     settings = {"same_state": SAME, "planewave": {"ecut": 220.0}}
-    with one_thread():
-        record = run_slab("fe100-fcc-pure-v0", entry, dft, settings, tmp / "work")
+    record = run_slab("fe100-fcc-pure-v0", entry, dft, settings, tmp / "work")
     print(
         "\nwarm start, 2-atom Fe slab (cheap settings): "
         + "; ".join(

@@ -17,9 +17,10 @@ from ase.neighborlist import neighbor_list
 from torch import nn
 
 from magmom.graphs.builder import SlabInput, build_caches, graph_arrays
-from magmom.graphs.dataset import arrays_to_data
+from magmom.graphs.dataset import GraphCache, arrays_to_data
 from magmom.layout import Layout
 from magmom.training.cli import load_config
+from magmom.training.trainer import ModelSpec, train_model
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = Layout.of(load_config(REPO / "config.yaml", [REPO / "presets" / "tiny.yaml"]))
@@ -71,6 +72,18 @@ def tiny_caches(tmp_path: Path, cutoff: float = 4.0, counts=(24, 8, 8)) -> dict:
     }
     build_caches(slabs, split_of, outputs, cutoff, 50, meta={"dataset": "tiny-test"})
     return outputs
+
+
+def train_tiny_model(
+    caches_dir: Path, out: Path, spec: ModelSpec, counts=(24, 8, 8), **training
+) -> tuple[dict[str, GraphCache], Path]:
+    """Train ``spec`` (the real model builder, ``tiny_config(**training)``) on :func:`tiny_caches`
+    built under ``caches_dir``; returns the opened caches and the path of ``out/best.pt``."""
+    paths = tiny_caches(caches_dir, spec.cutoff, counts)
+    caches = {split: GraphCache(path) for split, path in paths.items()}
+    config = tiny_config(**training)
+    train_model(spec, config, caches["train"], caches["val"], out, progress=False)
+    return caches, out / "best.pt"
 
 
 class TinyGNN(nn.Module):

@@ -1,4 +1,4 @@
-"""Rule eos: eos/{element}-{lattice}.json (Birch-Murnaghan fit, moment at a0)."""
+"""Rule eos: eos/{element}-{lattice}.json (Birch-Murnaghan fit, moment at a0; GPAW on MPI ranks)."""
 
 from magmom.rule_logging import log_to, script_log
 
@@ -7,16 +7,17 @@ snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake's script: d
 with log_to(script_log(snakemake)):
     import torch
 
-    from magmom.dft.eos import run_eos
-    from magmom.io import write_json
+    from magmom.dft.eos import run_eos_job
 
     torch.set_num_threads(snakemake.threads)
-    result = run_eos(
+    run_eos_job(
         element=snakemake.wildcards.element,
         lattice=snakemake.wildcards.lattice,
         eos=snakemake.params.eos,
         dft=snakemake.params.dft,
         recipe=snakemake.params.recipe,
         workdir=snakemake.params.workdir,
+        output=snakemake.output.eos,
+        tasks=snakemake.params.tasks,
+        launcher=snakemake.params.launcher,
     )
-    write_json(snakemake.output.eos, result)

@@ -19,7 +19,7 @@ Names load on first use, so importing the package does not import GPAW or CHGNet
 
 from __future__ import annotations
 
-import importlib
+from magmom.lazy import lazy_getattr
 
 _LAZY = {
     "monkhorst_pack_size": "kpoints",
@@ -49,8 +49,4 @@ _LAZY = {
 
 __all__ = list(_LAZY)
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)

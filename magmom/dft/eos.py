@@ -57,6 +57,15 @@ from magmom.io import write_json
 from magmom.layout import LATTICES
 
 from .gpaw_params import bulk_params, parameters_sha256
+from .parallel import (
+    gpaw_build,
+    gpaw_parallel,
+    is_master,
+    mpi_wanted,
+    run_under_mpi,
+    slab_layout,
+    world,
+)
 from .record import versions
 
 log = logging.getLogger(__name__)
@@ -182,10 +191,13 @@ class GpawBulk:
         from .scf_ladder import converge_single_point
 
         atoms = atoms.copy()
+        base = self.base(atoms)
+        layout = slab_layout(atoms, base, world().size)  # magmom.dft.parallel
         energy, magmoms, attempts = converge_single_point(
-            atoms, self.base(atoms), self.smearing, self.ladder, str(self.workdir / tag)
-        )
-        return {"energy": energy, "magmoms": magmoms, "scf_attempts": attempts}
+            atoms, base, self.smearing, self.ladder, str(self.workdir / tag),
+            parallel=gpaw_parallel(layout),
+        )  # fmt: skip
+        return {"energy": energy, "magmoms": magmoms, "scf_attempts": attempts, "layout": layout}
 
 
 # ---- the scan ----------------------------------------------------------------------------
@@ -196,6 +208,91 @@ def _point_cache(path: Path, key: str) -> dict:
     except (FileNotFoundError, json.JSONDecodeError):
         return {}
     return cache.get("points", {}) if cache.get("key") == key else {}
+
+
+class EnergyPoints:
+    """Energy per atom at one :math:`(a, c/a)` of ``element`` on ``lattice``, each computed once.
+
+    Every point (converged or failed) is kept in ``cache_path`` under ``cache_key`` (the hash of
+    the scan's parameters), so a rerun reads instead of recomputing. ``write_cache``: whether this
+    process writes the file (under MPI only rank 0 does; every rank computes the same points).
+    """
+
+    def __init__(self, element, lattice, evaluate, m0, cache_path, cache_key, *, by_c_over_a,
+                 write_cache=True):  # fmt: skip
+        self.element, self.lattice, self.evaluate, self.m0 = element, lattice, evaluate, m0
+        self.cache_path, self.cache_key = Path(cache_path), cache_key
+        self.by_c_over_a, self.write_cache = by_c_over_a, write_cache
+        self.cache = _point_cache(self.cache_path, cache_key)
+
+    def tag(self, a: float, coa: float | None) -> str:
+        return f"a{a:.6f}-c{coa:.6f}" if self.by_c_over_a else f"a{a:.6f}"
+
+    def __call__(self, a: float, coa: float | None) -> dict:
+        tag = self.tag(a, coa)
+        if tag not in self.cache:
+            self.cache[tag] = self._compute(a, coa, tag)
+            if self.write_cache:
+                write_json(self.cache_path, {"key": self.cache_key, "points": self.cache})
+        return self.cache[tag]
+
+    def _compute(self, a: float, coa: float | None, tag: str) -> dict:
+        atoms = bulk_cell(self.element, self.lattice, a, coa)
+        atoms.set_initial_magnetic_moments([self.m0] * len(atoms))
+        t0 = time.perf_counter()
+        try:
+            point = self.evaluate(atoms, tag)
+            point["status"] = "ok"
+        except Exception as err:  # SCF ladder exhausted or the calculator raised
+            if isinstance(err, MemoryError):
+                raise
+            log.warning("%s %s at a=%.4f Å failed: %s", self.element, self.lattice, a, err)
+            point = {"status": "failed", "reason": f"{type(err).__name__}: {err}"}
+            point["scf_attempts"] = getattr(err, "attempts", [])
+        n = len(atoms)
+        point.update(a=a, c_over_a=coa, volume=atoms.get_volume() / n, natoms=n)
+        if point["status"] == "ok":
+            point["energy_per_atom"] = point["energy"] / n
+        point["wall_time"] = time.perf_counter() - t0
+        return point
+
+
+def scan_around(
+    points: EnergyPoints, center: float, coa: float | None, strain: float, npts: int,
+    label: str, progress: bool = True,
+) -> tuple[dict | None, str | None, list]:  # fmt: skip
+    """Birch–Murnaghan fit of ``npts`` energies within ±``strain`` of ``a = center`` at ``coa``,
+    re-centred on the lowest energy while the minimum lies outside (at most ``MAX_PASSES``).
+
+    Returns ``(fit or None, reason of the failure or None, the lattice constants of each pass)``.
+    """
+    from tqdm import tqdm
+
+    passes, fit, reason = [], None, None
+    for n_pass in range(MAX_PASSES):
+        grid = [center * (1 + s) for s in np.linspace(-strain, strain, npts)]
+        bar = tqdm(grid, desc=f"{label} pass {n_pass + 1}", unit="point", disable=not progress)
+        scanned = [points(round(a, 6), coa) for a in bar]
+        ok = [p for p in scanned if p["status"] == "ok"]
+        passes.append([p["a"] for p in scanned])
+        if len(ok) < MIN_POINTS:
+            reason = (
+                f"only {len(ok)} of {len(scanned)} energies converged "
+                f"(need {MIN_POINTS}); see scf_attempts in {points.cache_path}"
+            )
+            break
+        vols = [p["volume"] for p in ok]
+        ens = [p["energy_per_atom"] for p in ok]
+        try:
+            fit = fit_birch_murnaghan(vols, ens)
+            reason = None
+            break
+        except ValueError as err:
+            reason = str(err)
+            best = ok[int(np.argmin(ens))]["a"]
+            log.info("%s pass %d: %s; re-centring on a=%.4f Å", label, n_pass + 1, err, best)
+            center = float(best)
+    return fit, reason, passes
 
 
 def fit_c_over_a(scan: list[dict]) -> dict:
@@ -225,163 +322,53 @@ def fit_c_over_a(scan: list[dict]) -> dict:
     }
 
 
-def run_eos(
-    element: str,
-    lattice: str,
-    eos: Mapping,
-    dft: Mapping,
-    recipe: Mapping,
-    workdir: str | Path,
-) -> dict:
-    """The content of ``<results_dir>/eos/{element}-{lattice}.json`` (see the module docstring)."""
-    from tqdm import tqdm
-
-    from magmom.recipe.lattice_table import fixed_c_over_a
-
-    calculator = eos["calculator"]
-    default_magmom = float(recipe["default_magmom"])
-    rule = recipe["hcp_c_over_a"]
-    spinpol = element in SPIN_POLARISED_ELEMENTS
-    out = {
-        "element": element,
-        "lattice": lattice,
-        "calculator": calculator,
-        "spinpol": spinpol,
-        "versions": versions(),
-    }
-    guess = reference_guess(element, lattice, default_magmom, rule)
-    if calculator == "reference":
-        from magmom.recipe.lattice_table import reference_entry
-
-        entry = reference_entry(element, lattice, default_magmom, rule)  # logs the fallback
-        out.update(status="ok", reason=None, **entry, parameters={"calculator": "reference"})
-        out["parameters_sha256"] = parameters_sha256(out["parameters"])
-        return out
-
-    fit_coa = lattice == "hcp" and fixed_c_over_a(rule) is None
-    c_over_a = guess["c_over_a"] if lattice == "hcp" else None
-    m0 = guess["magmom"] if spinpol else 0.0
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    example = bulk_cell(element, lattice, guess["a0"], c_over_a)
-    if calculator == "gpaw":
-        evaluate = GpawBulk(eos, dft, workdir, spinpol, example)
-    elif calculator == "chgnet":
-        evaluate = ChgnetBulk()
-    else:
-        raise ValueError(
-            f"config key 'eos.calculator': {calculator!r} is not allowed; "
-            "allowed values: gpaw, chgnet, reference"
-        )
-    params = {
-        **evaluate.parameters(),
-        "strain": eos["strain"],
-        "points": eos["points"],
-        "c_over_a": "fit" if fit_coa else c_over_a,
-        "initial_magmom": m0,
-    }
-    if fit_coa:
-        params["c_over_a_strain"] = eos["c_over_a_strain"]
-        params["c_over_a_points"] = eos["c_over_a_points"]
-    out.update(parameters=params, parameters_sha256=parameters_sha256(params), c_over_a=c_over_a)
-    cache_path = workdir / "points.json"
-    cache_key = parameters_sha256({"element": element, "lattice": lattice, **params})
-    cache = _point_cache(cache_path, cache_key)
-
-    def tag_of(a: float, coa: float | None) -> str:
-        return f"a{a:.6f}-c{coa:.6f}" if fit_coa else f"a{a:.6f}"
-
-    def energy_at(a: float, coa: float | None) -> dict:
-        tag = tag_of(a, coa)
-        if tag not in cache:
-            atoms = bulk_cell(element, lattice, a, coa)
-            atoms.set_initial_magnetic_moments([m0] * len(atoms))
-            t0 = time.perf_counter()
-            try:
-                point = evaluate(atoms, tag)
-                point["status"] = "ok"
-            except Exception as err:  # SCF ladder exhausted or the calculator raised
-                if isinstance(err, MemoryError):
-                    raise
-                log.warning("%s %s at a=%.4f Å failed: %s", element, lattice, a, err)
-                point = {"status": "failed", "reason": f"{type(err).__name__}: {err}"}
-                point["scf_attempts"] = getattr(err, "attempts", [])
-            n = len(atoms)
-            point.update(a=a, c_over_a=coa, volume=atoms.get_volume() / n, natoms=n)
-            if point["status"] == "ok":
-                point["energy_per_atom"] = point["energy"] / n
-            point["wall_time"] = time.perf_counter() - t0
-            cache[tag] = point
-            write_json(cache_path, {"key": cache_key, "points": cache})
-        return cache[tag]
-
+def scan_c_over_a(
+    points: EnergyPoints, guess: Mapping, eos: Mapping, label: str, progress: bool = True
+) -> tuple[dict | None, str | None, list, list[dict]]:
+    """The 2-D equation of state of an hcp entry (module docstring, **c/a**): one
+    :func:`scan_around` per ratio, centred at the guess's volume per atom, then
+    :func:`fit_c_over_a`. Returns ``(fit or None, reason, passes, per-ratio results)``."""
+    c_over_a = guess["c_over_a"]
     strain, npts = float(eos["strain"]), int(eos["points"])
+    c_strain, c_points = float(eos["c_over_a_strain"]), int(eos["c_over_a_points"])
+    ratios = [round(c_over_a * (1 + t), 6) for t in np.linspace(-c_strain, c_strain, c_points)]
+    per_coa, passes = [], []
+    for coa in ratios:
+        center = guess["a0"] * (c_over_a / coa) ** (1 / 3)
+        res, why, p = scan_around(points, center, coa, strain, npts, f"{label} c/a {coa:.3f}",
+                                  progress)  # fmt: skip
+        passes.extend(p)
+        per_coa.append({"c_over_a": coa, "status": "ok" if res else "failed", "reason": why,
+                        **(res or {})})  # fmt: skip
+    try:
+        return fit_c_over_a([p for p in per_coa if p["status"] == "ok"]), None, passes, per_coa
+    except ValueError as err:
+        return None, f"c/a fit: {err}", passes, per_coa
 
-    def scan(center: float, coa: float | None) -> tuple[dict | None, str | None, list]:
-        """Birch–Murnaghan fit of the energies around ``center`` at ``coa`` (re-centred)."""
-        passes, fit, reason = [], None, None
-        label = f"EOS {element}-{lattice}" + (f" c/a {coa:.3f}" if fit_coa else "")
-        for n_pass in range(MAX_PASSES):
-            grid = [center * (1 + s) for s in np.linspace(-strain, strain, npts)]
-            points = [
-                energy_at(round(a, 6), coa)
-                for a in tqdm(grid, desc=f"{label} pass {n_pass + 1}", unit="point")
-            ]
-            ok = [p for p in points if p["status"] == "ok"]
-            passes.append([p["a"] for p in points])
-            if len(ok) < MIN_POINTS:
-                reason = (
-                    f"only {len(ok)} of {len(points)} energies converged "
-                    f"(need {MIN_POINTS}); see scf_attempts in {cache_path}"
-                )
-                break
-            vols = [p["volume"] for p in ok]
-            ens = [p["energy_per_atom"] for p in ok]
-            try:
-                fit = fit_birch_murnaghan(vols, ens)
-                reason = None
-                break
-            except ValueError as err:
-                reason = str(err)
-                best = ok[int(np.argmin(ens))]["a"]
-                log.info("%s pass %d: %s; re-centring on a=%.4f Å", label, n_pass + 1, err, best)
-                center = float(best)
-        return fit, reason, passes
 
-    t_start = time.perf_counter()
-    if fit_coa:
-        c_strain, c_points = float(eos["c_over_a_strain"]), int(eos["c_over_a_points"])
-        ratios = [round(c_over_a * (1 + t), 6) for t in np.linspace(-c_strain, c_strain, c_points)]
-        per_coa, passes = [], []
-        for coa in ratios:  # centre each scan at the guess's volume per atom
-            res, why, p = scan(guess["a0"] * (c_over_a / coa) ** (1 / 3), coa)
-            passes.extend(p)
-            per_coa.append({"c_over_a": coa, "status": "ok" if res else "failed", "reason": why,
-                            **(res or {})})  # fmt: skip
-        out["c_over_a_scan"] = per_coa
-        try:
-            fit = fit_c_over_a([p for p in per_coa if p["status"] == "ok"])
-            c_over_a, reason = fit["c_over_a"], None
-        except ValueError as err:
-            fit, reason = None, f"c/a fit: {err}"
-    else:
-        fit, reason, passes = scan(float(guess["a0"]), c_over_a)
-    out["passes"] = passes
-    scanned = {tag_of(a, None) for p in passes for a in p} if not fit_coa else set(cache)
-    out["points"] = sorted((dict(cache[t]) for t in scanned if t in cache),
-                           key=lambda p: (p.get("c_over_a") or 0.0, p["a"]))  # fmt: skip
-    if fit is None:
-        out.update(status="failed", reason=reason, wall_time=time.perf_counter() - t_start)
-        return out
-    a0 = lattice_constant(fit["v0"], lattice, c_over_a)
-    final = energy_at(round(a0, 6), None if c_over_a is None else round(c_over_a, 6))
-    if final["status"] != "ok":
-        out.update(
-            status="failed",
-            reason=f"calculation at the fitted a0={a0:.4f} Å failed: {final['reason']}",
-            wall_time=time.perf_counter() - t_start,
-        )
-        return out
+def _evaluator(calculator: str, eos, dft, workdir: Path, spinpol: bool, example):
+    if calculator == "gpaw":
+        return GpawBulk(eos, dft, workdir, spinpol, example)
+    if calculator == "chgnet":
+        return ChgnetBulk()
+    raise ValueError(
+        f"config key 'eos.calculator': {calculator!r} is not allowed; "
+        "allowed values: gpaw, chgnet, reference"
+    )
+
+
+def _reference_result(out: dict, element, lattice, default_magmom, rule) -> dict:
+    """``eos.calculator: reference``: the fallback entry itself (logged), no calculation."""
+    from magmom.recipe.lattice_table import reference_entry
+
+    entry = reference_entry(element, lattice, default_magmom, rule)  # logs the fallback
+    out.update(status="ok", reason=None, **entry, parameters={"calculator": "reference"})
+    out["parameters_sha256"] = parameters_sha256(out["parameters"])
+    return out
+
+
+def _fitted_result(out: dict, fit: dict, final: dict, a0, c_over_a, spinpol, calculator) -> dict:
+    """``out`` completed with the fit and the calculation at :math:`a_0` (status ok)."""
     magmoms = np.asarray(final["magmoms"], dtype=float)
     magmom = float(np.abs(magmoms).mean()) if spinpol else 0.0
     out.update(
@@ -396,13 +383,133 @@ def run_eos(
         e0=fit["e0"],
         bulk_modulus_GPa=fit["bulk_modulus_GPa"],
         energy_at_a0=final["energy_per_atom"],
-        wall_time=time.perf_counter() - t_start,
     )
+    if "parallel" in out and "layout" in final:  # GPAW: the layout of the calculation at a0
+        out["parallel"]["layout"] = final["layout"]
+    return out
+
+
+def run_eos(
+    element: str,
+    lattice: str,
+    eos: Mapping,
+    dft: Mapping,
+    recipe: Mapping,
+    workdir: str | Path,
+) -> dict:
+    """The content of ``<results_dir>/eos/{element}-{lattice}.json`` (see the module docstring).
+
+    With ``eos.calculator: gpaw`` it may run on every rank of an MPI job (:func:`run_eos_job`):
+    the ranks compute the same points together, rank 0 writes the point cache and shows progress.
+    """
+    from magmom.recipe.lattice_table import fixed_c_over_a
+
+    calculator = eos["calculator"]
+    default_magmom = float(recipe["default_magmom"])
+    rule = recipe["hcp_c_over_a"]
+    spinpol = element in SPIN_POLARISED_ELEMENTS
+    out = {
+        "element": element,
+        "lattice": lattice,
+        "calculator": calculator,
+        "spinpol": spinpol,
+        "versions": versions(),
+    }
+    if calculator == "reference":
+        return _reference_result(out, element, lattice, default_magmom, rule)
+    guess = reference_guess(element, lattice, default_magmom, rule)
+    fit_coa = lattice == "hcp" and fixed_c_over_a(rule) is None
+    c_over_a = guess["c_over_a"] if lattice == "hcp" else None
+    m0 = guess["magmom"] if spinpol else 0.0
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    example = bulk_cell(element, lattice, guess["a0"], c_over_a)
+    evaluate = _evaluator(calculator, eos, dft, workdir, spinpol, example)
+    master = True
+    if calculator == "gpaw":  # magmom.dft.parallel; the layout is that of the point at a0
+        master = is_master()
+        out["parallel"] = {"world_size": int(world().size), "gpaw_build": gpaw_build(),
+                           "layout": {}}  # fmt: skip
+    params = {
+        **evaluate.parameters(),
+        "strain": eos["strain"],
+        "points": eos["points"],
+        "c_over_a": "fit" if fit_coa else c_over_a,
+        "initial_magmom": m0,
+    }
+    if fit_coa:
+        params["c_over_a_strain"] = eos["c_over_a_strain"]
+        params["c_over_a_points"] = eos["c_over_a_points"]
+    out.update(parameters=params, parameters_sha256=parameters_sha256(params), c_over_a=c_over_a)
+    cache_key = parameters_sha256({"element": element, "lattice": lattice, **params})
+    points = EnergyPoints(element, lattice, evaluate, m0, workdir / "points.json", cache_key,
+                          by_c_over_a=fit_coa, write_cache=master)  # fmt: skip
+
+    t_start = time.perf_counter()
+    label = f"EOS {element}-{lattice}"
+    if fit_coa:
+        fit, reason, passes, out["c_over_a_scan"] = scan_c_over_a(points, guess, eos, label, master)
+        c_over_a = fit["c_over_a"] if fit else c_over_a
+    else:
+        strain, npts = float(eos["strain"]), int(eos["points"])
+        fit, reason, passes = scan_around(points, float(guess["a0"]), c_over_a, strain, npts,
+                                          label, master)  # fmt: skip
+    out["passes"] = passes
+    scanned = {points.tag(a, None) for p in passes for a in p} if not fit_coa else set(points.cache)
+    out["points"] = sorted((dict(points.cache[t]) for t in scanned if t in points.cache),
+                           key=lambda p: (p.get("c_over_a") or 0.0, p["a"]))  # fmt: skip
+    if fit is None:
+        out.update(status="failed", reason=reason, wall_time=time.perf_counter() - t_start)
+        return out
+    a0 = lattice_constant(fit["v0"], lattice, c_over_a)
+    final = points(round(a0, 6), None if c_over_a is None else round(c_over_a, 6))
+    if final["status"] != "ok":
+        out.update(
+            status="failed",
+            reason=f"calculation at the fitted a0={a0:.4f} Å failed: {final['reason']}",
+            wall_time=time.perf_counter() - t_start,
+        )
+        return out
+    _fitted_result(out, fit, final, a0, c_over_a, spinpol, calculator)
+    out["wall_time"] = time.perf_counter() - t_start
     log.info(
         "%s %s: a0 = %.4f Å%s, |m| = %.3f μB/atom (%s)",
-        element, lattice, a0, f", c/a = {c_over_a:.3f}" if c_over_a else "", magmom, calculator,
+        element, lattice, a0, f", c/a = {c_over_a:.3f}" if c_over_a else "", out["magmom"],
+        calculator,
     )  # fmt: skip
     return out
+
+
+# ---- the rule's job: GPAW on MPI ranks -------------------------------------------------------
+def run_eos_to_file(output: str | Path, **kwargs) -> dict:
+    """:func:`run_eos` (``kwargs``) and its result written to ``output`` (by rank 0 only)."""
+    result = run_eos(**kwargs)
+    if result["calculator"] != "gpaw" or is_master():
+        write_json(output, result)
+    return result
+
+
+def run_eos_job(
+    element: str,
+    lattice: str,
+    eos: Mapping,
+    dft: Mapping,
+    recipe: Mapping,
+    workdir: str | Path,
+    output: str | Path,
+    tasks: int = 1,
+    launcher: str = "auto",
+) -> dict:
+    """Rule ``eos``: the equation of state written to ``output``; with ``eos.calculator: gpaw``
+    GPAW runs on ``tasks`` MPI ranks when it can (:mod:`magmom.dft.parallel`), a CHGNet or
+    reference EOS always in this process."""
+    kwargs = {"element": element, "lattice": lattice, "eos": dict(eos), "dft": dict(dft),
+              "recipe": dict(recipe), "workdir": str(workdir), "output": str(output)}  # fmt: skip
+    if eos["calculator"] != "gpaw" or not mpi_wanted(int(tasks)):
+        return run_eos_to_file(**kwargs)
+    run_under_mpi("magmom.dft.eos:run_eos_to_file", kwargs, int(tasks), launcher)
+    with open(output) as fh:
+        return json.load(fh)
 
 
 # ---- the lattice table ---------------------------------------------------------------------

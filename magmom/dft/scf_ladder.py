@@ -148,11 +148,17 @@ class SinglePointFailed(RuntimeError):
 
 
 def converge_single_point(
-    atoms, base: Mapping, smearing: str, ladder: Sequence[LadderLevel], txt_prefix: str
+    atoms,
+    base: Mapping,
+    smearing: str,
+    ladder: Sequence[LadderLevel],
+    txt_prefix: str,
+    parallel: Mapping | None = None,
 ) -> tuple[float, list[float], list[dict]]:
     """Energy (eV), per-atom moments (μB) and the attempts of one GPAW single point.
 
     Tries the levels in order; each gets a fresh calculator and a log ``{txt_prefix}-L{level}.txt``.
+    ``parallel``: GPAW's process layout under MPI (:func:`magmom.dft.parallel.gpaw_parallel`).
     Raises :class:`SinglePointFailed` when every level fails.
     """
     import time
@@ -169,7 +175,8 @@ def converge_single_point(
             **{k: v for k, v in level.describe().items() if k != "index"},
             "gpaw": realisation(params),
         }
-        calc = GPAW(**params, txt=f"{txt_prefix}-L{level.index}.txt")
+        layout = {"parallel": dict(parallel)} if parallel else {}
+        calc = GPAW(**params, **layout, txt=f"{txt_prefix}-L{level.index}.txt")
         atoms.calc = calc
         t0 = time.perf_counter()
         try:

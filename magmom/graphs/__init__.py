@@ -10,16 +10,12 @@ header), :mod:`~magmom.graphs.element_stats` (per-element statistics and mean) a
 from magmom.graphs.cache import SCHEMA_VERSION, CacheError, CacheReader, CacheWriter
 from magmom.graphs.element_stats import ElementStats
 from magmom.graphs.neighbours import Edges, neighbour_edges
+from magmom.lazy import lazy_getattr
 
-
-def __getattr__(name):
-    # torch is imported only when the PyG view is asked for, so builders stay light
-    if name in ("GraphCache", "make_loader", "arrays_to_data"):
-        from magmom.graphs import dataset
-
-        return getattr(dataset, name)
-    raise AttributeError(f"module 'magmom.graphs' has no attribute {name!r}")
-
+# torch is imported only when the PyG view is asked for, so builders stay light
+__getattr__ = lazy_getattr(
+    __name__, {"GraphCache": "dataset", "make_loader": "dataset", "arrays_to_data": "dataset"}
+)
 
 __all__ = [
     "SCHEMA_VERSION",

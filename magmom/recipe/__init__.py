@@ -21,7 +21,7 @@ first use.
 
 from __future__ import annotations
 
-import importlib
+from magmom.lazy import lazy_getattr
 
 from .index import slab_index
 
@@ -52,8 +52,4 @@ _LAZY = {
 
 __all__ = ["slab_index", *_LAZY]
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
