@@ -23,8 +23,9 @@ then MSR1); EOS at 250 eV, 1.5 Å⁻¹, 5 points of ±5 %. Prints two tables: pe
 the start and final moments per layer, the energy relative to the ``eos`` start (meV per slab),
 the SCF iterations (LCAO + plane-wave stage) and the wall time; per slab and policy (``floor`` is
 the ``floor`` start of the ``floor-afm`` run), the start it keeps, its energy relative to ``eos``,
-its moments and the SCF iterations of every start it runs. Not run in CI: tens of minutes per
-slab on a busy two-core machine (the magnetic starts of Cr and Mn converge slowly). ``--slabs``
+its moments and the SCF iterations of every start it runs. Not run in CI: a start needs 40–60
+LCAO and tens of plane-wave SCF iterations; on a two-core machine shared with a dozen other jobs
+(each run getting < 10 % of a core) one plane-wave iteration took 4–10 min of wall time. ``--slabs``
 runs a subset (runs of different slabs can go in parallel, each with its own ``--out``);
 ``--tables-from`` prints the tables of earlier runs' records without running anything:
 
