@@ -19,12 +19,18 @@ Cr/Fe/Cr(110) and Mn/Ni/Mn(111) (layers from the top).
 Cheap settings over config.yaml (the same keys the workflow reads): plane waves 250 eV, k-point
 density 1.5 Å⁻¹, RPBE, Marzari–Vanderbilt 0.1 eV, 5 Å vacuum per side, no pre-relaxation, single
 points (no ionic steps) in the LCAO and plane-wave stages, a two-level SCF ladder (Pulay 1e-6,
-then MSR1); EOS at 250 eV, 1.5 Å⁻¹, 5 points of ±5 %. Prints, per slab and start, the energy
-relative to the ``eos`` start (meV per slab), the final moments and the wall time, then which
-start each policy keeps. Not run in CI: tens of minutes (the magnetic starts of Cr and Mn
-converge slowly; on a shared two-core machine it took over an hour); ``--slabs`` runs a subset:
+then MSR1); EOS at 250 eV, 1.5 Å⁻¹, 5 points of ±5 %. Prints two tables: per slab and start,
+the start and final moments per layer, the energy relative to the ``eos`` start (meV per slab),
+the SCF iterations (LCAO + plane-wave stage) and the wall time; per slab and policy (``floor`` is
+the ``floor`` start of the ``floor-afm`` run), the start it keeps, its energy relative to ``eos``,
+its moments and the SCF iterations of every start it runs. Not run in CI: a start needs 40–60
+LCAO and tens of plane-wave SCF iterations; on a two-core machine shared with a dozen other jobs
+(each run getting < 10 % of a core) one plane-wave iteration took 4–10 min of wall time. ``--slabs``
+runs a subset (runs of different slabs can go in parallel, each with its own ``--out``);
+``--tables-from`` prints the tables of earlier runs' records without running anything:
 
-    nice -n 10 .venv/bin/python benchmarks/initial_moments.py [--out DIR] [--slabs Cr V ...]
+    nice -n 19 .venv/bin/python benchmarks/initial_moments.py [--out DIR] [--slabs Cr V ...]
+    .venv/bin/python benchmarks/initial_moments.py --tables-from DIR [DIR ...]
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,7 +65,7 @@ SLABS = (
 )
 VACUUM = 5.0
 FROM_FALLBACK = ("Fe", "Ni")  # bulk moments an EOS reproduces; their fallback entry is used
-FROM_CHGNET = ("Mn",)  # entry (a0 and moment) from CHGNet's EOS
+FROM_CHGNET = ("Mn", "V")  # entry (a0 and moment) from CHGNet's EOS
 CHEAP_LADDER = [
     {"mixer": "pulay", "eigenstates": 1.0e-6, "smearing_width": 0.1, "maxiter": 200},
     {"mixer": "msr1", "eigenstates": 1.0e-5, "smearing_width": 0.15, "maxiter": 300},
@@ -97,11 +104,130 @@ def fmt(m) -> str:
     return " ".join(f"{x:+.2f}" for x in m)
 
 
+def layer_moments(structure: dict, magmoms) -> list[float]:
+    """Mean moment per layer (ASE tags), top layer first."""
+    tags = np.asarray(structure["tags"])
+    m = np.asarray(magmoms, dtype=float)
+    return [float(m[tags == t].mean()) for t in sorted(set(tags.tolist()))]
+
+
+def start_rows(name: str, rec: dict) -> list[dict]:
+    """One row per start of a slab's record: energy, moments per layer, SCF iterations."""
+    rows = []
+    for start, part in rec["initial_moments"]["starts"].items():
+        stages = part.get("stages", {})
+        iters = {k: stages[k]["scf_iterations"] for k in ("lcao", "pw") if k in stages}
+        rows.append(
+            {
+                "slab": name,
+                "policy": rec["initial_moments"]["policy"],
+                "start": start,
+                "status": part["status"],
+                "initial_layers": layer_moments(rec["structure"], part["initial_magmoms"]),
+                "energy": part["energy"],
+                "layers": (
+                    layer_moments(rec["structure"], part["magmoms"]) if part.get("magmoms") else []
+                ),
+                "scf_iterations": iters,
+                "wall_time_s": float(sum(st["wall_time"] for st in stages.values())),
+                "kept": rec["initial_moments"]["kept"] == start,
+            }
+        )
+    return rows
+
+
+def policy_rows(rows: list[dict]) -> list[dict]:
+    """Per slab and policy: the start it keeps, its energy relative to ``eos`` and the SCF
+    iterations the policy costs (every start it runs). ``floor`` is the ``floor`` start of the
+    ``floor-afm`` run (the same start, the same code path)."""
+    out = []
+    for name in dict.fromkeys(r["slab"] for r in rows):
+        mine = {(r["policy"], r["start"]): r for r in rows if r["slab"] == name}
+        ref = mine.get(("eos", "eos"), {}).get("energy")
+        runs = {
+            "eos": [mine.get(("eos", "eos"))],
+            "floor": [mine.get(("floor-afm", "floor"))],
+            "floor-afm": [r for (p, _), r in mine.items() if p == "floor-afm"],
+        }
+        for policy, starts in runs.items():
+            if not starts or None in starts:
+                continue
+            ok = [r for r in starts if r["energy"] is not None]
+            best = min(ok, key=lambda r: r["energy"]) if ok else None
+            out.append(
+                {
+                    "slab": name,
+                    "policy": policy,
+                    "kept": best["start"] if best else None,
+                    "dE_meV": (1000 * (best["energy"] - ref) if best and ref is not None else None),
+                    "layers": best["layers"] if best else [],
+                    "scf_iterations": sum(sum(r["scf_iterations"].values()) for r in starts),
+                }
+            )
+    return out
+
+
+def print_tables(rows: list[dict], where: str) -> None:
+    print(f"\nGPAW per slab and start (ΔE relative to the eos start, meV per slab); {where}")
+    print("moments per layer, top layer first (μB); SCF iterations LCAO + plane-wave stage")
+    head = f"{'slab':<8}{'start':<7}{'initial':<22}{'ΔE (meV)':>10}  {'final':<22}{'SCF':>10}"
+    print(head + f"{'wall (s)':>10}")
+    for name in dict.fromkeys(r["slab"] for r in rows):
+        mine = [r for r in rows if r["slab"] == name]
+        ref = next((r["energy"] for r in mine if r["start"] == "eos"), None)
+        for r in mine:
+            ok = r["energy"] is not None and ref is not None
+            de = f"{1000 * (r['energy'] - ref):+10.1f}" if ok else f"{r['status']:>10}"
+            it = r["scf_iterations"]
+            scf = f"{it.get('lcao', '-')} + {it.get('pw', '-')}"
+            print(
+                f"{name:<8}{r['start']:<7}{fmt(r['initial_layers']):<22}{de}  "
+                f"{fmt(r['layers']):<22}{scf:>10}{r['wall_time_s']:>10.0f}"
+            )
+    print("\nper policy: the start it keeps, ΔE relative to eos (meV per slab), its moments per")
+    print("layer (μB, top first) and the SCF iterations of every start it runs")
+    print(f"{'slab':<8}{'policy':<11}{'kept':<7}{'ΔE (meV)':>10}  {'moments':<22}{'SCF':>6}")
+    for r in policy_rows(rows):
+        de = f"{r['dE_meV']:+10.1f}" if r["dE_meV"] is not None else f"{'failed':>10}"
+        print(
+            f"{r['slab']:<8}{r['policy']:<11}{r['kept'] or '-':<7}{de}  "
+            f"{fmt(r['layers']):<22}{r['scf_iterations']:>6}"
+        )
+
+
+def read_rows(dirs) -> list[dict]:
+    """Rows of the slab records that earlier runs wrote in ``dirs`` (``{slab}-{policy}.json``)."""
+    rows = []
+    for name, _, _ in SLABS:
+        for d in dirs:
+            for policy in ("eos", "floor-afm"):
+                path = Path(d) / f"{name.lower()}-{policy}.json"
+                if path.is_file():
+                    rows.extend(start_rows(name, json.loads(path.read_text())))
+    return rows
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=None, help="directory for GPAW logs and results.json")
     ap.add_argument("--slabs", nargs="*", default=[s[0] for s in SLABS])
+    ap.add_argument(
+        "--policies",
+        nargs="+",
+        choices=("eos", "floor-afm"),
+        default=["eos", "floor-afm"],
+        help="policies to run (the floor start is part of floor-afm)",
+    )
+    ap.add_argument(
+        "--tables-from",
+        nargs="+",
+        metavar="DIR",
+        help="run nothing: print the tables of the slab records earlier runs wrote (their --out)",
+    )
     args = ap.parse_args(argv)
+    if args.tables_from:
+        print_tables(read_rows(args.tables_from), f"records in {' '.join(args.tables_from)}")
+        return 0
     logging.basicConfig(level=logging.WARNING)
     cfg = cheap_config()
     out = Path(args.out or tempfile.mkdtemp(prefix="initial-moments-"))
@@ -135,56 +261,22 @@ def main(argv=None) -> int:
     rows = []
     for name, lattice, layers in slabs:
         atoms, a = build(lattice, layers, table, cfg)
-        for policy in ("eos", "floor-afm"):
+        print(f"{name}: {lattice}, a = {a:.3f} Å (Vegard), {len(atoms)} atoms", flush=True)
+        for policy in args.policies:
             c = copy.deepcopy(cfg)
             c["dft"]["initial_moments"] = policy
             meta = {"slab_id": f"{name.lower()}-{policy}", "lattice": lattice}
-            t0 = time.perf_counter()
             rec = label_slab(atoms, meta, meta["slab_id"], c, out / "dft" / meta["slab_id"])
-            wall = time.perf_counter() - t0
             (out / f"{meta['slab_id']}.json").write_text(json.dumps(rec))
-            for start, part in rec["initial_moments"]["starts"].items():
-                rows.append(
-                    {
-                        "slab": name,
-                        "lattice": lattice,
-                        "a": a,
-                        "policy": policy,
-                        "start": start,
-                        "status": part["status"],
-                        "initial_magmoms": part["initial_magmoms"],
-                        "energy": part["energy"],
-                        "magmoms": part.get("magmoms"),
-                        "kept": rec["initial_moments"]["kept"] == start,
-                        "wall_time_s": wall,
-                    }
-                )
-                r = rows[-1]
+            for r in start_rows(name, rec):
+                rows.append(r)
                 print(
-                    f"{name:<7} {start:<5} start [{fmt(r['initial_magmoms'])}] -> "
-                    f"{r['status']}: E = {r['energy']} eV, m = [{fmt(r['magmoms'] or [])}]",
+                    f"{name:<7} {r['start']:<5} start [{fmt(r['initial_layers'])}] -> "
+                    f"{r['status']}: E = {r['energy']} eV, m = [{fmt(r['layers'])}]",
                     flush=True,
                 )
     (out / "results.json").write_text(json.dumps(rows, indent=2))
-
-    print(f"\nGPAW per slab and start (energies relative to the eos start); logs in {out}")
-    print(f"{'slab':<8}{'start':<7}{'initial (μB)':<24}{'ΔE (meV)':>10}  final moments (μB)")
-    for name, *_ in slabs:
-        mine = [r for r in rows if r["slab"] == name]
-        ref = next((r["energy"] for r in mine if r["start"] == "eos"), None)
-        for r in mine:
-            de = (
-                f"{1000 * (r['energy'] - ref):+10.1f}"
-                if r["energy"] is not None and ref is not None
-                else f"{'failed':>10}"
-            )
-            print(
-                f"{name:<8}{r['start']:<7}{fmt(r['initial_magmoms']):<24}{de}  "
-                f"{fmt(r['magmoms'] or []):<24}"
-            )
-    print("\nkept start per policy: eos -> eos; floor -> floor; floor-afm -> ", end="")
-    kept = [f"{r['slab']}: {r['start']}" for r in rows if r["kept"] and r["policy"] != "eos"]
-    print(", ".join(kept))
+    print_tables(rows, f"logs and records in {out}")
     print(f"total wall time {time.perf_counter() - t_start:.0f} s")
     return 0
 

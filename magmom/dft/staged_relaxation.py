@@ -160,12 +160,47 @@ def relax_stage(
     ``relax``: ``{"optimizer", "fmax", "steps"}``. Raises :class:`LadderExhausted` when no level
     converges; other GPAW exceptions propagate. See the module docstring for checkpoints.
     """
-    from gpaw import GPAW
-
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    ckpt_path = workdir / f"{name}-checkpoint.json"
-    key = parameters_sha256(
+    key = _stage_key(name, atoms, base_params, smearing, ladder, relax, spinpol)
+    atoms = atoms.copy()
+    atoms.calc = None
+    run = _StageRun(name, atoms, workdir, spinpol)
+    state = _load_checkpoint(run.path, key)
+    if state is not None and state["done"]:
+        log.info("%s: finished in an earlier run (checkpoint %s)", name, run.path)
+        return _result_from_state(name, atoms, state)
+    if state is not None and state.get("exhausted"):
+        log.info("%s: the ladder was exhausted in an earlier run (checkpoint %s)", name, run.path)
+        raise LadderExhausted(name, state["attempts"])
+    run.begin(key, state)
+    errors = scf_errors()
+    while True:
+        level = ladder[run.state["level"]]
+        attempt = run.start_level(level, level_parameters(level, base_params, smearing), relax)
+        steps_left = max(int(relax["steps"]) - attempt.first_step, 0)
+        try:
+            relaxed = bool(attempt.opt.run(fmax=float(relax["fmax"]), steps=steps_left))
+        except errors as err:
+            if not run.scf_failed(attempt, err, len(ladder)):
+                raise LadderExhausted(name, run.state["attempts"]) from err
+            continue
+        except (MemoryError, KeyboardInterrupt):
+            raise
+        except Exception as err:
+            run.failed(attempt, err)
+            raise StageFailed(
+                name, run.state["attempts"], f"{name}: {attempt.record['error']}"
+            ) from err
+        run.converged(attempt, relaxed)
+        return run.finish(
+            attempt.calc, relaxed, level_parameters(level, base_params, smearing), work_function
+        )
+
+
+def _stage_key(name, atoms, base_params, smearing, ladder, relax, spinpol) -> str:
+    """The checkpoint key of a stage: a hash of its input structure, moments and settings."""
+    return parameters_sha256(
         {
             "stage": name,
             "params": base_params,
@@ -177,48 +212,77 @@ def relax_stage(
             "spinpol": bool(spinpol),
         }
     )
-    atoms = atoms.copy()
-    atoms.calc = None
-    state = _load_checkpoint(ckpt_path, key)
-    if state is not None and state["done"]:
-        log.info("%s: finished in an earlier run (checkpoint %s)", name, ckpt_path)
-        return _result_from_state(name, atoms, state)
-    if state is not None and state.get("exhausted"):
-        log.info("%s: the ladder was exhausted in an earlier run (checkpoint %s)", name, ckpt_path)
-        raise LadderExhausted(name, state["attempts"])
-    if state is None:
-        state = {
-            "version": CHECKPOINT_VERSION,
-            "key": key,
-            "done": False,
-            "level": 0,
-            "steps_done": 0,
-            "positions": atoms.positions.tolist(),
-            "magmoms": atoms.get_initial_magnetic_moments().tolist(),
-            "scf_iterations": [],
-            "attempts": [],
-            "wall_time": 0.0,
-        }
-    else:
-        log.info(
-            "%s: resuming at ionic step %d, ladder level %d (checkpoint %s)",
-            name, state["steps_done"], state["level"], ckpt_path,
-        )  # fmt: skip
-        for attempt in state["attempts"]:
-            if attempt.get("outcome") == "running":  # the job was killed during this attempt
-                attempt["outcome"] = "interrupted"
-    atoms.positions = np.asarray(state["positions"], dtype=float)
-    atoms.set_initial_magnetic_moments(np.asarray(state["magmoms"], dtype=float))
-    steps_total = int(relax["steps"])
-    fmax = float(relax["fmax"])
-    errors = scf_errors()
 
-    while True:
-        level = ladder[state["level"]]
-        params = level_parameters(level, base_params, smearing)
-        first_step = state["steps_done"]
-        attempt = {
-            "stage": name,
+
+@dataclass
+class _Attempt:
+    """One (stage, ladder level) GPAW run: its entry in the record, calculator and optimiser.
+
+    ``wall_before``: the stage's wall time before this attempt; ``t0``: when the attempt started
+    (``time.perf_counter``).
+    """
+
+    record: dict
+    calc: object
+    opt: object
+    first_step: int
+    wall_before: float
+    t0: float
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t0
+
+
+class _StageRun:
+    """One GPAW stage's progress under the ladder, kept in ``{workdir}/{name}-checkpoint.json``.
+
+    ``state`` is the checkpoint's content: ladder level, finished ionic steps, geometry and last
+    converged moments, the SCF iterations of every step, the finished attempts and the wall time.
+    The ``atoms`` (the stage's own copy) follow it.
+    """
+
+    def __init__(self, name: str, atoms, workdir: Path, spinpol: bool):
+        self.name = name
+        self.atoms = atoms
+        self.workdir = workdir
+        self.spinpol = spinpol
+        self.path = workdir / f"{name}-checkpoint.json"
+        self.state: dict = {}
+
+    def begin(self, key: str, state: dict | None) -> None:
+        """Start afresh (``state`` None) or resume an unfinished checkpoint's ``state``."""
+        if state is None:
+            state = {
+                "version": CHECKPOINT_VERSION,
+                "key": key,
+                "done": False,
+                "level": 0,
+                "steps_done": 0,
+                "positions": self.atoms.positions.tolist(),
+                "magmoms": self.atoms.get_initial_magnetic_moments().tolist(),
+                "scf_iterations": [],
+                "attempts": [],
+                "wall_time": 0.0,
+            }
+        else:
+            log.info(
+                "%s: resuming at ionic step %d, ladder level %d (checkpoint %s)",
+                self.name, state["steps_done"], state["level"], self.path,
+            )  # fmt: skip
+            for attempt in state["attempts"]:
+                if attempt.get("outcome") == "running":  # the job was killed during this attempt
+                    attempt["outcome"] = "interrupted"
+        self.state = state
+        self.atoms.positions = np.asarray(state["positions"], dtype=float)
+        self.atoms.set_initial_magnetic_moments(np.asarray(state["magmoms"], dtype=float))
+
+    def start_level(self, level: LadderLevel, params: Mapping, relax: Mapping) -> _Attempt:
+        """A GPAW calculator at ``level`` and an optimiser that checkpoints every ionic step."""
+        from gpaw import GPAW
+
+        first_step = self.state["steps_done"]
+        record = {
+            "stage": self.name,
             "level": level.index,
             **{k: v for k, v in level.describe().items() if k != "index"},
             "gpaw": realisation(params),
@@ -226,118 +290,123 @@ def relax_stage(
             "scf_iterations": [],
             "outcome": "running",
         }
-        txt = workdir / f"{name}-L{level.index}-s{first_step}.txt"
+        txt = self.workdir / f"{self.name}-L{level.index}-s{first_step}.txt"
         log.info(
             "%s: ladder level %d (%s, eigenstates %.0e, width %.3f eV, maxiter %d) from ionic "
             "step %d; GPAW log %s",
-            name, level.index, level.mixer, level.eigenstates,
+            self.name, level.index, level.mixer, level.eigenstates,
             params["occupations"]["width"], level.maxiter, first_step, txt,
         )  # fmt: skip
-        layout = slab_layout(atoms, params, world().size)  # magmom.dft.parallel
-        attempt["layout"] = layout
+        layout = slab_layout(self.atoms, params, world().size)  # magmom.dft.parallel
+        record["layout"] = layout
         calc = GPAW(**params, parallel=gpaw_parallel(layout), txt=str(txt))
-        atoms.calc = calc
-        opt = _optimizer(relax["optimizer"])(atoms, logfile=str(workdir / f"{name}-opt.log"))
-        wall_before = state["wall_time"]
-        t0 = time.perf_counter()
-
-        def observe(calc=calc, opt=opt, attempt=attempt, first=first_step, origin=t0 - wall_before):
-            n_iter = int(calc.get_number_of_iterations())
-            attempt["scf_iterations"].append(n_iter)
-            state["scf_iterations"].append(n_iter)
-            state["positions"] = atoms.positions.tolist()
-            state["magmoms"] = _moments(calc, spinpol, len(atoms)).tolist()
-            state["steps_done"] = first + opt.nsteps
-            state["wall_time"] = time.perf_counter() - origin
-            write_json(ckpt_path, {**state, "attempts": [*state["attempts"], attempt]})
-
-        opt.attach(observe, interval=1)
-        try:
-            relaxed = bool(opt.run(fmax=fmax, steps=max(steps_total - first_step, 0)))
-        except errors as err:
-            try:
-                failed_iter = int(calc.get_number_of_iterations())
-            except Exception:  # the calculation may not exist when the error came early
-                failed_iter = None
-            attempt.update(
-                outcome="scf_failed",
-                error=f"{type(err).__name__}: {err}".strip().rstrip(":"),
-                failed_scf_iterations=failed_iter,
-                ionic_steps=opt.nsteps,
-                wall_time=time.perf_counter() - t0,
-            )
-            state["attempts"].append(attempt)
-            state["steps_done"] = first_step + opt.nsteps
-            state["wall_time"] = wall_before + attempt["wall_time"]
-            state["level"] += 1
-            log.warning(
-                "%s: SCF failed at ladder level %d after %s iterations (ionic step %d): %s",
-                name, level.index, failed_iter, state["steps_done"], attempt["error"],
-            )  # fmt: skip
-            atoms.calc = None
-            if state["level"] >= len(ladder):
-                state["exhausted"] = True
-                write_json(ckpt_path, state)
-                raise LadderExhausted(name, state["attempts"]) from err
-            write_json(ckpt_path, state)
-            # continue from the current geometry with the last converged moments
-            atoms.set_initial_magnetic_moments(np.asarray(state["magmoms"], dtype=float))
-            continue
-        except (MemoryError, KeyboardInterrupt):
-            raise
-        except Exception as err:
-            attempt.update(
-                outcome="error",
-                error=f"{type(err).__name__}: {err}",
-                ionic_steps=opt.nsteps,
-                wall_time=time.perf_counter() - t0,
-            )
-            state["attempts"].append(attempt)
-            state["wall_time"] = wall_before + attempt["wall_time"]
-            write_json(ckpt_path, state)
-            raise StageFailed(name, state["attempts"], f"{name}: {attempt['error']}") from err
-        attempt.update(
-            outcome="converged",
-            ionic_steps=opt.nsteps,
-            relaxed=relaxed,
-            wall_time=time.perf_counter() - t0,
+        self.atoms.calc = calc
+        logfile = str(self.workdir / f"{self.name}-opt.log")
+        opt = _optimizer(relax["optimizer"])(self.atoms, logfile=logfile)
+        attempt = _Attempt(
+            record, calc, opt, first_step, self.state["wall_time"], time.perf_counter()
         )
-        state["attempts"].append(attempt)
-        state["steps_done"] = first_step + opt.nsteps
-        state["wall_time"] = wall_before + attempt["wall_time"]
-        break
+        opt.attach(self._after_ionic_step, 1, attempt)
+        return attempt
 
-    t_post = time.perf_counter()
-    result = {
-        "energy": float(atoms.get_potential_energy()),
-        "free_energy": float(atoms.get_potential_energy(force_consistent=True)),
-        "magmoms": _moments(calc, spinpol, len(atoms)).tolist(),
-        "fermi_level": _fermi_level(calc),
-        "max_force": _max_free_force(atoms),
-        "relaxed": relaxed,
-        "work_function": None,
-        "work_function_bottom": None,
-        "parameters": level_parameters(ladder[state["level"]], base_params, smearing),
-    }
-    if work_function:
-        result["work_function"], result["work_function_bottom"] = work_functions(calc)
-    state["wall_time"] += time.perf_counter() - t_post
-    state.update(
-        done=True,
-        positions=atoms.positions.tolist(),
-        magmoms=result["magmoms"],
-        result=result,
-    )
-    write_json(ckpt_path, state)
-    log.info(
-        "%s: done at ladder level %d: %d ionic steps, %d SCF iterations, max force %.3f eV/Å, "
-        "E = %.4f eV, total moment %.3f μB, %.1f s",
-        name, state["level"], state["steps_done"], sum(state["scf_iterations"]),
-        result["max_force"], result["energy"], float(np.sum(result["magmoms"])),
-        state["wall_time"],
-    )  # fmt: skip
-    atoms.calc = None
-    return _result_from_state(name, atoms, state)
+    def _after_ionic_step(self, attempt: _Attempt) -> None:
+        """Record the step's SCF iterations, geometry and moments; write the checkpoint."""
+        n_iter = int(attempt.calc.get_number_of_iterations())
+        attempt.record["scf_iterations"].append(n_iter)
+        self.state["scf_iterations"].append(n_iter)
+        self.state["positions"] = self.atoms.positions.tolist()
+        self.state["magmoms"] = _moments(attempt.calc, self.spinpol, len(self.atoms)).tolist()
+        self.state["steps_done"] = attempt.first_step + attempt.opt.nsteps
+        self.state["wall_time"] = attempt.wall_before + attempt.elapsed()
+        write_json(self.path, {**self.state, "attempts": [*self.state["attempts"], attempt.record]})
+
+    def _close(self, attempt: _Attempt, **outcome) -> None:
+        """Add the finished ``attempt`` (with its ``outcome`` fields) to the state."""
+        attempt.record.update(**outcome, wall_time=attempt.elapsed())
+        self.state["attempts"].append(attempt.record)
+        self.state["wall_time"] = attempt.wall_before + attempt.record["wall_time"]
+
+    def scf_failed(self, attempt: _Attempt, err: Exception, n_levels: int) -> bool:
+        """Record a failed SCF and climb one level; False when no level is left (exhausted).
+
+        The next level continues from the current geometry with the last converged moments.
+        """
+        try:
+            failed_iter = int(attempt.calc.get_number_of_iterations())
+        except Exception:  # the calculation may not exist when the error came early
+            failed_iter = None
+        self._close(
+            attempt,
+            outcome="scf_failed",
+            error=f"{type(err).__name__}: {err}".strip().rstrip(":"),
+            failed_scf_iterations=failed_iter,
+            ionic_steps=attempt.opt.nsteps,
+        )
+        self.state["steps_done"] = attempt.first_step + attempt.opt.nsteps
+        self.state["level"] += 1
+        log.warning(
+            "%s: SCF failed at ladder level %d after %s iterations (ionic step %d): %s",
+            self.name, attempt.record["level"], failed_iter, self.state["steps_done"],
+            attempt.record["error"],
+        )  # fmt: skip
+        self.atoms.calc = None
+        if self.state["level"] >= n_levels:
+            self.state["exhausted"] = True
+            write_json(self.path, self.state)
+            return False
+        write_json(self.path, self.state)
+        self.atoms.set_initial_magnetic_moments(np.asarray(self.state["magmoms"], dtype=float))
+        return True
+
+    def failed(self, attempt: _Attempt, err: Exception) -> None:
+        """Record an error other than a failed SCF (the stage stops)."""
+        self._close(
+            attempt,
+            outcome="error",
+            error=f"{type(err).__name__}: {err}",
+            ionic_steps=attempt.opt.nsteps,
+        )
+        write_json(self.path, self.state)
+
+    def converged(self, attempt: _Attempt, relaxed: bool) -> None:
+        """Record the attempt whose SCFs all converged (``relaxed``: the optimiser reached fmax)."""
+        self._close(attempt, outcome="converged", ionic_steps=attempt.opt.nsteps, relaxed=relaxed)
+        self.state["steps_done"] = attempt.first_step + attempt.opt.nsteps
+
+    def finish(self, calc, relaxed: bool, params: Mapping, work_function: bool) -> StageResult:
+        """Read the converged stage's energies, moments and forces; mark the checkpoint done."""
+        atoms, state = self.atoms, self.state
+        t_post = time.perf_counter()
+        result = {
+            "energy": float(atoms.get_potential_energy()),
+            "free_energy": float(atoms.get_potential_energy(force_consistent=True)),
+            "magmoms": _moments(calc, self.spinpol, len(atoms)).tolist(),
+            "fermi_level": _fermi_level(calc),
+            "max_force": _max_free_force(atoms),
+            "relaxed": relaxed,
+            "work_function": None,
+            "work_function_bottom": None,
+            "parameters": params,
+        }
+        if work_function:
+            result["work_function"], result["work_function_bottom"] = work_functions(calc)
+        state["wall_time"] += time.perf_counter() - t_post
+        state.update(
+            done=True,
+            positions=atoms.positions.tolist(),
+            magmoms=result["magmoms"],
+            result=result,
+        )
+        write_json(self.path, state)
+        log.info(
+            "%s: done at ladder level %d: %d ionic steps, %d SCF iterations, max force %.3f "
+            "eV/Å, E = %.4f eV, total moment %.3f μB, %.1f s",
+            self.name, state["level"], state["steps_done"], sum(state["scf_iterations"]),
+            result["max_force"], result["energy"], float(np.sum(result["magmoms"])),
+            state["wall_time"],
+        )  # fmt: skip
+        atoms.calc = None
+        return _result_from_state(self.name, atoms, state)
 
 
 def _fermi_level(calc) -> float | None:
