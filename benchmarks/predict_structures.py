@@ -5,12 +5,16 @@
    ``cgconv``, ``schnetconv`` and ``dimenet``; a child process also reports its phases (imports,
    load, graph, forward; the import phase includes PyG, vesin and ASE's readers). The
    reference is a cold process running CHGNet's own magmom prediction on the same slab (import
-   chgnet + load the shipped weights + graph + forward).
+   chgnet + load the shipped weights + graph + forward). Each cold process runs ``--repeats``
+   times, the median is printed: a new interpreter every time, but the first run of each also
+   pays for reading the libraries from disk into the page cache, which the order of the runs
+   would otherwise hand to whichever model comes first.
 2. **Throughput.** ``--structures`` (1,000) seeded 64-atom 4x4x4 fcc(111) alloy slabs in one
    extxyz file: :func:`magmom.predict.files.predict_files` (read, check, build graphs, batched
    forward, CSV) with each model loaded once, against CHGNet's magmom prediction
    (:func:`magmom.chgnet.crystal_graphs` + ``predict_magmoms``, task ``em``)
-   on the same Atoms in the same run. Printed: structures/s and the ratio to CHGNet.
+   on the same Atoms in the same run. Printed: structures/s and the ratio to CHGNet, and the
+   load average before and after (other processes on the machine change every rate).
 
 The GNNs have the study's sizes (``config.yaml`` ``models``) at ``--cutoff`` with untrained
 (seeded) weights: speed does not depend on the weight values. Everything runs on the CPU with
@@ -24,6 +28,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -151,12 +157,21 @@ def phases(p: dict) -> str:
     return ", ".join(f"{k} {v:.2f} s" for k, v in p.items())
 
 
+def median_of(runs: list[float]) -> str:
+    return f"{statistics.median(runs):6.2f} s wall (runs: {', '.join(f'{r:.2f}' for r in runs)})"
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--structures", type=int, default=1000)
     parser.add_argument("--cutoff", type=float, default=6.0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--architectures", nargs="+", default=list(ARCHITECTURES))
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each cold process")
     args = parser.parse_args()
 
     import ase.io
@@ -172,24 +187,30 @@ def main() -> None:
     checkpoints = {a: write_checkpoint(a, args.cutoff, tmp / f"{a}.pt") for a in args.architectures}
     print(
         f"# {args.structures} structures of 64 atoms, cutoff {args.cutoff:g} Å, "
-        f"{args.threads} torch thread(s), CPU, study-size models with untrained weights"
+        f"{args.threads} torch thread(s), CPU, study-size models with untrained weights; {load()}"
     )
 
-    print("\n## cold process, one 64-atom slab")
-    ref_wall, ref = cold(CHILD_CHGNET.format(threads=args.threads, structure=str(one)), str(ROOT))
-    print(f"chgnet (own magmom)      {ref_wall:6.2f} s wall  ({phases(ref)})")
+    print(f"\n## cold process, one 64-atom slab (median of {args.repeats})")
+    code = CHILD_CHGNET.format(threads=args.threads, structure=str(one))
+    runs = [cold(code, str(ROOT)) for _ in range(args.repeats)]
+    ref_wall = statistics.median(r[0] for r in runs)
+    print(f"chgnet (own magmom)      {median_of([r[0] for r in runs])}  ({phases(runs[-1][1])})")
     for a, ckpt in checkpoints.items():
-        wall = cold_cli(ckpt, one, tmp / f"{a}-one.csv", args.threads)
+        walls = [
+            cold_cli(ckpt, one, tmp / f"{a}-one.csv", args.threads) for _ in range(args.repeats)
+        ]
         _, ph = cold(
             CHILD_GNN.format(threads=args.threads, checkpoint=str(ckpt), structure=str(one)),
             str(ROOT),
         )
         print(
-            f"{a:12s} (CLI)        {wall:6.2f} s wall, CHGNet/this {ref_wall / wall:5.2f}x  "
-            f"(phases in a child: {phases(ph)})"
+            f"{a:12s} (CLI)        {median_of(walls)}, CHGNet/this "
+            f"{ref_wall / statistics.median(walls):5.2f}x  (phases in a child: {phases(ph)})"
         )
 
-    print(f"\n## throughput, {args.structures} structures (one process, models loaded once)")
+    print(
+        f"\n## throughput, {args.structures} structures (one process, models loaded once); {load()}"
+    )
     from magmom.chgnet import load_pretrained, predict_magmoms
     from magmom.predict.files import predict_files
     from magmom.predict.predictor import MomentPredictor
@@ -218,6 +239,7 @@ def main() -> None:
             f"{a:12s}             {rate:8.1f} structures/s ({seconds:.1f} s), "
             f"{rate / chgnet_rate:5.2f}x CHGNet"
         )
+    print(f"# done; {load()}")
 
 
 if __name__ == "__main__":

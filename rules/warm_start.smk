@@ -26,7 +26,8 @@ checkpoint warm_start_starts:
 
 
 rule warm_start_slab:
-    """GPAW single points of one slab from every start (resumes start by start)."""
+    """GPAW single points of one slab from every start (resumes start by start), on
+    dft.resources.tasks MPI processes like dft_slab."""
     input:
         starts=PATHS.warm_start_starts("{model_id}"),
     output:
@@ -39,14 +40,17 @@ rule warm_start_slab:
     retries: dft_resource("retries", 2)
     conda:
         "../envs/dft.yaml"
-    threads: dft_resource("threads", 1)
+    threads: dft_threads(dft_tasks() > 1)
     resources:
+        **dft_mpi_resources(dft_tasks() > 1),
         mem_mb=dft_resource("mem_mb", 8000),
         runtime=dft_resource("runtime", 720),
     params:
         dft={k: v for k, v in config["dft"].items() if k != "resources"},
         settings=config.get("warm_start", {}),
         workdir=PATHS.warm_start_workdir("{model_id}", "{slab_id}"),
+        tasks=dft_tasks(),
+        launcher=dft_resource("launcher", "auto"),
     script:
         "../workflow_scripts/warm_start_slab.py"
 

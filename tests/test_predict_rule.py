@@ -109,3 +109,13 @@ def test_rule_predicts_one_file(project):
     log = project / "results" / "tiny" / "logs" / "predict_structures" / "cgconv-r4" / "my"
     log = log / "frames.log"
     assert "2 of 2 structure(s) predicted" in log.read_text()
+
+
+def test_warm_start_slab_job_runs_on_the_dft_mpi_processes(project):
+    """tiny: dft.resources.tasks 2, so a warm-start GPAW job is an MPI job like dft_slab."""
+    target = "results/tiny/warm_start/schnetconv-r3/slabs/fe100-fcc-pure-v0.json"
+    counts, out = dry_run(project, target, extra_config=[project / "extra.yaml"])
+    assert counts["warm_start_slab"] == 1
+    job = out.split("rule warm_start_slab:")[1].split("Job stats:")[0]
+    assert "threads: 2" in job
+    assert "mpi=auto, tasks=2, cpus_per_task=1" in job

@@ -1,28 +1,35 @@
 """The DFT warm-start experiment: slab selection and starts, real GPAW runs, the report page.
 
 GPAW runs on a 2-atom Fe(111) slab with the tests' cheap settings (tests/dft_helpers.py: 200 eV,
-2 x 2 x 1 k-points, a ladder whose level 0 cannot converge), through the experiment's own code.
+2 x 2 x 1 k-points, a ladder whose level 0 cannot converge), through the experiment's own code:
+once from a CHGNet-labelled slab (the reference SCF gives the converged start), once from a slab
+the GPAW labeller labelled (its label is the converged start) on 2 MPI ranks as the rule runs it.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
-from dft_helpers import cheap_config, slab_meta, tiny_slab
+from dft_helpers import cheap_config, slab_meta, tiny_slab, write_slab_db
 from training_helpers import train_tiny_model
 
+from magmom.data.assemble import labelled_slab_from_record
 from magmom.data.dataset import LabelledSlab, write_dataset
 from magmom.data.split import format_split_csv
+from magmom.dft.label import label_slab_job
+from magmom.dft.parallel import gpaw_build
 from magmom.dft.record import structure_dict
 from magmom.evaluation.report.warm_start import COLUMNS, write_page
+from magmom.io import write_json
 from magmom.predict.predictor import MomentPredictor
 from magmom.training.trainer import ModelSpec
 from magmom.warm_start import STARTS
 from magmom.warm_start import scf as scf_module
-from magmom.warm_start.scf import run_slab
+from magmom.warm_start.scf import run_slab, run_slab_job
 from magmom.warm_start.starts import warm_start_starts
 
 SAME = {"max_abs_dm": 0.1, "max_abs_de": 0.01}
@@ -52,12 +59,7 @@ def test_starts_pick_spin_polarised_test_slabs_smallest_first(model, tmp_path, c
         labelled(("Ni", "Ni"), "ni100-fcc-pure-v1", "chgnet", [0.6, 0.6]),
     ]
     write_dataset(tmp_path / "d.db", slabs, "d", progress=False)
-    split = ["test", "test", "test", "train"]
-    rows = [
-        {"slab_id": s.meta["slab_id"], "composition_id": "x", "type": "pure", "split": sp}
-        for s, sp in zip(slabs, split, strict=True)
-    ]
-    (tmp_path / "split.csv").write_text(format_split_csv(rows))
+    split_csv(tmp_path / "split.csv", slabs, ["test", "test", "test", "train"])
     table = {"Fe": {"bcc": {"magmom": 2.2}, "fcc": {"magmom": 2.3}}, "Ni": {"fcc": {"magmom": 0.6}}}
     (tmp_path / "lattice_table.json").write_text(json.dumps(table))
     settings = {"slabs": 5, "uniform_magmom": 1.5}
@@ -177,6 +179,88 @@ def test_report_page(gpaw_record, tmp_path):
     assert f"| fe100-fcc-pure-v0 (Fe2) | 2 | {eos} it," in md
     assert "| fe100-fcc-pure-v1 (Fe2) | 2 |" in md and "failed" in md
     assert outputs["figure"].stat().st_size > 10_000
+
+
+def split_csv(path, slabs, splits) -> None:
+    rows = [
+        {"slab_id": s.meta["slab_id"], "composition_id": "x", "type": "pure", "split": sp}
+        for s, sp in zip(slabs, splits, strict=True)
+    ]
+    path.write_text(format_split_csv(rows))
+
+
+MPI = bool(gpaw_build()["mpi"] and shutil.which("mpiexec"))
+
+
+@pytest.fixture(scope="module")
+def dft_labelled(model, tmp_path_factory, single_thread):
+    """A 2-atom Fe slab labelled by the GPAW labeller, through dataset -> split -> starts, then
+    the rule's entry point on 2 MPI ranks (1 where GPAW or mpiexec lacks MPI)."""
+    tmp = tmp_path_factory.mktemp("warm-start-dft-label")
+    slab_id = "fe100-fcc-pure-v0"
+    initial = tiny_slab(("Fe", "Fe"), magmom=2.2)
+    db = write_slab_db(tmp / "initial_slabs.db", [(initial, slab_meta(slab_id, "fe100"))])
+    config = cheap_config("gpaw")
+    label = label_slab_job(db, slab_id, config, tmp / "dft-work", tmp / "dft.json")
+    assert label["status"] == "ok", label.get("reason")
+    slab = labelled_slab_from_record(label, "dft.json")
+    write_dataset(tmp / "d.db", [slab], "d", progress=False)
+    split_csv(tmp / "split.csv", [slab], ["test"])
+    (tmp / "lattice_table.json").write_text(json.dumps({"Fe": {"fcc": {"magmom": 2.3}}}))
+    # maxiter: the model (one epoch on 12 slabs) may give a start that does not converge
+    settings = {"slabs": 1, "uniform_magmom": 1.0, "same_state": SAME, "maxiter": 40}
+    starts = warm_start_starts(
+        tmp / "d.db", tmp / "split.csv", tmp / "lattice_table.json", model, settings
+    )
+    write_json(tmp / "starts.json", starts)
+    tasks = 2 if MPI else 1
+    record = run_slab_job(
+        tmp / "starts.json", slab_id, config["dft"], settings, tmp / "work",
+        tmp / "record.json", tasks=tasks, launcher="mpiexec",
+    )  # fmt: skip
+    print(
+        f"\nwarm start from a GPAW label, 2-atom Fe slab, {tasks} rank(s): "
+        + "; ".join(
+            f"{k}: {r['total_scf_iterations']} it, {r['wall_time']:.1f} s"
+            for k, r in record["runs"].items()
+        )
+    )
+    return {"label": label, "starts": starts, "record": record, "tasks": tasks}
+
+
+@pytest.mark.slow
+def test_gpaw_label_is_the_converged_start(dft_labelled):
+    label, record = dft_labelled["label"], dft_labelled["record"]
+    entry = dft_labelled["starts"]["slabs"]["fe100-fcc-pure-v0"]
+    assert entry["labeller"] == "gpaw" and entry["converged_source"] == "dft_label"
+    assert entry["starts"]["converged"] == pytest.approx(label["magmoms"], abs=1e-12)
+    assert record["converged_source"] == "dft_label" and record["labeller"] == "gpaw"
+    runs = record["runs"]
+    # the label's moments start the converged run; no reference SCF stands in for them
+    assert runs["converged"]["initial_magmoms"] == pytest.approx(label["magmoms"], abs=1e-12)
+    assert runs["converged"]["initial_magmoms"] != runs["eos_table"]["final_magmoms"]
+    assert runs["converged"]["status"] == runs["eos_table"]["status"] == "ok"
+    # same geometry and plane-wave settings as the label: the label's own DFT state again
+    np.testing.assert_allclose(runs["converged"]["final_magmoms"], label["magmoms"], atol=0.05)
+    assert runs["converged"]["energy"] == pytest.approx(label["energy"], abs=0.01)
+    assert runs["eos_table"]["same_state"] is True
+    assert min(label["magmoms"]) > 1.5  # ferromagnetic Fe: a label worth starting from
+
+
+@pytest.mark.slow
+def test_warm_start_runs_on_the_mpi_ranks_and_records_the_layout(dft_labelled):
+    if not MPI:
+        pytest.skip("GPAW was built without MPI or no mpiexec: the job ran serially")
+    parallel = dft_labelled["record"]["parallel"]
+    assert parallel["world_size"] == 2 and parallel["gpaw_build"]["mpi"] is True
+    assert set(parallel["layout"]) == set(STARTS)
+    for name, run in dft_labelled["record"]["runs"].items():
+        layout = run["layout"]
+        assert parallel["layout"][name] == layout
+        assert layout["world_size"] == 2 and layout["n_spins"] == 2, name
+        assert layout["kpt"] * layout["domain"] * layout["band"] == 2
+        # 2 spins x 2 x 2 x 1 k-points: the ranks split spins/k-points, not the grid
+        assert layout["kpt"] == 2
 
 
 def test_eos_moments_need_a_known_lattice():

@@ -1,16 +1,18 @@
 """Snakemake `warm_start_slab`: GPAW single points of one slab from every start."""
 
-import json
-
-from magmom.io import write_json
 from magmom.rule_logging import log_to, script_log
 
 with log_to(script_log(snakemake)):  # noqa: F821
     sm = snakemake  # noqa: F821
-    from magmom.warm_start.scf import run_slab
+    from magmom.warm_start.scf import run_slab_job
 
-    slab_id = sm.wildcards.slab_id
-    with open(sm.input.starts) as fh:
-        entry = json.load(fh)["slabs"][slab_id]
-    record = run_slab(slab_id, entry, sm.params.dft, sm.params.settings, sm.params.workdir)
-    write_json(sm.output[0], record)
+    run_slab_job(
+        starts_path=sm.input.starts,
+        slab_id=sm.wildcards.slab_id,
+        dft=sm.params.dft,
+        settings=sm.params.settings,
+        workdir=sm.params.workdir,
+        output=sm.output[0],
+        tasks=sm.params.tasks,
+        launcher=sm.params.launcher,
+    )

@@ -24,6 +24,12 @@ its converged moments become the ``converged`` start (``converged_source: refere
 
 Each finished run is kept in ``{workdir}/{start}.json``, so a killed job resumes with the next
 start; GPAW's text logs are ``{workdir}/{start}-L{level}.txt``.
+
+**MPI.** :func:`run_slab_job` (the rule's entry point) runs the SCFs on ``dft.resources.tasks``
+MPI ranks like a ``dft_slab`` job (:func:`magmom.dft.parallel.run_under_mpi`; serial with one
+task or a GPAW without MPI). Every run records its process layout (``layout``: world size,
+k-point/domain/band split, chosen per start since the moments set the symmetry); the record's
+``parallel`` holds the world size, the GPAW build and the layout of each start.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
+from magmom.dft.parallel import gpaw_build, is_master, mpi_wanted, run_under_mpi, world
 from magmom.io import write_json
 from magmom.warm_start import STARTS
 
@@ -59,13 +66,15 @@ def experiment_dft(
 
 
 def _run_one(atoms, moments, base, smearing, ladder, txt_prefix: Path) -> dict:
+    from magmom.dft.parallel import gpaw_parallel, slab_layout
     from magmom.dft.scf_ladder import SinglePointFailed, converge_single_point
 
     start = atoms.copy()
     start.set_initial_magnetic_moments(np.asarray(moments, dtype=np.float64))
+    layout = slab_layout(start, base, world().size)  # the moments set the k-point symmetry
     try:
         energy, final, attempts = converge_single_point(
-            start, base, smearing, ladder, str(txt_prefix)
+            start, base, smearing, ladder, str(txt_prefix), parallel=gpaw_parallel(layout)
         )
     except SinglePointFailed as err:
         attempts, energy, final = err.attempts, None, None
@@ -84,6 +93,7 @@ def _run_one(atoms, moments, base, smearing, ladder, txt_prefix: Path) -> dict:
         ),
         "ladder_level": converged["level"] if converged else None,
         "wall_time": float(sum(a["wall_time"] for a in attempts)),
+        "layout": layout,
         "attempts": attempts,
     }
 
@@ -143,7 +153,8 @@ def run_slab(
                 starts[name] = reference["final_magmoms"]
             log.info("%s: SCF from the %s start (%d atoms)", slab_id, name, len(atoms))
             runs[name] = _run_one(atoms, starts[name], base, smearing, ladder, workdir / name)
-            write_json(done, runs[name])
+            if is_master():
+                write_json(done, runs[name])
         run = runs[name]
         log.info(
             "%s %s: %s, %s SCF iterations (level %s), %.1f s, E = %s eV",
@@ -166,6 +177,48 @@ def run_slab(
         "converged_source": entry["converged_source"],
         "spinpol": bool(spinpol),
         "gpaw": {k: v for k, v in base.items() if k != "txt"},
+        "parallel": {
+            "world_size": int(world().size),
+            "gpaw_build": gpaw_build(),
+            "layout": {name: run["layout"] for name, run in runs.items() if "layout" in run},
+        },
         "scf_ladder": [dict(level) for level in dft["scf_ladder"]],
         "runs": {name: runs[name] for name in STARTS},
     }
+
+
+def run_slab_to_file(
+    slab_id: str, entry: Mapping, dft: Mapping, settings: Mapping, workdir: str, output: str
+) -> None:
+    """:func:`run_slab`, its record written to ``output`` (by rank 0 under MPI)."""
+    record = run_slab(slab_id, entry, dft, settings, workdir)
+    if is_master():
+        write_json(output, record)
+
+
+def run_slab_job(
+    starts_path: str | os.PathLike,
+    slab_id: str,
+    dft: Mapping,
+    settings: Mapping,
+    workdir: str | os.PathLike,
+    output: str | os.PathLike,
+    tasks: int = 1,
+    launcher: str = "auto",
+) -> dict:
+    """Rule ``warm_start_slab``: slab ``slab_id`` of ``starts.json`` from every start, GPAW on
+    ``tasks`` MPI ranks when it can (module docstring); returns the record."""
+    entry = json.loads(Path(starts_path).read_text())["slabs"][slab_id]
+    kwargs = {
+        "slab_id": slab_id,
+        "entry": entry,
+        "dft": dict(dft),
+        "settings": dict(settings),
+        "workdir": str(workdir),
+        "output": str(output),
+    }
+    if mpi_wanted(int(tasks)):
+        run_under_mpi("magmom.warm_start.scf:run_slab_to_file", kwargs, int(tasks), launcher)
+    else:
+        run_slab_to_file(**kwargs)
+    return json.loads(Path(output).read_text())
