@@ -115,6 +115,8 @@ def test_interrupted_run_resumes_with_the_same_command(imported):
         without = snakemake(imported, DATASET[0], "--workflow-profile", "none", "--cores", "1")
         if "Nothing to be done" not in without.output:  # the Ctrl-C caught the job running
             break
+    else:  # every import finished before its Ctrl-C: nothing incomplete to test here
+        pytest.skip("the import job finished before the Ctrl-C landed, 5 times in a row")
     tail = without.output[-3000:]
     assert without.returncode != 0 and "IncompleteFilesException" in without.output, tail
     proc = snakemake(imported, DATASET[0])  # the same command as before the Ctrl-C
