@@ -1,9 +1,11 @@
 """The SCF retry ladder: what GPAW is asked to do at each level when the previous one fails.
 
 Config ``dft.scf_ladder`` is a list of levels ``{mixer, eigenstates, smearing_width, maxiter}``
-(optionally ``beta``, ``nmaxold``, ``weight`` for the mixer, and ``density``: GPAW's density
+(optionally ``beta``, ``nmaxold``, ``weight`` for the mixer; ``density``: GPAW's density
 criterion, the integrated absolute density change per valence electron, GPAW's default 1e-4 when
-absent); the study's four:
+absent; ``magmoms``: converge the magnetic moments too, no moment, per atom or total, changing by
+more than this many μB over the last 3 SCF iterations, :mod:`magmom.dft.moment_criterion`); the
+study's four:
 
 ===== ============ ============= ========== ======= =========================================
 level mixer        eigenstates   width (eV) maxiter GPAW 26.7 realisation
@@ -63,6 +65,7 @@ class LadderLevel:
     nmaxold: int | None = None
     weight: float | None = None
     density: float | None = None
+    magmoms: float | None = None
 
     @classmethod
     def from_config(cls, index: int, level: Mapping) -> LadderLevel:
@@ -82,6 +85,7 @@ class LadderLevel:
             nmaxold=level.get("nmaxold"),
             weight=level.get("weight"),
             density=None if level.get("density") is None else float(level["density"]),
+            magmoms=None if level.get("magmoms") is None else float(level["magmoms"]),
         )
 
     def mixer_parameters(self) -> dict:
@@ -114,6 +118,10 @@ def level_parameters(level: LadderLevel, base: Mapping, smearing: str) -> dict:
     params["convergence"] = {"eigenstates": level.eigenstates}
     if level.density is not None:
         params["convergence"]["density"] = level.density
+    if level.magmoms is not None:
+        from .moment_criterion import recorded
+
+        params["convergence"]["custom"] = [recorded(level.magmoms)]
     params["maxiter"] = level.maxiter
     mix = level.mixer_parameters()
     name = "msr1" if level.mixer == "msr1" else "pulay"
@@ -122,6 +130,19 @@ def level_parameters(level: LadderLevel, base: Mapping, smearing: str) -> dict:
     if level.mixer == "direct" and is_pw:
         params["eigensolver"] = dict(DIRECT_EIGENSOLVER)
     return params
+
+
+def calculator_parameters(params: Mapping) -> dict:
+    """``params`` (JSON, as :func:`level_parameters` gives and records store) as GPAW takes them.
+
+    A recorded moment criterion becomes a fresh criterion object (one per calculator).
+    """
+    from .moment_criterion import gpaw_convergence
+
+    out = dict(params)
+    if "convergence" in out:
+        out["convergence"] = gpaw_convergence(out["convergence"])
+    return out
 
 
 def realisation(params: Mapping) -> dict:
@@ -182,7 +203,9 @@ def converge_single_point(
             "gpaw": realisation(params),
         }
         layout = {"parallel": dict(parallel)} if parallel else {}
-        calc = GPAW(**params, **layout, txt=f"{txt_prefix}-L{level.index}.txt")
+        calc = GPAW(
+            **calculator_parameters(params), **layout, txt=f"{txt_prefix}-L{level.index}.txt"
+        )
         atoms.calc = calc
         t0 = time.perf_counter()
         try:

@@ -43,7 +43,14 @@ from .gpaw_params import lcao_params, parameters_sha256, planewave_params
 from .parallel import gpaw_parallel, slab_layout, world
 from .prerelax import PrerelaxResult, prerelax
 from .record import structure_dict
-from .scf_ladder import LadderLevel, ladder_from_config, level_parameters, realisation, scf_errors
+from .scf_ladder import (
+    LadderLevel,
+    calculator_parameters,
+    ladder_from_config,
+    level_parameters,
+    realisation,
+    scf_errors,
+)
 
 log = logging.getLogger(__name__)
 
@@ -299,7 +306,7 @@ class _StageRun:
         )  # fmt: skip
         layout = slab_layout(self.atoms, params, world().size)  # magmom.dft.parallel
         record["layout"] = layout
-        calc = GPAW(**params, parallel=gpaw_parallel(layout), txt=str(txt))
+        calc = GPAW(**calculator_parameters(params), parallel=gpaw_parallel(layout), txt=str(txt))
         self.atoms.calc = calc
         logfile = str(self.workdir / f"{self.name}-opt.log")
         opt = _optimizer(relax["optimizer"])(self.atoms, logfile=logfile)
