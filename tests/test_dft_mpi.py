@@ -28,7 +28,16 @@ from magmom.dft.label import label_slab_job
 from magmom.dft.parallel import choose_layout, gpaw_build, launcher_command
 
 SLAB = "ni100-fcc-pure-v0"
-ONE_LEVEL = [{"mixer": "pulay", "eigenstates": 1.0e-8, "smearing_width": 0.2, "maxiter": 100}]
+# the moments converged too (magmom/dft/moment_criterion.py), as in the Slurm CI run
+ONE_LEVEL = [
+    {
+        "mixer": "pulay",
+        "eigenstates": 1.0e-8,
+        "smearing_width": 0.2,
+        "maxiter": 100,
+        "magmoms": 1e-5,
+    }
+]
 LIB_DIRS = [Path("/usr/lib/x86_64-linux-gnu"), Path("/usr/lib64"), Path("/usr/lib")]
 
 
@@ -124,6 +133,12 @@ def test_two_ranks_give_the_serial_moments(runs):
     # 2x2x1 k-points, 2 spins: the ranks split spins/k-points, not the grid
     assert mpi["parallel"]["layout"]["pw"]["kpt"] == 2
     np.testing.assert_allclose(mpi["magmoms"], serial["magmoms"], atol=1e-4, rtol=0)
+    # both SCFs stopped on the moment criterion too: GPAW logged it and its last value
+    for tasks in (1, 2):
+        gpaw_log = (runs["tmp"] / f"work-{tasks}" / SLAB / "pw-L0-s0.txt").read_text()
+        assert "[magmo]ment (per atom or total) in the last 3 cycles: 1e-05" in gpaw_log
+        last = [line for line in gpaw_log.splitlines() if line.startswith("|iter:")][-1]
+        assert float(last.split("|")[6].rstrip("c")) < -5, last  # log10 of the change < 1e-5
     assert mpi["energy"] == pytest.approx(serial["energy"], abs=1e-4)
     # the CHGNet pre-relaxation ran once, in the serial process: the ranks read its checkpoint
     ckpt = json.loads((runs["tmp"] / "work-2" / SLAB / "prerelax.json").read_text())
