@@ -6,6 +6,7 @@ module                concept
 ``kpoints``           Monkhorst–Pack grids from a k-point density (Å⁻¹)
 ``gpaw_params``       GPAW parameter dicts of the LCAO, plane-wave and bulk stages; their hash
 ``scf_ladder``        the 4-level SCF retry ladder and its GPAW 26.7 realisation
+``moment_criterion``  the SCF convergence criterion on the magnetic moments (``magmoms``)
 ``prerelax``          CHGNet / UMA pre-relaxation (FixAtoms respected, pbc restored)
 ``staged_relaxation`` prerelax → LCAO warm-up → plane-wave LBFGS, checkpointed per stage
 ``surrogate``         the CHGNet surrogate labeller (``labeller: chgnet``)
