@@ -117,10 +117,12 @@ def parse_model_id(model_id: str) -> ModelId:
 
 
 def gnn_model_ids(models: Mapping[str, Any]) -> list[str]:
-    """The GNN ids of a config's ``models`` section: architectures x cutoffs, then residuals."""
-    ids = [format_model_id(a, c) for a in models["architectures"] for c in models["cutoffs"]]
-    ids += [format_model_id(r["architecture"], r["cutoff"], True) for r in models["residual"]]
-    return ids
+    """The GNN ids of a config's ``models`` section: architectures x cutoffs (all residual-target
+    variants when ``residual_target`` is true), then the extra ``residual`` variants."""
+    every = bool(models.get("residual_target", False))
+    ids = [format_model_id(a, c, every) for a in models["architectures"] for c in models["cutoffs"]]
+    extra = [format_model_id(r["architecture"], r["cutoff"], True) for r in models["residual"]]
+    return ids + [m for m in extra if m not in ids]
 
 
 def baseline_model_ids(baselines: Mapping[str, Any]) -> list[str]:

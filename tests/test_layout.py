@@ -78,6 +78,15 @@ def test_gnn_pattern_accepts_gnns_at_configured_cutoffs_only():
         assert not pattern.fullmatch(bad), bad
 
 
+def test_residual_target_makes_every_gnn_a_residual_variant():
+    models = {"architectures": ["cgconv", "dimenet"], "cutoffs": [3, 6], "residual": []}
+    assert gnn_model_ids(models) == ["cgconv-r3", "cgconv-r6", "dimenet-r3", "dimenet-r6"]
+    models.update(residual_target=True, residual=[{"architecture": "cgconv", "cutoff": 3}])
+    assert gnn_model_ids(models) == ["cgconv-r3-res", "cgconv-r6-res", "dimenet-r3-res",
+                                     "dimenet-r6-res"]  # fmt: skip
+    assert gnn_model_ids(config_of("demo")["models"])[0].endswith("-res")
+
+
 def test_every_configured_id_round_trips():
     for name in CONFIGS:
         config = config_of(name)

@@ -40,7 +40,7 @@ NOISE = {  # prediction noise per model: sets the expected order
 }
 
 
-def metrics_for(model_id, rng):
+def metrics_for(model_id, rng, noise=None):
     n = 320
     el = rng.choice(["Fe", "Ni", "Mn", "Cu", "V"], n)
     y = np.where(el == "Fe", 2.5, np.where(el == "Ni", 0.6, 0.0)) + rng.random(n) * 0.1
@@ -50,7 +50,7 @@ def metrics_for(model_id, rng):
             "atom_index": np.arange(n) % 16,
             "element": el,
             "y_true": y,
-            "y_pred": y + rng.normal(0, NOISE[model_id], n),
+            "y_pred": y + rng.normal(0, (noise or NOISE)[model_id], n),
         }
     )
     result = evaluate(df, ["V", "Cr", "Mn"])
@@ -150,6 +150,31 @@ def test_deployment_table_keeps_best_cutoff_per_architecture(metrics):
     assert "chgnet-pretrained" in set(table["model_id"])
     ref = table.set_index("model_id").loc["chgnet-pretrained"]
     assert ref["test_MAE"] == pytest.approx(metrics["chgnet-finetuned"]["all"]["mae"])
+
+
+def test_operators_trained_only_residually_are_lines_and_deployment_rows(metrics):
+    """models.residual_target: an operator without plain models is drawn and costed through
+    its residual models; beside plain models a residual variant stays a star."""
+    gnn = ["cgconv-r3-res", "cgconv-r4-res", "schnetconv-r3", "schnetconv-r4", "schnetconv-r4-res"]
+    rng = np.random.default_rng(1)
+    noise = {**NOISE, "cgconv-r3-res": 0.03, "cgconv-r4-res": 0.06, "schnetconv-r4-res": 0.04}
+    rows = {m: metrics_for(m, rng, noise) for m in gnn}
+    ranking = ranking_table({**{b: metrics[b] for b in BASELINES}, **rows}, gnn, surrogate=True)
+    groups = sweep_groups(ranking)
+    assert set(groups.gnn["model"]) == {"cgconv-r3-res", "cgconv-r4-res", "schnetconv-r3",
+                                        "schnetconv-r4"}  # fmt: skip
+    assert groups.residual["model"].tolist() == ["schnetconv-r4-res"]
+    cost = cost_frame()
+    cgconv = cost["architecture"] == "cgconv"
+    cost.loc[cgconv, "model_id"] = [
+        f"{m.removesuffix('-res')}-res" for m in cost.loc[cgconv, "model_id"]
+    ]
+    cost = cost.drop_duplicates("model_id").assign(
+        residual=lambda d: d["model_id"].str.endswith("-res")
+    )
+    table = deployment_table(cost, ranking)
+    assert "cgconv-r3-res" in set(table["model_id"])
+    assert "schnetconv-r3-res" not in set(table["model_id"])
 
 
 def test_build_report_writes_every_output(metrics, tmp_path):

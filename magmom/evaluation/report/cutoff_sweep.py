@@ -1,6 +1,7 @@
 """The cutoff-sweep figure: test MAE against the graph cutoff radius.
 
-One line per GNN operator (non-residual models), stars for the residual variants, dashed lines for
+One line per GNN operator (its plain models; its residual-target models when it has no plain ones,
+``models.residual_target``), stars for residual variants beside plain models, dashed lines for
 the cutoff-dependent baselines (linear, XGBoost) and horizontal lines for the cutoff-free ones
 (per-element mean, CHGNet). Diverged models (:func:`~.tables.divergence_floor`) would squeeze every
 other line into a sliver: they are drawn at the cap as triangles and listed under the axes.
@@ -27,8 +28,8 @@ FLAT_STYLES = [":", "-.", (0, (5, 1, 1, 1)), (0, (1, 1))]
 class SweepGroups(NamedTuple):
     """The ranked rows of a ranking, split by how the sweep draws them (MAEs clipped at ``cap``)."""
 
-    gnn: pd.DataFrame  # non-residual GNNs: one line per architecture
-    residual: pd.DataFrame  # residual-target GNNs: stars
+    gnn: pd.DataFrame  # one line per architecture (plain models, else residual ones)
+    residual: pd.DataFrame  # residual variants of operators that also have plain models: stars
     tabular: pd.DataFrame  # linear / XGBoost at each cutoff: dashed lines
     flat: pd.DataFrame  # cutoff-free baselines: horizontal lines
     off_scale: pd.DataFrame  # every GNN or tabular row above the cap, unclipped
@@ -39,8 +40,10 @@ class SweepGroups(NamedTuple):
 def sweep_groups(ranking: pd.DataFrame) -> SweepGroups:
     """Split the ranked rows of ``ranking`` into the sweep's groups and clip them at the cap."""
     ok = ranking[ranking["rank"].notna()]
-    gnn = ok[(ok["family"] == "gnn") & ~ok["residual"] & ok["cutoff"].notna()]
-    res = ok[(ok["family"] == "gnn") & ok["residual"]]
+    gnns = ok[(ok["family"] == "gnn") & ok["cutoff"].notna()]
+    plain = gnns["architecture"].isin(gnns.loc[~gnns["residual"], "architecture"])
+    gnn = gnns[~gnns["residual"] | ~plain]  # an operator trained only residually is a line
+    res = gnns[gnns["residual"] & plain]
     tab = ok[ok["architecture"].isin(list(TABULAR_STYLE)) & ok["cutoff"].notna()]
     flat = ok[(ok["family"] == "baseline") & ok["cutoff"].isna()]
     floor, basis = divergence_floor(ok)

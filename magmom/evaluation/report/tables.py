@@ -181,15 +181,19 @@ def heatmap_models(ranking: pd.DataFrame, top_n: int) -> list[str]:
 
 
 def deployment_table(cost: pd.DataFrame, ranking: pd.DataFrame) -> pd.DataFrame:
-    """Per architecture, the benchmarked model of lowest test MAE (non-residual), with its cost;
-    the pretrained CHGNet row is kept as the foundation-model reference."""
+    """Per architecture, the benchmarked model of lowest test MAE, with its cost (a plain model
+    when the architecture has one, else its residual variants: ``models.residual_target``); the
+    pretrained CHGNet row is kept as the foundation-model reference."""
     mae = ranking.set_index("model")[["MAE", "note"]]
     cost = cost.merge(mae, left_on="model_id", right_index=True, how="left")
     if CHGNET_FINETUNED in mae.index:
         ref = cost["model_id"] == "chgnet-pretrained"
         cost.loc[ref, "MAE"] = mae.loc[CHGNET_FINETUNED, "MAE"]
         cost.loc[ref, "note"] = "cost of the CHGNet architecture; MAE of chgnet-finetuned"
-    gnn = cost[(cost["architecture"] != "chgnet") & ~cost["residual"].astype(bool)]
+    gnn = cost[cost["architecture"] != "chgnet"]
+    residual = gnn["residual"].astype(bool)
+    has_plain = gnn["architecture"].isin(gnn.loc[~residual, "architecture"])
+    gnn = gnn[~residual | ~has_plain]
     best = (
         gnn.sort_values(["MAE", "model_id"], na_position="last")
         .groupby("architecture", sort=False)
