@@ -40,7 +40,7 @@ from magmom.slab_geometry import bottom_layers
 
 from . import initial_moments
 from .gpaw_params import parameters_sha256
-from .parallel import gpaw_build, mpi_wanted, run_under_mpi, world
+from .parallel import gpaw_build, run_serial_or_mpi, world
 from .prerelax import PrerelaxConfigError, check_prerelax_config
 from .record import finite, new_record, read_record, set_moments, structure_dict, write_record
 from .staged_relaxation import (
@@ -301,22 +301,23 @@ def label_slab_job(
 
     The pre-relaxation runs here, once, and is checkpointed; the ranks read the checkpoint.
     """
-    if config["labeller"] != "gpaw" or not mpi_wanted(int(tasks)):
-        return label_slab_from_db(db_path, slab_id, config, workdir, output)
-    atoms, _ = read_initial_slab(db_path, slab_id, int(config["recipe"]["fixed_layers"]))
-    check_prerelax_config(config["dft"]["prerelax"])
-    Path(workdir).mkdir(parents=True, exist_ok=True)
-    prerelax_checkpointed(atoms, config["dft"]["prerelax"], workdir)
-    run_under_mpi(
+
+    def prerelax_once():
+        atoms, _ = read_initial_slab(db_path, slab_id, int(config["recipe"]["fixed_layers"]))
+        check_prerelax_config(config["dft"]["prerelax"])
+        Path(workdir).mkdir(parents=True, exist_ok=True)
+        prerelax_checkpointed(atoms, config["dft"]["prerelax"], workdir)
+
+    kwargs = {"db_path": str(db_path), "slab_id": slab_id, "config": dict(config),
+              "workdir": str(workdir), "output": str(output)}  # fmt: skip
+    record = run_serial_or_mpi(
         "magmom.dft.label:label_slab_from_db",
-        {
-            "db_path": str(db_path),
-            "slab_id": slab_id,
-            "config": dict(config),
-            "workdir": str(workdir),
-            "output": str(output),
-        },
-        int(tasks),
+        kwargs,
+        tasks,
         launcher,
+        gpaw=config["labeller"] == "gpaw",
+        before_ranks=prerelax_once,
     )
+    if record is not None:  # it ran here
+        return record
     return read_record(output)
