@@ -147,36 +147,48 @@ def table(results: list[dict], ref_procs: int, scf_per_step: float) -> str:
 
 
 def recipe_estimate() -> str:
-    """Core-hours of the full recipe (config.yaml) from magmom.dft.cost_model, per slab size."""
+    """Core-hours of the full recipe (config.yaml) from magmom.dft.cost_model, per slab size and
+    number of initial-moment starts (``dft.initial_moments``, counted per slab from its elements by
+    :func:`magmom.dft.initial_moments.n_runs`)."""
+    import tempfile
     from collections import Counter
 
     import yaml
 
     from magmom.dft import cost_model
+    from magmom.dft.initial_moments import n_runs
 
     with open(ROOT / "config.yaml") as fh:
         cfg = yaml.safe_load(fh)
     tasks = int(cfg["dft"]["resources"]["tasks"])
     density = cfg["dft"]["planewave"]["kpt_density"]
-    import tempfile
-
-    sizes = Counter(cost_model.slab_sizes(cfg["recipe"], tempfile.mkdtemp()).values())
-    lines = [f"\nfull recipe (config.yaml, {sum(sizes.values())} slabs), cost model at "
-             f"{tasks} processes per slab (budget {cost_model.BUDGET}):"]  # fmt: skip
-    total = 0.0
-    for size, count in sorted(sizes.items()):
-        n1, n2 = cost_model.kpoint_grid(size, density)
+    policy = cfg["dft"]["initial_moments"]
+    shapes = cost_model.slab_shapes(cfg["recipe"], tempfile.mkdtemp()).values()
+    groups = Counter((shape.size, n_runs(shape.elements, policy)) for shape in shapes)
+    per_start = Counter(n for (_, n), count in groups.items() for _ in range(count))
+    lines = [
+        f"\nfull recipe (config.yaml, {len(shapes)} slabs), cost model at {tasks} processes per "
+        f"slab (budget {cost_model.BUDGET}); dft.initial_moments: {policy}, slabs per number of "
+        f"starts: {dict(sorted(per_start.items()))}"
+    ]
+    total = one_start = 0.0
+    for (size, starts), count in sorted(groups.items()):
+        n1, n2 = kpoint_grid = cost_model.kpoint_grid(size, density)
         n_atoms = size[0] * size[1] * size[2]
         serial = cost_model.core_hours(n_atoms, n1 * n2, 1)
         parallel = cost_model.core_hours(n_atoms, n1 * n2, tasks)
-        total += count * parallel
+        total += count * starts * parallel
+        one_start += count * parallel
         lines.append(
-            f"  {'x'.join(map(str, size))} ({n_atoms} atoms, {n1}x{n2} k): {count} slabs, "
-            f"{serial:.1f} core-h serial, {parallel:.1f} core-h on {tasks} processes "
-            f"({parallel / tasks:.1f} h wall); job asks "
-            f"{cost_model.slab_job_size(size, density, tasks)}"
+            f"  {'x'.join(map(str, size))} ({n_atoms} atoms, {'x'.join(map(str, kpoint_grid))} "
+            f"k), {starts} start(s): {count} slabs, {serial:.1f} core-h serial per start, "
+            f"{parallel:.1f} core-h on {tasks} processes per start ({parallel / tasks:.1f} h "
+            f"wall); job asks {cost_model.slab_job_size(size, density, tasks, starts)}"
         )
-    lines.append(f"  total: {total:,.0f} core-hours ({total / 1e6:.2f} M)")
+    lines.append(
+        f"  total: {total:,.0f} core-hours ({total / 1e6:.2f} M); one start per slab "
+        f"(dft.initial_moments: eos or floor): {one_start:,.0f} ({one_start / 1e6:.2f} M)"
+    )
     return "\n".join(lines)
 
 

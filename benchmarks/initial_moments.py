@@ -1,16 +1,17 @@
 """Energy and moments of small slabs per initial-moment policy (``dft.initial_moments``), GPAW.
 
 For each slab the GPAW labeller (:func:`magmom.dft.label.label_slab`, the production code path)
-runs once with ``eos`` (the study's start: the lattice table's moments) and once with
-``floor-afm``, whose two starts are the ``floor`` policy's start and, for slabs holding Cr or Mn,
-the layer-alternating ``afm`` start. The lattice table itself comes from
-:func:`magmom.dft.eos.run_eos` (GPAW, same cheap settings) for every element × lattice the slabs
-needs, so ``eos`` starts where the study's rule would, with two shortcuts to keep the run short:
-Fe and Ni, whose bulk moments an EOS reproduces (≈ 2.2 and ≈ 0.6 μB), take the table's
-documented fallback entry (:mod:`magmom.recipe.lattice_table`); Mn takes its entry from a CHGNet
-EOS (``eos.calculator: chgnet``): its fallback guess (the covalent-radius estimate, 3.21 Å for
-bcc) lies so far from the minimum that the GPAW scan needs three passes, and a ferromagnetic bulk
-Mn point at these settings did not converge in 200 SCF iterations on this machine.
+runs with each policy of ``--policies`` (default ``floor+eos+afm``: the ``floor`` start, the
+``eos`` start, i.e. the study's, the lattice table's moments, and, for slabs holding Cr or Mn,
+the layer-alternating ``afm`` start; every start is labelled and recorded). The lattice table
+itself comes from :func:`magmom.dft.eos.run_eos` (GPAW, same cheap settings) for every element ×
+lattice the slabs needs, so ``eos`` starts where the study's rule would, with two shortcuts to
+keep the run short: Fe and Ni, whose bulk moments an EOS reproduces (≈ 2.2 and ≈ 0.6 μB), take
+the table's documented fallback entry (:mod:`magmom.recipe.lattice_table`); Mn takes its entry
+from a CHGNet EOS (``eos.calculator: chgnet``): its fallback guess (the covalent-radius
+estimate, 3.21 Å for bcc) lies so far from the minimum that the GPAW scan needs three passes,
+and a ferromagnetic bulk Mn point at these settings did not converge in 200 SCF iterations on
+this machine.
 
 Slabs (3 layers, one atom per layer, 1 × 1 in-plane; the recipe's facets, Vegard lattice
 constants, bottom layer fixed): Cr(110), V(110), Mn(110) (bcc, the recipe's lattice for Mn),
@@ -21,9 +22,10 @@ density 1.5 Å⁻¹, RPBE, Marzari–Vanderbilt 0.1 eV, 5 Å vacuum per side, no
 points (no ionic steps) in the LCAO and plane-wave stages, a two-level SCF ladder (Pulay 1e-6,
 then MSR1); EOS at 250 eV, 1.5 Å⁻¹, 5 points of ±5 %. Prints two tables: per slab and start,
 the start and final moments per layer, the energy relative to the ``eos`` start (meV per slab),
-the SCF iterations (LCAO + plane-wave stage) and the wall time; per slab and policy (``floor`` is
-the ``floor`` start of the ``floor-afm`` run), the start it keeps, its energy relative to ``eos``,
-its moments and the SCF iterations of every start it runs. Not run in CI: a start needs 40–60
+the SCF iterations (LCAO + plane-wave stage) and the wall time; per slab and policy (every
+value of ``dft.initial_moments``, scored from the starts that ran: a start is the same
+calculation in whichever policy's run), the start it keeps, its energy relative to ``eos``, its
+moments and the SCF iterations of every start it runs. Not run in CI: a start needs 40–60
 LCAO and tens of plane-wave SCF iterations; on a two-core machine shared with a dozen other jobs
 (each run getting < 10 % of a core) one plane-wave iteration took 4–10 min of wall time. ``--slabs``
 runs a subset (runs of different slabs can go in parallel, each with its own ``--out``);
@@ -51,6 +53,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from magmom.dft.eos import lattice_table_from_eos, run_eos  # noqa: E402
+from magmom.dft.initial_moments import AFM_ELEMENTS, POLICIES, POLICY_STARTS  # noqa: E402
 from magmom.dft.label import fix_bottom_layers, label_slab  # noqa: E402
 from magmom.recipe.lattice_table import lattice_entry  # noqa: E402
 from magmom.recipe.slabs import base_slab  # noqa: E402
@@ -137,21 +140,22 @@ def start_rows(name: str, rec: dict) -> list[dict]:
 
 
 def policy_rows(rows: list[dict]) -> list[dict]:
-    """Per slab and policy: the start it keeps, its energy relative to ``eos`` and the SCF
-    iterations the policy costs (every start it runs). ``floor`` is the ``floor`` start of the
-    ``floor-afm`` run (the same start, the same code path)."""
+    """Per slab and policy (every value of ``dft.initial_moments``): the start it keeps, its energy
+    relative to the ``eos`` start and the SCF iterations of every start it runs. A start is the
+    same labelling whichever policy's run holds it (the same code path, the same start), so a
+    policy is scored from the starts of any run of the slab; it is left out when one of its starts
+    did not run (``afm`` counts only for slabs with Cr or Mn)."""
     out = []
     for name in dict.fromkeys(r["slab"] for r in rows):
-        mine = {(r["policy"], r["start"]): r for r in rows if r["slab"] == name}
-        ref = mine.get(("eos", "eos"), {}).get("energy")
-        runs = {
-            "eos": [mine.get(("eos", "eos"))],
-            "floor": [mine.get(("floor-afm", "floor"))],
-            "floor-afm": [r for (p, _), r in mine.items() if p == "floor-afm"],
-        }
-        for policy, starts in runs.items():
-            if not starts or None in starts:
+        mine = {r["start"]: r for r in rows if r["slab"] == name and r["status"] != "skipped"}
+        layers = next(layers for n, _, layers in SLABS if n == name)
+        has_afm = any(el in AFM_ELEMENTS for el in layers)
+        ref = mine.get("eos", {}).get("energy")
+        for policy, names in POLICY_STARTS.items():
+            names = [n for n in names if n != "afm" or has_afm]
+            if any(n not in mine for n in names):
                 continue
+            starts = [mine[n] for n in names]
             ok = [r for r in starts if r["energy"] is not None]
             best = min(ok, key=lambda r: r["energy"]) if ok else None
             out.append(
@@ -186,11 +190,11 @@ def print_tables(rows: list[dict], where: str) -> None:
             )
     print("\nper policy: the start it keeps, ΔE relative to eos (meV per slab), its moments per")
     print("layer (μB, top first) and the SCF iterations of every start it runs")
-    print(f"{'slab':<8}{'policy':<11}{'kept':<7}{'ΔE (meV)':>10}  {'moments':<22}{'SCF':>6}")
+    print(f"{'slab':<8}{'policy':<15}{'kept':<7}{'ΔE (meV)':>10}  {'moments':<22}{'SCF':>6}")
     for r in policy_rows(rows):
         de = f"{r['dE_meV']:+10.1f}" if r["dE_meV"] is not None else f"{'failed':>10}"
         print(
-            f"{r['slab']:<8}{r['policy']:<11}{r['kept'] or '-':<7}{de}  "
+            f"{r['slab']:<8}{r['policy']:<15}{r['kept'] or '-':<7}{de}  "
             f"{fmt(r['layers']):<22}{r['scf_iterations']:>6}"
         )
 
@@ -200,7 +204,7 @@ def read_rows(dirs) -> list[dict]:
     rows = []
     for name, _, _ in SLABS:
         for d in dirs:
-            for policy in ("eos", "floor-afm"):
+            for policy in POLICIES:
                 path = Path(d) / f"{name.lower()}-{policy}.json"
                 if path.is_file():
                     rows.extend(start_rows(name, json.loads(path.read_text())))
@@ -214,9 +218,10 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--policies",
         nargs="+",
-        choices=("eos", "floor-afm"),
-        default=["eos", "floor-afm"],
-        help="policies to run (the floor start is part of floor-afm)",
+        choices=POLICIES,
+        default=["floor+eos+afm"],
+        help="policies to run (floor+eos+afm runs every start; the tables score every policy "
+        "from the starts that ran)",
     )
     ap.add_argument(
         "--tables-from",

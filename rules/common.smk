@@ -197,28 +197,29 @@ def dft_mpi_resources(is_mpi):
     }
 
 
-_RECIPE_SLAB_SIZES = {}
+_RECIPE_SLAB_SHAPES = {}
 
 
-def recipe_slab_sizes():
-    """{slab_id: (nx, ny, nz)} of this config's recipe, read once per parse (every DFT job's
-    runtime and mem_mb look it up: re-reading the 23k-slab file per job made `-n` take minutes).
-    """
+def recipe_slab_shapes():
+    """{slab_id: SlabShape(size, elements)} of this config's recipe, read once per parse (every
+    DFT job's runtime and mem_mb look it up: re-reading the 23k-slab file per job made `-n` take
+    minutes)."""
     from magmom.dft import cost_model
 
-    if not _RECIPE_SLAB_SIZES:
-        _RECIPE_SLAB_SIZES.update(
-            cost_model.slab_sizes(
+    if not _RECIPE_SLAB_SHAPES:
+        _RECIPE_SLAB_SHAPES.update(
+            cost_model.slab_shapes(
                 config["recipe"], os.path.join(".snakemake", "magmom")
             )
         )
-    return _RECIPE_SLAB_SIZES
+    return _RECIPE_SLAB_SHAPES
 
 
 def dft_slab_size(key):
     """Resource `key` (mem_mb | runtime) of one slab: dft.resources.<key>, or with `auto` the
-    cost model of the slab's atoms, k-points and processes; x attempt on retries."""
-    from magmom.dft import cost_model
+    cost model of the slab's atoms, k-points, processes and initial-moment starts; x attempt on
+    retries."""
+    from magmom.dft import cost_model, initial_moments
 
     base = config["dft"].get("resources", {}).get(key, "auto")
 
@@ -227,10 +228,12 @@ def dft_slab_size(key):
             return int(base) * attempt
         if slab_labeller(wildcards.slab_id) != "gpaw":
             return cost_model.SURROGATE[key] * attempt
+        shape = recipe_slab_shapes()[wildcards.slab_id]
         estimate = cost_model.slab_job_size(
-            recipe_slab_sizes()[wildcards.slab_id],
+            shape.size,
             config["dft"]["planewave"]["kpt_density"],
             dft_tasks() if dft_is_mpi() else 1,
+            initial_moments.n_runs(shape.elements, config["dft"]["initial_moments"]),
         )
         return estimate[key] * attempt
 

@@ -61,7 +61,11 @@ BAD_CONFIGS = {
     ),
     "unknown-initial-moment-policy": (
         {"dft": {"initial_moments": "high"}},
-        ["dft.initial_moments", "'high' is not allowed", "eos, floor, floor-afm"],
+        [
+            "dft.initial_moments",
+            "'high' is not allowed",
+            "floor+eos, floor+eos+afm, eos, floor, floor-afm",
+        ],
     ),
     "signed-target-with-chgnet-baselines": (
         {"dataset": {"target": "signed"}},

@@ -58,13 +58,84 @@ def test_floor_afm_alternates_cr_and_mn_by_layer():
     assert [s.name for s in im.starts(slab(["Fe", "V"], 0.0), "floor-afm")] == ["floor"]
 
 
-def test_policy_errors_name_the_key():
-    with pytest.raises(ValueError, match=r"'dft.initial_moments'.*eos, floor, floor-afm"):
-        im.starts(slab(["Cr"], 0.0), "high")
-    untagged = slab(["Cr", "Cr"], 0.0)
-    untagged.set_tags(0)
-    with pytest.raises(ValueError, match="layer tags"):
-        im.starts(untagged, "floor-afm")
+@pytest.mark.parametrize(
+    "policy, names",
+    [
+        ("floor+eos", ["floor", "eos"]),
+        ("floor+eos+afm", ["floor", "eos", "afm"]),
+        ("eos", ["eos"]),
+        ("floor", ["floor"]),
+        ("floor-afm", ["floor", "afm"]),
+    ],
+)
+def test_starts_per_policy(policy, names):
+    atoms = slab(["Mn", "Ni", "Mn"], 0.0)
+    atoms.set_initial_magnetic_moments([0.12, 0.6, 0.12])  # the benchmark's Mn/Ni/Mn table
+    got = im.starts(atoms, policy)
+    assert [s.name for s in got] == names
+    assert all(s.duplicate_of is None for s in got)  # every start differs here
+    expected = {"eos": [0.12, 0.6, 0.12], "floor": [3.5, 1.0, 3.5], "afm": [-3.5, 1.0, -3.5]}
+    assert {s.name: by_layer(atoms, s.magmoms) for s in got} == {n: expected[n] for n in names}
+
+
+def test_default_policy_is_the_lowest_of_floor_and_eos():
+    assert im.DEFAULT_POLICY == "floor+eos"
+    assert im.POLICY_STARTS[im.DEFAULT_POLICY] == ("floor", "eos")
+    assert set(im.POLICIES) == set(im.POLICY_STARTS)
+
+
+def test_a_start_equal_to_an_earlier_one_is_a_skipped_duplicate():
+    # no element with a floor (Cu, W: spin-polarised, no floor): floor == eos, even for a
+    # slightly negative table moment (the floor start keeps the table's value there)
+    cu_w = slab(["Cu", "W", "Cu"], 0.0)
+    cu_w.set_initial_magnetic_moments([1.0, -0.002, 1.0])
+    floor, eos = im.starts(cu_w, "floor+eos")
+    assert (floor.duplicate_of, eos.duplicate_of) == (None, "floor")
+    np.testing.assert_array_equal(floor.magmoms, cu_w.get_initial_magnetic_moments())
+    # table at or above every floor: the same start too
+    fe = slab(["Fe", "Fe"], 3.4)
+    assert [s.duplicate_of for s in im.starts(fe, "floor+eos")] == [None, "floor"]
+    # within 1e-8 μB is the same, beyond it is not
+    fe.set_initial_magnetic_moments([3.4, 3.0 - 1e-9])
+    assert im.starts(fe, "floor+eos")[1].duplicate_of == "floor"
+    fe.set_initial_magnetic_moments([3.4, 3.0 - 1e-6])
+    assert im.starts(fe, "floor+eos")[1].duplicate_of is None
+    # Cr only in odd layers: the layer-alternating start is the floor start with every spin
+    # flipped, the same calculation without spin-orbit coupling
+    cr_pt = slab(["Cr", "Pt", "Cr"], 0.0)
+    floor, eos, afm = im.starts(cr_pt, "floor+eos+afm")
+    assert by_layer(cr_pt, afm.magmoms) == [-3.0, 0.0, -3.0]
+    assert (eos.duplicate_of, afm.duplicate_of) == (None, "floor")
+    assert not im.same_start([3.0, 0.0, -3.0], [3.0, 0.0, 3.0])
+
+
+@pytest.mark.parametrize(
+    "elements, policy, runs",
+    [
+        (("Pt", "Au"), "floor+eos+afm", 1),  # not spin-polarised: one start, "none"
+        (("Cu", "Pt"), "floor+eos", 1),  # spin-polarised, no floor: floor == eos
+        (("Fe", "Pt"), "floor+eos", 2),
+        (("Fe", "Pt"), "floor+eos+afm", 2),  # no Cr or Mn: no afm start
+        (("Cr",), "floor+eos+afm", 3),
+        (("Mn", "Ni"), "floor-afm", 2),
+        (("Mn", "Ni"), "eos", 1),
+        (("Cr", "V"), "floor", 1),
+    ],
+)
+def test_runs_per_slab_for_the_cost_model(elements, policy, runs):
+    assert im.n_runs(elements, policy) == runs
+
+
+def test_the_cost_model_multiplies_runtime_not_memory_by_the_starts():
+    from magmom.dft import cost_model
+
+    one = cost_model.slab_job_size((2, 2, 4), 3.5, 4, starts=1)
+    two = cost_model.slab_job_size((2, 2, 4), 3.5, 4, starts=2)
+    assert two["mem_mb"] == one["mem_mb"]
+    assert two["runtime"] == pytest.approx(2 * one["runtime"], abs=1)  # minutes, rounded up
+    assert cost_model.core_hours(16, 36, 4, starts=3) == pytest.approx(
+        3 * cost_model.core_hours(16, 36, 4)
+    )
 
 
 def test_lowest_energy_skips_failed_starts():
@@ -89,46 +160,64 @@ def gpaw_config(policy: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def cr_records(tmp_path_factory, single_thread):
+def cr_record(tmp_path_factory, single_thread):
     """A two-layer Cr(110) slab whose table moment is the bulk EOS's 0.001 μB, labelled with
-    the ``eos`` and the ``floor-afm`` policies (real GPAW, cheap settings)."""
+    ``floor+eos+afm`` (its ``eos`` start is the study's; real GPAW, cheap settings)."""
     root = tmp_path_factory.mktemp("initial-moments")
     atoms = slab(["Cr", "Cr"], 0.001)
-    out = {}
-    for policy in ("eos", "floor-afm"):
-        meta = {"slab_id": f"cr-{policy}", "lattice": "bcc"}
-        out[policy] = label_slab(atoms, meta, meta["slab_id"], gpaw_config(policy),
-                                 root / policy)  # fmt: skip
-    return atoms, out
+    meta = {"slab_id": "cr", "lattice": "bcc"}
+    return atoms, label_slab(atoms, meta, "cr", gpaw_config("floor+eos+afm"), root / "cr")
 
 
 @pytest.mark.slow  # 3 x (LCAO + plane-wave SCF) of a 2-atom cell; magnetic starts converge slowly
-def test_gpaw_start_decides_the_cr_label_and_both_starts_are_recorded(cr_records):
-    atoms, rec = cr_records
-    for policy, r in rec.items():
-        check_record(r, policy)
-        assert r["status"] == "ok", r.get("reason")
-        assert r["initial_moments"]["policy"] == policy
-    eos, two = rec["eos"], rec["floor-afm"]
-    # the study's start keeps no moment; the floor start finds the magnetic surface state
-    assert eos["initial_moments"]["kept"] == "eos"
-    np.testing.assert_allclose(eos["initial_magmoms"], [0.001, 0.001])
-    assert max(eos["abs_magmoms"]) < 0.05
-    starts = two["initial_moments"]["starts"]
-    assert sorted(starts) == ["afm", "floor"]
+def test_gpaw_keeps_the_lowest_of_the_starts_and_records_every_start(cr_record):
+    atoms, rec = cr_record
+    check_record(rec, "floor+eos+afm")
+    assert rec["status"] == "ok", rec.get("reason")
+    assert rec["initial_moments"]["policy"] == "floor+eos+afm"
+    starts = rec["initial_moments"]["starts"]
+    assert list(starts) == ["floor", "eos", "afm"]
     assert by_layer(atoms, starts["floor"]["initial_magmoms"]) == [3.0, 3.0]
     assert by_layer(atoms, starts["afm"]["initial_magmoms"]) == [-3.0, 3.0]
+    np.testing.assert_allclose(starts["eos"]["initial_magmoms"], [0.001, 0.001])
     for part in starts.values():
         assert part["status"] == "ok" and len(part["magmoms"]) == 2
-    # at these settings: 0.23 μB per atom and 3.6 meV below the non-magnetic state
+    # the study's start keeps no moment; the floor start finds the magnetic surface state,
+    # at these settings 0.23 μB per atom and 3.6 meV lower
+    assert max(np.abs(starts["eos"]["magmoms"])) < 0.05
     assert min(np.abs(starts["floor"]["magmoms"])) > 0.1
-    assert starts["floor"]["energy"] < eos["energy"] - 0.001
-    # the lower-energy start is kept, and the record's labels are its labels
+    assert starts["floor"]["energy"] < starts["eos"]["energy"] - 0.001
+    # the lowest-energy start is kept, and the record's labels are its labels
     kept = min(starts, key=lambda s: starts[s]["energy"])
-    assert two["initial_moments"]["kept"] == kept
-    assert two["energy"] == starts[kept]["energy"]
-    assert two["magmoms"] == starts[kept]["magmoms"]
-    assert two["initial_magmoms"] == starts[kept]["initial_magmoms"]
-    assert two["wall_time"]["total"] > sum(
-        v for k, v in two["wall_time"].items() if k != "total"
-    )  # both starts' cost
+    assert kept != "eos"
+    assert rec["initial_moments"]["kept"] == kept
+    assert rec["energy"] == starts[kept]["energy"]
+    assert rec["magmoms"] == starts[kept]["magmoms"]
+    assert rec["initial_magmoms"] == starts[kept]["initial_magmoms"]
+    assert rec["wall_time"]["total"] > sum(
+        v for k, v in rec["wall_time"].items() if k != "total"
+    )  # every start's cost
+
+
+@pytest.mark.slow  # one LCAO + plane-wave SCF of a 2-atom cell
+def test_gpaw_runs_a_duplicate_start_once_and_records_it_as_skipped(tmp_path, single_thread):
+    atoms = slab(["Cu", "Cu"], 1.0)  # spin-polarised, no floor: floor == eos
+    meta = {"slab_id": "cu", "lattice": "bcc"}
+    rec = label_slab(atoms, meta, "cu", gpaw_config("floor+eos"), tmp_path / "cu")
+    check_record(rec, "cu")
+    assert rec["status"] == "ok", rec.get("reason")
+    floor, eos = (rec["initial_moments"]["starts"][s] for s in ("floor", "eos"))
+    assert rec["initial_moments"]["kept"] == "floor"
+    assert floor["status"] == "ok" and rec["energy"] == floor["energy"]
+    assert eos == {
+        "initial_magmoms": [1.0, 1.0],
+        "status": "skipped",
+        "reason": "duplicate of start 'floor' (the same initial moments)",
+        "duplicate_of": "floor",
+        "energy": None,
+        "stages": {},
+    }
+    assert not (tmp_path / "cu" / "start-eos").exists()  # one start: run in the slab's workdir
+    assert rec["wall_time"]["total"] == pytest.approx(
+        sum(v for k, v in rec["wall_time"].items() if k != "total")
+    )

@@ -153,7 +153,7 @@ def test_serial_fallback_without_mpi(tmp_path, monkeypatch):
     monkeypatch.setattr(parallel, "gpaw_build", lambda: {"mpi": False, "fftw": False,
                                                          "scalapack": False})  # fmt: skip
     called = []
-    monkeypatch.setattr(label, "run_under_mpi", lambda *a, **k: called.append(a))
+    monkeypatch.setattr(parallel, "run_under_mpi", lambda *a, **k: called.append(a))
     monkeypatch.setattr(label, "label_slab_from_db", lambda *a, **k: {"status": "serial"})
     cfg = _config()
     out = label.label_slab_job("db", SLAB, cfg, tmp_path, tmp_path / "r.json", tasks=4)
@@ -198,9 +198,9 @@ def test_gpaw_eos_on_two_ranks_gives_the_serial_energies_and_moment(tmp_path, si
 
 def test_chgnet_eos_stays_serial(tmp_path, monkeypatch, single_thread):
     """A CHGNet EOS never starts MPI ranks, whatever dft.resources.tasks says."""
-    import magmom.dft.eos as eos_module
+    import magmom.dft.parallel as parallel
 
-    monkeypatch.setattr(eos_module, "run_under_mpi", lambda *a, **k: pytest.fail("MPI started"))
+    monkeypatch.setattr(parallel, "run_under_mpi", lambda *a, **k: pytest.fail("MPI started"))
     cfg = cheap_config()
     eos = {**cfg["eos"], "calculator": "chgnet", "points": 5}
     res = run_eos_job(

@@ -12,9 +12,13 @@ import hashlib
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -84,46 +88,72 @@ def test_failed_import_keeps_the_dataset_and_the_next_run_retries(imported):
     assert again.returncode == 0 and "import_dataset" in again.output, again.output[-2000:]
 
 
+@contextmanager
+def exclusive_lock(db: Path) -> Iterator[None]:
+    """Hold an exclusive SQLite lock on ``db``: a reader (ASE's db, as the importer opens it)
+    waits for it (sqlite busy timeout, 20 s in ASE) instead of reading."""
+    con = sqlite3.connect(db, isolation_level=None)
+    try:
+        con.execute("BEGIN EXCLUSIVE")
+        yield
+    finally:
+        con.close()  # ends the transaction: the lock is released
+
+
 def interrupt_import(workdir: Path, source: str) -> None:
-    """Point ``dataset.source`` at a fresh copy ``source`` (so the import reruns), start the
-    workflow and send Ctrl-C as soon as the import job has started writing its log."""
+    """Ctrl-C (SIGINT to Snakemake) while the import job surely runs.
+
+    ``dataset.source`` points at a fresh copy ``source`` (so the import reruns) held under an
+    exclusive SQLite lock: the job starts, writes its log and waits for the lock, so it cannot
+    finish before the SIGINT. Once Snakemake says it is terminating (it waits for running local
+    jobs), the lock is released; the job writes its outputs, which Snakemake never marks complete.
+    """
     (workdir / source).write_bytes((workdir / "source.db").read_bytes())
     overrides = yaml.safe_load((workdir / "overrides.yaml").read_text())
     overrides["dataset"]["source"] = source
     (workdir / "overrides.yaml").write_text(yaml.safe_dump(overrides))
-    run = subprocess.Popen(command(workdir, DATASET[0]), stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True)  # fmt: skip
     log = workdir / PATHS.log("dataset", "imp-import")
-    started = log.stat().st_mtime if log.exists() else 0.0
-    deadline = time.monotonic() + 120
-    while not (log.exists() and log.stat().st_mtime > started):
-        assert run.poll() is None, run.stdout.read()[-3000:]
-        assert time.monotonic() < deadline, "the import job did not start"
-        time.sleep(0.01)
-    os.kill(run.pid, signal.SIGINT)  # Ctrl-C reaches Snakemake
-    run.communicate(timeout=120)
+    started = log.stat().st_mtime_ns if log.exists() else 0
+    with exclusive_lock(workdir / source):
+        run = subprocess.Popen(command(workdir, DATASET[0]), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)  # fmt: skip
+        lines: list[str] = []
+        terminating = threading.Event()
+
+        def read_output():
+            for line in run.stdout:
+                lines.append(line)
+                if "Terminating processes on user request" in line:
+                    terminating.set()
+
+        reader = threading.Thread(target=read_output, daemon=True)
+        reader.start()
+        deadline = time.monotonic() + 120
+        while not (log.exists() and log.stat().st_mtime_ns > started):  # the job has started
+            assert run.poll() is None, "".join(lines)[-3000:]
+            assert time.monotonic() < deadline, "the import job did not start"
+            time.sleep(0.01)
+        os.kill(run.pid, signal.SIGINT)  # Ctrl-C reaches Snakemake; the job waits for the lock
+        assert terminating.wait(120), "".join(lines)[-3000:]
+    run.wait(timeout=120)
+    reader.join(timeout=10)
+    assert "database is locked" not in log.read_text(), "".join(lines)[-3000:]
 
 
 @pytest.mark.slow
 def test_interrupted_run_resumes_with_the_same_command(imported):
     """Ctrl-C while a job runs: Snakemake leaves its outputs incomplete. profiles/default
     (rerun-incomplete) makes the unchanged command redo the job; without the profile Snakemake
-    refuses with IncompleteFilesException. On an idle machine the 12-slab import can finish
-    before the Ctrl-C lands; the interrupt is then repeated on a fresh source (a few tries)."""
-    for attempt in range(5):
-        interrupt_import(imported, f"other{attempt}.db")
-        without = snakemake(imported, DATASET[0], "--workflow-profile", "none", "--cores", "1")
-        if "Nothing to be done" not in without.output:  # the Ctrl-C caught the job running
-            break
-    else:  # every import finished before its Ctrl-C: nothing incomplete to test here
-        pytest.skip("the import job finished before the Ctrl-C landed, 5 times in a row")
+    refuses with IncompleteFilesException."""
+    interrupt_import(imported, "other.db")
+    without = snakemake(imported, DATASET[0], "--workflow-profile", "none", "--cores", "1")
     tail = without.output[-3000:]
     assert without.returncode != 0 and "IncompleteFilesException" in without.output, tail
     proc = snakemake(imported, DATASET[0])  # the same command as before the Ctrl-C
     assert proc.returncode == 0, proc.output[-3000:]
     assert "Using workflow specific profile" in proc.output
     summary = yaml.safe_load((imported / DATASET[2]).read_text())
-    assert summary["source"] == f"other{attempt}.db" and summary["n_slabs"] == 12
+    assert summary["source"] == "other.db" and summary["n_slabs"] == 12
 
 
 def test_default_profile_leaves_slurm_threads_alone(tmp_path):

@@ -7,7 +7,7 @@ Plane-wave GPAW on an :math:`N`-atom slab with :math:`n_k` Monkhorst–Pack poin
     t_\\mathrm{iter} = c_\\mathrm{iter}\\, N^{p}\\, n_k \\,/\\, (P\\, \\eta_P), \\qquad
     t_\\mathrm{setup} = c_\\mathrm{setup}\\, N^{p_s}\\, n_k \\,/\\, (P\\, \\eta_P)
 
-    t_\\mathrm{job} = s \\,\\big(2\\, t_\\mathrm{setup}
+    t_\\mathrm{job} = s \\, n_\\mathrm{starts} \\,\\big(2\\, t_\\mathrm{setup}
         + n_\\mathrm{steps}\\, n_\\mathrm{SCF}\\, t_\\mathrm{iter}\\big)
 
     M = M_0 P + s_M\\, m_\\mathrm{wf}\\, N^{q}\\, n_k
@@ -21,8 +21,13 @@ processes GPAW runs out of k-points and spins and splits domains and bands, whic
 README "DFT cost" lists them.
 Budget assumptions: :math:`n_\\mathrm{steps}` ionic steps (LCAO warm-up and
 plane-wave relaxation together, counted at plane-wave cost) of :math:`n_\\mathrm{SCF}` iterations,
-a safety factor :math:`s`; two setups (the LCAO and the plane-wave stage). Snakemake multiplies
-both by the attempt on retries, and the stage checkpoints make a retry resume.
+a safety factor :math:`s`; two setups (the LCAO and the plane-wave stage). A slab labelled from
+:math:`n_\\mathrm{starts}` initial-moment starts (``dft.initial_moments``) runs both stages once
+per start, one start after the other: runtime and core-hours scale with it, memory does not.
+:func:`magmom.dft.initial_moments.n_runs` counts the starts from the slab's elements, with every
+table moment below its floor (the table is not known before the EOS stage; an upper bound).
+Snakemake multiplies runtime and memory by the attempt on retries, and the stage checkpoints
+make a retry resume.
 
 At DAG time the lattice constants are not known yet (the EOS stage computes them), so
 :math:`n_k` comes from the slab's repetitions with a nearest-neighbour distance of
@@ -37,6 +42,7 @@ import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 NN_DISTANCE = 2.5  # Å
 
@@ -83,12 +89,17 @@ def setup_seconds(n_atoms: int, n_k: int, processes: int = 1) -> float:
     return FIT["c_setup"] * n_atoms ** FIT["p_setup"] * n_k / (processes * efficiency(processes))
 
 
-def job_minutes(n_atoms: int, n_k: int, processes: int) -> int:
-    """Wall-clock minutes asked for one slab (first attempt)."""
+def start_seconds(n_atoms: int, n_k: int, processes: int) -> float:
+    """Expected wall-clock seconds of one start (two setups, the budgeted SCF iterations)."""
     b = BUDGET
     t = 2 * setup_seconds(n_atoms, n_k, processes)
-    t += b["ionic_steps"] * b["scf_per_step"] * seconds_per_iteration(n_atoms, n_k, processes)
-    return max(MIN_RUNTIME_MIN, math.ceil(b["safety"] * t / 60))
+    return t + b["ionic_steps"] * b["scf_per_step"] * seconds_per_iteration(n_atoms, n_k, processes)
+
+
+def job_minutes(n_atoms: int, n_k: int, processes: int, starts: int = 1) -> int:
+    """Wall-clock minutes asked for one slab of ``starts`` starts (first attempt)."""
+    t = starts * start_seconds(n_atoms, n_k, processes)
+    return max(MIN_RUNTIME_MIN, math.ceil(BUDGET["safety"] * t / 60))
 
 
 def job_mem_mb(n_atoms: int, n_k: int, processes: int) -> int:
@@ -97,37 +108,48 @@ def job_mem_mb(n_atoms: int, n_k: int, processes: int) -> int:
     return int(math.ceil(MEM_PER_PROCESS_MB * processes + MEM_SAFETY * wf))
 
 
-def core_hours(n_atoms: int, n_k: int, processes: int) -> float:
-    """Expected (not budgeted: no safety factor) core-hours of one slab on ``processes``."""
-    b = BUDGET
-    t = 2 * setup_seconds(n_atoms, n_k, processes)
-    t += b["ionic_steps"] * b["scf_per_step"] * seconds_per_iteration(n_atoms, n_k, processes)
-    return t * processes / 3600
+def core_hours(n_atoms: int, n_k: int, processes: int, starts: int = 1) -> float:
+    """Expected (not budgeted: no safety factor) core-hours of one slab of ``starts`` starts on
+    ``processes``."""
+    return starts * start_seconds(n_atoms, n_k, processes) * processes / 3600
 
 
-def slab_job_size(size: tuple[int, int, int], kpt_density: float, processes: int) -> dict:
-    """``{"runtime", "mem_mb"}`` of one GPAW slab job of repetitions ``size``."""
+def slab_job_size(
+    size: tuple[int, int, int], kpt_density: float, processes: int, starts: int = 1
+) -> dict:
+    """``{"runtime", "mem_mb"}`` of one GPAW slab job of repetitions ``size`` and ``starts``
+    initial-moment starts (:func:`magmom.dft.initial_moments.n_runs`)."""
     n1, n2 = kpoint_grid(size, kpt_density)
     n_atoms = size[0] * size[1] * size[2]
     return {
-        "runtime": job_minutes(n_atoms, n1 * n2, processes),
+        "runtime": job_minutes(n_atoms, n1 * n2, processes, starts),
         "mem_mb": job_mem_mb(n_atoms, n1 * n2, processes),
     }
 
 
-# ---- slab sizes at DAG time -------------------------------------------------------------------
-def slab_sizes(recipe: Mapping, cache_dir: str | os.PathLike) -> dict[str, tuple[int, int, int]]:
-    """``{slab_id: (nx, ny, nz)}`` of the recipe, cached beside the slab index (same key)."""
+# ---- slab shapes at DAG time ------------------------------------------------------------------
+class SlabShape(NamedTuple):
+    """What the cost of a slab depends on before its DFT: repetitions and species."""
+
+    size: tuple[int, int, int]
+    elements: tuple[str, ...]
+
+
+def slab_shapes(recipe: Mapping, cache_dir: str | os.PathLike) -> dict[str, SlabShape]:
+    """``{slab_id: SlabShape}`` of the recipe, cached beside the slab index (same key)."""
     from magmom.io import write_text
     from magmom.recipe.index import cache_key
 
-    path = Path(cache_dir) / f"slab-sizes-{cache_key(recipe)}.json"
+    def shapes(rows: Mapping) -> dict[str, SlabShape]:
+        return {k: SlabShape(tuple(size), tuple(elements)) for k, (size, elements) in rows.items()}
+
+    path = Path(cache_dir) / f"slab-shapes-{cache_key(recipe)}.json"
     try:
-        return {k: tuple(v) for k, v in json.loads(path.read_text()).items()}
-    except (FileNotFoundError, json.JSONDecodeError):
+        return shapes(json.loads(path.read_text()))
+    except (FileNotFoundError, json.JSONDecodeError, TypeError, ValueError):
         pass
     from magmom.recipe.manifest import parse_size, recipe_slabs
 
-    sizes = {s.slab_id: parse_size(s.size) for s in recipe_slabs(recipe)}
-    write_text(path, json.dumps(sizes))
-    return {k: tuple(v) for k, v in sizes.items()}
+    rows = {s.slab_id: (parse_size(s.size), s.elements.split()) for s in recipe_slabs(recipe)}
+    write_text(path, json.dumps(rows))
+    return shapes(rows)

@@ -61,8 +61,7 @@ from .parallel import (
     gpaw_build,
     gpaw_parallel,
     is_master,
-    mpi_wanted,
-    run_under_mpi,
+    run_serial_or_mpi,
     slab_layout,
     world,
 )
@@ -505,11 +504,12 @@ def run_eos_job(
     reference EOS always in this process."""
     kwargs = {"element": element, "lattice": lattice, "eos": dict(eos), "dft": dict(dft),
               "recipe": dict(recipe), "workdir": str(workdir), "output": str(output)}  # fmt: skip
-    if eos["calculator"] != "gpaw" or not mpi_wanted(int(tasks)):
-        return run_eos_to_file(**kwargs)
-    run_under_mpi("magmom.dft.eos:run_eos_to_file", kwargs, int(tasks), launcher)
-    with open(output) as fh:
-        return json.load(fh)
+    result = run_serial_or_mpi("magmom.dft.eos:run_eos_to_file", kwargs, tasks, launcher,
+                               gpaw=eos["calculator"] == "gpaw")  # fmt: skip
+    if result is None:  # the ranks ran it
+        with open(output) as fh:
+            return json.load(fh)
+    return result
 
 
 # ---- the lattice table ---------------------------------------------------------------------

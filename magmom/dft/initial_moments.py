@@ -6,26 +6,52 @@ exists but the start lies below it: bulk bcc Cr and V are non-magnetic in a ferr
 calculation, so an equation of state leaves them at :math:`\\approx 0` μB, yet their surfaces (and
 Mn's) carry moments. The policy says where every atom starts:
 
-=============== ==================================================================================
-policy          start :math:`m_i^0` of atom :math:`i` (element :math:`X_i`, layer :math:`\\ell_i`)
-=============== ==================================================================================
-``eos``         the lattice table's moment of :math:`X_i` on the slab's lattice, as the recipe
-                stored it in the slab (the study's rule; kept for exact reproduction)
-``floor``       :math:`\\max(m_i^\\mathrm{table}, f_{X_i})`, ferromagnetic, with the per-element
-                floor :math:`f_X` of :data:`MOMENT_FLOOR` (0 for elements without one)
-``floor-afm``   two starts when the slab holds Cr or Mn: ``floor``, and ``afm``, the same
-                magnitudes with Cr and Mn signs alternating layer by layer,
-                :math:`m_i^0 = (-1)^{\\ell_i} \\max(m_i^\\mathrm{table}, f_{X_i})` (ASE tags,
-                :math:`\\ell = 1` at the top); both are labelled and the lower energy is kept.
-                A slab without Cr or Mn gets the ``floor`` start alone
-=============== ==================================================================================
+================= ================================================================================
+policy            starts (each labelled in full; the lowest final energy is kept)
+================= ================================================================================
+``floor+eos``     **default**: ``floor`` and ``eos``
+``floor+eos+afm`` ``floor``, ``eos`` and, for slabs holding Cr or Mn, ``afm``
+``eos``           ``eos`` alone (the study's rule; kept for exact reproduction)
+``floor``         ``floor`` alone
+``floor-afm``     ``floor`` and, for slabs holding Cr or Mn, ``afm``
+================= ================================================================================
 
-The start applies to both GPAW stages: under ``floor`` and ``floor-afm`` the plane-wave stage
-starts from it again rather than from the LCAO warm-up's converged moments, because the warm-up
-(single-zeta basis, coarse grid) can lose a weak moment for good — a two-layer Cr(110) slab
-started at 3 μB leaves the LCAO stage at ≈ 0 μB and the plane-wave stage then keeps none, while a
-plane-wave calculation from the same start converges to 0.23 μB per atom, 3.6 meV lower. Under
-``eos`` the plane-wave stage starts from the LCAO moments, as in the study.
+where the start :math:`m_i^0` of atom :math:`i` (element :math:`X_i`, layer :math:`\\ell_i`) is
+
+=========== ======================================================================================
+start       :math:`m_i^0`
+=========== ======================================================================================
+``eos``     the lattice table's moment of :math:`X_i` on the slab's lattice, as the recipe
+            stored it in the slab
+``floor``   :math:`\\max(|m_i^\\mathrm{table}|, f_{X_i})`, ferromagnetic, for an element with a
+            floor :math:`f_X` in :data:`MOMENT_FLOOR`; the table's moment for the others
+``afm``     the ``floor`` start with the signs of Cr and Mn alternating layer by layer,
+            :math:`m_i^0 = (-1)^{\\ell_i} \\max(|m_i^\\mathrm{table}|, f_{X_i})` (ASE tags,
+            :math:`\\ell = 1` at the top); other elements as in ``floor``
+=========== ======================================================================================
+
+A start whose moments equal those of a start listed before it (within
+:data:`DUPLICATE_TOLERANCE` μB on every atom, or all with the opposite sign: without spin-orbit
+coupling a global spin flip is the same calculation) is not run: the record lists it as skipped,
+a duplicate of that start. So a slab without a moment-capable element (or whose table moments
+all reach their floors) costs one start under ``floor+eos``, and only slabs whose starts differ
+pay for more (:func:`n_runs` counts them for the cost model, :mod:`magmom.dft.cost_model`).
+
+Why the default runs two starts: neither start is the lower one everywhere.
+``benchmarks/initial_moments.py`` (GPAW, 3-layer 1×1 slabs, 250 eV, 5×5 k; README) finds the
+``floor`` start 17.1 meV lower than ``eos`` on Cr(110) (plane waves; the ``eos`` start keeps no
+moment) and 25.8 meV lower on V(110) (LCAO stage), but 82.9 meV *higher* on Mn/Ni/Mn(111) and
+≈ 45 meV higher on Cr/Fe/Cr(110) (LCAO), where it lands in a high-moment state. Either single
+start keeps the higher-energy state on some of these slabs; keeping the lower of the two picks the
+lower state on all of them, at the price of a second SCF wherever the starts differ.
+
+The start applies to both GPAW stages, per start: after a ``floor`` or ``afm`` start the
+plane-wave stage starts from it again rather than from the LCAO warm-up's converged moments,
+because the warm-up (single-zeta basis, coarse grid) can lose a weak moment for good — a
+two-layer Cr(110) slab started at 3 μB leaves the LCAO stage at ≈ 0 μB and the plane-wave stage
+then keeps none, while a plane-wave calculation from the same start converges to 0.23 μB per
+atom, 3.6 meV lower. After an ``eos`` start the plane-wave stage starts from the LCAO moments,
+as in the study.
 
 The floors (:data:`MOMENT_FLOOR`, μB) sit at or above the largest moment the element carries in
 a metallic environment, surfaces included (surface moments exceed bulk ones because the
@@ -50,25 +76,44 @@ from dataclasses import dataclass
 
 import numpy as np
 
-POLICIES: tuple[str, ...] = ("eos", "floor", "floor-afm")
+from magmom.elements import is_spin_polarised
+
+POLICY_STARTS: dict[str, tuple[str, ...]] = {
+    "floor+eos": ("floor", "eos"),
+    "floor+eos+afm": ("floor", "eos", "afm"),
+    "eos": ("eos",),
+    "floor": ("floor",),
+    "floor-afm": ("floor", "afm"),
+}
+"""The starts of each policy, in the order they run (a duplicate of an earlier one is skipped;
+on equal energies the earlier one is kept)."""
+
+POLICIES: tuple[str, ...] = tuple(POLICY_STARTS)
+
+DEFAULT_POLICY = "floor+eos"
 
 MOMENT_FLOOR: dict[str, float] = {
     "Fe": 3.0, "Co": 2.0, "Ni": 1.0, "Mn": 3.5, "Cr": 3.0, "V": 2.0,
 }  # fmt: skip
-"""Smallest initial moment (μB) of each moment-capable element under ``floor`` (see above)."""
+"""Smallest initial moment (μB) of each moment-capable element in the ``floor`` start."""
 
 AFM_ELEMENTS: tuple[str, ...] = ("Cr", "Mn")
-"""Elements whose moments alternate by layer in the ``afm`` start of ``floor-afm``."""
+"""Elements whose moments alternate by layer in the ``afm`` start."""
+
+DUPLICATE_TOLERANCE = 1e-8
+"""μB: a start within this of an earlier start on every atom is a duplicate and is not run."""
 
 SURROGATE_NOTE = "not applied: CHGNet predicts moments from the structure, without an SCF start"
 
 
 @dataclass(frozen=True)
 class Start:
-    """One initial-moment configuration of a slab: its name and per-atom moments (μB)."""
+    """One initial-moment configuration of a slab: its name, per-atom moments (μB), and the
+    earlier start it duplicates (None when it runs)."""
 
     name: str
     magmoms: np.ndarray
+    duplicate_of: str | None = None
 
 
 def check_policy(policy: str) -> str:
@@ -81,41 +126,83 @@ def check_policy(policy: str) -> str:
 
 
 def floored(symbols: Sequence[str], table_magmoms) -> np.ndarray:
-    """:math:`\\max(|m_i^\\mathrm{table}|, f_{X_i})` per atom (ferromagnetic, non-negative)."""
-    m = np.abs(np.asarray(table_magmoms, dtype=float))
-    floor = np.array([MOMENT_FLOOR.get(s, 0.0) for s in symbols])
-    return np.maximum(m, floor)
+    """The ``floor`` start: :math:`\\max(|m_i^\\mathrm{table}|, f_{X_i})` per atom of an element
+    with a floor, the table's moment for the others."""
+    m = np.asarray(table_magmoms, dtype=float)
+    floor = np.array([MOMENT_FLOOR.get(s, np.nan) for s in symbols])
+    return np.where(np.isnan(floor), m, np.maximum(np.abs(m), np.nan_to_num(floor)))
 
 
 def layer_alternating(symbols: Sequence[str], tags, magmoms) -> np.ndarray:
-    """``magmoms`` with the sign of every Cr/Mn atom set to :math:`(-1)^{\\ell}` (tag = layer)."""
+    """``magmoms`` with every Cr/Mn atom at :math:`(-1)^{\\ell} |m_i|` (tag = layer), the other
+    atoms unchanged."""
     tags = np.asarray(tags, dtype=int)
     if len(tags) and tags.min() < 1:
         raise ValueError("an antiferromagnetic start needs layer tags (ASE tags, 1 = top layer)")
     sign = np.where(tags % 2 == 1, -1.0, 1.0)
-    afm = np.array([s in AFM_ELEMENTS for s in symbols])
-    m = np.abs(np.asarray(magmoms, dtype=float))
-    return np.where(afm, sign * m, m)
+    afm = np.array([s in AFM_ELEMENTS for s in symbols], dtype=bool)
+    m = np.asarray(magmoms, dtype=float)
+    return np.where(afm, sign * np.abs(m), m)
 
 
-def starts(atoms, policy: str) -> list[Start]:
-    """The start(s) ``policy`` gives ``atoms`` (whose initial moments are the table's)."""
-    check_policy(policy)
-    symbols = atoms.get_chemical_symbols()
-    table = atoms.get_initial_magnetic_moments()
-    if policy == "eos":
-        return [Start("eos", np.asarray(table, dtype=float).copy())]
-    ferro = floored(symbols, table)
-    out = [Start("floor", ferro)]
-    if policy == "floor-afm" and any(s in AFM_ELEMENTS for s in symbols):
-        out.append(Start("afm", layer_alternating(symbols, atoms.get_tags(), ferro)))
+def same_start(a, b) -> bool:
+    """Whether moments ``a`` and ``b`` start the same calculation: equal, or equal up to a global
+    sign (collinear spins without spin-orbit coupling: flipping every moment changes nothing),
+    within :data:`DUPLICATE_TOLERANCE` on every atom."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    tol = DUPLICATE_TOLERANCE
+    return bool(np.allclose(a, b, rtol=0, atol=tol) or np.allclose(a, -b, rtol=0, atol=tol))
+
+
+def policy_starts(symbols: Sequence[str], table_magmoms, tags, policy: str) -> list[Start]:
+    """Every start ``policy`` lists for a slab of ``symbols`` (table moments ``table_magmoms``,
+    layer ``tags``), a duplicate of an earlier start marked as such; ``afm`` only when the slab
+    holds Cr or Mn."""
+    table = np.asarray(table_magmoms, dtype=float)
+    out: list[Start] = []
+    for name in POLICY_STARTS[check_policy(policy)]:
+        if name == "eos":
+            m = table.copy()
+        elif name == "floor":
+            m = floored(symbols, table)
+        elif any(s in AFM_ELEMENTS for s in symbols):
+            m = layer_alternating(symbols, tags, floored(symbols, table))
+        else:
+            continue
+        same = next((s.name for s in out if same_start(s.magmoms, m)), None)
+        out.append(Start(name, m, duplicate_of=same))
     return out
 
 
-def plane_wave_start(policy: str, start: Start) -> np.ndarray | None:
+def starts(atoms, policy: str) -> list[Start]:
+    """The starts ``policy`` gives ``atoms`` (whose initial moments are the table's), duplicates
+    marked (:func:`policy_starts`)."""
+    return policy_starts(
+        atoms.get_chemical_symbols(),
+        atoms.get_initial_magnetic_moments(),
+        atoms.get_tags(),
+        policy,
+    )
+
+
+def n_runs(elements: Sequence[str], policy: str) -> int:
+    """Starts the GPAW labeller runs, at most, for a slab holding ``elements`` (before the
+    equation of state: table unknown): 1 without spin polarisation, else the starts of ``policy``
+    that are no duplicates when every table moment is 0 (below every floor) and every element
+    sits in two adjacent layers. An upper bound when the table's moments are non-negative, as
+    the cost model needs; the labeller itself deduplicates with the slab's real moments."""
+    if not is_spin_polarised(elements):
+        return 1
+    symbols = [e for e in elements for _ in range(2)]
+    tags = [1, 2] * len(elements)
+    found = policy_starts(symbols, np.zeros(len(symbols)), tags, policy)
+    return sum(s.duplicate_of is None for s in found)
+
+
+def plane_wave_start(start: Start) -> np.ndarray | None:
     """Initial moments of the plane-wave stage: ``start``'s again, or None (the LCAO stage's
-    converged moments) under ``eos``."""
-    return None if check_policy(policy) == "eos" else start.magmoms
+    converged moments) after an ``eos`` start."""
+    return None if start.name == "eos" else start.magmoms
 
 
 def lowest_energy(energies: Sequence[float | None]) -> int | None:

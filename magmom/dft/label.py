@@ -6,9 +6,10 @@ the configured labeller (``labeller: gpaw`` — :mod:`magmom.dft.staged_relaxati
 (:mod:`magmom.dft.record`).
 
 The GPAW labeller starts each spin-polarised slab as ``dft.initial_moments`` says
-(:mod:`magmom.dft.initial_moments`). When the policy gives two starts, each runs the whole staged
-relaxation in ``{workdir}/start-{name}/`` (one start: in ``{workdir}``) and the record keeps the
-labels of the lower final energy, with both starts' energies and moments beside them.
+(:mod:`magmom.dft.initial_moments`). When the policy gives several distinct starts, each runs the
+whole staged relaxation in ``{workdir}/start-{name}/`` (one start: in ``{workdir}``) and the record
+keeps the labels of the lowest final energy, with every start's energy and moments beside them; a
+start with the same moments as an earlier one is recorded as skipped (``duplicate_of``).
 
 A slab that cannot be labelled — the SCF ladder exhausted, or GPAW raising — still gets its
 record, with ``status: failed``, the reason, the stages that finished and every SCF attempt; the
@@ -39,7 +40,7 @@ from magmom.slab_geometry import bottom_layers
 
 from . import initial_moments
 from .gpaw_params import parameters_sha256
-from .parallel import gpaw_build, mpi_wanted, run_under_mpi, world
+from .parallel import gpaw_build, run_serial_or_mpi, world
 from .prerelax import PrerelaxConfigError, check_prerelax_config
 from .record import finite, new_record, read_record, set_moments, structure_dict, write_record
 from .staged_relaxation import (
@@ -136,7 +137,7 @@ def _run_start(atoms, start, dft: Mapping, workdir: Path, base: Path, spinpol: b
             spinpol,
             on_stage=on_stage,
             prerelax_dir=base,
-            pw_magmoms=initial_moments.plane_wave_start(dft["initial_moments"], start),
+            pw_magmoms=initial_moments.plane_wave_start(start),
         )
     except (MemoryError, KeyboardInterrupt, PrerelaxConfigError):
         raise
@@ -167,9 +168,10 @@ def _label_with_gpaw(atoms, dft: Mapping, workdir: Path, record: dict) -> dict:
     record["scf_attempts"] = []
     record["parallel"] = {"world_size": int(world().size), "gpaw_build": gpaw_build(), "layout": {}}
     if spinpol:
-        candidates = initial_moments.starts(atoms, policy)
+        listed = initial_moments.starts(atoms, policy)
     else:
-        candidates = [initial_moments.Start("none", np.zeros(len(atoms)))]
+        listed = [initial_moments.Start("none", np.zeros(len(atoms)))]
+    candidates = [s for s in listed if s.duplicate_of is None]
     several = len(candidates) > 1
     runs = []
     symbols = atoms.get_chemical_symbols()
@@ -178,10 +180,22 @@ def _label_with_gpaw(atoms, dft: Mapping, workdir: Path, record: dict) -> dict:
         log.info("initial moments %r (policy %s): %s", start.name, policy, moments)
         start_dir = workdir / f"start-{start.name}" if several else workdir
         runs.append(_run_start(atoms, start, dft, start_dir, workdir, spinpol))
+    parts = {s.name: run["record"] for s, run in zip(candidates, runs, strict=True)}
+    for start in listed:
+        if start.duplicate_of is not None:
+            log.info("start %r skipped: the same moments as %r", start.name, start.duplicate_of)
+            parts[start.name] = {
+                "initial_magmoms": start.magmoms.tolist(),
+                "status": "skipped",
+                "reason": f"duplicate of start {start.duplicate_of!r} (the same initial moments)",
+                "duplicate_of": start.duplicate_of,
+                "energy": None,
+                "stages": {},
+            }
     record["initial_moments"] = {
         "policy": policy,
         "kept": None,
-        "starts": {s.name: run["record"] for s, run in zip(candidates, runs, strict=True)},
+        "starts": {s.name: parts[s.name] for s in listed},
     }
     best = initial_moments.lowest_energy([run["record"]["energy"] for run in runs])
     kept = runs[0] if best is None else runs[best]
@@ -287,22 +301,23 @@ def label_slab_job(
 
     The pre-relaxation runs here, once, and is checkpointed; the ranks read the checkpoint.
     """
-    if config["labeller"] != "gpaw" or not mpi_wanted(int(tasks)):
-        return label_slab_from_db(db_path, slab_id, config, workdir, output)
-    atoms, _ = read_initial_slab(db_path, slab_id, int(config["recipe"]["fixed_layers"]))
-    check_prerelax_config(config["dft"]["prerelax"])
-    Path(workdir).mkdir(parents=True, exist_ok=True)
-    prerelax_checkpointed(atoms, config["dft"]["prerelax"], workdir)
-    run_under_mpi(
+
+    def prerelax_once():
+        atoms, _ = read_initial_slab(db_path, slab_id, int(config["recipe"]["fixed_layers"]))
+        check_prerelax_config(config["dft"]["prerelax"])
+        Path(workdir).mkdir(parents=True, exist_ok=True)
+        prerelax_checkpointed(atoms, config["dft"]["prerelax"], workdir)
+
+    kwargs = {"db_path": str(db_path), "slab_id": slab_id, "config": dict(config),
+              "workdir": str(workdir), "output": str(output)}  # fmt: skip
+    record = run_serial_or_mpi(
         "magmom.dft.label:label_slab_from_db",
-        {
-            "db_path": str(db_path),
-            "slab_id": slab_id,
-            "config": dict(config),
-            "workdir": str(workdir),
-            "output": str(output),
-        },
-        int(tasks),
+        kwargs,
+        tasks,
         launcher,
+        gpaw=config["labeller"] == "gpaw",
+        before_ranks=prerelax_once,
     )
+    if record is not None:  # it ran here
+        return record
     return read_record(output)

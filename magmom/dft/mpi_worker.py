@@ -8,14 +8,13 @@ forever on a collective the failed one never reaches.
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import sys
 
 
 def main(spec_path: str) -> None:
-    from magmom.dft.parallel import world
+    from magmom.dft.parallel import resolve, world
 
     comm = world()
     logging.basicConfig(
@@ -25,8 +24,7 @@ def main(spec_path: str) -> None:
     )
     with open(spec_path) as fh:
         spec = json.load(fh)
-    module, name = spec["function"].split(":")
-    function = getattr(importlib.import_module(module), name)
+    function = resolve(spec["function"])
     try:
         function(**spec["kwargs"])
     except BaseException:

@@ -9,7 +9,9 @@ script, so the job's own ``srun`` starts the ranks, ``--ntasks`` from the ``task
 ``mpiexec`` elsewhere (``dft.resources.launcher: auto``; or name one).
 
 Serial fallback: with ``tasks: 1``, or a GPAW built without MPI (``gpaw info``: MPI enabled no),
-GPAW runs in the script's own process (world size 1); the latter is logged as a warning.
+GPAW runs in the script's own process (world size 1); the latter is logged as a warning. A job
+without a GPAW part (CHGNet labels, a CHGNet EOS) always runs there. :func:`run_serial_or_mpi`
+makes this choice for every DFT job (``dft_slab``, ``eos``, ``warm_start_slab``).
 
 Layout of ``P`` processes (:func:`choose_layout`): GPAW distributes spins × irreducible k-points
 first (nearly perfect scaling, no communication inside the SCF), then real-space/plane-wave
@@ -23,6 +25,7 @@ The layout and the world size GPAW actually used are written to the DFT record (
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
@@ -30,7 +33,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -182,3 +185,34 @@ def run_under_mpi(function: str, kwargs: Mapping, tasks: int, launcher: str = "a
         Path(spec).unlink(missing_ok=True)
     if status != 0:
         raise RuntimeError(f"{cmd[0]} with {tasks} ranks exited with status {status}")
+
+
+def resolve(function: str) -> Callable:
+    """The function named ``"module:name"``."""
+    module, name = function.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def run_serial_or_mpi(
+    function: str,
+    kwargs: Mapping,
+    tasks: int,
+    launcher: str = "auto",
+    *,
+    gpaw: bool = True,
+    before_ranks: Callable[[], object] | None = None,
+):
+    """Run ``function`` (``"module:name"``) with ``kwargs`` on ``tasks`` MPI ranks
+    (:func:`run_under_mpi`) when the job has a GPAW part (``gpaw``) and MPI is wanted
+    (:func:`mpi_wanted`); else in this process (the serial fallback, module docstring).
+
+    ``before_ranks``: serial work done here, once, before the ranks start (the CHGNet
+    pre-relaxation). Returns ``function``'s result when it ran here, ``None`` when the ranks ran
+    it (its output file, written by rank 0, is then the result).
+    """
+    if gpaw and mpi_wanted(int(tasks)):
+        if before_ranks is not None:
+            before_ranks()
+        run_under_mpi(function, kwargs, int(tasks), launcher)
+        return None
+    return resolve(function)(**kwargs)

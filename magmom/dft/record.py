@@ -20,10 +20,11 @@ One JSON object per slab, whatever the labeller and whatever the outcome::
     initial_magmoms the initial moments (μB) of the start that was kept (GPAW)
     initial_moments ``dft.initial_moments`` (:mod:`magmom.dft.initial_moments`): ``policy``,
                     ``kept`` (the start whose labels these are; null when every start failed)
-                    and ``starts``: per start (``eos``, ``floor``, ``afm``; ``none`` without
-                    spin) its initial_magmoms, status, reason, energy (eV), final magmoms,
-                    total_magmom and stages. Two starts ran when ``starts`` has two entries;
-                    the CHGNet surrogate has none (``note`` says why)
+                    and ``starts``: per start (``floor``, ``eos``, ``afm``; ``none`` without
+                    spin) its initial_magmoms, status ("ok" | "failed" | "skipped"), reason,
+                    energy (eV), final magmoms, total_magmom and stages; a skipped start (the
+                    same moments as an earlier one, not run) names it in ``duplicate_of``.
+                    The CHGNet surrogate has none (``note`` says why)
     ladder_level    ladder level at which the plane-wave stage finished (GPAW)
     relaxed         whether the final relaxation reached its fmax within its step budget
     stages          per stage (prerelax, lcao, pw): wall_time (s), ionic_steps, scf_iterations

@@ -26,7 +26,7 @@ Each finished run is kept in ``{workdir}/{start}.json``, so a killed job resumes
 start; GPAW's text logs are ``{workdir}/{start}-L{level}.txt``.
 
 **MPI.** :func:`run_slab_job` (the rule's entry point) runs the SCFs on ``dft.resources.tasks``
-MPI ranks like a ``dft_slab`` job (:func:`magmom.dft.parallel.run_under_mpi`; serial with one
+MPI ranks like a ``dft_slab`` job (:func:`magmom.dft.parallel.run_serial_or_mpi`; serial with one
 task or a GPAW without MPI). Every run records its process layout (``layout``: world size,
 k-point/domain/band split, chosen per start since the moments set the symmetry); the record's
 ``parallel`` holds the world size, the GPAW build and the layout of each start.
@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from magmom.dft.parallel import gpaw_build, is_master, mpi_wanted, run_under_mpi, world
+from magmom.dft.parallel import gpaw_build, is_master, run_serial_or_mpi, world
 from magmom.io import write_json
 from magmom.warm_start import STARTS
 
@@ -217,8 +217,5 @@ def run_slab_job(
         "workdir": str(workdir),
         "output": str(output),
     }
-    if mpi_wanted(int(tasks)):
-        run_under_mpi("magmom.warm_start.scf:run_slab_to_file", kwargs, int(tasks), launcher)
-    else:
-        run_slab_to_file(**kwargs)
+    run_serial_or_mpi("magmom.warm_start.scf:run_slab_to_file", kwargs, tasks, launcher)
     return json.loads(Path(output).read_text())
