@@ -100,6 +100,10 @@ def exclusive_lock(db: Path) -> Iterator[None]:
         con.close()  # ends the transaction: the lock is released
 
 
+def default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def interrupt_import(workdir: Path, source: str) -> None:
     """Ctrl-C (SIGINT to Snakemake) while the import job surely runs.
 
@@ -115,8 +119,11 @@ def interrupt_import(workdir: Path, source: str) -> None:
     log = workdir / PATHS.log("dataset", "imp-import")
     started = log.stat().st_mtime_ns if log.exists() else 0
     with exclusive_lock(workdir / source):
+        # default SIGINT handling, as in a terminal: a shell starts background commands (CI
+        # runners, `cmd &`) with SIGINT ignored, and Python then installs no KeyboardInterrupt
         run = subprocess.Popen(command(workdir, DATASET[0]), stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)  # fmt: skip
+                               stderr=subprocess.STDOUT, text=True,
+                               preexec_fn=default_sigint)  # fmt: skip
         lines: list[str] = []
         terminating = threading.Event()
 
