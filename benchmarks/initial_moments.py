@@ -13,9 +13,11 @@ estimate, 3.21 Å for bcc) lies so far from the minimum that the GPAW scan needs
 and a ferromagnetic bulk Mn point at these settings did not converge in 200 SCF iterations on
 this machine.
 
-Slabs (3 layers, one atom per layer, 1 × 1 in-plane; the recipe's facets, Vegard lattice
+Slabs (3 layers, 1 × 1 in-plane unless said otherwise; the recipe's facets, Vegard lattice
 constants, bottom layer fixed): Cr(110), V(110), Mn(110) (bcc, the recipe's lattice for Mn),
-Cr/Fe/Cr(110) and Mn/Ni/Mn(111) (layers from the top).
+Cr/Fe/Cr(110) and Mn/Ni/Mn(111) (layers from the top); and two atoms per layer (2 × 1 in-plane,
+6 atoms) with the elements alternating within and between layers: CrFe2x1 (bcc(110), Cr/Fe) and
+MnNi2x1 (fcc(111), Mn/Ni).
 
 Cheap settings over config.yaml (the same keys the workflow reads): plane waves 250 eV, k-point
 density 1.5 Å⁻¹, RPBE, Marzari–Vanderbilt 0.1 eV, 5 Å vacuum per side, no pre-relaxation, single
@@ -65,6 +67,9 @@ SLABS = (
     ("Mn", "bcc", ("Mn", "Mn", "Mn")),
     ("CrFeCr", "bcc", ("Cr", "Fe", "Cr")),
     ("MnNiMn", "fcc", ("Mn", "Ni", "Mn")),
+    # two atoms per layer (2 x 1 in-plane): the element alternates within and between layers
+    ("CrFe2x1", "bcc", (("Cr", "Fe"), ("Fe", "Cr"), ("Cr", "Fe"))),
+    ("MnNi2x1", "fcc", (("Mn", "Ni"), ("Ni", "Mn"), ("Mn", "Ni"))),
 )
 VACUUM = 5.0
 FROM_FALLBACK = ("Fe", "Ni")  # bulk moments an EOS reproduces; their fallback entry is used
@@ -89,14 +94,24 @@ def cheap_config() -> dict:
     return cfg
 
 
+def species_of(layers) -> list[str]:
+    """The species of a ``SLABS`` layer list, layer by layer."""
+    return [el for layer in layers for el in ((layer,) if isinstance(layer, str) else layer)]
+
+
 def build(lattice: str, layers, table, cfg):
-    """A 1 x 1 slab of ``layers`` (top first) with the table's moments, like a recipe row."""
-    n = {el: layers.count(el) for el in set(layers)}
+    """A slab of ``layers`` (top first; a layer is one species, 1 x 1 in-plane, or a tuple of
+    species along the first in-plane axis) with the table's moments, like a recipe row."""
+    layers = [(layer,) if isinstance(layer, str) else tuple(layer) for layer in layers]
+    species = species_of(layers)
+    n = {el: species.count(el) for el in set(species)}
     entries = {el: lattice_entry(table, el, lattice, cfg["recipe"]["default_magmom"]) for el in n}
-    a = sum(n[el] * entries[el]["a0"] for el in n) / len(layers)  # Vegard
-    atoms = base_slab(lattice, (1, 1, len(layers)), a, None, VACUUM, False)
-    for i, tag in enumerate(atoms.get_tags()):
-        atoms[i].symbol = layers[tag - 1]
+    a = sum(n[el] * entries[el]["a0"] for el in n) / len(species)  # Vegard
+    atoms = base_slab(lattice, (len(layers[0]), 1, len(layers)), a, None, VACUUM, False)
+    tags = atoms.get_tags()
+    for tag in sorted(set(tags.tolist())):
+        for i, el in zip(np.flatnonzero(tags == tag), layers[tag - 1], strict=True):
+            atoms[i].symbol = el
     atoms.set_initial_magnetic_moments([entries[s]["magmom"] for s in atoms.get_chemical_symbols()])
     fix_bottom_layers(atoms, cfg["recipe"]["fixed_layers"])
     atoms.pbc = (True, True, False)
@@ -149,7 +164,7 @@ def policy_rows(rows: list[dict]) -> list[dict]:
     for name in dict.fromkeys(r["slab"] for r in rows):
         mine = {r["start"]: r for r in rows if r["slab"] == name and r["status"] != "skipped"}
         layers = next(layers for n, _, layers in SLABS if n == name)
-        has_afm = any(el in AFM_ELEMENTS for el in layers)
+        has_afm = any(el in AFM_ELEMENTS for el in species_of(layers))
         ref = mine.get("eos", {}).get("energy")
         for policy, names in POLICY_STARTS.items():
             names = [n for n in names if n != "afm" or has_afm]
@@ -240,7 +255,7 @@ def main(argv=None) -> int:
     slabs = [s for s in SLABS if s[0] in args.slabs]
     t_start = time.perf_counter()
 
-    entries = sorted({(el, lat) for _, lat, layers in slabs for el in layers})
+    entries = sorted({(el, lat) for _, lat, layers in slabs for el in species_of(layers)})
     eos_files = {}
     for el, lat in entries:
         if el in FROM_FALLBACK:
