@@ -134,7 +134,10 @@ def start_rows(name: str, rec: dict) -> list[dict]:
     rows = []
     for start, part in rec["initial_moments"]["starts"].items():
         stages = part.get("stages", {})
-        iters = {k: stages[k]["scf_iterations"] for k in ("lcao", "pw") if k in stages}
+        iters = {}  # every attempt's iterations, failed ladder levels included (the cost)
+        for attempt in part.get("scf_attempts", []):
+            n = sum(attempt["scf_iterations"]) + (attempt.get("failed_scf_iterations") or 0)
+            iters[attempt["stage"]] = iters.get(attempt["stage"], 0) + n
         rows.append(
             {
                 "slab": name,
@@ -188,7 +191,8 @@ def policy_rows(rows: list[dict]) -> list[dict]:
 
 def print_tables(rows: list[dict], where: str) -> None:
     print(f"\nGPAW per slab and start (ΔE relative to the eos start, meV per slab); {where}")
-    print("moments per layer, top layer first (μB); SCF iterations LCAO + plane-wave stage")
+    print("moments per layer, top layer first (μB); SCF iterations LCAO + plane-wave stage, failed")
+    print("ladder levels included")
     head = f"{'slab':<8}{'start':<7}{'initial':<22}{'ΔE (meV)':>10}  {'final':<22}{'SCF':>10}"
     print(head + f"{'wall (s)':>10}")
     for name in dict.fromkeys(r["slab"] for r in rows):

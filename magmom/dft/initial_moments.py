@@ -38,12 +38,13 @@ all reach their floors) costs one start under ``floor+eos``, and only slabs whos
 pay for more (:func:`n_runs` counts them for the cost model, :mod:`magmom.dft.cost_model`).
 
 Why the default runs two starts: neither start is the lower one everywhere.
-``benchmarks/initial_moments.py`` (GPAW, 3-layer 1×1 slabs, 250 eV, 5×5 k; README) finds the
-``floor`` start 17.1 meV lower than ``eos`` on Cr(110) (plane waves; the ``eos`` start keeps no
-moment) and 25.8 meV lower on V(110) (LCAO stage), but 82.9 meV *higher* on Mn/Ni/Mn(111) and
-≈ 45 meV higher on Cr/Fe/Cr(110) (LCAO), where it lands in a high-moment state. Either single
-start keeps the higher-energy state on some of these slabs; keeping the lower of the two picks the
-lower state on all of them, at the price of a second SCF wherever the starts differ.
+``benchmarks/initial_moments.py`` (GPAW plane waves, 3-layer slabs, 250 eV, 5×5 k; README) finds
+the ``floor`` start 17.1 meV lower than ``eos`` on Cr(110) and 28.7 meV lower on V(110) (the
+``eos`` start keeps no moment on either), but 84.6 meV *higher* on Mn/Ni/Mn(111), where it lands
+in a high-moment state; on Cr/Fe/Cr(110) and a 2 × 1 Cr/Fe(110) slab both starts reach the same
+state. Either single start keeps the higher-energy state on some of these slabs; keeping the
+lower of the two picks the lower state on all of them, at the price of a second SCF wherever the
+starts differ.
 
 The start applies to both GPAW stages, per start: after a ``floor`` or ``afm`` start the
 plane-wave stage starts from it again rather than from the LCAO warm-up's converged moments,
@@ -60,7 +61,7 @@ in the non-magnetic one below it: Fe 3.0 (bulk 2.2, surfaces ≈ 2.9), Co 2.0 (b
 surfaces ≈ 1.8), Ni 1.0 (bulk 0.6, surfaces ≈ 0.7), Mn 3.5 (1–3 in bcc/fcc Mn, up to ≈ 4 in
 monolayers and dilute), Cr 3.0 (bulk spin-density wave ≈ 0.6, surfaces 2–3), V 2.0 (non-magnetic
 bulk; surface moments predicted up to ≈ 1.5). ``benchmarks/initial_moments.py`` measures the
-policies with GPAW on Cr, V and Mn slabs and two alloys.
+policies with GPAW on Cr, V and Mn slabs and four alloys.
 
 Layer-alternating (not the bulk B2 sublattice order, which lies inside a bcc(110) layer) is the
 antiferromagnetic start that every lattice and cell shape allows, including one atom per layer.
