@@ -27,11 +27,12 @@ the start and final moments per layer, the energy relative to the ``eos`` start 
 the SCF iterations (LCAO + plane-wave stage) and the wall time; per slab and policy (every
 value of ``dft.initial_moments``, scored from the starts that ran: a start is the same
 calculation in whichever policy's run), the start it keeps, its energy relative to ``eos``, its
-moments and the SCF iterations of every start it runs. Not run in CI: a start needs 40–60
-LCAO and tens of plane-wave SCF iterations; on a two-core machine shared with a dozen other jobs
-(each run getting < 10 % of a core) one plane-wave iteration took 4–10 min of wall time. ``--slabs``
-runs a subset (runs of different slabs can go in parallel, each with its own ``--out``);
-``--tables-from`` prints the tables of earlier runs' records without running anything:
+moments and the SCF iterations of every start it runs. Not run in CI: on an idle machine, one
+slab per core, a converged start took 1.5–13.5 min (23–343 LCAO and 39–128 plane-wave
+iterations), Cr, V, Cr/Fe/Cr, Mn/Ni/Mn and CrFe2x1 together about an hour, and the high Mn
+starts (bcc Mn ``floor``, Mn/Ni/Mn ``afm``) were still in the LCAO warm-up after 400 iterations.
+``--slabs`` runs a subset (runs of different slabs can go in parallel, each with its own
+``--out``); ``--tables-from`` prints the tables of earlier runs' records without running anything:
 
     nice -n 19 .venv/bin/python benchmarks/initial_moments.py [--out DIR] [--slabs Cr V ...]
     .venv/bin/python benchmarks/initial_moments.py --tables-from DIR [DIR ...]
