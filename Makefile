@@ -1,10 +1,13 @@
 # The two commands of the README: `make demo` and `make test`. Both set up first (idempotent).
 VENV ?= .venv
 CORES ?= 2
+# pytest-xdist workers for `make test`: the machine's cores, at most 4 (each worker holds torch,
+# CHGNet and GPAW; the GPAW/MPI and workflow tests start 2 processes of their own)
+TEST_WORKERS ?= $(shell python3 -c 'import os; print(max(1, min(4, len(os.sched_getaffinity(0)))))')
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 SNAKEMAKE = snakemake --cores $(CORES) --rerun-incomplete --printshellcmds
 
-.PHONY: setup demo demo-warm-start test test-slurm lint
+.PHONY: setup demo demo-warm-start test test-quick test-slurm lint
 
 setup:
 	bash scripts/setup.sh
@@ -23,9 +26,14 @@ demo-warm-start: setup
 	$(SNAKEMAKE) $(WARM_START) --report results/demo/report/report.html
 	@echo "Warm start: results/demo/report/warm_start.md   HTML report: results/demo/report/report.html"
 
-## test: unit + integration tests (real GPAW on tiny cells, tiny end-to-end workflow)
+## test: unit + integration tests (real GPAW on tiny cells, tiny end-to-end workflow), on
+## TEST_WORKERS pytest-xdist workers; a module's tests share one worker (its fixtures run once)
 test: setup
-	python -m pytest -q -rs -m "not slurm"
+	python -m pytest -q -rs -m "not slurm" -n $(TEST_WORKERS) --dist loadscope
+
+## test-quick: the tests not marked slow (no real GPAW relaxation, no end-to-end workflow run)
+test-quick: setup
+	python -m pytest -q -rs -m "not slurm and not slow" -n $(TEST_WORKERS) --dist loadscope
 
 ## test-slurm: (root) install + start a one-node Slurm, run the tiny preset through
 ## `snakemake --profile slurm` to the report, check every job went through sbatch, stop Slurm

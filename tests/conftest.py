@@ -1,8 +1,20 @@
-"""Fixtures shared by the test modules."""
+"""Fixtures and hooks shared by the test modules.
+
+The suite runs on pytest-xdist workers (``make test``: ``-n`` workers, ``--dist loadscope``), so
+each module's tests, and its module-scoped fixtures (a GPAW run, a tiny workflow run), stay on one
+worker and are built once. Modules holding a ``slow`` test are handed out first (longest work
+first, so no long module starts last and leaves the other worker idle).
+"""
 
 from __future__ import annotations
 
 import pytest
+
+
+def pytest_collection_modifyitems(config, items):
+    slow_modules = {item.module.__name__ for item in items if item.get_closest_marker("slow")}
+    # a stable sort: within each group the collection order (file, then definition) is kept
+    items.sort(key=lambda item: item.module.__name__ not in slow_modules)
 
 
 @pytest.fixture(scope="module")

@@ -3,14 +3,47 @@
 from __future__ import annotations
 
 import copy
+import os
+import shutil
 from pathlib import Path
 
+import pytest
 import yaml
 from ase.build import fcc111
 
 from magmom.dft.label import fix_bottom_layers
 
 ROOT = Path(__file__).resolve().parents[1]
+
+REQUIRE_MPI_ENV = "MAGMOM_REQUIRE_MPI"
+"""Set to 1 (as .ci/run does) to make every MPI test must-run: where GPAW lacks MPI or no
+``mpiexec`` is on PATH, those tests fail instead of skipping."""
+
+
+def mpi_missing() -> str | None:
+    """Why this host cannot run GPAW on MPI ranks, or None when it can."""
+    from magmom.dft.parallel import gpaw_build
+
+    if not gpaw_build()["mpi"]:
+        return "GPAW was built without MPI (gpaw info: MPI enabled no)"
+    if shutil.which("mpiexec") is None:
+        return "no mpiexec on PATH"
+    return None
+
+
+def mpi_required() -> bool:
+    return os.environ.get(REQUIRE_MPI_ENV) == "1"
+
+
+def require_mpi() -> None:
+    """Skip (or, with ``MAGMOM_REQUIRE_MPI=1``, fail) unless GPAW has MPI and mpiexec exists."""
+    missing = mpi_missing()
+    if missing is None:
+        return
+    if mpi_required():
+        pytest.fail(f"{missing}, but {REQUIRE_MPI_ENV}=1: this host must run the MPI tests")
+    pytest.skip(missing)
+
 
 CHEAP_LADDER = [
     # level 0 cannot converge in one iteration: every GPAW stage has to climb to level 1

@@ -25,7 +25,7 @@ OK_ID = "ni100-fcc-pure-v0"
 FAIL_ID = "ni100-fcc-pure-v1"
 
 
-pytestmark = pytest.mark.usefixtures("single_thread")
+pytestmark = [pytest.mark.usefixtures("single_thread"), pytest.mark.slow]  # real GPAW
 
 
 @pytest.fixture(scope="module")

@@ -34,6 +34,7 @@ def _config() -> dict:
     return cfg
 
 
+@pytest.mark.slow
 def test_sigterm_mid_relaxation_then_retry_resumes_at_the_checkpoint(tmp_path, single_thread):
     db = write_slab_db(tmp_path / "initial_slabs.db", [(tiny_slab(), slab_meta(SLAB))])
     work, out = tmp_path / "work", tmp_path / "record.json"

@@ -9,19 +9,17 @@ the GPAW labeller labelled (its label is the converged start) on 2 MPI ranks as 
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
-from dft_helpers import cheap_config, slab_meta, tiny_slab, write_slab_db
+from dft_helpers import cheap_config, mpi_missing, require_mpi, slab_meta, tiny_slab, write_slab_db
 from training_helpers import train_tiny_model
 
 from magmom.data.assemble import labelled_slab_from_record
 from magmom.data.dataset import LabelledSlab, write_dataset
 from magmom.data.split import format_split_csv
 from magmom.dft.label import label_slab_job
-from magmom.dft.parallel import gpaw_build
 from magmom.dft.record import structure_dict
 from magmom.evaluation.report.warm_start import COLUMNS, write_page
 from magmom.io import write_json
@@ -189,7 +187,7 @@ def split_csv(path, slabs, splits) -> None:
     path.write_text(format_split_csv(rows))
 
 
-MPI = bool(gpaw_build()["mpi"] and shutil.which("mpiexec"))
+MPI = mpi_missing() is None
 
 
 @pytest.fixture(scope="module")
@@ -249,8 +247,7 @@ def test_gpaw_label_is_the_converged_start(dft_labelled):
 
 @pytest.mark.slow
 def test_warm_start_runs_on_the_mpi_ranks_and_records_the_layout(dft_labelled):
-    if not MPI:
-        pytest.skip("GPAW was built without MPI or no mpiexec: the job ran serially")
+    require_mpi()  # the fixture ran serially where MPI is missing; CI makes this must-run
     parallel = dft_labelled["record"]["parallel"]
     assert parallel["world_size"] == 2 and parallel["gpaw_build"]["mpi"] is True
     assert set(parallel["layout"]) == set(STARTS)

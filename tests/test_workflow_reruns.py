@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from baselines_helpers import toy_dataset, write_dataset_db
@@ -160,12 +161,22 @@ def test_interrupted_run_resumes_with_the_same_command(imported):
     (rerun-incomplete) makes the unchanged command redo the job; without the profile Snakemake
     refuses with IncompleteFilesException."""
     interrupt_import(imported, "other.db")
+    log = imported / PATHS.log("dataset", "imp-import")
+    interrupted_log = (log.stat().st_mtime_ns, log.read_text())
     without = snakemake(imported, DATASET[0], "--workflow-profile", "none", "--cores", "1")
     tail = without.output[-3000:]
     assert without.returncode != 0 and "IncompleteFilesException" in without.output, tail
     proc = snakemake(imported, DATASET[0])  # the same command as before the Ctrl-C
     assert proc.returncode == 0, proc.output[-3000:]
     assert "Using workflow specific profile" in proc.output
+    # the interrupted import itself ran again (its outputs were incomplete), not only the publish
+    # step: the interrupted job had already written the staged files with source other.db
+    job = re.search(r"^(?:local)?rule import_dataset:\n(.*?)\n\S", proc.output, re.M | re.S)
+    assert job, proc.output[-3000:]
+    # rerun because it was left incomplete (--rerun-incomplete forces it), not merely because
+    # its input file changed (the interrupted run recorded no metadata for other.db)
+    assert "reason: Forced execution" in job[1], job[1]
+    assert (log.stat().st_mtime_ns, log.read_text()) != interrupted_log
     summary = yaml.safe_load((imported / DATASET[2]).read_text())
     assert summary["source"] == "other.db" and summary["n_slabs"] == 12
 
@@ -186,15 +197,28 @@ def test_default_profile_leaves_slurm_threads_alone(tmp_path):
 
 
 def test_typed_overrides_on_the_command_line(tmp_path):
+    """Nested --config values reach the jobs with their YAML types (Snakemake passes them as
+    strings): the schema accepts them (a string '5.0e-4' is not a number) and a real job uses
+    them (the recipe keeps 1 slab per composition type, not the preset's 2)."""
     (tmp_path / "overrides.yaml").write_text("{}\n")
     override = "training={max_epochs: 2, lr: 5.0e-4, tf32: false}"
     proc = snakemake(tmp_path, "-n", TINY.checkpoint("cgconv-r4"), "--config", override)
     assert proc.returncode == 0, proc.output[-3000:]
+    overrides = (
+        "eos={calculator: reference}",
+        "recipe={elements: [Fe, Ni], max_slabs_per_type: 1}",
+    )
+    proc = snakemake(tmp_path, TINY.recipe_manifest(), "--cores", "1", "--config", *overrides)
+    assert proc.returncode == 0, proc.output[-3000:]
+    manifest = pd.read_csv(tmp_path / TINY.recipe_manifest())
+    per_type = manifest["type"].value_counts()
+    assert per_type.max() == 1 and len(per_type) >= 3, per_type  # the preset keeps 2 per type
+    assert set(" ".join(manifest["elements"]).split()) <= {"Fe", "Ni"}, manifest["elements"]
+    # the helper itself, on what Snakemake hands it: nested strings, typed at the same keys
     config = {"training": {"max_epochs": "2", "lr": "5.0e-4", "tf32": "false", "seed": 42},
               "models": {"residual": [{"architecture": "cgconv", "cutoff": "4"}]},
               "dataset": {"source": "null"}, "dataset_name": "x"}  # fmt: skip
-    overrides = {k: v for k, v in config.items() if k != "dataset_name"}
-    type_overrides(config, overrides)
+    type_overrides(config, {k: v for k, v in config.items() if k != "dataset_name"})
     assert config["training"] == {"max_epochs": 2, "lr": 5e-4, "tf32": False, "seed": 42}
     assert config["models"]["residual"] == [{"architecture": "cgconv", "cutoff": 4}]
     assert config["dataset"]["source"] is None
