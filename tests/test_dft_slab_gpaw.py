@@ -119,28 +119,6 @@ def test_rerun_resumes_from_the_stage_checkpoints(gpaw_run):
         assert rec[key] == first[key], key
 
 
-def test_interrupted_plane_wave_stage_resumes_at_its_step_and_level(gpaw_run, tmp_path):
-    import shutil
-
-    work = tmp_path / "work"
-    shutil.copytree(gpaw_run["tmp"] / "work" / OK_ID, work)
-    ckpt_path = work / "pw-checkpoint.json"
-    state = json.loads(ckpt_path.read_text())
-    # as the observer leaves it when the job is killed after an ionic step
-    state.update(done=False)
-    state.pop("result")
-    state["attempts"][-1]["outcome"] = "running"
-    ckpt_path.write_text(json.dumps(state))
-    rec = label_slab_from_db(gpaw_run["db"], OK_ID, gpaw_run["cfg"], work, tmp_path / "r.json")
-    pw_attempts = [a for a in rec["scf_attempts"] if a["stage"] == "pw"]
-    resumed = pw_attempts[-1]
-    assert [a["outcome"] for a in pw_attempts] == ["scf_failed", "interrupted", "converged"]
-    assert resumed["level"] == 1  # the ladder level is kept, level 0 is not retried
-    assert resumed["first_ionic_step"] == state["steps_done"]
-    assert rec["status"] == "ok"
-    assert np.allclose(rec["magmoms"], gpaw_run["record"]["magmoms"], atol=0.05)
-
-
 def test_exhausted_ladder_gives_a_failed_record_and_assembly_still_succeeds(gpaw_run):
     tmp = gpaw_run["tmp"]
     failing = [
