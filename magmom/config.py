@@ -121,7 +121,25 @@ def _describe(error, schema: Mapping) -> str:
         if k in sub
     }
     allowed = ", ".join(f"{k}={v}" for k, v in bounds.items())
-    return f"config key '{key}': {error.message}" + (f" (allowed: {allowed})" if allowed else "")
+    message = f"config key '{key}': {error.message}" + (f" (allowed: {allowed})" if allowed else "")
+    return message + _number_hint(error)
+
+
+def _number_hint(error) -> str:
+    """Why a number was read as text: YAML 1.1 (PyYAML, Snakemake) takes ``5e-4`` for a string;
+    a float needs a dot in its mantissa (``5.0e-4``) or no exponent (``0.0005``)."""
+    wanted = error.validator_value if error.validator == "type" else None
+    wanted = {wanted} if isinstance(wanted, str) else set(wanted or ())
+    if not (wanted & {"number", "integer"}) or not isinstance(error.instance, str):
+        return ""
+    try:
+        value = float(error.instance)
+    except ValueError:
+        return ""
+    return (
+        f"; YAML reads {error.instance!r} as text: write it as {value!r} "
+        f"(a float needs a dot before the exponent, e.g. {value:.1e})"
+    )
 
 
 # models.* keys that shape one model (what :func:`magmom.models.build_model` reads); the other

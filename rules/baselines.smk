@@ -12,8 +12,6 @@ rule baseline_element_mean:
         PATHS.log("baselines", ELEMENT_MEAN),
     conda:
         "../envs/baselines.yaml"
-    params:
-        elements=config["recipe"]["elements"],
     script:
         "../workflow_scripts/baseline_element_mean.py"
 
@@ -36,6 +34,7 @@ rule baseline_tabular:
         "../envs/baselines.yaml"
     threads: training_resource("threads", 8)
     params:
+        # the feature one-hot's first columns; other elements of the dataset follow
         elements=config["recipe"]["elements"],
         xgboost=config["baselines"]["xgboost"],
         seed=config["training"]["seed"],

@@ -2,7 +2,9 @@
 import json
 import os
 import re
+import signal
 import sys
+import threading
 
 from snakemake.utils import validate
 
@@ -34,6 +36,13 @@ from magmom.layout import (  # noqa: E402
 )
 from magmom.recipe import slab_index  # noqa: E402
 from magmom.recipe.table_files import table_paths as study_table_paths  # noqa: E402
+
+# A closed terminal (SIGHUP) stops the run as a Ctrl-C does: running jobs are stopped and marked
+# incomplete and the working directory is unlocked, so the same command resumes. (Python's default
+# for SIGHUP ends the process at once and leaves Snakemake's lock behind.) Not after kill -9: then
+# `snakemake --unlock` first (README, "Resume").
+if threading.current_thread() is threading.main_thread():
+    signal.signal(signal.SIGHUP, signal.default_int_handler)
 
 SCHEMA = os.path.join(workflow.basedir, "schemas", "config.schema.yaml")
 # --config 'training={max_epochs: 2}' hands nested values over as strings: type them first.

@@ -10,6 +10,7 @@ from magmom.baselines.atom_features import (
     atom_features,
     cache_table,
     element_lookup,
+    feature_elements,
     feature_names,
 )
 from magmom.graphs import GraphCache
@@ -39,13 +40,31 @@ def test_features_of_a_hand_made_graph():
 
 def test_unknown_element_is_named():
     assert "Ag" not in ELEMENTS
-    with pytest.raises(ValueError, match="Ag.*recipe.elements"):
+    with pytest.raises(ValueError) as err:
         atom_features(
             torch.tensor([47]),
             torch.zeros(2, 0, dtype=torch.long),
             torch.zeros(0),
             element_lookup(ELEMENTS),
         )
+    # the message names the missing element and exactly the covered ones (the first column too)
+    covered = ", ".join(sorted(ELEMENTS, key=atomic_numbers.get))
+    message = f"element(s) Ag have no column in the feature one-hot, which covers {covered} ("
+    assert message in str(err.value)
+
+
+def test_feature_elements_add_every_element_of_the_caches(tmp_path):
+    """An imported dataset may hold elements outside recipe.elements: they get columns."""
+    dataset = toy_dataset(6, seed=3)
+    split_of = toy_split([s for s, _, _ in dataset])
+    caches = [GraphCache(p) for p in write_caches(tmp_path, dataset, split_of, 4.0).values()]
+    held = {int(z) for c in caches for z in np.flatnonzero(c.element_stats().count > 0)}
+    first = ELEMENTS[-1]
+    got = feature_elements([first], caches)
+    assert got[0] == first and len(got) == len(set(got))
+    assert {atomic_numbers[e] for e in got[1:]} == held - {atomic_numbers[first]}
+    assert [atomic_numbers[e] for e in got[1:]] == sorted(atomic_numbers[e] for e in got[1:])
+    assert feature_elements(ELEMENTS, caches) == list(ELEMENTS)  # nothing to add
 
 
 def reference_features(data, elements):

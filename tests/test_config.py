@@ -76,6 +76,10 @@ BAD_CONFIGS = {
             "dataset.target: abs",
         ],
     ),
+    "float-without-a-dot": (  # YAML 1.1 reads 5e-4 as text
+        {"training": {"lr": "5e-4"}},
+        ["training.lr", "'5e-4' is not of type 'number'", "write it as 0.0005", "5.0e-04"],
+    ),
     "cutoff-without-graph-cache": (
         {"models": {"cutoffs": [3, 5]}},
         ["models.cutoffs", "cutoff 5 has no graph cache", "allowed values (graphs.cutoffs): 3, 4"],

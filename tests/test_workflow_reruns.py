@@ -105,8 +105,9 @@ def default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def interrupt_import(workdir: Path, source: str) -> None:
-    """Ctrl-C (SIGINT to Snakemake) while the import job surely runs.
+def interrupt_import(workdir: Path, source: str, sig: int = signal.SIGINT) -> None:
+    """Ctrl-C (SIGINT to Snakemake; or ``sig``, e.g. SIGHUP: a closed terminal) while the import
+    job surely runs.
 
     ``dataset.source`` points at a fresh copy ``source`` (so the import reruns) held under an
     exclusive SQLite lock: the job starts, writes its log and waits for the lock, so it cannot
@@ -147,7 +148,7 @@ def interrupt_import(workdir: Path, source: str) -> None:
         # says it is terminating (well within ASE's 20 s wait for the lock).
         deadline = time.monotonic() + 15
         while not terminating.is_set() and run.poll() is None and time.monotonic() < deadline:
-            os.kill(run.pid, signal.SIGINT)
+            os.kill(run.pid, sig)
             terminating.wait(1.0)
         assert terminating.is_set(), "".join(lines)[-3000:]
     run.wait(timeout=120)
@@ -179,6 +180,19 @@ def test_interrupted_run_resumes_with_the_same_command(imported):
     assert (log.stat().st_mtime_ns, log.read_text()) != interrupted_log
     summary = yaml.safe_load((imported / DATASET[2]).read_text())
     assert summary["source"] == "other.db" and summary["n_slabs"] == 12
+
+
+@pytest.mark.slow
+def test_closed_terminal_leaves_no_lock_and_the_same_command_resumes(imported):
+    """SIGHUP (the terminal running Snakemake closes) stops the run as a Ctrl-C does: no stale
+    lock (Python's default would end the process at once, leaving LockException to the next run)
+    and the interrupted import runs again."""
+    interrupt_import(imported, "other.db", signal.SIGHUP)
+    proc = snakemake(imported, DATASET[0])
+    assert proc.returncode == 0 and "LockException" not in proc.output, proc.output[-3000:]
+    assert re.search(r"^(?:local)?rule import_dataset:", proc.output, re.M), proc.output[-3000:]
+    summary = yaml.safe_load((imported / DATASET[2]).read_text())
+    assert summary["source"] == "other.db"
 
 
 def test_default_profile_leaves_slurm_threads_alone(tmp_path):

@@ -11,7 +11,7 @@ with log_to(script_log(snakemake)):  # noqa: F821
     train = GraphCache(sm.input.train, split="train")
     test = cache_table(
         GraphCache(sm.input.test, split="test"),
-        sm.params.elements,
+        (),  # no feature columns: the element column comes from the atomic numbers
         with_features=False,
         desc="test atoms",
     )

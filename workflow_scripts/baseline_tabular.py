@@ -3,7 +3,7 @@
 import torch
 
 from magmom.baselines import tabular
-from magmom.baselines.atom_features import cache_table, feature_names
+from magmom.baselines.atom_features import cache_table, feature_elements, feature_names
 from magmom.graphs import GraphCache
 from magmom.predictions import write_predictions
 from magmom.rule_logging import log_to, script_log
@@ -11,15 +11,15 @@ from magmom.rule_logging import log_to, script_log
 with log_to(script_log(snakemake)):  # noqa: F821
     sm = snakemake  # noqa: F821
     torch.set_num_threads(sm.threads)
-    elements = sm.params.elements
     cutoff = float(sm.wildcards.cutoff)
-    tables = {
-        split: cache_table(
-            GraphCache(sm.input[split], cutoff=cutoff, split=split),
-            elements,
-            desc=f"features r{sm.wildcards.cutoff} {split}",
-        )
+    caches = {
+        split: GraphCache(sm.input[split], cutoff=cutoff, split=split)
         for split in ("train", "val", "test")
+    }
+    elements = feature_elements(sm.params.elements, caches.values())
+    tables = {
+        split: cache_table(cache, elements, desc=f"features r{sm.wildcards.cutoff} {split}")
+        for split, cache in caches.items()
     }
     y_pred, reg, summary = tabular.fit_predict(
         sm.wildcards.kind,

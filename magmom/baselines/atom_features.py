@@ -2,7 +2,8 @@ r"""Hand-built per-atom features for the linear and XGBoost baselines.
 
 For atom :math:`i` with element :math:`Z_i`, incoming edges :math:`j \to i` of the cached graph
 (row 1 of ``edge_index`` is the centre :math:`i`, row 0 the neighbour :math:`j`) and distances
-:math:`d_{ji}`, over the configured element list :math:`e_1 \dots e_K`:
+:math:`d_{ji}`, over the element list :math:`e_1 \dots e_K` (``recipe.elements`` and any other
+element of the dataset, :func:`feature_elements`):
 
 .. math::
     \mathbf{x}_i = \big[\,\underbrace{\delta_{Z_i e_k}}_{k=1..K},\;
@@ -18,7 +19,7 @@ whole batch of graphs at once with scatter operations; no Python loop runs over 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +38,22 @@ def element_lookup(elements: Sequence[str]) -> torch.Tensor:
     for k, symbol in enumerate(elements):
         lookup[atomic_numbers[symbol]] = k
     return lookup
+
+
+def feature_elements(configured: Sequence[str], caches: Iterable) -> list[str]:
+    """The elements of the feature one-hot: ``configured`` (``recipe.elements``, in its order),
+    then every other element the graph ``caches`` hold, by atomic number.
+
+    An imported dataset may hold elements outside ``recipe.elements`` (or outside the study's 21
+    metals); they get their own columns instead of stopping the baseline. The caches answer from
+    their header statistics (:meth:`magmom.graphs.GraphCache.element_stats`), without a scan.
+    """
+    out = list(configured)
+    present: set[int] = set()
+    for cache in caches:
+        present |= {int(z) for z in np.flatnonzero(cache.element_stats().count > 0)}
+    known = {atomic_numbers[el] for el in out}
+    return out + [chemical_symbols[z] for z in sorted(present - known)]
 
 
 def feature_names(elements: Sequence[str]) -> list[str]:
@@ -64,8 +81,9 @@ def atom_features(
     if (col < 0).any():
         bad = sorted({chemical_symbols[int(v)] for v in z[col < 0].unique()})
         raise ValueError(
-            f"element(s) {', '.join(bad)} are not in config recipe.elements; the feature "
-            f"one-hot covers only {', '.join(chemical_symbols[int(v)] for v in lookup.nonzero())}"
+            f"element(s) {', '.join(bad)} have no column in the feature one-hot, which covers "
+            f"{', '.join(chemical_symbols[int(v)] for v in torch.nonzero(lookup >= 0).flatten())}"
+            " (magmom.baselines.atom_features.feature_elements adds every element of the caches)"
         )
     n = z.numel()
     src, dst = edge_index[0], edge_index[1]
@@ -120,7 +138,7 @@ def cache_table(
     """
     from torch_geometric.loader import DataLoader
 
-    lookup = element_lookup(elements)
+    lookup = element_lookup(elements) if with_features else None
     xs, ys, zs, slabs, index = [], [], [], [], []
     loader = DataLoader(cache, batch_size=batch_size, shuffle=False)
     for batch in tqdm(loader, desc=desc or "atom features", unit="batch", mininterval=5):
