@@ -210,6 +210,10 @@ class Layout:
     def initial_slabs(self) -> str:
         return self._path("recipe", "initial_slabs.db")
 
+    def slab_settings(self, lattice: str, family: str) -> str:
+        """The settings that shape the slabs of one lattice x family (rule ``slab_settings``)."""
+        return self._path("recipe", "slab_settings", f"{lattice}-{family}.json")
+
     # DFT and dataset
     def dft_record(self, slab_id: str) -> str:
         return self._path("dft", f"{slab_id}.json")

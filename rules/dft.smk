@@ -6,6 +6,7 @@
 # on dft.resources.tasks MPI processes (srun under Slurm, mpiexec locally), its runtime and memory
 # from the slab's size (magmom/dft/cost_model.py) unless dft.resources sets numbers. A GPAW EOS
 # (eos.calculator: gpaw) runs on the same number of processes; a CHGNet EOS is serial.
+from magmom.recipe.slab_settings import slab_family
 
 
 rule eos:
@@ -57,9 +58,11 @@ rule lattice_table:
 rule dft_slab:
     """Label one slab (config `labeller`, `dft`) -> its record (status ok or failed)."""
     input:
-        # ancient: rebuilding the recipe db must not relabel every finished slab; delete a
-        # record (or use --forcerun) to relabel it
+        # ancient: rebuilding the recipe db (any recipe edit does) must not relabel every
+        # finished slab; the settings that shape this slab come in through `settings`
         slabs=ancient(PATHS.initial_slabs()),
+        # the settings file of the slab's lattice x family (rule slab_settings)
+        settings=lambda wildcards: PATHS.slab_settings(*slab_family(wildcards.slab_id)),
     output:
         record=PATHS.dft_record("{slab_id}"),
     log:

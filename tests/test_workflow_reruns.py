@@ -195,6 +195,37 @@ def test_closed_terminal_leaves_no_lock_and_the_same_command_resumes(imported):
     assert summary["source"] == "other.db"
 
 
+@pytest.mark.slow
+def test_a_recipe_geometry_change_relabels_exactly_the_slabs_it_shapes(tmp_path):
+    """dft_slab reads the recipe db through ancient() (a rebuilt db must not relabel every slab);
+    the settings that shape a slab reach it as a file per lattice x family (rule slab_settings),
+    so changing one replans, in the same run, the slabs it shapes and no other."""
+    overrides = {"eos": {"calculator": "reference"},
+                 "recipe": {"elements": ["Fe", "Ni"], "max_slabs_per_type": 1}}  # fmt: skip
+    (tmp_path / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    proc = snakemake(tmp_path, TINY.recipe_manifest(), "--cores", "1")
+    assert proc.returncode == 0, proc.output[-3000:]
+    manifest = pd.read_csv(tmp_path / TINY.recipe_manifest()).set_index("type")
+    pure, proto = manifest.loc["pure", "slab_id"], manifest.loc["binary_proto", "slab_id"]
+    records = [TINY.dft_record(pure), TINY.dft_record(proto)]
+    proc = snakemake(tmp_path, *records, "--cores", "2")  # CHGNet surrogate labels (tiny preset)
+    assert proc.returncode == 0, proc.output[-3000:]
+
+    def planned(*config: str) -> set[str]:
+        dry = snakemake(tmp_path, *records, "-n", *(("--config", *config) if config else ()))
+        assert dry.returncode == 0, dry.output[-3000:]
+        jobs = re.findall(
+            r"^rule dft_slab:\n(?:.*\n)*?\s+wildcards: slab_id=(\S+)", dry.output, re.M
+        )
+        return set(jobs)
+
+    assert planned() == set()
+    assert planned("recipe={vacuum: 14.0}") == {pure, proto}
+    assert planned("recipe={random_alloys: {size: [2, 2, 4]}}") == {pure}
+    assert planned("recipe={ordered: {binary_prototypes: {size: [2, 2, 8]}}}") == {proto}
+    assert planned("training={lr: 1.0e-4}") == set()  # not a recipe setting
+
+
 def test_default_profile_leaves_slurm_threads_alone(tmp_path):
     """Under --profile slurm the workflow profile sets no --cores: it would cap every job's
     threads at the login node's cores. (Locally it gives all cores: the test above runs
