@@ -45,7 +45,8 @@ def summary_line(out: str) -> str:
 
 
 def slowest(out: str, n: int) -> list[str]:
-    rows = [line for line in out.splitlines() if re.match(r"^\d+\.\d+s (call|setup|teardown)", line)]
+    pattern = re.compile(r"^\d+\.\d+s (call|setup|teardown)")
+    rows = [line for line in out.splitlines() if pattern.match(line)]
     return rows[:n]
 
 
