@@ -28,4 +28,4 @@ include: "rules/warm_start.smk"
 rule all:
     default_target: True
     input:
-        final_targets(),
+        final_targets,

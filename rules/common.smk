@@ -455,7 +455,22 @@ def warm_start_targets():
     return list(PATHS.warm_start_outputs().values())
 
 
-def final_targets():
+def final_targets(wildcards):
+    """Input function of the `all` target: the report and every product it is made from
+    (DFT records, graph caches, GNN checkpoints, each model's predictions and metrics), so
+    deleting any of them rebuilds it and what depends on it (an intermediate file no target asks
+    for would stay missing while the report is up to date); then the predict and warm-start
+    targets. A function, so the ~23k record paths are built only when `all` is planned, not on
+    every parse.
+    """
+    models = all_model_ids()
     return (
-        list(PATHS.report_outputs().values()) + predict_targets() + warm_start_targets()
+        list(PATHS.report_outputs().values())
+        + [PATHS.predictions(m) for m in models]
+        + [PATHS.metrics(m) for m in models]
+        + [PATHS.checkpoint(m) for m in gnn_model_ids()]
+        + gnn_graph_caches()
+        + dft_records()(wildcards)
+        + predict_targets()
+        + warm_start_targets()
     )

@@ -25,6 +25,8 @@ from magmom.layout import (
     gnn_model_ids,
     parse_model_id,
 )
+from magmom.recipe import slab_index
+from magmom.recipe.slab_settings import slab_family
 from magmom.training.cli import load_config
 from magmom.training.trainer import ModelSpec
 
@@ -164,6 +166,9 @@ def test_a_tiny_run_does_not_change_the_study_or_demo_plan(tmp_path):
     ids = gnn_model_ids(tiny["models"]) + baseline_model_ids(tiny["baselines"])
     done = [paths.eos(el, lat) for el in ELEMENTS for lat in LATTICES]  # in the DAG's order
     done += [paths.lattice_table(), paths.recipe_manifest(), paths.initial_slabs()]
+    slabs = slab_index(tiny, cache_dir=tmp_path / ".snakemake" / "magmom")
+    done += sorted({paths.slab_settings(*slab_family(s)) for s in slabs})
+    done += [paths.dft_record(s) for s in slabs]
     done += [paths.dataset_db(), paths.split_file(), paths.provenance()]
     done += [paths.graph_cache(c, s) for c in (3, 4, 6) for s in ("train", "val", "test")]
     done += [paths.checkpoint(m) for m in ids] + [paths.predictions(m) for m in ids]

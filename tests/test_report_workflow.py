@@ -193,3 +193,25 @@ def test_config_changes_rerun_exactly_the_models_they_shape(run):
     jobs, by_params = rerun_by_params({"baselines": {"chgnet_finetune": {"lr": 2.0e-4}}})
     assert by_params == {"baseline_chgnet_finetune"}
     assert not any(j.startswith("train") for j in jobs)
+
+
+@pytest.mark.slow
+def test_a_deleted_product_is_rebuilt_with_what_depends_on_it(run):
+    """Deleting a checkpoint, a predictions file or a graph cache of a finished run replans it
+    (rule all asks for every product, not only the report) and everything built on it."""
+    products = {
+        E2E.checkpoint("cgconv-r3"): {"train:cgconv-r3", "predict:cgconv-r3", "report"},
+        E2E.predictions("xgboost-r3"): {"baseline_tabular", "evaluate:xgboost-r3", "report"},
+        E2E.graph_cache(3, "test"): {"graph_cache", "predict:cgconv-r3", "baseline_tabular"},
+    }
+    for path, expected in products.items():
+        target = run / path
+        backup = target.with_name(target.name + ".bak")
+        target.rename(backup)
+        try:
+            jobs = planned(run, {})
+        finally:
+            backup.rename(target)
+        assert f"Missing output files: {path}" in str(jobs), (path, jobs)
+        assert expected <= set(jobs), (path, jobs)
+    assert "Nothing to be done" in snakemake(run, "-n").stdout
