@@ -12,6 +12,8 @@ rule baseline_element_mean:
         PATHS.log("baselines", ELEMENT_MEAN),
     conda:
         "../envs/baselines.yaml"
+    params:
+        code=code_version("baseline_element_mean.py"),
     script:
         "../workflow_scripts/baseline_element_mean.py"
 
@@ -34,9 +36,13 @@ rule baseline_tabular:
         "../envs/baselines.yaml"
     threads: training_resource("threads", 8)
     params:
+        code=code_version("baseline_tabular.py"),
         # the feature one-hot's first columns; other elements of the dataset follow
         elements=config["recipe"]["elements"],
-        xgboost=config["baselines"]["xgboost"],
+        # XGBoost's settings only for XGBoost: editing them leaves the linear fits alone
+        xgboost=lambda wildcards: (
+            config["baselines"]["xgboost"] if wildcards.kind == "xgboost" else {}
+        ),
         seed=config["training"]["seed"],
         model_dir=lambda wildcards, output: os.path.dirname(output.model),
     script:
@@ -58,6 +64,7 @@ rule baseline_chgnet_zeroshot:
     resources:
         **chgnet_resources(),
     params:
+        code=code_version("baseline_chgnet_zeroshot.py"),
         target=config["dataset"]["target"],
         batch_size=config["baselines"]["chgnet_finetune"]["batch_size"],
     script:
@@ -81,6 +88,7 @@ rule baseline_chgnet_finetune:
     resources:
         **chgnet_resources(),
     params:
+        code=code_version("baseline_chgnet_finetune.py"),
         target=config["dataset"]["target"],
         finetune=config["baselines"]["chgnet_finetune"],
         training={

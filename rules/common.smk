@@ -35,6 +35,7 @@ from magmom.layout import (  # noqa: E402
     parse_model_id,
 )
 from magmom.recipe import slab_index  # noqa: E402
+from magmom.source_closure import code_sha256  # noqa: E402
 from magmom.recipe.table_files import table_paths as study_table_paths  # noqa: E402
 
 # A closed terminal (SIGHUP) stops the run as a Ctrl-C does: running jobs are stopped and marked
@@ -474,3 +475,14 @@ def final_targets(wildcards):
         + predict_targets()
         + warm_start_targets()
     )
+
+
+# ---- code versions ---------------------------------------------------------------------------
+def code_version(script):
+    """Param `code` of a rule: a hash of its script and the magmom source the script runs
+    (magmom/source_closure.py; docstrings, comments and formatting do not count), so a library
+    edit reruns the jobs it can change and a file restored to its content reruns none
+    (profiles/default turns off Snakemake's own trigger on the script's modification time). The
+    GPAW rules (eos, dft_slab, warm_start_slab: hours per job) take none: relabel with --forcerun.
+    """
+    return code_sha256(os.path.join(workflow.basedir, "workflow_scripts", script))

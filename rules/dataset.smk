@@ -18,6 +18,7 @@ if dataset_source():
         conda:
             "../envs/dft.yaml"
         params:
+            code=code_version("import_dataset.py"),
             name=NAME,
             on_bad_record=config["dataset"]["on_bad_record"],
             previous=PATHS.dataset_db(),
@@ -37,6 +38,7 @@ else:
         conda:
             "../envs/dft.yaml"
         params:
+            code=code_version("assemble_dataset.py"),
             name=NAME,
             previous=PATHS.dataset_db(),
         script:
@@ -58,5 +60,7 @@ rule publish_dataset:
     conda:
         "../envs/dft.yaml"
     threads: 1
+    params:
+        code=code_version("publish_dataset.py"),
     script:
         "../workflow_scripts/publish_dataset.py"

@@ -49,6 +49,7 @@ rule lattice_table:
     conda:
         "../envs/dft.yaml"
     params:
+        code=code_version("lattice_table.py"),
         default_magmom=config["recipe"]["default_magmom"],
         hcp_c_over_a=config["recipe"]["hcp_c_over_a"],
     script:

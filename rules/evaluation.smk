@@ -12,6 +12,7 @@ rule label_provenance:
     conda:
         "../envs/report.yaml"
     params:
+        code=code_version("label_provenance.py"),
         imported=bool(dataset_source()),
         labeller=config["labeller"],
         target=config["dataset"]["target"],
@@ -60,6 +61,7 @@ rule evaluate:
     conda:
         "../envs/report.yaml"
     params:
+        code=code_version("evaluate.py"),
         excluded_elements=config["evaluation"]["excluded_elements"],
     script:
         "../workflow_scripts/evaluate.py"
@@ -76,6 +78,7 @@ rule deployment_cost:
         "../envs/baselines.yaml"
     threads: 2
     params:
+        code=code_version("deployment_cost.py"),
         elements=config["recipe"]["elements"],
         max_neighbors=config["graphs"]["max_neighbors"],
         include_chgnet=bool(

@@ -25,6 +25,7 @@ rule graph_cache:
         mem_mb=4000,
         runtime=60,
     params:
+        code=code_version("build_graph_cache.py"),
         cutoff=lambda wildcards: float(wildcards.cutoff),
         max_neighbors=config["graphs"]["max_neighbors"],
         target=config["dataset"]["target"],

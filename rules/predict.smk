@@ -23,6 +23,8 @@ rule predict_structures:
     resources:
         mem_mb=4000,
         runtime=60,
+    params:
+        code=code_version("predict_structures.py"),
     script:
         "../workflow_scripts/predict_structures.py"
 

@@ -18,6 +18,7 @@ rule slab_recipe:
     resources:
         runtime=60,
     params:
+        code=code_version("slab_recipe.py"),
         recipe=config["recipe"],
     script:
         "../workflow_scripts/slab_recipe.py"
@@ -38,6 +39,7 @@ rule slab_settings:
     conda:
         "../envs/recipe.yaml"
     params:
+        code=code_version("slab_settings.py"),
         settings=lambda wildcards: family_settings(
             config["recipe"],
             {"eos": config["eos"], "dft": eos_dft_params()},

@@ -49,6 +49,7 @@ rule report:
     conda:
         "../envs/report.yaml"
     params:
+        code=code_version("report.py"),
         model_ids=all_model_ids(),
         gnn_ids=gnn_model_ids(),
         excluded_elements=config["evaluation"]["excluded_elements"],

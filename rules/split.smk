@@ -12,6 +12,7 @@ rule split:
     conda:
         "../envs/ml.yaml"
     params:
+        code=code_version("split_dataset.py"),
         split=config["split"],
     script:
         "../workflow_scripts/split_dataset.py"

@@ -34,6 +34,7 @@ rule train:
         mem_mb=training_mem_mb,
         runtime=lambda wildcards, attempt: training_resource("runtime", 720) * attempt,
     params:
+        code=code_version("train_model.py"),
         spec=lambda wildcards: parse_model_id(wildcards.model_id),
         models=model_settings,
         training=training_settings(),
@@ -61,6 +62,7 @@ rule predict:
         mem_mb=4000,
         runtime=60,
     params:
+        code=code_version("predict_model.py"),
         target=config["dataset"]["target"],
     script:
         "../workflow_scripts/predict_model.py"

@@ -19,6 +19,7 @@ checkpoint warm_start_starts:
     conda:
         "../envs/ml.yaml"
     params:
+        code=code_version("warm_start_starts.py"),
         settings=config.get("warm_start", {}),
         default_magmom=config["recipe"]["default_magmom"],
     script:
@@ -76,6 +77,7 @@ rule warm_start_report:
     conda:
         "../envs/report.yaml"
     params:
+        code=code_version("warm_start_report.py"),
         model_id=lambda wildcards: _configured_gnn("warm_start"),
         settings=config.get("warm_start", {}),
     script:

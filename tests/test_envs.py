@@ -1,14 +1,14 @@
 """Every rule's conda env provides what its script imports, pinned like the project's venv.
 
 No conda channel is reachable where these tests run, so the envs cannot be built here; instead the
-imports are read statically: each workflow script's imports (``ast``) plus the transitive imports of
-the ``magmom`` modules it uses are mapped to their distributions and looked up in the env file of
-the rule that runs the script (``rules/*.smk``: ``conda:`` and ``script:`` of the same rule).
+imports are read statically (:mod:`magmom.source_closure`): each workflow script's imports plus the
+transitive imports of the ``magmom`` modules it uses are mapped to their distributions and looked
+up in the env file of the rule that runs the script (``rules/*.smk``: ``conda:`` and ``script:`` of
+the same rule).
 """
 
 from __future__ import annotations
 
-import ast
 import importlib
 import importlib.metadata
 import re
@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from magmom.source_closure import closure, imports_of, magmom_files
 
 ROOT = Path(__file__).resolve().parents[1]
 RULE_RE = re.compile(r"^(?:rule|checkpoint)\s+(\w+)\s*:", re.MULTILINE)
@@ -71,95 +73,14 @@ def script_rules() -> list[tuple[str, Path, Path | None]]:
     return sorted(out)
 
 
-def _optional(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
-    """True for imports under ``if TYPE_CHECKING:`` or in a ``try`` that catches ImportError."""
-    child, parent = node, parents.get(node)
-    while parent is not None:
-        if isinstance(parent, ast.If) and "TYPE_CHECKING" in ast.unparse(parent.test):
-            return True
-        if isinstance(parent, ast.Try) and child in parent.body:
-            caught = " ".join(ast.unparse(h.type) for h in parent.handlers if h.type is not None)
-            if "ImportError" in caught or "ModuleNotFoundError" in caught:
-                return True
-        child, parent = parent, parents.get(parent)
-    return False
-
-
-@cache
-def imports_of(path: Path) -> frozenset[str]:
-    """Absolute module names imported anywhere in ``path`` (optional imports excluded)."""
-    tree = ast.parse(path.read_text(), filename=str(path))
-    parents = {c: p for p in ast.walk(tree) for c in ast.iter_child_nodes(p)}
-    package = _package_of(path)
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import) and not _optional(node, parents):
-            names.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and not _optional(node, parents):
-            if node.level:  # relative import inside magmom
-                parts = package.split(".")
-                base = parts[: len(parts) - node.level + 1]
-                module = ".".join(base + ([node.module] if node.module else []))
-            else:
-                module = node.module
-            names.add(module)
-            # `from magmom.x import y` may import the submodule magmom.x.y
-            names.update(f"{module}.{a.name}" for a in node.names)
-    return frozenset(names)
-
-
-def _package_of(path: Path) -> str:
-    """The package a relative import in ``path`` starts from (``magmom.recipe`` for stage.py)."""
-    return ".".join(path.resolve().parent.relative_to(ROOT).parts)
-
-
-def magmom_file(module: str) -> list[Path]:
-    """The source files executed when importing ``module`` (package __init__ files included).
-
-    A name a package loads on first use (``from magmom.graphs import GraphCache``,
-    :mod:`magmom.lazy`) brings in the submodule that defines it.
-    """
-    parts = module.split(".")
-    files = []
-    for k in range(1, len(parts) + 1):
-        base = ROOT.joinpath(*parts[:k])
-        if (base / "__init__.py").is_file():
-            files.append(base / "__init__.py")
-        elif base.with_suffix(".py").is_file():
-            files.append(base.with_suffix(".py"))
-    package, _, name = module.rpartition(".")
-    is_module = ROOT.joinpath(*parts).with_suffix(".py").is_file() or ROOT.joinpath(*parts).is_dir()
-    submodule = None if is_module or not package else lazy_names(package).get(name)
-    if submodule is not None:
-        files.extend(magmom_file(f"{package}.{submodule}"))
-    return files
-
-
-@cache
-def lazy_names(package: str) -> dict[str, str]:
-    """``{name: submodule}`` of a magmom package's lazy names (empty for a module)."""
-    if not ROOT.joinpath(*package.split("."), "__init__.py").is_file():
-        return {}
-    lazy = getattr(importlib.import_module(package), "__getattr__", None)
-    return dict(getattr(lazy, "table", {}))
-
-
 def third_party_imports(script: Path) -> dict[str, list[str]]:
     """top-level import name -> where it is imported (script, then magmom modules it uses)."""
     found: dict[str, list[str]] = {}
-    seen: set[Path] = set()
-    todo = [script]
     stdlib = set(sys.stdlib_module_names)
-    while todo:
-        path = todo.pop()
-        if path in seen:
-            continue
-        seen.add(path)
+    for path in closure(script):
         for module in imports_of(path):
             top = module.split(".")[0]
-            if top == "magmom":
-                todo.extend(magmom_file(module))
-            elif top not in stdlib and top not in PROVIDED and top != "__future__":
+            if top not in stdlib and top not in PROVIDED | {"magmom", "__future__"}:
                 found.setdefault(top, []).append(str(path.relative_to(ROOT)))
     return found
 
@@ -193,9 +114,9 @@ SCRIPT_RULES = script_rules()
 
 def test_lazy_package_names_bring_their_submodules_imports():
     # the static reading sees no import behind a lazy name: the table has to be followed
-    assert ROOT / "magmom" / "graphs" / "dataset.py" in magmom_file("magmom.graphs.GraphCache")
-    assert ROOT / "magmom" / "dft" / "eos.py" in magmom_file("magmom.dft.run_eos")
-    assert magmom_file("magmom.graphs.CacheReader") == magmom_file("magmom.graphs")
+    assert ROOT / "magmom" / "graphs" / "dataset.py" in magmom_files("magmom.graphs.GraphCache")
+    assert ROOT / "magmom" / "dft" / "eos.py" in magmom_files("magmom.dft.run_eos")
+    assert magmom_files("magmom.graphs.CacheReader") == magmom_files("magmom.graphs")
 
 
 def test_rules_with_scripts_were_found():

@@ -165,6 +165,8 @@ def planned(run, changes: dict) -> dict[str, set[str]]:
         rule = next((ln.split()[-1].rstrip(":") for ln in lines if "rule " in ln), None)
         reason = next((ln.split("reason: ", 1)[1] for ln in lines if "reason: " in ln), None)
         model = next((ln.split("model_id=", 1)[1] for ln in lines if "model_id=" in ln), "")
+        kind = next((ln.split("kind=", 1)[1].split(",")[0] for ln in lines if "kind=" in ln), "")
+        model = model or kind
         if rule and reason:
             jobs.setdefault(f"{rule}:{model}" if model else rule, set()).add(reason)
     return jobs
@@ -174,7 +176,8 @@ def planned(run, changes: dict) -> dict[str, set[str]]:
 def test_config_changes_rerun_exactly_the_models_they_shape(run):
     """Every setting reaches its job as a param: a changed `training.max_epochs` reruns both GNN
     `train` jobs (and what is built on them), a `models.dimenet` change none (no DimeNet here),
-    a `models.hidden` change both GNNs, a fine-tuning setting only the CHGNet fine-tuning."""
+    a `models.hidden` change both GNNs, an XGBoost setting only XGBoost (not the linear fit), a
+    fine-tuning setting only the CHGNet fine-tuning."""
     assert "Nothing to be done" in snakemake(run, "-n").stdout
     params_changed = "Params have changed since last execution"
 
@@ -190,6 +193,8 @@ def test_config_changes_rerun_exactly_the_models_they_shape(run):
     }  # fmt: skip
     assert planned(run, {"models": {"dimenet": {"num_blocks": 2}}}) == {}
     assert rerun_by_params({"models": {"hidden": 24}})[1] == {f"train:{m}" for m in GNNS}
+    jobs, by_params = rerun_by_params({"baselines": {"xgboost": {"n_estimators": 30}}})
+    assert by_params == {"baseline_tabular:xgboost"}  # not the linear fit of the same cutoff
     jobs, by_params = rerun_by_params({"baselines": {"chgnet_finetune": {"lr": 2.0e-4}}})
     assert by_params == {"baseline_chgnet_finetune"}
     assert not any(j.startswith("train") for j in jobs)
@@ -201,8 +206,8 @@ def test_a_deleted_product_is_rebuilt_with_what_depends_on_it(run):
     (rule all asks for every product, not only the report) and everything built on it."""
     products = {
         E2E.checkpoint("cgconv-r3"): {"train:cgconv-r3", "predict:cgconv-r3", "report"},
-        E2E.predictions("xgboost-r3"): {"baseline_tabular", "evaluate:xgboost-r3", "report"},
-        E2E.graph_cache(3, "test"): {"graph_cache", "predict:cgconv-r3", "baseline_tabular"},
+        E2E.predictions("xgboost-r3"): {"baseline_tabular:xgboost", "evaluate:xgboost-r3"},
+        E2E.graph_cache(3, "test"): {"graph_cache", "predict:cgconv-r3", "baseline_tabular:linear"},
     }
     for path, expected in products.items():
         target = run / path

@@ -23,11 +23,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 import yaml
 from baselines_helpers import toy_dataset, write_dataset_db
 
 from magmom.config import CONFIG_ARGS_ENV, config_args, snakemake_command, type_overrides
 from magmom.layout import Layout
+from magmom.training.checkpoint import load_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
@@ -224,6 +226,32 @@ def test_a_recipe_geometry_change_relabels_exactly_the_slabs_it_shapes(tmp_path)
     assert planned("recipe={random_alloys: {size: [2, 2, 4]}}") == {pure}
     assert planned("recipe={ordered: {binary_prototypes: {size: [2, 2, 8]}}}") == {proto}
     assert planned("training={lr: 1.0e-4}") == set()  # not a recipe setting
+
+
+@pytest.mark.slow
+def test_the_same_data_from_another_source_file_retrains_nothing(imported):
+    """Correcting a dataset.source path to a file with the same records: the import and the
+    caches rerun (other file, other dataset bytes), but the train job finds the same graphs
+    (the caches' content hash) and resumes its finished run instead of setting it aside."""
+    model = "cgconv-r3"
+    fast = ("--config", "training={max_epochs: 1}")
+    proc = snakemake(imported, PATHS.checkpoint(model), "--cores", "2", *fast)
+    assert proc.returncode == 0, proc.output[-3000:]
+    best = load_checkpoint(imported / PATHS.checkpoint(model), map_location="cpu")
+    (imported / "fixed.db").write_bytes((imported / "source.db").read_bytes())
+    overrides = yaml.safe_load((imported / "overrides.yaml").read_text())
+    overrides["dataset"]["source"] = "fixed.db"
+    (imported / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    proc = snakemake(imported, PATHS.checkpoint(model), "--cores", "2", *fast)
+    assert proc.returncode == 0, proc.output[-3000:]
+    assert re.search(r"^(?:local)?rule import_dataset:", proc.output, re.M)  # it did rerun
+    log = (imported / PATHS.log("train", model)).read_text()
+    assert "resumed" in log and "set aside" not in log, log[-3000:]
+    assert not (imported / PATHS.checkpoint(model)).parent.joinpath("set-aside").exists()
+    again = load_checkpoint(imported / PATHS.checkpoint(model), map_location="cpu")
+    assert again["epoch"] == best["epoch"] == 1
+    for name, tensor in best["model_state"].items():  # the same weights: no epoch trained again
+        assert torch.equal(again["model_state"][name], tensor), name
 
 
 def test_default_profile_leaves_slurm_threads_alone(tmp_path):

@@ -34,6 +34,7 @@ naming the file and how to rebuild it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -83,8 +84,9 @@ class CacheWriter:
     Records are appended (index = number written so far) or put at an explicit index, in any
     order; :meth:`close` checks that the indices are exactly ``0 .. count-1``. Use as a context
     manager: an exception inside the block removes the temporary file and leaves ``path``
-    untouched. ``meta`` becomes the header (``count``, ``schema_version`` and the cap summary
-    ``cap`` are added).
+    untouched. ``meta`` becomes the header (``count``, ``schema_version``, the cap summary
+    ``cap`` and ``graphs_sha256`` are added: sha256 over the records' own sha256 digests in index
+    order, a content hash that does not depend on how the dataset file was written).
     """
 
     def __init__(self, path: str | os.PathLike, meta: Mapping):
@@ -93,6 +95,7 @@ class CacheWriter:
         self.stats = ElementStats()
         self.cap = CapStats()
         self._indices: set[int] = set()
+        self._digests: dict[int, bytes] = {}  # index -> sha256 of the record (graphs_sha256)
         self._atomic = atomic_path(self.path, suffix=".lmdb")
         self._tmp = self._atomic.__enter__()
         self._map_size = _INITIAL_MAP_SIZE
@@ -137,6 +140,7 @@ class CacheWriter:
         if index < 0 or index in self._indices:
             raise ValueError(f"{self.path}: graph index {index} written twice or negative")
         self._indices.add(index)
+        self._digests[index] = hashlib.sha256(record).digest()
         self.stats.add(z, y)
         self.cap.add(AtomEdgeCounts.from_arrays(decode(record)) if counts is None else counts)
         self._batch.append((entry_key(index), record))
@@ -167,6 +171,9 @@ class CacheWriter:
             "count": self.count,
             "schema_version": SCHEMA_VERSION,
             "cap": self.cap.header_meta(),
+            "graphs_sha256": hashlib.sha256(
+                b"".join(self._digests[k] for k in sorted(self._digests))
+            ).hexdigest(),
         }
 
     def close(self) -> None:

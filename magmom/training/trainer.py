@@ -271,11 +271,22 @@ def graph_settings_of(dataset: Sequence, config: Mapping[str, Any], cutoff: floa
     }
 
 
+# Header keys that name where a cache's graphs came from, not what they are: a dataset imported
+# again from the same source has other bytes (ASE db row times and ids) but the same graphs.
+PROVENANCE_KEYS = ("dataset", "dataset_sha256", "split_sha256")
+
+
 def dataset_description(dataset: Sequence) -> dict[str, Any]:
-    """What identifies a dataset for the resume guard: a cache's header, else its size."""
+    """What identifies a dataset for the resume guard: a cache's header (with its content hash
+    ``graphs_sha256``, the file hashes of the dataset and split it was built from are left out),
+    else its size."""
     header = getattr(dataset, "header", None)
     if header is not None:
-        return dict(header)
+        header = dict(header)
+        if "graphs_sha256" in header:
+            for key in PROVENANCE_KEYS:
+                header.pop(key, None)
+        return header
     return {"count": len(dataset), "atoms": int(sum(int(d.num_nodes) for d in dataset))}
 
 
