@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import socket
+import time
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +18,9 @@ def log_to(log_path: str | Path | None, level: int = logging.INFO) -> Iterator[N
     """Redirect stdout/stderr and the root logger to ``log_path`` (append) for the block.
 
     Exceptions are written to the log with their traceback and re-raised, so Snakemake marks the
-    job failed and the user finds the reason in the rule's log file. ``None`` leaves output alone.
+    job failed and the user finds the reason in the rule's log file; the failed job's log is also
+    copied to :func:`failed_log_path` (Snakemake deletes a job's log when it reruns the job, and
+    the copy is no declared file of any job). ``None`` leaves output alone.
     """
     if log_path is None:
         logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -37,10 +41,21 @@ def log_to(log_path: str | Path | None, level: int = logging.INFO) -> Iterator[N
                     yield
                 except BaseException:
                     traceback.print_exc(file=fh)
+                    keep = failed_log_path(log_path)
+                    print(f"(this log is kept as {keep}: a rerun of the job replaces it)", file=fh)
+                    fh.flush()
+                    shutil.copyfile(log_path, keep)
                     raise
         finally:
             root.removeHandler(handler)
             root.setLevel(old_level)
+
+
+def failed_log_path(log_path: str | Path) -> Path:
+    """Where a failed job's log is kept: ``<name>.failed-<UTC time>.log`` beside the log."""
+    path = Path(log_path)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    return path.with_name(f"{path.stem}.failed-{stamp}{path.suffix or '.log'}")
 
 
 def job_context() -> str:
