@@ -34,6 +34,7 @@ from magmom.layout import (  # noqa: E402
     gnn_model_ids as _gnn_ids,
     parse_model_id,
 )
+from magmom.evaluation.provenance import label_origin  # noqa: E402
 from magmom.recipe import slab_index  # noqa: E402
 from magmom.source_closure import code_sha256  # noqa: E402
 from magmom.recipe.table_files import table_paths as study_table_paths  # noqa: E402
@@ -344,10 +345,6 @@ def _labels_source(path):
         return json.load(fh)
 
 
-def _label_kind(surrogate):
-    return "CHGNet surrogate (not DFT)" if surrogate else "DFT / imported"
-
-
 MODEL_FIGURE_KINDS = {"parity": "parity plot", "error_hist": "signed-error histogram"}
 
 
@@ -374,7 +371,7 @@ def model_figure_labels(figure):
             "model": wildcards.model_id,
             "figure": kind,
             "test atoms": f"{name}: {subset['n_atoms']:,} atoms in {subset['n_slabs']:,} slabs",
-            "labels": _label_kind(m["surrogate"]),
+            "labels": label_origin(m["labellers"]),
         }
 
     return labels
@@ -390,7 +387,7 @@ def report_figure_labels(figure):
             "models": len(input.metrics),
             "test atoms": prov["n_atoms"].get("test", 0),
             "test slabs": prov["n_slabs"].get("test", 0),
-            "labels": _label_kind(prov["surrogate"]),
+            "labels": label_origin(prov["labellers"]),
         }
 
     return labels

@@ -3,7 +3,7 @@
 import pytest
 from baselines_helpers import toy_dataset, toy_split, write_dataset_db, write_split
 
-from magmom.evaluation.provenance import label_provenance, surrogate_note
+from magmom.evaluation.provenance import label_origin, label_provenance, surrogate_note
 
 
 def config(labeller="gpaw", source=None, target="abs"):
@@ -42,3 +42,17 @@ def test_counts_per_split(files):
     assert prov["n_slabs"] == {"test": 1, "train": 3, "val": 1}
     assert sum(prov["n_atoms"].values()) == sum(len(a) for _, a, _ in dataset)
     assert prov["target"] == "abs"
+
+
+@pytest.mark.parametrize(
+    ("labellers", "origin"),
+    [
+        ({"gpaw": 5}, "DFT (GPAW)"),
+        ({"chgnet": 5}, "CHGNet surrogate (not DFT)"),
+        ({"imported": 5}, "imported, origin unknown"),  # never called DFT
+        ({"unknown": 2, "vasp-run-7": 1}, "imported, origin unknown"),
+        ({"gpaw": 9, "imported": 1}, "DFT (GPAW) 90 %, imported, origin unknown 10 %"),
+    ],
+)
+def test_label_origin_calls_only_gpaw_labels_dft(labellers, origin):
+    assert label_origin(labellers) == origin

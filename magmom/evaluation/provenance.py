@@ -58,6 +58,28 @@ def label_provenance(
     }
 
 
+LABEL_ORIGINS = {"gpaw": "DFT (GPAW)", "chgnet": "CHGNet surrogate (not DFT)"}
+"""What each labeller's labels are; any other labeller (``imported``, ``unknown``, a name from an
+imported file) is an imported label of unknown origin."""
+
+UNKNOWN_ORIGIN = "imported, origin unknown"
+
+
+def label_origin(labellers: Mapping[str, int]) -> str:
+    """What the labels are, for report pages and figure labels: one origin (``DFT (GPAW)``,
+    ``CHGNet surrogate (not DFT)``, ``imported, origin unknown``), or each origin's share of the
+    slabs when they are mixed (``DFT (GPAW) 90 %, imported, origin unknown 10 %``)."""
+    shares: Counter[str] = Counter()
+    for labeller, n in labellers.items():
+        shares[LABEL_ORIGINS.get(labeller, UNKNOWN_ORIGIN)] += int(n)
+    if not shares:
+        return UNKNOWN_ORIGIN
+    if len(shares) == 1:
+        return next(iter(shares))
+    total = sum(shares.values())
+    return ", ".join(f"{origin} {100 * n / total:.0f} %" for origin, n in shares.most_common())
+
+
 def surrogate_note(provenance: Mapping) -> str | None:
     """One sentence for every page when the labels are surrogate labels, else None."""
     if not provenance.get("surrogate"):
