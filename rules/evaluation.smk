@@ -77,7 +77,6 @@ rule deployment_cost:
     threads: 2
     params:
         elements=config["recipe"]["elements"],
-        max_neighbors=config["graphs"]["max_neighbors"],
         include_chgnet=bool(
             config["baselines"]["chgnet_zeroshot"]
             or config["baselines"]["chgnet_finetune"]["enabled"]

@@ -112,7 +112,9 @@ class MomentPredictor:
         from magmom.graphs.cache import SCHEMA_VERSION
 
         trained_on = self.graph.get("schema_version")
-        if trained_on is not None and trained_on != SCHEMA_VERSION:
+        # schema 3 only names the rule in the header; a schema-2 model's shell-complete graphs
+        # are rebuilt exactly (graph_settings resolves its rule)
+        if trained_on is not None and trained_on not in (2, SCHEMA_VERSION):
             log.warning(
                 "%s was trained on graph schema %s; this code builds schema %s graphs (the "
                 "neighbour cap or layout changed): predictions may differ from its test scores; "
@@ -145,8 +147,11 @@ class MomentPredictor:
             pbc=np.asarray(atoms.pbc, dtype=bool),
             magmoms=np.zeros(len(atoms)),  # no label: y and magmom are unused zeros
         )
+        graph = self.graph
         return arrays_to_data(
-            graph_arrays(slab, self.cutoff, self.graph["max_neighbors"], self.target)
+            graph_arrays(
+                slab, self.cutoff, graph["max_neighbors"], self.target, rule=graph["neighbor_rule"]
+            )
         )
 
     @torch.inference_mode()

@@ -260,12 +260,20 @@ def element_counts_of(dataset: Sequence) -> torch.Tensor:
 
 
 def graph_settings_of(dataset: Sequence, config: Mapping[str, Any], cutoff: float) -> dict:
-    """How the training graphs were built (cutoff, per-atom cap, target): from a cache's header,
-    else from the config; stored in the checkpoint so a predictor builds the same graphs."""
+    """How the training graphs were built (cutoff, neighbour rule and cap, target): from a cache's
+    header, else from the config; stored in the checkpoint so a predictor builds the same graphs."""
+    from magmom.graphs.neighbours import resolve_rule
+
     header = getattr(dataset, "header", None) or {}
+    graphs = config.get("graphs", {})
+    rule, max_neighbors = resolve_rule(
+        header.get("neighbor_rule", graphs.get("neighbor_rule")),
+        header.get("max_neighbors", graphs.get("max_neighbors")),
+    )
     return {
         "cutoff": float(cutoff),
-        "max_neighbors": header.get("max_neighbors", config.get("graphs", {}).get("max_neighbors")),
+        "neighbor_rule": rule,
+        "max_neighbors": max_neighbors,
         "target": header.get("target", config.get("dataset", {}).get("target", "abs")),
         "schema_version": header.get("schema_version"),
     }
