@@ -59,6 +59,7 @@ def test_checkpoint_carries_graph_settings_and_element_counts(trained):
     assert ckpt["format_version"] == 2
     assert ckpt["graph"] == {
         "cutoff": 4.0,
+        "neighbor_rule": "shell_complete",  # tiny_caches give a cap and no rule
         "max_neighbors": 50,
         "target": "abs",
         "schema_version": SCHEMA_VERSION,

@@ -13,6 +13,11 @@ For targets :math:`y_i` and predictions :math:`\hat y_i` over :math:`n` atoms,
 :math:`R^2` is undefined (``None``) when all targets are equal. Every set is reported for all test
 atoms, per element, and once more with ``excluded_elements`` (V, Cr, Mn in the study: atoms whose
 moment is not a function of local structure) removed.
+
+``raw_negative_fraction``: the share of atoms whose raw model output was below zero, i.e. where
+the clip of an ``|m|`` prediction acted (:mod:`magmom.models.output`); from the predictions'
+``y_raw`` column, or from ``y_pred`` for producers without one (the baselines' output is their
+prediction). Negative ``y_pred`` values of such a producer are not clipped here.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
+
+from magmom.predictions import RAW_COLUMN
 
 
 def regression_metrics(y_true, y_pred) -> dict:
@@ -48,6 +55,12 @@ def regression_metrics(y_true, y_pred) -> dict:
     }
 
 
+def negative_fraction(raw) -> float | None:
+    """Fraction of raw outputs below zero (None for no outputs)."""
+    raw = np.asarray(raw, dtype=np.float64)
+    return float(np.mean(raw < 0.0)) if raw.size else None
+
+
 def per_element_metrics(df: pd.DataFrame) -> dict[str, dict]:
     """:func:`regression_metrics` of each element present in ``df`` (keys sorted by symbol)."""
     return {
@@ -59,6 +72,9 @@ def per_element_metrics(df: pd.DataFrame) -> dict[str, dict]:
 def metric_set(df: pd.DataFrame) -> dict:
     """Overall metrics, ``n_slabs`` and the per-element breakdown of one predictions frame."""
     out = regression_metrics(df["y_true"].to_numpy(), df["y_pred"].to_numpy())
+    out["raw_negative_fraction"] = negative_fraction(
+        df[RAW_COLUMN if RAW_COLUMN in df else "y_pred"]
+    )
     out["n_slabs"] = int(df["slab_id"].nunique())
     out["per_element"] = per_element_metrics(df)
     return out

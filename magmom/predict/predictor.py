@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from magmom.models.output import to_target
 from magmom.predict.structures import Frame, StructureError, check_frame
 from magmom.training.checkpoint import BEST, element_counts, graph_settings, load_model
 from magmom.training.device import select_device
@@ -159,7 +160,7 @@ class MomentPredictor:
         from torch_geometric.data import Batch
 
         batch = Batch.from_data_list(list(graphs)).to(self.device)
-        out = self.model(batch).float().cpu().numpy().astype(np.float64)
+        out = to_target(self.model(batch), self.target).float().cpu().numpy().astype(np.float64)
         bounds = batch.ptr.cpu().numpy()
         return [out[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 

@@ -51,6 +51,7 @@ from magmom.config import model_settings
 from magmom.graphs.element_stats import ElementStats
 from magmom.io import write_text
 from magmom.layout import cutoff_token, format_model_id, parse_model_id
+from magmom.models.output import to_target
 from magmom.training.checkpoint import (
     BEST,
     FORMAT,
@@ -380,6 +381,8 @@ class Trainer:
         self.out_dir = Path(out_dir)
         self.identity = dict(identity)
         self.model_id = self.identity.get("model_id", "model")
+        # what the raw outputs are clipped to (magmom.models.output); the study's |m| by default
+        self.target = (self.identity.get("graph") or {}).get("target", "abs")
         self.num_workers = num_workers
         self.progress = progress
         self.optimizer = torch.optim.AdamW(
@@ -478,6 +481,7 @@ class Trainer:
         return mae
 
     def _forward(self, batch) -> torch.Tensor:
+        """The model's predictions of the target (:func:`magmom.models.output.to_target`)."""
         pred = self.model(batch)
         if pred.shape != batch.y.shape:
             raise TrainingError(
@@ -485,7 +489,7 @@ class Trainer:
                 f"{batch.num_nodes} atoms; per-atom predictions of shape ({batch.num_nodes},) "
                 f"are required"
             )
-        return pred
+        return to_target(pred, self.target)
 
     # -- state --
     def _snapshot(self, val_mae: float) -> dict[str, Any]:
