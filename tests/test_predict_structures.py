@@ -128,7 +128,8 @@ def test_module_runs_as_a_cold_process(trained, tmp_path):
     np.testing.assert_allclose(
         table["moment"], reference_moments(trained, ids[0]), rtol=1e-4, atol=1e-5
     )
-    assert "cutoff 4 Å, neighbour cap 50, target abs, device cpu" in run.stderr
+    settings = "cutoff 4 Å, neighbour rule shell_complete (cap 50), target abs, device cpu"
+    assert settings in run.stderr
 
 
 def test_bad_inputs_are_reported_and_cost_only_themselves(trained, tmp_path, caplog):
