@@ -93,7 +93,7 @@ def read_predictions(path: str | Path) -> pd.DataFrame:
         )
     if df.empty:
         raise PredictionsError(f"{path}: no prediction rows (is the test split empty?)")
-    for col in ("y_true", "y_pred", RAW_COLUMN)[: 2 + (RAW_COLUMN in df.columns)]:
+    for col in [c for c in ("y_true", "y_pred", RAW_COLUMN) if c in df.columns]:
         bad = ~np.isfinite(df[col].to_numpy(dtype=float))
         if bad.any():
             first = df.loc[bad].iloc[0]

@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from magmom.graphs.neighbours import resolve_rule
 from magmom.io import atomic_path
 
 FORMAT = "magmom-checkpoint"
@@ -129,8 +130,6 @@ def graph_settings(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
     ``shell_complete`` when ``max_neighbors`` was set
     (:func:`~magmom.graphs.neighbours.resolve_rule` with ``rule=None``).
     """
-    from magmom.graphs.neighbours import resolve_rule
-
     if "graph" in checkpoint:
         graph = dict(checkpoint["graph"])
     else:

@@ -49,6 +49,7 @@ from tqdm.auto import tqdm
 
 from magmom.config import model_settings
 from magmom.graphs.element_stats import ElementStats
+from magmom.graphs.neighbours import resolve_rule
 from magmom.io import write_text
 from magmom.layout import cutoff_token, format_model_id, parse_model_id
 from magmom.models.output import to_target
@@ -263,8 +264,6 @@ def element_counts_of(dataset: Sequence) -> torch.Tensor:
 def graph_settings_of(dataset: Sequence, config: Mapping[str, Any], cutoff: float) -> dict:
     """How the training graphs were built (cutoff, neighbour rule and cap, target): from a cache's
     header, else from the config; stored in the checkpoint so a predictor builds the same graphs."""
-    from magmom.graphs.neighbours import resolve_rule
-
     header = getattr(dataset, "header", None) or {}
     graphs = config.get("graphs", {})
     rule, max_neighbors = resolve_rule(
