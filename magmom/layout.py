@@ -64,6 +64,10 @@ ARCHITECTURES: tuple[str, ...] = (
 """The 16 GNN architectures: 15 MagmomGNN operators (:data:`magmom.models.operators.OPERATORS`,
 same order) and ``dimenet`` (periodic DimeNet++)."""
 
+NEIGHBOR_RULES: tuple[str, ...] = ("radius", "shell_complete", "study_global")
+"""How a graph's edges are chosen within the cutoff (config ``graphs.neighbor_rule``; the rules'
+definitions are in :mod:`magmom.graphs.neighbours`). The first is the default."""
+
 NUM_Z = 119
 """Length of every per-atomic-number table (index = Z, 0 .. 118; row 0 is no element)."""
 

@@ -80,7 +80,6 @@ rule deployment_cost:
     params:
         code=code_version("deployment_cost.py"),
         elements=config["recipe"]["elements"],
-        max_neighbors=config["graphs"]["max_neighbors"],
         include_chgnet=bool(
             config["baselines"]["chgnet_zeroshot"]
             or config["baselines"]["chgnet_finetune"]["enabled"]

@@ -6,7 +6,8 @@ from magmom.graphs.cache import SCHEMA_VERSION as GRAPH_CACHE_SCHEMA_VERSION
 
 
 rule graph_cache:
-    """Graphs of every labelled slab at one cutoff (config `graphs`, `dataset.target`)."""
+    """Graphs of every labelled slab at one cutoff (config `graphs`: neighbour rule and cap;
+    `dataset.target`)."""
     input:
         dataset=PATHS.dataset_db(),
         split=PATHS.split_file(),
@@ -27,6 +28,8 @@ rule graph_cache:
     params:
         code=code_version("build_graph_cache.py"),
         cutoff=lambda wildcards: float(wildcards.cutoff),
+        # the rule that chooses the edges (a change rebuilds the caches and retrains the models)
+        neighbor_rule=config["graphs"]["neighbor_rule"],
         max_neighbors=config["graphs"]["max_neighbors"],
         target=config["dataset"]["target"],
         dataset_name=NAME,

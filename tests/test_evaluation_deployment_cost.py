@@ -45,7 +45,6 @@ def test_benchmark_rows(checkpoints):
     table = benchmark(
         checkpoints,
         ELEMENTS,
-        max_neighbors=50,
         include_chgnet=True,
         load_repeats=1,
         repeats=3,

@@ -107,3 +107,34 @@ def test_numeric_slab_ids_stay_strings(tmp_path):
     df = frame([("007", 0, "Fe", 2.0, 2.1)])
     df.to_csv(tmp_path / "m.csv", index=False)
     assert read_predictions(tmp_path / "m.csv")["slab_id"].iloc[0] == "007"
+
+
+def test_bootstrap_interval_resamples_slabs_not_atoms():
+    """Two slabs of 50 atoms, one predicted exactly, one off by 1 μB everywhere: over slabs the
+    MAE of a resample is 0, 0.5 or 1 (p = 1/4, 1/2, 1/4), so the 95 % interval is [0, 1]; a
+    bootstrap over atoms would give ~0.5 ± 0.1."""
+    rows = [(s, k, "Fe", 1.0, 1.0 + (s == "b")) for s in ("a", "b") for k in range(50)]
+    m = evaluate(frame(rows), ())["all"]
+    assert m["mae"] == pytest.approx(0.5)
+    assert m["mae_ci95"] == pytest.approx([0.0, 1.0])
+    assert evaluate(frame(rows), ())["all"]["mae_ci95"] == m["mae_ci95"]  # seeded
+
+
+def test_bootstrap_interval_narrows_with_more_slabs_and_is_paired():
+    """Every model scored on the same slabs gets the same slab draws: a model whose errors are
+    those of another plus 0.01 μB on every atom has its interval shifted by exactly 0.01."""
+    rng = np.random.default_rng(0)
+    widths = []
+    for n_slabs in (10, 160):
+        err = rng.exponential(0.1, size=(n_slabs, 8))
+        rows = [
+            (f"s{s:03d}", k, "Ni", 0.6, 0.6 + err[s, k]) for s in range(n_slabs) for k in range(8)
+        ]
+        low, high = evaluate(frame(rows), ())["all"]["mae_ci95"]
+        mae = err.mean()
+        assert low < mae < high
+        widths.append(high - low)
+        shifted = [(s, k, el, y, p + 0.01) for s, k, el, y, p in rows]
+        low2, high2 = evaluate(frame(shifted), ())["all"]["mae_ci95"]
+        assert (low2 - low, high2 - high) == pytest.approx((0.01, 0.01))
+    assert widths[1] < widths[0] / 2  # ~1/sqrt(16) narrower

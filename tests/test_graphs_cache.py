@@ -133,6 +133,7 @@ def test_header_and_element_stats(caches, slabs, split_of):
     ids = sorted(i for i, s in split_of.items() if s == "train")
     assert header["schema_version"] == cache_module.SCHEMA_VERSION
     assert header["cutoff"] == CUTOFF and header["max_neighbors"] == CAP
+    assert header["neighbor_rule"] == "shell_complete"  # a cap given, no rule named
     assert header["count"] == len(ids) and header["target"] == "abs"
     assert header["dataset_sha256"] == "d" * 64 and header["split_sha256"] == "s" * 64
     assert header["slabs_sha256"] == slabs_sha256(ids)
@@ -206,12 +207,15 @@ def test_header_summarises_the_cap(caches, slabs, split_of):
     assert abs(total.reach_median - np.median(all_reach)) <= REACH_BIN
     by_cutoff = cap_summaries_by_cutoff(caches.values())
     assert list(by_cutoff) == [CUTOFF] and by_cutoff[CUTOFF].atoms == total.atoms
-    table = cap_markdown(by_cutoff, CAP).splitlines()
+    assert total.reach_max == pytest.approx(max(all_reach), abs=REACH_BIN)
+    assert total.reach_max < CUTOFF - 0.5  # the cap binds: the effective radius falls short
+    table = cap_markdown(by_cutoff, "shell_complete", CAP).splitlines()
     assert table[-1] == (
-        f"| 6 Å | {total.edges_per_atom_mean:.1f} | {total.edges_per_atom_max} | "
-        f"{total.capped_fraction:.1%} | {total.reach_median:.2f} Å | {total.atoms:,} |"
+        f"| 6 Å | {total.reach_median:.2f} Å | {total.reach_max:.2f} Å | "
+        f"{total.edges_per_atom_mean:.1f} | {total.edges_per_atom_max} | "
+        f"{total.capped_fraction:.1%} | {total.atoms:,} |"
     )
-    assert f"its {CAP} nearest neighbours" in table[0]
+    assert f"its {CAP} nearest neighbours" in table[0] and "`shell_complete`" in table[0]
 
 
 def test_wrong_schema_version_is_rejected(tmp_path, slabs, monkeypatch):

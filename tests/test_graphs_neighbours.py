@@ -1,4 +1,5 @@
-"""Neighbour lists: vesin equals ASE's neighbor_list; the shell-complete per-atom cap."""
+"""Neighbour lists: vesin equals ASE's neighbor_list; the neighbour rules (radius, the
+shell-complete per-atom cap, the study's global cap)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from ase.neighborlist import neighbor_list
 from graphs_helpers import metal_slabs, random_slab
 
 from magmom.graphs.neighbours import (
+    DEFAULT_RULE,
     SHELL_TOLERANCE,
     neighbour_edges,
     pairs_vesin,
+    resolve_rule,
     shell_complete_cap,
 )
 
@@ -188,3 +191,39 @@ def test_no_edges_below_the_shortest_distance():
     atoms = metal_slabs()[1]
     edges = neighbour_edges(atoms.positions, atoms.cell[:], atoms.pbc, 1.0, 50)
     assert len(edges) == 0 and edges.shift.shape == (0, 3)
+
+
+def test_rules_by_name():
+    """radius keeps every edge within the cutoff whatever the cap; shell_complete is the rule the
+    cap alone selected before schema 3; study_global keeps the K·N globally shortest edges."""
+    atoms = fcc111("Ni", size=(3, 3, 4), a=3.52, vacuum=8.0)
+    atoms.rattle(0.02, seed=4)
+    args = (atoms.positions, atoms.cell[:], atoms.pbc, 8.0)
+    full = neighbour_edges(*args)
+    assert DEFAULT_RULE == "radius"
+    radius = neighbour_edges(*args, 50, rule="radius")
+    assert len(radius) == len(full) == int(radius.degree_within_cutoff.sum()) > 50 * len(atoms)
+    shell = neighbour_edges(*args, 50, rule="shell_complete")
+    legacy = neighbour_edges(*args, 50)
+    assert np.array_equal(shell.i, legacy.i) and np.array_equal(shell.j, legacy.j)
+    glob = neighbour_edges(*args, 50, rule="study_global")
+    assert len(glob) == 50 * len(atoms)
+    # the kept edges are the globally shortest: none dropped is shorter than any kept
+    dropped = np.setdiff1d(full.dist, glob.dist)
+    assert glob.dist.max() <= dropped.min()
+    degree = np.bincount(glob.i, minlength=len(atoms))
+    assert degree.min() < 50 < degree.max()  # a global budget, not a per-atom cap
+    for edges in (radius, shell, glob):  # grouped by centre, nearest first
+        assert np.all(np.diff(edges.i) >= 0)
+        same = np.diff(edges.i) == 0
+        assert np.all(np.diff(edges.dist)[same] >= 0)
+
+
+def test_rule_names_and_caps_are_checked():
+    assert resolve_rule(None, None) == ("radius", None)
+    assert resolve_rule(None, 50) == ("shell_complete", 50)
+    assert resolve_rule("radius", 50) == ("radius", None)
+    with pytest.raises(ValueError, match="unknown neighbour rule 'nearest'.*graphs.neighbor_rule"):
+        resolve_rule("nearest", 50)
+    with pytest.raises(ValueError, match="study_global.*needs max_neighbors"):
+        resolve_rule("study_global", None)

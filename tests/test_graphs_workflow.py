@@ -87,7 +87,13 @@ def workflow(tmp_path_factory):
         "build_graph_cache.py",
         input={"dataset": str(dataset), "split": str(split)},
         output={s: str(p) for s, p in caches.items()},
-        params={"cutoff": 4.0, "max_neighbors": 50, "target": "abs", "dataset_name": "unit"},
+        params={
+            "cutoff": 4.0,
+            "neighbor_rule": "radius",
+            "max_neighbors": 50,
+            "target": "abs",
+            "dataset_name": "unit",
+        },
         log=str(root / "logs/graphs-r4.log"),
         threads=2,
         wildcards={"cutoff": "4"},
@@ -111,7 +117,8 @@ def test_graph_rule_outputs(workflow):
     with open(workflow.split, newline="") as fh:
         split_of = {r["slab_id"]: r["split"] for r in csv.DictReader(fh)}
     for split, path in workflow.caches.items():
-        cache = GraphCache(path, cutoff=4, max_neighbors=50, target="abs", split=split)
+        cache = GraphCache(path, cutoff=4, neighbor_rule="radius", target="abs", split=split)
+        assert cache.header["max_neighbors"] is None  # the radius rule has no cap
         header = cache.header
         assert header["dataset_sha256"] == file_sha256(workflow.dataset)
         assert header["split_sha256"] == file_sha256(workflow.split)
@@ -136,8 +143,9 @@ main()
 """
 
 
-def test_a_new_cache_schema_version_reruns_the_graph_cache_rule(workflow, tmp_path):
-    """Caches built by an older format are stale: the schema version is a param of the rule."""
+def test_a_new_schema_version_or_neighbour_rule_reruns_the_graph_cache_rule(workflow, tmp_path):
+    """Caches built by an older format or another neighbour rule are stale: the schema version and
+    the rule are params of the rule."""
     tiny = Layout("results/tiny", "tiny")  # presets/tiny.yaml
     for src, dst in ((workflow.dataset, tiny.dataset_db()), (workflow.split, tiny.split_file())):
         (tmp_path / dst).parent.mkdir(parents=True, exist_ok=True)
@@ -164,3 +172,8 @@ def test_a_new_cache_schema_version_reruns_the_graph_cache_rule(workflow, tmp_pa
     newer = snakemake(SCHEMA_VERSION + 1, "-n", "--rerun-triggers", "params")
     assert re.search(r"^graph_cache\s+1$", newer, flags=re.M), newer
     assert "params" in newer.lower().split("reason:")[1], newer
+    assert GraphCache(tmp_path / caches[0]).header["neighbor_rule"] == "radius"  # the default
+    rule = "graphs={neighbor_rule: shell_complete}"
+    other = snakemake(SCHEMA_VERSION, "-n", "--rerun-triggers", "params", "--config", rule)
+    assert re.search(r"^graph_cache\s+1$", other, flags=re.M), other
+    assert "params" in other.lower().split("reason:")[1], other

@@ -17,6 +17,7 @@ from magmom.layout import (
     ELEMENTS,
     LABELLERS,
     LATTICES,
+    NEIGHBOR_RULES,
     Layout,
     ModelId,
     baseline_model_ids,
@@ -105,6 +106,8 @@ def test_schema_enums_are_the_module_lists():
     assert tuple(defs["architecture"]["enum"]) == ARCHITECTURES
     assert tuple(props["labeller"]["enum"]) == LABELLERS
     assert set(props["recipe"]["properties"]["facets"]["properties"]) == set(LATTICES)
+    rule = props["graphs"]["properties"]["neighbor_rule"]
+    assert tuple(rule["enum"]) == NEIGHBOR_RULES and rule["default"] == NEIGHBOR_RULES[0]
 
 
 def test_architectures_are_the_model_registry():

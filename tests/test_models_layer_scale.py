@@ -34,7 +34,7 @@ def batch():
 
 
 def layer_outputs(model: MagmomGNN, batch) -> list[float]:
-    """RMS of each scaled layer output."""
+    """RMS of each scaled layer output (in the model's current mode)."""
     out, h = [], model.embedding(batch.z)
     with torch.no_grad():
         for layer, scale in zip(model.layers, model.layer_scale, strict=True):
@@ -103,3 +103,22 @@ def test_training_calibrates_and_the_checkpoint_keeps_the_scales(tmp_path):
     val_batch = Batch.from_data_list([val[i] for i in range(len(val))])
     with torch.no_grad():
         assert model(val_batch).abs().max().item() < 20  # on the target scale (a few μB)
+
+
+@pytest.mark.parametrize("operator", ["cgconv", "transformerconv", "nnconv"])
+def test_calibration_sees_the_training_mode_network(operator, batch):
+    """The scaled features have RMS <= 1, = 1 where a layer was scaled, in training mode (what
+    the layers train with; cgconv's BatchNorm uses batch statistics there), and calibrating
+    leaves BatchNorm's running statistics as they were."""
+    torch.manual_seed(0)
+    model = build_model(operator, CUTOFF, {**MODELS, "hidden": 32})
+    running = {k: v.clone() for k, v in model.named_buffers() if k != "layer_scale"}
+    (scales,) = calibrate_layer_scales(model, batch)
+    assert all(torch.equal(v, running[k]) for k, v in model.named_buffers() if k in running)
+    model.train()
+    rms = layer_outputs(model, batch)
+    for scale, value in zip(scales.tolist(), rms, strict=True):
+        assert value <= 1.0 + 1e-4
+        if scale < 1.0:
+            assert value == pytest.approx(1.0, rel=1e-3)
+    assert min(rms) > 0.3, f"{operator}: training-mode features at RMS {rms}"

@@ -59,6 +59,7 @@ def test_checkpoint_carries_graph_settings_and_element_counts(trained):
     assert ckpt["format_version"] == 2
     assert ckpt["graph"] == {
         "cutoff": 4.0,
+        "neighbor_rule": "shell_complete",  # tiny_caches give a cap and no rule
         "max_neighbors": 50,
         "target": "abs",
         "schema_version": SCHEMA_VERSION,
@@ -127,7 +128,8 @@ def test_module_runs_as_a_cold_process(trained, tmp_path):
     np.testing.assert_allclose(
         table["moment"], reference_moments(trained, ids[0]), rtol=1e-4, atol=1e-5
     )
-    assert "cutoff 4 Å, neighbour cap 50, target abs, device cpu" in run.stderr
+    settings = "cutoff 4 Å, neighbour rule shell_complete (cap 50), target abs, device cpu"
+    assert settings in run.stderr
 
 
 def test_bad_inputs_are_reported_and_cost_only_themselves(trained, tmp_path, caplog):

@@ -254,3 +254,24 @@ def test_diverged_models_are_noted_and_stay_ranked(metrics, tmp_path):
     md = out["ranking_md"].read_text()
     assert "**Diverged:** cgconv-r4, chgnet-finetuned ended with a test MAE over" in md
     assert pd.read_csv(out["ranking_csv"]).set_index("model").loc["cgconv-r4", "note"] == note
+
+
+def test_ranking_marks_overlapping_bootstrap_intervals_as_ties():
+    intervals = {  # model: (MAE, 95 % interval)
+        "cgconv-r3": (0.15, [0.10, 0.20]),
+        "cgconv-r4": (0.20, [0.15, 0.30]),  # overlaps rank 1
+        "schnetconv-r3": (0.37, [0.35, 0.40]),  # overlaps nothing better
+        "schnetconv-r4": (0.42, [0.38, 0.50]),  # overlaps rank 3 (and not rank 1, 2)
+        "element-mean": (0.60, None),  # no interval (metrics written before it existed)
+    }
+    metrics = {}
+    rng = np.random.default_rng(0)
+    for model_id, (mae, ci) in intervals.items():
+        m = metrics_for(model_id, rng, noise={model_id: 0.01})
+        m["all"]["mae"], m["all"]["mae_ci95"] = mae, ci
+        metrics[model_id] = m
+    table = ranking_table(metrics, GNN, surrogate=False).set_index("model")
+    assert table["rank"].tolist() == [1, 2, 3, 4, 5]
+    assert table["tied_with"].tolist() == [1, 1, 3, 3, 5]
+    assert table.loc["cgconv-r4", ["MAE_low", "MAE_high"]].tolist() == [0.15, 0.30]
+    assert np.isnan(table.loc["element-mean", "MAE_low"])

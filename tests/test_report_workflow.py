@@ -73,6 +73,11 @@ def test_ranking_holds_every_model(run):
     assert sorted(ranking["model"]) == sorted(GNNS + BASELINES)
     assert ranking["rank"].tolist() == list(range(1, 8))  # imported labels: nothing flagged
     assert ranking["MAE"].is_monotonic_increasing
+    # 95 % bootstrap intervals over test slabs around every MAE, ties read from them
+    assert (ranking["MAE_low"] <= ranking["MAE"]).all() and (
+        ranking["MAE"] <= ranking["MAE_high"]
+    ).all()
+    assert ranking["tied_with"].iloc[0] == 1 and (ranking["tied_with"] <= ranking["rank"]).all()
     assert ranking["n_atoms"].nunique() == 1  # every model scored on the same test atoms
     prov = json.loads((run / E2E.provenance()).read_text())
     assert ranking["n_atoms"].iloc[0] == prov["n_atoms"]["test"]
@@ -81,10 +86,14 @@ def test_ranking_holds_every_model(run):
         assert f"| {model} |" in md
     assert "Surrogate labels" not in md
     assert f"{prov['n_slabs']['test']} slabs" in md
-    # what the neighbour cap does, read from the r3 caches' headers (every split)
+    # nominal and effective radius, read from the r3 caches' headers (every split)
     cap = cap_summary(run / E2E.graph_cache(3, split) for split in SPLITS)
-    assert "What the neighbour cap does" in md
-    assert f"| 3 Å | {cap.edges_per_atom_mean:.1f} | {cap.edges_per_atom_max} |" in md
+    assert "Nominal and effective radius" in md and "neighbour rule `radius`" in md
+    assert (
+        f"| 3 Å | {cap.reach_median:.2f} Å | {cap.reach_max:.2f} Å | "
+        f"{cap.edges_per_atom_mean:.1f} | {cap.edges_per_atom_max} | 0.0% |"
+    ) in md
+    assert 2.5 < cap.reach_max <= 3.0
     assert cap.atoms == sum(prov["n_atoms"].values())
     per_element = pd.read_csv(run / E2E.report_outputs()["per_element_csv"])
     assert set(per_element["model"]) == set(GNNS + BASELINES)

@@ -10,7 +10,7 @@ from ase.data import chemical_symbols
 from training_helpers import tiny_caches, tiny_factory, tiny_graphs, train_tiny_model
 
 from magmom.graphs import GraphCache
-from magmom.predictions import COLUMNS, write_predictions
+from magmom.predictions import COLUMNS, RAW_COLUMN, write_predictions
 from magmom.training.checkpoint import load_model
 from magmom.training.predict import predict, predict_checkpoint
 from magmom.training.trainer import ModelSpec
@@ -32,7 +32,7 @@ def test_predictions_follow_the_contract(setup):
     csv = root / "predictions" / "schnetconv-r4.csv"
     predict_checkpoint(best, caches["test"], csv, batch_size=3)
     frame = pd.read_csv(csv, dtype={"slab_id": str})
-    assert tuple(frame.columns) == COLUMNS
+    assert tuple(frame.columns) == (*COLUMNS, RAW_COLUMN)
     graphs = [caches["test"][k] for k in range(len(caches["test"]))]
     assert len(frame) == sum(g.num_nodes for g in graphs)
     keys = list(zip(frame["slab_id"], frame["atom_index"], strict=True))
@@ -45,7 +45,8 @@ def test_predictions_follow_the_contract(setup):
         np.testing.assert_allclose(rows["y_true"], g.y.numpy(), rtol=1e-6, atol=1e-7)
         with torch.no_grad():
             alone = model(g.clone()).numpy()  # one slab alone: batching must not change it
-        np.testing.assert_allclose(rows["y_pred"], alone, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(rows[RAW_COLUMN], alone, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(rows["y_pred"], alone.clip(0), rtol=1e-5, atol=1e-6)
 
 
 def test_rows_are_sorted_whatever_the_cache_order():

@@ -25,6 +25,7 @@ with log_to(script_log(snakemake)):
         {name: snakemake.output[name] for name in ("train", "val", "test")},
         cutoff=params.cutoff,
         max_neighbors=params.max_neighbors,
+        rule=params.neighbor_rule,
         target=params.target,
         meta=meta,
         processes=snakemake.threads,

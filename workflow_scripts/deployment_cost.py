@@ -11,7 +11,6 @@ with log_to(script_log(snakemake)):  # noqa: F821
     table = benchmark(
         list(sm.input.checkpoints),
         sm.params.elements,
-        sm.params.max_neighbors,
         include_chgnet=sm.params.include_chgnet,
     )
     with atomic_path(sm.output[0]) as tmp:

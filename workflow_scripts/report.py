@@ -18,6 +18,10 @@ with log_to(script_log(snakemake)):  # noqa: F821
         {k: sm.output[k] for k in OUTPUT_KEYS},
         sm.params.excluded_elements,
         sm.params.top_n,
-        cap_markdown(cap_summaries_by_cutoff(sm.input.graph_caches), sm.params.max_neighbors),
+        cap_markdown(
+            cap_summaries_by_cutoff(sm.input.graph_caches),
+            sm.params.neighbor_rule,
+            sm.params.max_neighbors,
+        ),
     )
     print(ranking.to_string())

@@ -60,8 +60,10 @@ def synthetic_slab(elements: Sequence[str], seed: int = 0, size=(4, 4, 4), a: fl
     return atoms
 
 
-def slab_graph(atoms, cutoff: float, max_neighbors: int | None):
-    """The graph-contract ``Data`` of ``atoms`` at ``cutoff`` (moments zero)."""
+def slab_graph(atoms, graph: dict):
+    """The graph-contract ``Data`` of ``atoms`` built as ``graph`` says (a checkpoint's
+    :func:`~magmom.training.checkpoint.graph_settings`: cutoff, neighbour rule and cap; moments
+    zero)."""
     from magmom.graphs.builder import SlabInput, graph_arrays
     from magmom.graphs.dataset import arrays_to_data
 
@@ -73,7 +75,9 @@ def slab_graph(atoms, cutoff: float, max_neighbors: int | None):
         pbc=np.asarray(atoms.pbc, dtype=bool),
         magmoms=np.zeros(len(atoms)),
     )
-    return arrays_to_data(graph_arrays(slab, cutoff, max_neighbors))
+    return arrays_to_data(
+        graph_arrays(slab, graph["cutoff"], graph["max_neighbors"], rule=graph["neighbor_rule"])
+    )
 
 
 def time_call(
@@ -120,21 +124,21 @@ def n_parameters(model: torch.nn.Module) -> int:
 def benchmark_checkpoint(
     path: str | Path,
     atoms,
-    max_neighbors: int | None,
     devices: Sequence[torch.device],
     load_repeats: int = 3,
     repeats: int = 20,
     budget_s: float = 5.0,
 ) -> dict:
-    """One row of the cost table for the GNN checkpoint at ``path``."""
+    """One row of the cost table for the GNN checkpoint at ``path`` (its input graph built as it
+    was trained: cutoff, neighbour rule and cap from the checkpoint)."""
     from torch_geometric.data import Batch
 
-    from magmom.training.checkpoint import load_model
+    from magmom.training.checkpoint import graph_settings, load_model
 
     (model, ckpt), load_s, load_warm_s = timed_loads(
         lambda: load_model(path, device="cpu"), load_repeats
     )
-    data = slab_graph(atoms, float(ckpt["cutoff"]), max_neighbors)
+    data = slab_graph(atoms, graph_settings(ckpt))
     row = {
         "model_id": ckpt["model_id"],
         "architecture": ckpt["architecture"],
@@ -206,7 +210,6 @@ def benchmark_chgnet(
 def benchmark(
     checkpoints: Sequence[str | Path],
     elements: Sequence[str],
-    max_neighbors: int | None,
     include_chgnet: bool = True,
     seed: int = 0,
     load_repeats: int = 3,
@@ -226,7 +229,7 @@ def benchmark(
     atoms = synthetic_slab(elements, seed=seed)
     timing = {"load_repeats": load_repeats, "repeats": repeats, "budget_s": budget_s}
     rows = [
-        benchmark_checkpoint(p, atoms, max_neighbors, devices, **timing)
+        benchmark_checkpoint(p, atoms, devices, **timing)
         for p in tqdm(checkpoints, desc="deployment cost", unit="model")
     ]
     if include_chgnet:

@@ -13,6 +13,19 @@ For targets :math:`y_i` and predictions :math:`\hat y_i` over :math:`n` atoms,
 :math:`R^2` is undefined (``None``) when all targets are equal. Every set is reported for all test
 atoms, per element, and once more with ``excluded_elements`` (V, Cr, Mn in the study: atoms whose
 moment is not a function of local structure) removed.
+
+``mae_ci95``: a 95 % bootstrap interval of the MAE over test **slabs** (atoms of one slab share
+its errors, so slabs, not atoms, are the independent draws): with per-slab absolute-error sums
+:math:`A_s` and atom counts :math:`n_s`, each of :data:`BOOTSTRAP_RESAMPLES` resamples draws the
+test slabs with replacement and gives :math:`\sum_s A_s / \sum_s n_s` over the drawn slabs; the
+interval is their 2.5th and 97.5th percentile. The draws depend only on the seed and the number of
+test slabs (slabs in sorted order), so every model scored on the same test split is resampled with
+the same slab draws, and the ranking can read overlapping intervals as ties.
+
+``raw_negative_fraction``: the share of atoms whose raw model output was below zero, i.e. where
+the clip of an ``|m|`` prediction acted (:mod:`magmom.models.output`); from the predictions'
+``y_raw`` column, or from ``y_pred`` for producers without one (the baselines' output is their
+prediction). Negative ``y_pred`` values of such a producer are not clipped here.
 """
 
 from __future__ import annotations
@@ -21,6 +34,8 @@ from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
+
+from magmom.predictions import RAW_COLUMN
 
 
 def regression_metrics(y_true, y_pred) -> dict:
@@ -48,6 +63,39 @@ def regression_metrics(y_true, y_pred) -> dict:
     }
 
 
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 0
+
+
+def bootstrap_mae_interval(
+    df: pd.DataFrame,
+    level: float = 0.95,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+) -> list[float] | None:
+    """``[low, high]`` bootstrap interval of the MAE over test slabs (module docstring); None
+    without atoms."""
+    if df.empty:
+        return None
+    per_slab = (
+        df.assign(abs_err=(df["y_pred"] - df["y_true"]).abs())
+        .groupby("slab_id", sort=True)["abs_err"]
+        .agg(["sum", "count"])
+    )
+    sums, counts = per_slab["sum"].to_numpy(), per_slab["count"].to_numpy()
+    draws = np.random.default_rng(seed).integers(0, len(sums), size=(resamples, len(sums)))
+    maes = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(maes, [tail, 100 - tail])
+    return [float(low), float(high)]
+
+
+def negative_fraction(raw) -> float | None:
+    """Fraction of raw outputs below zero (None for no outputs)."""
+    raw = np.asarray(raw, dtype=np.float64)
+    return float(np.mean(raw < 0.0)) if raw.size else None
+
+
 def per_element_metrics(df: pd.DataFrame) -> dict[str, dict]:
     """:func:`regression_metrics` of each element present in ``df`` (keys sorted by symbol)."""
     return {
@@ -59,6 +107,10 @@ def per_element_metrics(df: pd.DataFrame) -> dict[str, dict]:
 def metric_set(df: pd.DataFrame) -> dict:
     """Overall metrics, ``n_slabs`` and the per-element breakdown of one predictions frame."""
     out = regression_metrics(df["y_true"].to_numpy(), df["y_pred"].to_numpy())
+    out["raw_negative_fraction"] = negative_fraction(
+        df[RAW_COLUMN if RAW_COLUMN in df else "y_pred"]
+    )
+    out["mae_ci95"] = bootstrap_mae_interval(df)
     out["n_slabs"] = int(df["slab_id"].nunique())
     out["per_element"] = per_element_metrics(df)
     return out

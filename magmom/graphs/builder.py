@@ -18,8 +18,9 @@ magmom        (N,)         f4            signed moment m, μB
 slab_id       (L,)         u1            UTF-8 bytes of the slab id
 ============  ===========  ============  ====================================================
 
-Edges are grouped by centre atom and ordered nearest first; each atom keeps its ``max_neighbors``
-nearest edges plus the rest of the last one's shell (see :mod:`magmom.graphs.neighbours`).
+Edges are grouped by centre atom and ordered nearest first; which edges within the cutoff are
+kept is the neighbour rule's choice (``radius``: all of them, the default; ``shell_complete``,
+``study_global``: capped; see :mod:`magmom.graphs.neighbours`).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from tqdm.auto import tqdm
 
 from magmom.graphs.cache import CacheWriter
 from magmom.graphs.cap_stats import AtomEdgeCounts
-from magmom.graphs.neighbours import neighbour_edges
+from magmom.graphs.neighbours import neighbour_edges, resolve_rule
 from magmom.graphs.record_layout import encode
 from magmom.layout import NUM_Z
 
@@ -88,9 +89,12 @@ def graph_arrays(
     max_neighbors: int | None,
     target: str = "abs",
     engine: str = "vesin",
+    rule: str | None = None,
 ) -> dict[str, np.ndarray]:
-    """The graph of one slab as named arrays in their stored dtypes (table in the module doc)."""
-    return graph_arrays_and_counts(slab, cutoff, max_neighbors, target, engine)[0]
+    """The graph of one slab as named arrays in their stored dtypes (table in the module doc);
+    ``rule``: the neighbour rule (None: ``shell_complete`` when ``max_neighbors`` is given, else
+    ``radius``; :func:`magmom.graphs.neighbours.resolve_rule`)."""
+    return graph_arrays_and_counts(slab, cutoff, max_neighbors, target, engine, rule)[0]
 
 
 def graph_arrays_and_counts(
@@ -99,6 +103,7 @@ def graph_arrays_and_counts(
     max_neighbors: int | None,
     target: str = "abs",
     engine: str = "vesin",
+    rule: str | None = None,
 ) -> tuple[dict[str, np.ndarray], AtomEdgeCounts]:
     """:func:`graph_arrays` and the per-atom edge counts the cache header summarises."""
     if target not in TARGETS:
@@ -117,7 +122,9 @@ def graph_arrays_and_counts(
     if n == 0 or not (0 < numbers.min() and numbers.max() < NUM_Z):
         raise GraphBuildError(f"slab {slab.slab_id}: no atoms or atomic numbers outside 1..118")
     try:
-        edges = neighbour_edges(positions, cell, slab.pbc, cutoff, max_neighbors, engine=engine)
+        edges = neighbour_edges(
+            positions, cell, slab.pbc, cutoff, max_neighbors, engine=engine, rule=rule
+        )
     except Exception as err:
         raise GraphBuildError(f"slab {slab.slab_id}: neighbour list failed: {err}") from err
     index = np.stack([edges.j, edges.i])
@@ -139,10 +146,15 @@ def graph_arrays_and_counts(
 
 
 def encoded_graph(
-    slab: SlabInput, cutoff: float, max_neighbors: int | None, target: str, engine: str = "vesin"
+    slab: SlabInput,
+    cutoff: float,
+    max_neighbors: int | None,
+    target: str,
+    engine: str = "vesin",
+    rule: str | None = None,
 ) -> tuple[bytes, np.ndarray, np.ndarray, AtomEdgeCounts]:
     """(record bytes, z, y, edge counts) of one slab: the unit of work of a builder process."""
-    arrays, counts = graph_arrays_and_counts(slab, cutoff, max_neighbors, target, engine)
+    arrays, counts = graph_arrays_and_counts(slab, cutoff, max_neighbors, target, engine, rule)
     return encode(arrays), arrays["z"], arrays["y"], counts
 
 
@@ -159,8 +171,8 @@ def slabs_sha256(slab_ids: Iterable[str]) -> str:
     return hashlib.sha256("\n".join(sorted(slab_ids)).encode()).hexdigest()
 
 
-def _encoded_batch(slabs, cutoff, max_neighbors, target, engine):
-    return [encoded_graph(s, cutoff, max_neighbors, target, engine) for s in slabs]
+def _encoded_batch(slabs, cutoff, max_neighbors, target, engine, rule):
+    return [encoded_graph(s, cutoff, max_neighbors, target, engine, rule) for s in slabs]
 
 
 def _batches(items: Iterable, size: int):
@@ -186,6 +198,7 @@ def build_caches(
     engine: str = "vesin",
     batch_size: int = 16,
     progress: bool = True,
+    rule: str | None = None,
 ) -> dict[str, int]:
     """Build one cache per split in ``outputs`` (``{split: path}``); return graphs per split.
 
@@ -198,12 +211,14 @@ def build_caches(
 
     The slabs must be exactly those of ``split_of``: a slab missing from it (a stale split), a
     slab of the split missing from ``slabs`` and duplicates are errors. ``meta`` (e.g. dataset
-    and split hashes) goes into every header beside cutoff, cap, target, split name, the hash
+    and split hashes) goes into every header beside cutoff, the neighbour rule (``neighbor_rule``,
+    :func:`~magmom.graphs.neighbours.resolve_rule`) and its cap, target, split name, the hash
     of the split's slab list and the summary of what the cap did
     (:mod:`magmom.graphs.cap_stats`). A split without slabs gives an empty cache. An error while
     reading or building leaves no file at any output path.
     """
     dataset = (meta or {}).get("dataset", "the dataset")
+    rule, max_neighbors = resolve_rule(rule, max_neighbors)
     members: dict[str, list[str]] = {split: [] for split in outputs}
     for slab_id, split in split_of.items():
         if split not in members:
@@ -239,6 +254,7 @@ def build_caches(
         max_neighbors=max_neighbors,
         target=target,
         engine=engine,
+        rule=rule,
     )
     # import the neighbour-list library (vesin imports torch: seconds) once, before forking
     neighbour_edges(np.zeros((1, 3)), np.eye(3), np.zeros(3, bool), 1.0, engine=engine)
@@ -256,6 +272,7 @@ def build_caches(
             header = {
                 **(meta or {}),
                 "cutoff": float(cutoff),
+                "neighbor_rule": rule,
                 "max_neighbors": max_neighbors,
                 "target": target,
                 "split": split,

@@ -7,11 +7,11 @@ One LMDB environment in a single file (``subdir=False``), one unnamed database:
 * keys ``b"0000000000"``, ``b"0000000001"``, ... (ten decimal digits, so byte order = index
   order): graph ``k`` of the cache, a :mod:`~magmom.graphs.record_layout` record of plain arrays;
 * key ``b"__header__"``: a record with the arrays ``meta`` (UTF-8 JSON, keys sorted: schema
-  version, cutoff, max_neighbors, count, target, dataset/split hashes, what the neighbour cap
-  did under ``"cap"``, ...), the per-element statistics of ``y``, ``stat_count``, ``stat_sum``,
-  ``stat_sumsq`` (float64, 119 entries indexed by Z), and the histogram ``cap_reach_hist`` of the
-  farthest kept neighbour's distance (:mod:`~magmom.graphs.cap_stats`), all accumulated while
-  writing so that nobody needs a second pass over the graphs.
+  version, cutoff, neighbor_rule, max_neighbors, count, target, dataset/split hashes, what the
+  neighbour rule did under ``"cap"``, ...), the per-element statistics of ``y``, ``stat_count``,
+  ``stat_sum``, ``stat_sumsq`` (float64, 119 entries indexed by Z), and the histogram
+  ``cap_reach_hist`` of the farthest kept neighbour's distance (:mod:`~magmom.graphs.cap_stats`),
+  all accumulated while writing so that nobody needs a second pass over the graphs.
 
 Nothing in the file is pickled; every value is checked by its own CRC-32 on read.
 
@@ -51,12 +51,13 @@ from magmom.graphs.element_stats import ElementStats
 from magmom.graphs.record_layout import RecordError, decode, encode
 from magmom.io import atomic_path
 
-SCHEMA_VERSION = 2
-"""Version of the cache schema (fields, dtypes, header keys, neighbour cap rule); readers reject
+SCHEMA_VERSION = 3
+"""Version of the cache schema (fields, dtypes, header keys, neighbour rules); readers reject
 other versions. 2: shell-complete cap (an atom may keep more than ``max_neighbors`` edges), cap
-summary in the header. It is a param of rule ``graph_cache`` (``rules/graphs.smk``): a bump makes
-the next run rebuild every cache. A new record layout (:mod:`magmom.graphs.record_layout`) is a
-new schema too."""
+summary in the header. 3: the header's ``neighbor_rule`` names the rule that chose the edges
+(:data:`magmom.layout.NEIGHBOR_RULES`; default ``radius``, no cap). It is a param of rule
+``graph_cache`` (``rules/graphs.smk``): a bump makes the next run rebuild every cache. A new
+record layout (:mod:`magmom.graphs.record_layout`) is a new schema too."""
 HEADER_KEY = b"__header__"
 _INITIAL_MAP_SIZE = 1 << 30
 _BATCH_BYTES = 64 << 20

@@ -120,6 +120,13 @@ class CapStats:
         k = int(np.searchsorted(np.cumsum(self.reach_hist), (total + 1) / 2))
         return (k + 0.5) * REACH_BIN
 
+    @property
+    def reach_max(self) -> float | None:
+        """Farthest kept neighbour of any atom, Å (upper edge of its 1e-3 Å bin): the effective
+        radius, the largest distance a message comes from."""
+        nonzero = np.flatnonzero(self.reach_hist)
+        return None if not len(nonzero) else (int(nonzero[-1]) + 1) * REACH_BIN
+
     def header_meta(self) -> dict:
         """JSON-ready raw counts and summary values (the ``"cap"`` entry of a cache header)."""
         mean, frac, median = self.edges_per_atom_mean, self.capped_fraction, self.reach_median
@@ -167,30 +174,41 @@ def _summaries(paths, by_cutoff: bool) -> dict:
     return out
 
 
-def cap_markdown(by_cutoff: Mapping[float, CapStats], max_neighbors: int | None) -> str:
-    """A Markdown paragraph and table: per cutoff, edges per atom, capped atoms, farthest kept."""
+def rule_phrase(rule: str, max_neighbors: int | None) -> str:
+    """What each atom keeps under ``rule`` (:mod:`magmom.graphs.neighbours`), for reports."""
+    if rule == "radius":
+        return "every neighbour within the cutoff (no cap)"
+    if rule == "shell_complete":
+        return f"its {max_neighbors} nearest neighbours plus the rest of the last one's shell"
+    return f"the {max_neighbors}·N shortest edges of its slab's graph (N atoms)"
+
+
+def cap_markdown(by_cutoff: Mapping[float, CapStats], rule: str, max_neighbors: int | None) -> str:
+    """A Markdown paragraph and table: per cutoff, the nominal radius next to the effective one
+    (median and largest farthest-kept-neighbour distance), edges per atom and capped atoms."""
     if not by_cutoff:
         return ""
 
-    def fmt(value, spec: str) -> str:
-        return "–" if value is None else format(value, spec)
+    def fmt(value, spec: str, unit: str = "") -> str:
+        return "–" if value is None else format(value, spec) + unit
 
     rows = [
-        f"| {cutoff:g} Å | {fmt(s.edges_per_atom_mean, '.1f')} | {s.edges_per_atom_max} | "
-        f"{fmt(s.capped_fraction, '.1%')} | {fmt(s.reach_median, '.2f')} Å | {s.atoms:,} |"
+        f"| {cutoff:g} Å | {fmt(s.reach_median, '.2f', ' Å')} | {fmt(s.reach_max, '.2f', ' Å')} | "
+        f"{fmt(s.edges_per_atom_mean, '.1f')} | {s.edges_per_atom_max} | "
+        f"{fmt(s.capped_fraction, '.1%')} | {s.atoms:,} |"
         for cutoff, s in by_cutoff.items()
     ]
-    cap = "no cap" if max_neighbors is None else f"its {max_neighbors} nearest neighbours"
     return "\n".join(
         [
-            f"*What the neighbour cap does* (graph caches, all splits): each atom keeps {cap} "
-            "plus the rest of the last one's shell. Where most atoms are capped, the farthest "
-            "kept neighbour, not the cutoff, bounds what a model sees: compare its median with "
-            "the cutoff before reading the sweep as an effect of the radius.",
+            f"*Nominal and effective radius* (graph caches, all splits; neighbour rule `{rule}`): "
+            f"each atom keeps {rule_phrase(rule, max_neighbors)}. The effective radius is the "
+            "distance of the farthest neighbour whose message an atom receives (median over atoms, "
+            "and the largest); where a cap binds it falls short of the cutoff, and the sweep then "
+            "measures the cap, not the radius.",
             "",
-            "| cutoff | edges per atom | max | capped atoms | median farthest kept neighbour "
-            "| atoms |",
-            "|---|---|---|---|---|---|",
+            "| cutoff (nominal) | effective radius, median | effective radius, max "
+            "| edges per atom | max | capped atoms | atoms |",
+            "|---|---|---|---|---|---|---|",
             *rows,
         ]
     )

@@ -80,7 +80,7 @@ class GraphCache(Dataset):
 
     @property
     def header(self) -> dict:
-        """Schema version, cutoff, max_neighbors, count, target, dataset/split hashes, split."""
+        """Schema version, cutoff, neighbor_rule, max_neighbors, count, target, hashes, split."""
         return dict(self.reader.header)
 
     def len(self) -> int:

@@ -1,4 +1,4 @@
-r"""Periodic neighbour lists with a per-atom cap of the nearest neighbours.
+r"""Periodic neighbour lists, and the rules that choose a graph's edges within the cutoff.
 
 For atoms at :math:`\mathbf{r}_i` in a cell with rows :math:`\mathbf{a}_1, \mathbf{a}_2,
 \mathbf{a}_3` (periodic along the directions flagged in ``pbc``; slabs use ``(T, T, F)``), an edge
@@ -19,13 +19,49 @@ path uses `vesin <https://github.com/Luthaf/vesin>`_, and the tests check that b
 positions, the cell and :math:`\mathbf{S}` (not taken from the neighbour-list engine), so the
 stored geometry does not depend on which engine found the pairs.
 
-**Cap.** Edges are ordered by the key :math:`(i,\ \lfloor d / \delta \rceil,\ j,\ S_1, S_2,
-S_3)` with :math:`\delta` = :data:`DISTANCE_RESOLUTION` = 1e-8 Å (nearest first, then the lower
-neighbour index, then the lexicographically smaller offset) and returned in that order, grouped
-by centre atom. The order only fixes how edges are stored; *which* edges are kept depends on the
-geometry alone. Each centre :math:`i` keeps its :math:`K` = ``max_neighbors`` nearest edges **and
-every edge of the shell the** :math:`K`-**th one belongs to**: with the distances of :math:`i`
-sorted, :math:`d_1 \le d_2 \le \dots \le d_n`, it keeps :math:`d_1 .. d_m` with
+Rules (:data:`magmom.layout.NEIGHBOR_RULES`, config ``graphs.neighbor_rule``)
+----------------------------------------------------------------------------------
+
+``radius`` (the default): **every** edge within :math:`r_c`, no count cap. This is the rule under
+which a model's predictions are continuous in the positions. Write the model as
+:math:`f(R) = F\big(\mathcal{E}(R), \{d_e(R), \mathbf{D}_e(R)\}_{e \in \mathcal{E}(R)}\big)` with
+:math:`\mathcal{E}(R) = \{e : d_e(R) < r_c\}`. Every :math:`d_e` is continuous (Lipschitz with
+constant 2) in the positions :math:`R`, and every architecture's :math:`F` is continuous in the
+edge features for a fixed edge set, so :math:`f` can jump only where :math:`\mathcal{E}` changes,
+i.e. where some :math:`d_e = r_c` (a null set; and not even there for the enveloped SchNet and
+DimeNet++ filters). For displacements :math:`\lVert\delta_a\rVert \le \varepsilon` the edge set
+is unchanged whenever the gap :math:`g = \min_e |d_e - r_c| > 2\varepsilon`, and then
+:math:`|f(R + \delta) - f(R)| \le L \cdot 2\varepsilon` with :math:`L` the model's Lipschitz
+constant in the distances. Equivalent atoms of a symmetric slab have equal distance multisets, so
+they get equal graphs with no tie-breaking anywhere.
+
+Any count cap breaks this, and not on a null set but exactly at the geometries of interest: the
+kept set of atom :math:`i` changes when its :math:`K`-th and :math:`(K{+}1)`-th distances swap,
+and on an ideal slab a shell of equal distances straddles rank :math:`K` (a 4x4x4 fcc(111) slab
+at 6-8 Å), so displacements of any size, however small, split the shell differently for
+equivalent atoms and a summing operator jumps by a whole message. A *smooth* cap (edge weights
+fading with rank through an envelope) would remove the jump, but it needs an edge weight in every
+operator, and ``graphconv``, ``sageconv``, ``gcnconv`` and ``genconv`` take the study's inputs
+without one: the study's operators would have to change. The radius graph changes only their input;
+its price is more edges at large cutoffs (``benchmarks/graph_continuity.py`` measures it).
+
+``shell_complete``: a per-atom cap at :math:`K` = ``max_neighbors``, never splitting a shell
+(below); the default of cache schema 2, kept for comparison and strict reproductions.
+
+``study_global``: the cap of the study's public code, global rather than per atom: all edges of
+the graph sorted by distance, the :math:`K N` shortest kept (:math:`N` atoms). Ties at equal
+distance (rounded to :data:`DISTANCE_RESOLUTION`) are broken by :math:`(i, j, \mathbf{S})`; the
+study's own tie order (its neighbour list's) is not recorded, so on ideal slabs this rule may
+differ from the original at the last tied shell. An atom may keep more or fewer than :math:`K`.
+
+**Storage order and the shell-complete cap.** Edges are ordered by the key :math:`(i,\ \lfloor d /
+\delta \rceil,\ j,\ S_1, S_2, S_3)` with :math:`\delta` = :data:`DISTANCE_RESOLUTION` = 1e-8 Å
+(nearest first, then the lower neighbour index, then the lexicographically smaller offset) and
+returned in that order, grouped by centre atom. The order only fixes how edges are stored; *which*
+edges are kept depends on the geometry alone. Each centre :math:`i` keeps its :math:`K` =
+``max_neighbors`` nearest edges **and every edge of the shell the** :math:`K`-**th one belongs to**:
+with the distances of :math:`i` sorted, :math:`d_1 \le d_2 \le \dots \le d_n`, it keeps :math:`d_1
+.. d_m` with
 
 .. math::
     m = \min\{\, k \ge K : k = n \ \text{or}\ d_{k+1} - d_k > \tau \,\},
@@ -45,8 +81,8 @@ costs one edge and changes no symmetry. :attr:`Edges.degree_within_cutoff` count
 edges before the cap, so callers can tell which atoms the cap reached.
 
 The capped edge set need not be symmetric: :math:`j` may be among the nearest of :math:`i` while
-:math:`i` is not among those of :math:`j` (a per-atom cap, as the study describes; not a cap on
-the :math:`50 N` shortest edges of the whole graph).
+:math:`i` is not among those of :math:`j` (a per-atom cap, as the study's slides describe; its
+public code capped globally, rule ``study_global``).
 """
 
 from __future__ import annotations
@@ -55,6 +91,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from magmom.layout import NEIGHBOR_RULES
+
+DEFAULT_RULE = NEIGHBOR_RULES[0]
+"""``radius``: every edge within the cutoff (module docstring)."""
 DISTANCE_RESOLUTION = 1e-8
 """Å: the storage order sorts distances rounded to this resolution (closer ones by j, then S)."""
 SHELL_TOLERANCE = 1e-4
@@ -170,6 +210,40 @@ def shell_complete_cap(i_sorted, dist_sorted, max_neighbors: int) -> np.ndarray:
     return (rank < max_neighbors) | (ends_before == ends_before_group)
 
 
+def study_global_cap(i, j, shift, dist, n_atoms: int, max_neighbors: int) -> np.ndarray:
+    """Mask of the ``max_neighbors * n_atoms`` shortest edges of the graph (ties by i, j, S)."""
+    budget = int(max_neighbors) * int(n_atoms)
+    keep = np.zeros(len(i), dtype=bool)
+    if len(i) <= budget:
+        keep[:] = True
+        return keep
+    dkey = np.rint(np.asarray(dist) / DISTANCE_RESOLUTION).astype(np.int64)
+    order = np.lexsort((shift[:, 2], shift[:, 1], shift[:, 0], j, i, dkey))
+    keep[order[:budget]] = True
+    return keep
+
+
+def resolve_rule(rule: str | None, max_neighbors: int | None) -> tuple[str, int | None]:
+    """The checked ``(rule, max_neighbors)`` pair; ``rule=None`` keeps the calling convention of
+    cache schema 2 (``max_neighbors`` None: ``radius``, else ``shell_complete``). ``radius``
+    ignores ``max_neighbors`` (returned as None); the capped rules need one >= 1."""
+    if rule is None:
+        rule = "radius" if max_neighbors is None else "shell_complete"
+    if rule not in NEIGHBOR_RULES:
+        raise ValueError(
+            f"unknown neighbour rule {rule!r} (config key graphs.neighbor_rule); "
+            f"allowed: {', '.join(NEIGHBOR_RULES)}"
+        )
+    if rule == "radius":
+        return rule, None
+    if max_neighbors is None or int(max_neighbors) < 1:
+        raise ValueError(
+            f"neighbour rule {rule!r} needs max_neighbors >= 1 (config key graphs.max_neighbors), "
+            f"got {max_neighbors!r}"
+        )
+    return rule, int(max_neighbors)
+
+
 def neighbour_edges(
     positions,
     cell,
@@ -177,20 +251,26 @@ def neighbour_edges(
     cutoff: float,
     max_neighbors: int | None = None,
     engine: str = "vesin",
+    rule: str | None = None,
 ) -> Edges:
-    """Edges within ``cutoff`` (all periodic images), capped per centre to the ``max_neighbors``
-    nearest plus the rest of the last one's shell (``None``: no cap)."""
+    """Edges within ``cutoff`` (all periodic images) chosen by ``rule`` (module docstring; None:
+    ``shell_complete`` when ``max_neighbors`` is given, else ``radius``), grouped by centre atom,
+    nearest first."""
     if engine not in ENGINES:
         raise ValueError(f"unknown neighbour-list engine {engine!r}; allowed: {sorted(ENGINES)}")
     if max_neighbors is not None and max_neighbors < 1:
         raise ValueError(f"max_neighbors must be >= 1 or None, got {max_neighbors}")
+    rule, max_neighbors = resolve_rule(rule, max_neighbors)
     i, j, shift = ENGINES[engine](positions, cell, pbc, cutoff)
     vec = displacements(positions, cell, i, j, shift)
     dist = np.sqrt(np.einsum("ij,ij->i", vec, vec))
     keep = nearest_order(i, j, shift, dist)
     degree = np.bincount(i, minlength=len(positions)).astype(np.int64)
-    if max_neighbors is not None:
+    if rule == "shell_complete":
         keep = keep[shell_complete_cap(i.take(keep), dist.take(keep), max_neighbors)]
+    elif rule == "study_global":
+        kept = study_global_cap(i, j, shift, dist, len(positions), max_neighbors)
+        keep = keep[kept.take(keep)]
     return Edges(
         i=i.take(keep),
         j=j.take(keep),

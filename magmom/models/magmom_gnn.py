@@ -26,12 +26,16 @@ multiplied by a fixed scale :math:`s_t` (a buffer, not a parameter):
     \mathbf{h}^{(t+1)} = s_t \, \mathrm{layer}_t\big(\mathbf{h}^{(t)}, \mathcal{E}, d\big),
     \qquad s_t = \min\big(1, 1 / \mathrm{RMS}(\mathrm{layer}_t(\ldots))\big),
 
-set once before training by :meth:`MagmomGNN.calibrate` on the first training batch (layer by
-layer, each seeing the already scaled output of the previous one; :math:`s_t = 1` for the
-``schnetconv`` residual layers and for every layer whose output RMS is at most 1, so the
-well-scaled operators are untouched). Since :math:`s_t > 0` and ReLU is positively homogeneous,
-this equals scaling the pre-activation. The scales are saved with the weights; a checkpoint
-written before they existed loads with :math:`s_t = 1`.
+set once before training by :meth:`MagmomGNN.calibrate` on the first training batch (layer by layer,
+each seeing the already scaled output of the previous one; :math:`s_t = 1` for the ``schnetconv``
+residual layers and for every layer whose output RMS is at most 1, so the well-scaled operators are
+untouched). The RMS is that of the network **in training mode**, the statistics the layers train
+with: ``cgconv``'s BatchNorm normalises with the batch's statistics there, while in eval mode it
+would use its initial running statistics (mean 0, variance 1) and a scale fitted to those would
+shrink cgconv's training-mode features to ~0.05 RMS. Calibration changes no other buffer:
+BatchNorm's running statistics are restored afterwards. Since :math:`s_t > 0` and ReLU is positively
+homogeneous, this equals scaling the pre-activation. The scales are saved with the weights; a
+checkpoint written before they existed loads with :math:`s_t = 1`.
 """
 
 from __future__ import annotations
@@ -93,7 +97,9 @@ class MagmomGNN(nn.Module):
     def calibrate(self, batch) -> Tensor:
         """Set :attr:`layer_scale` from ``batch`` (module docstring); returns the scales."""
         was_training = self.training
-        self.eval()
+        # training-mode statistics, without letting this pass update BatchNorm's running ones
+        kept = {name: b.clone() for name, b in self.named_buffers() if name != "layer_scale"}
+        self.train()
         self.layer_scale.fill_(1.0)
         h = self.embedding(batch.z)
         for t, layer in enumerate(self.layers):
@@ -102,6 +108,9 @@ class MagmomGNN(nn.Module):
             if isinstance(layer, ConvLayer) and rms > 1.0:
                 self.layer_scale[t] = 1.0 / rms
             h = out * self.layer_scale[t]
+        for name, buffer in self.named_buffers():
+            if name in kept:
+                buffer.copy_(kept[name])
         self.train(was_training)
         return self.layer_scale.clone()
 

@@ -81,10 +81,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.error("%s", err)
         return 2
     log.info(
-        "model %s (%s): cutoff %g Å, neighbour cap %s, target %s, device %s",
+        "model %s (%s): cutoff %g Å, neighbour rule %s (cap %s), target %s, device %s",
         predictor.model_id,
         predictor.checkpoint_path,
         predictor.cutoff,
+        predictor.graph["neighbor_rule"],
         predictor.graph["max_neighbors"],
         predictor.target,
         predictor.device,

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from magmom.models.output import to_target
 from magmom.predict.structures import Frame, StructureError, check_frame
 from magmom.training.checkpoint import BEST, element_counts, graph_settings, load_model
 from magmom.training.device import select_device
@@ -112,7 +113,9 @@ class MomentPredictor:
         from magmom.graphs.cache import SCHEMA_VERSION
 
         trained_on = self.graph.get("schema_version")
-        if trained_on is not None and trained_on != SCHEMA_VERSION:
+        # schema 3 only names the rule in the header; a schema-2 model's shell-complete graphs
+        # are rebuilt exactly (graph_settings resolves its rule)
+        if trained_on is not None and trained_on not in (2, SCHEMA_VERSION):
             log.warning(
                 "%s was trained on graph schema %s; this code builds schema %s graphs (the "
                 "neighbour cap or layout changed): predictions may differ from its test scores; "
@@ -145,8 +148,11 @@ class MomentPredictor:
             pbc=np.asarray(atoms.pbc, dtype=bool),
             magmoms=np.zeros(len(atoms)),  # no label: y and magmom are unused zeros
         )
+        graph = self.graph
         return arrays_to_data(
-            graph_arrays(slab, self.cutoff, self.graph["max_neighbors"], self.target)
+            graph_arrays(
+                slab, self.cutoff, graph["max_neighbors"], self.target, rule=graph["neighbor_rule"]
+            )
         )
 
     @torch.inference_mode()
@@ -154,7 +160,7 @@ class MomentPredictor:
         from torch_geometric.data import Batch
 
         batch = Batch.from_data_list(list(graphs)).to(self.device)
-        out = self.model(batch).float().cpu().numpy().astype(np.float64)
+        out = to_target(self.model(batch), self.target).float().cpu().numpy().astype(np.float64)
         bounds = batch.ptr.cpu().numpy()
         return [out[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 

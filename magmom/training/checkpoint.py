@@ -12,8 +12,9 @@ model directory share the *identity* keys
 ``residual``       bool; ``element_mean`` float32 (119,) bias buffer when true, else None
 ``config``         the full workflow config the model was trained with (``models`` rebuilds it)
 ``fingerprint``    JSON of every setting and input cache the run depends on (resume guard)
-``graph``          (v2) how input graphs are built: ``{"cutoff", "max_neighbors", "target",
-                   "schema_version"}`` (the last: the training cache's graph schema)
+``graph``          (v2) how input graphs are built: ``{"cutoff", "neighbor_rule",
+                   "max_neighbors", "target", "schema_version"}`` (the last: the training
+                   cache's graph schema; ``neighbor_rule`` from schema 3 on)
 ``element_counts`` (v2) int64 (119,): training atoms per atomic number (0 = never seen)
 =================  ==========================================================================
 
@@ -43,6 +44,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from magmom.graphs.neighbours import resolve_rule
 from magmom.io import atomic_path
 
 FORMAT = "magmom-checkpoint"
@@ -119,10 +121,14 @@ def load_checkpoint(
 
 
 def graph_settings(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
-    """``{"cutoff", "max_neighbors", "target"}`` the model's input graphs must be built with.
+    """``{"cutoff", "neighbor_rule", "max_neighbors", "target"}`` the model's input graphs must be
+    built with.
 
     Format 2 stores them (from the training cache's header); format 1 takes them from the
-    config it was trained with (``graphs.max_neighbors``, ``dataset.target``).
+    config it was trained with (``graphs.max_neighbors``, ``dataset.target``). A checkpoint
+    trained on caches older than schema 3 names no ``neighbor_rule``: its graphs were capped
+    ``shell_complete`` when ``max_neighbors`` was set
+    (:func:`~magmom.graphs.neighbours.resolve_rule` with ``rule=None``).
     """
     if "graph" in checkpoint:
         graph = dict(checkpoint["graph"])
@@ -135,8 +141,9 @@ def graph_settings(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
             "schema_version": None,
         }
     graph["cutoff"] = float(graph["cutoff"])
-    if graph["max_neighbors"] is not None:
-        graph["max_neighbors"] = int(graph["max_neighbors"])
+    graph["neighbor_rule"], graph["max_neighbors"] = resolve_rule(
+        graph.get("neighbor_rule"), graph["max_neighbors"]
+    )
     return graph
 
 

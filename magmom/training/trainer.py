@@ -49,8 +49,10 @@ from tqdm.auto import tqdm
 
 from magmom.config import model_settings
 from magmom.graphs.element_stats import ElementStats
+from magmom.graphs.neighbours import resolve_rule
 from magmom.io import write_text
 from magmom.layout import cutoff_token, format_model_id, parse_model_id
+from magmom.models.output import to_target
 from magmom.training.checkpoint import (
     BEST,
     FORMAT,
@@ -260,12 +262,18 @@ def element_counts_of(dataset: Sequence) -> torch.Tensor:
 
 
 def graph_settings_of(dataset: Sequence, config: Mapping[str, Any], cutoff: float) -> dict:
-    """How the training graphs were built (cutoff, per-atom cap, target): from a cache's header,
-    else from the config; stored in the checkpoint so a predictor builds the same graphs."""
+    """How the training graphs were built (cutoff, neighbour rule and cap, target): from a cache's
+    header, else from the config; stored in the checkpoint so a predictor builds the same graphs."""
     header = getattr(dataset, "header", None) or {}
+    graphs = config.get("graphs", {})
+    rule, max_neighbors = resolve_rule(
+        header.get("neighbor_rule", graphs.get("neighbor_rule")),
+        header.get("max_neighbors", graphs.get("max_neighbors")),
+    )
     return {
         "cutoff": float(cutoff),
-        "max_neighbors": header.get("max_neighbors", config.get("graphs", {}).get("max_neighbors")),
+        "neighbor_rule": rule,
+        "max_neighbors": max_neighbors,
         "target": header.get("target", config.get("dataset", {}).get("target", "abs")),
         "schema_version": header.get("schema_version"),
     }
@@ -383,6 +391,8 @@ class Trainer:
         self.out_dir = Path(out_dir)
         self.identity = dict(identity)
         self.model_id = self.identity.get("model_id", "model")
+        # what the raw outputs are clipped to (magmom.models.output); the study's |m| by default
+        self.target = (self.identity.get("graph") or {}).get("target", "abs")
         self.num_workers = num_workers
         self.progress = progress
         self.optimizer = torch.optim.AdamW(
@@ -481,6 +491,7 @@ class Trainer:
         return mae
 
     def _forward(self, batch) -> torch.Tensor:
+        """The model's predictions of the target (:func:`magmom.models.output.to_target`)."""
         pred = self.model(batch)
         if pred.shape != batch.y.shape:
             raise TrainingError(
@@ -488,7 +499,7 @@ class Trainer:
                 f"{batch.num_nodes} atoms; per-atom predictions of shape ({batch.num_nodes},) "
                 f"are required"
             )
-        return pred
+        return to_target(pred, self.target)
 
     # -- state --
     def _snapshot(self, val_mae: float) -> dict[str, Any]:

@@ -19,6 +19,9 @@ RANKING_SHOWN = {  # ranking column -> markdown header ({excl}: the excluded ele
     "model": "model",
     "cutoff": "cutoff",
     "MAE": "MAE (μB)",
+    "MAE_low": "95 % low",
+    "MAE_high": "95 % high",
+    "tied_with": "tied with rank",
     "RMSE": "RMSE (μB)",
     "R2": "R²",
     "max_error": "max error (μB)",
@@ -104,6 +107,7 @@ def _ranking_section(ranking: pd.DataFrame, excl: str) -> list[str]:
     show = ranking.assign(
         cutoff=ranking["cutoff"].map(lambda c: "–" if pd.isna(c) else f"{c:g} Å"),
         rank=ranking["rank"].map(lambda r: "–" if pd.isna(r) else str(int(r))),
+        tied_with=ranking["tied_with"].map(lambda r: "–" if pd.isna(r) else str(int(r))),
     )
     headers = {k: v.format(excl=excl) for k, v in RANKING_SHOWN.items()}
     table, digits = _renamed(show, headers, {"max_error": 3})
@@ -112,7 +116,9 @@ def _ranking_section(ranking: pd.DataFrame, excl: str) -> list[str]:
         "",
         f"All {count(n_atoms, 'test atom')} in {count(n_slabs, 'slab')} per row; "
         f"the last two metric columns drop the {excl} atoms "
-        f"({count(int(ranking['n_atoms_excl'].max()), 'atom')} left).",
+        f"({count(int(ranking['n_atoms_excl'].max()), 'atom')} left). 95 % low/high: bootstrap "
+        "interval of the MAE over test slabs; a model whose interval overlaps that of a better "
+        "rank is tied with the best such rank.",
         "",
         markdown_table(table, digits),
         "",

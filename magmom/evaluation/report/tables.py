@@ -8,6 +8,12 @@ The ranking orders every model by its test MAE. Two kinds of row carry a note:
 * a model whose run diverged keeps its rank (it is a result) and is marked ``diverged``: its test
   MAE is more than :data:`OFF_SCALE_FACTOR` times the MAE of the per-element mean, the baseline
   that predicts each element's training mean. The cutoff sweep draws the same models at that cap.
+
+Each row carries the 95 % bootstrap interval of its MAE over test slabs (``MAE_low``,
+``MAE_high``; :func:`magmom.evaluation.metrics.bootstrap_mae_interval`) and ``tied_with``: the best
+rank whose interval overlaps this row's (the row's own rank when none does). Rows with the same
+``tied_with`` cannot be told apart at that level; a model tied with rank 1 is not shown to be worse
+than the best.
 """
 
 from __future__ import annotations
@@ -30,6 +36,9 @@ RANKING_COLUMNS = (
     "cutoff",
     "residual",
     "MAE",
+    "MAE_low",
+    "MAE_high",
+    "tied_with",
     "RMSE",
     "R2",
     "max_error",
@@ -99,6 +108,7 @@ def _label_note(model_id: str, surrogate: bool) -> str:
 def _ranking_row(model_id: str, m: Mapping, family: str, note: str) -> dict:
     name, cutoff, residual = parse_model_id(model_id)
     a, x = m["all"], m["excluded"]
+    low, high = a.get("mae_ci95") or (None, None)
     return {
         "model": model_id,
         "family": family,
@@ -106,6 +116,8 @@ def _ranking_row(model_id: str, m: Mapping, family: str, note: str) -> dict:
         "cutoff": math.nan if cutoff is None else cutoff,
         "residual": residual,
         "MAE": _num(a["mae"]),
+        "MAE_low": _num(low),
+        "MAE_high": _num(high),
         "RMSE": _num(a["rmse"]),
         "R2": _num(a["r2"]),
         "max_error": _num(a["max_error"]),
@@ -116,6 +128,23 @@ def _ranking_row(model_id: str, m: Mapping, family: str, note: str) -> dict:
         "n_atoms_excl": int(x["n_atoms"]),
         "note": note,
     }
+
+
+def _mark_ties(df: pd.DataFrame, ranked: pd.Series) -> None:
+    """``tied_with``: for each ranked row (in rank order), the best rank whose bootstrap interval
+    overlaps its own; its own rank when none does or its interval is unknown."""
+    df["tied_with"] = pd.array([pd.NA] * len(df), dtype="Int64")
+    rows = df.index[ranked]
+    for i in rows:
+        df.at[i, "tied_with"] = df.at[i, "rank"]
+        if math.isnan(df.at[i, "MAE_low"]):
+            continue
+        for j in rows:
+            if j == i:
+                break
+            if not math.isnan(df.at[j, "MAE_high"]) and df.at[j, "MAE_high"] >= df.at[i, "MAE_low"]:
+                df.at[i, "tied_with"] = df.at[j, "rank"]
+                break
 
 
 def _mark_diverged(df: pd.DataFrame, ranked: pd.Series) -> None:
@@ -149,6 +178,7 @@ def ranking_table(
     ranked = ~df["_flagged"]
     df["rank"] = pd.array([pd.NA] * len(df), dtype="Int64")
     df.loc[ranked, "rank"] = np.arange(1, int(ranked.sum()) + 1)
+    _mark_ties(df, ranked)
     _mark_diverged(df, ranked)
     return df[list(RANKING_COLUMNS)]
 
