@@ -36,10 +36,44 @@ def config_args(configfiles) -> str:
     return "--configfile " + " ".join(paths) if paths else ""
 
 
+REPO = Path(__file__).resolve().parents[1]
+"""The repository: ``config.yaml`` (the study) and the presets in ``presets/``."""
+
+
+def known_configs() -> dict[str, list[str]]:
+    """``{results_dir: [--configfile arguments]}`` of this repository's configurations: the
+    study (``config.yaml``, Snakemake's default config file: no argument) and every preset."""
+    out = {}
+    study = yaml.safe_load((REPO / "config.yaml").read_text())
+    out[str(study["results_dir"])] = []
+    for preset in sorted((REPO / "presets").glob("*.yaml")):
+        results_dir = (yaml.safe_load(preset.read_text()) or {}).get("results_dir")
+        if results_dir:
+            out[str(results_dir)] = [str(preset.relative_to(REPO))]
+    return out
+
+
+def config_files_for(path: str | os.PathLike) -> list[str] | None:
+    """The ``--configfile`` arguments of the configuration whose ``results_dir`` holds ``path``
+    (relative to the working directory), or None when no configuration of this repository
+    writes there."""
+    parts = Path(os.path.relpath(Path(path).absolute(), Path.cwd())).parts
+    for results_dir, files in known_configs().items():
+        root = Path(results_dir).parts
+        if parts[: len(root)] == root:
+            return files
+    return None
+
+
 def snakemake_command(*args: str) -> str:
     """``snakemake <args> --configfile ...``: a command to suggest in a message, carrying the
-    config files of the running workflow (none outside the workflow)."""
-    extra = os.environ.get(CONFIG_ARGS_ENV, "")
+    config files of the running workflow; outside the workflow, those of the configuration whose
+    results tree holds a path among ``args`` (none for the study's ``config.yaml``)."""
+    extra = os.environ.get(CONFIG_ARGS_ENV)
+    if extra is None:
+        found = (config_files_for(a) for a in args if not a.startswith("-"))
+        files = next((f for f in found if f is not None), [])
+        extra = config_args(files) if files else ""
     return " ".join(["snakemake", *args, *([extra] if extra else [])])
 
 

@@ -71,9 +71,10 @@ def test_predict_model_must_be_a_gnn_of_the_config(tmp_path):
     assert message in run.stdout + run.stderr
 
 
-def test_rule_predicts_one_file(project):
-    """With a trained checkpoint in place, the rule predicts exactly the asked file."""
-    _, best = train_tiny_model(
+@pytest.fixture(scope="module")
+def best(project):
+    """A trained cgconv-r4 checkpoint in the project's results tree."""
+    _, path = train_tiny_model(
         project / "c",
         project / TINY.model_dir("cgconv-r4"),
         ModelSpec("cgconv", 4.0),
@@ -81,16 +82,24 @@ def test_rule_predicts_one_file(project):
         max_epochs=1,
         batch_size=4,
     )
-    target = "results/tiny/predict/cgconv-r4/my/frames.csv"
-    run = subprocess.run(
+    return path
+
+
+def predict(project, target: str, extra: str = "extra.yaml") -> subprocess.CompletedProcess:
+    return subprocess.run(
         [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(project), "--cores", "1", target]
         + ["--allowed-rules", "predict_structures"]
         + ["--configfile", str(REPO / "config.yaml"), str(REPO / "presets" / "tiny.yaml")]
-        + [str(project / "extra.yaml")],
+        + [str(project / extra)],
         capture_output=True,
         text=True,
         timeout=600,
     )
+
+
+def test_rule_predicts_one_file(project, best):
+    """With a trained checkpoint in place, the rule predicts exactly the asked file."""
+    run = predict(project, "results/tiny/predict/cgconv-r4/my/frames.csv")
     assert run.returncode == 0, run.stderr[-3000:]
     out = project / "results" / "tiny" / "predict" / "cgconv-r4" / "my"
     assert sorted(p.name for p in out.iterdir()) == [
@@ -109,6 +118,29 @@ def test_rule_predicts_one_file(project):
     log = project / "results" / "tiny" / "logs" / "predict_structures" / "cgconv-r4" / "my"
     log = log / "frames.log"
     assert "2 of 2 structure(s) predicted" in log.read_text()
+
+
+def test_refused_structures_are_said_on_the_console(project, best):
+    """A file with a refused frame: a warning on the console (not only in the log); a file
+    with nothing predictable: the job fails naming it, and leaves no empty structures file."""
+    (project / "other").mkdir()
+    slab = fcc111("Ni", size=(2, 2, 3), vacuum=5.0)
+    molecule = slab.copy()
+    molecule.pbc = False  # a cluster: refused (the models know surface slabs only)
+    ase.io.write(project / "other" / "mixed.extxyz", [slab, molecule])
+    ase.io.write(project / "other" / "cluster.extxyz", [molecule])
+    (project / "refused.yaml").write_text("predict: {model: cgconv-r4, structures: ['other/*']}\n")
+    out = "results/tiny/predict/cgconv-r4/other"
+    run = predict(project, f"{out}/mixed.csv", extra="refused.yaml")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "WARNING: other/mixed.extxyz: 1 of 2 structure(s) refused, 1 predicted" in run.stderr
+    assert len(ase.io.read(project / out / "mixed.extxyz", ":")) == 1
+    run = predict(project, f"{out}/cluster.csv", extra="refused.yaml")
+    assert run.returncode != 0
+    assert "Error in rule predict_structures" in run.stderr
+    log = project / "results/tiny/logs/predict_structures/cgconv-r4/other/cluster.log"
+    assert "other/cluster.extxyz: 1 of 1 structure(s) refused, 0 predicted" in log.read_text()
+    assert not (project / out / "cluster.extxyz").exists()
 
 
 def test_warm_start_slab_job_runs_on_the_dft_mpi_processes(project):

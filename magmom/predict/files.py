@@ -75,7 +75,11 @@ def predict_files(
     if failures_csv is not None:
         write_csv(failures_table(predictions), failures_csv)
     for f, path in (structures or {}).items():
-        n = write_structures([p for p in predictions if p.file == str(f)], path)
+        mine = [p for p in predictions if p.file == str(f) and p.ok]
+        if not mine:  # no empty extxyz: nothing of this file was predicted
+            log.error("%s: no structure predicted, so no %s is written", f, path)
+            continue
+        n = write_structures(mine, path)
         log.info("%s: %d structure(s) with initial_magmoms -> %s", f, n, path)
     ok = [p for p in predictions if p.ok]
     summary = Summary(
@@ -94,3 +98,11 @@ def predict_files(
         moments_csv,
     )
     return summary
+
+
+def refusal_summary(file: str | os.PathLike, summary: Summary, failures_csv) -> str:
+    """One line for the console about the frames of ``file`` that were refused."""
+    return (
+        f"{file}: {summary.failed} of {summary.frames} structure(s) refused, "
+        f"{summary.predicted} predicted; the reasons are in the job log (and in {failures_csv})"
+    )

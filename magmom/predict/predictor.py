@@ -61,8 +61,35 @@ def resolve_checkpoint(
         )
     raise FileNotFoundError(
         f"model {str(model)!r} is neither a checkpoint file, nor a model directory with {BEST}, "
-        f"nor a trained model id ({pattern} does not exist); train it first"
+        f"nor a trained model id ({pattern} does not exist); {how_to_train(str(model))}"
     )
+
+
+def how_to_train(model_id: str) -> str:
+    """What to run to get a checkpoint of ``model_id``: the ``snakemake`` command of every
+    configuration of this repository that trains it, or why none does."""
+    from magmom.config import REPO, known_configs, snakemake_command
+    from magmom.layout import ARCHITECTURES, Layout, gnn_model_ids, parse_model_id
+    from magmom.training.cli import load_config
+
+    if parse_model_id(model_id).name not in ARCHITECTURES:
+        return (
+            f"{model_id!r} is not a GNN id ({{architecture}}-r{{cutoff}}[-res]; architectures: "
+            f"{', '.join(ARCHITECTURES)}): the baselines (element-mean, linear, xgboost, "
+            "chgnet-*) have no checkpoint the predictor runs"
+        )
+    commands = []
+    for results_dir, files in known_configs().items():
+        config = load_config(REPO / "config.yaml", [REPO / f for f in files])
+        if model_id in gnn_model_ids(config["models"]):
+            target = Layout(results_dir, "").checkpoint(model_id)
+            commands.append(f"`{snakemake_command(target)}`")
+    if not commands:
+        return (
+            f"no configuration of this repository trains {model_id!r} (see models.architectures "
+            "and models.cutoffs)"
+        )
+    return "train it first: " + " or ".join(commands)
 
 
 @dataclass

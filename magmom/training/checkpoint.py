@@ -62,13 +62,17 @@ class CheckpointError(RuntimeError):
 def retrain_hint(path: str | os.PathLike) -> str:
     """How to retrain the model of checkpoint ``path`` from scratch (a fresh run sets the old
     state aside; deleting best.pt alone would let the job resume its last.pt)."""
-    from magmom.config import snakemake_command
+    from magmom.config import CONFIG_ARGS_ENV, config_files_for, snakemake_command
 
     best = Path(path).parent / BEST
+    outside = "`python -m magmom.training ... --fresh`"
+    if CONFIG_ARGS_ENV not in os.environ and config_files_for(best) is None:
+        # a checkpoint copied out of a results tree: no rule builds that path
+        return f"retrain it from scratch with {outside} ({best} is in no results tree)"
     command = snakemake_command(str(best), "--forcerun train", "--config 'training={fresh: true}'")
     return (
         f"retrain it from scratch with `{command}` (the earlier state is set aside, not "
-        "deleted), or with `python -m magmom.training ... --fresh` outside the workflow"
+        f"deleted), or with {outside} outside the workflow"
     )
 
 
