@@ -275,3 +275,39 @@ def test_ranking_marks_overlapping_bootstrap_intervals_as_ties():
     assert table["tied_with"].tolist() == [1, 1, 3, 3, 5]
     assert table.loc["cgconv-r4", ["MAE_low", "MAE_high"]].tolist() == [0.15, 0.30]
     assert np.isnan(table.loc["element-mean", "MAE_low"])
+
+
+def test_heatmap_element_labels_do_not_overlap(tmp_path):
+    """Five elements and five models, short labels (seaborn turns them vertical): horizontal labels
+    whose boxes do not overlap."""
+    from magmom.evaluation.report.heatmap import per_element_heatmap
+
+    elements, models = ["Fe", "Mn", "Ni", "Pt", "Cu"], ["m1", "m2", "m3", "m4", "m5"]
+    per_element = pd.DataFrame(
+        [
+            {"model": m, "element": el, "MAE": 0.1 * (i + 1) + 0.01 * j, "n_atoms": 4 + 2 * i}
+            for i, el in enumerate(elements)
+            for j, m in enumerate(models)
+        ]
+    )
+    ranking = pd.DataFrame(
+        {"model": models, "rank": range(1, 6), "MAE": [0.1, 0.2, 0.3, 0.4, 0.5],
+         "n_atoms": 5000, "n_slabs": 40, "diverged": False, "note": ""}
+    )  # fmt: skip
+    fig = per_element_heatmap(per_element, ranking, 5, tmp_path / "h.png", surrogate=False)
+    labels = fig.axes[0].get_yticklabels()
+    assert [t.get_text().split()[0] for t in labels] == [
+        "Cu",
+        "Pt",
+        "Ni",
+        "Mn",
+        "Fe",
+    ]  # hardest first
+    assert all(t.get_rotation() == 0 for t in labels)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)  # the saved figure is closed: draw it again
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in labels]
+    assert not any(a.overlaps(b) for k, a in enumerate(boxes) for b in boxes[k + 1 :])

@@ -28,8 +28,9 @@ def per_element_heatmap(
     top_n: int,
     path: str | Path,
     surrogate: bool,
-) -> None:
-    """Per-element test MAE of the ``top_n`` best models (columns in rank order) into ``path``."""
+):
+    """Per-element test MAE of the ``top_n`` best models (columns in rank order) into ``path``;
+    returns the (closed) figure."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
@@ -55,9 +56,13 @@ def per_element_heatmap(
     ax.set_xlabel("model (best first)")
     ax.set_ylabel("element (test atoms)")
     ax.set_xticklabels(ax.get_xticklabels(), rotation=40, ha="right")
+    # horizontal element labels: seaborn turns them vertical when rows are few, and then the
+    # labels ('Fe (n=1,024)') overlap each other
+    ax.set_yticklabels(ax.get_yticklabels(), rotation=0)
     n_atoms = int(ranking["n_atoms"].max()) if len(ranking) else 0
     n_slabs = int(ranking["n_slabs"].max()) if len(ranking) else 0
     fig.suptitle(f"Per-element test MAE of the {len(models)} best models", fontweight="bold")
     ax.set_title(split_subtitle(n_atoms, n_slabs, surrogate), fontsize="small",
                  fontweight="normal")  # fmt: skip
     save(fig, path)
+    return fig
