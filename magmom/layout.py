@@ -157,6 +157,7 @@ def gnn_model_id_pattern(cutoffs) -> str:
 REPORT_OUTPUTS: dict[str, str] = {
     "ranking_csv": "ranking.csv",
     "ranking_md": "ranking.md",
+    "ranking_plot": "ranking.png",
     "cutoff_sweep": "cutoff_sweep.png",
     "per_element_csv": "per_element.csv",
     "heatmap": "per_element_heatmap.png",

@@ -19,6 +19,12 @@ rule report:
             labels=report_figure_labels("ranking table"),
         ),
         ranking_md=PATHS.report_outputs()["ranking_md"],
+        ranking_plot=report(
+            PATHS.report_outputs()["ranking_plot"],
+            caption="../report/ranking_plot.rst",
+            category="Ranking",
+            labels=report_figure_labels("ranking plot"),
+        ),
         cutoff_sweep=report(
             PATHS.report_outputs()["cutoff_sweep"],
             caption="../report/cutoff_sweep.rst",

@@ -205,7 +205,27 @@ def test_build_report_writes_every_output(metrics, tmp_path):
     assert "Surrogate labels" in out["cost_md"].read_text()
     assert_png(out["cutoff_sweep"])
     assert_png(out["heatmap"])
+    assert_png(out["ranking_plot"])
     assert len(pd.read_csv(out["per_element_csv"])) == 5 * len(metrics)
+
+
+def test_ranking_plot_draws_every_ranked_score_with_its_interval(metrics, tmp_path):
+    """The HTML report shows figures inline, tables only as downloads: the scores are drawn."""
+    from magmom.evaluation.report.ranking_plot import ranking_figure
+
+    ranking = ranking_table(metrics, GNN, surrogate=True)
+    fig = ranking_figure(ranking, tmp_path / "ranking.png", surrogate=True)
+    assert_png(tmp_path / "ranking.png")
+    ax = fig.axes[0]
+    ranked = ranking[ranking["rank"].notna()].sort_values("rank")
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == [
+        f"{int(r)}. {m}" for r, m in zip(ranked["rank"], ranked["model"], strict=True)
+    ]
+    texts = [t.get_text() for t in ax.texts]
+    assert [float(t.split()[0]) for t in texts] == pytest.approx(ranked["MAE"].round(3).tolist())
+    unranked = ranking.loc[ranking["rank"].isna(), "model"].tolist()
+    assert unranked and all(m in ax.get_title() for m in unranked)  # named, not drawn
 
 
 def test_cutoff_sweep_caps_diverged_models(metrics, tmp_path):

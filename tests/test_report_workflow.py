@@ -24,7 +24,7 @@ GNNS = ["cgconv-r3", "schnetconv-r3"]
 BASELINES = ["element-mean", "linear-r3", "xgboost-r3", "chgnet-zeroshot", "chgnet-finetuned"]
 FIGURES = ["parity", "parity_excl", "error_hist", "error_hist_excl"]
 REPORT_CATEGORIES = {  # category -> the first label (figure) of its results
-    "Ranking": ["ranking table", "cutoff sweep"],
+    "Ranking": ["ranking table", "ranking plot", "cutoff sweep"],
     "Per-element error": ["per-element table", "per-element heatmap"],
     "Deployment cost": ["deployment cost"],
     "Models": [],

@@ -6,6 +6,8 @@ by :func:`~.build.build_report`:
 * ``ranking.csv`` / ``ranking.md``: rank, model, cutoff, MAE, RMSE, R², max error, atoms and
   slabs, plus the V/Cr/Mn-excluded MAE and R², for every model, with notes on rows that cannot be
   judged and on diverged models (:mod:`~.tables`; the page itself: :mod:`~.markdown`).
+* ``ranking.png``: the ranked models' test MAE with 95 % bootstrap intervals, the scores the HTML
+  report shows inline (:mod:`~.ranking_plot`).
 * ``cutoff_sweep.png``: test MAE against the graph cutoff, one line per GNN operator
   (:mod:`~.cutoff_sweep`).
 * ``per_element.csv`` and ``per_element_heatmap.png``: MAE per element for every model, and the

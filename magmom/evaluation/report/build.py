@@ -13,6 +13,7 @@ from magmom.layout import REPORT_OUTPUTS
 from .cutoff_sweep import cutoff_sweep_figure
 from .heatmap import per_element_heatmap
 from .markdown import cost_markdown, ranking_markdown
+from .ranking_plot import ranking_figure
 from .tables import deployment_table, load_metrics, per_element_table, ranking_table
 
 OUTPUT_KEYS = tuple(REPORT_OUTPUTS)
@@ -48,6 +49,7 @@ def build_report(
     _write_csv(ranking, outputs["ranking_csv"])
     _write_csv(per_element, outputs["per_element_csv"])
     _write_csv(cost, outputs["cost_csv"])
+    ranking_figure(ranking, outputs["ranking_plot"], surrogate)
     cutoff_sweep_figure(ranking, outputs["cutoff_sweep"], surrogate)
     per_element_heatmap(per_element, ranking, top_n, outputs["heatmap"], surrogate)
     write_text(
