@@ -66,6 +66,12 @@ def test_a_failed_unrelaxed_or_uncompared_start_makes_the_comparison_partial():
     assert unrelaxed["reasons"] == ["start 'floor' did not finish relaxing"]
     missing = eq.compare({"floor": part(energy=-1.0), "eos": part(energy=-0.5, eq_energy=-0.5)})
     assert missing["comparison"] == "partial" and missing["kept"] == "eos"
+    moved = {"floor": part(energy=-1.0, eq_energy=-1.0), "eos": part(energy=-0.5, eq_energy=-0.5)}
+    moved["eos"]["equal_settings"]["max_abs_dm"] = 0.4  # the single point left the state
+    got = eq.compare(moved)
+    assert got["comparison"] == "partial" and got["reasons"] == [
+        "start 'eos' left its state at the common level (max |Δm| 0.40 > 0.1 μB)"
+    ]
     none = eq.compare(
         {"floor": part(energy=-1.0), "eos": part(energy=-0.5)}
     )  # no common-level energy at all

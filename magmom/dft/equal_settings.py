@@ -51,8 +51,10 @@ energy :math:`E_s`). The comparison is
 ``complete`` two or more starts ran, each finished (status ok), each finished relaxing
              (``relaxed``: max force ≤ ``dft.relax.fmax`` within the step budget) and each has
              :math:`E^{\mathrm{eq}}`
-``partial``  two or more starts ran and at least one did not meet that; ``reasons`` lists which
-             and why. The label is still the kept start's, but it may not be the lowest state
+``partial``  two or more starts ran and at least one did not meet that, or its single point
+             moved some moment by more than :data:`STATE_TOLERANCE` (it left the state it is
+             meant to price); ``reasons`` lists which and why. The label is still the kept
+             start's, but it may not be the lowest state
 ============ ====================================================================================
 
 The same common level decides the warm start's "same state" (:mod:`magmom.warm_start.scf`):
@@ -85,6 +87,10 @@ COMMON_LEVEL = 0
 """The ladder level whose smearing width and criteria every comparison uses."""
 
 COMPARISONS = ("single", "complete", "partial")
+
+STATE_TOLERANCE = 0.1
+"""μB: a single point whose moments end further than this from the state's own (on any atom)
+left that state, and the comparison is partial (the warm start's default same-state Δm)."""
 
 
 def equal_settings_ladder(ladder: Sequence[LadderLevel]) -> list[LadderLevel]:
@@ -270,6 +276,11 @@ def compare(starts: Mapping[str, Mapping]) -> dict:
         if len(names) > 1 and (eq is None or eq.get("energy") is None):
             why = (eq or {}).get("reason") or "not computed"
             reasons.append(f"start {name!r} has no energy at the common level ({why})")
+        elif eq is not None and (eq.get("max_abs_dm") or 0.0) > STATE_TOLERANCE:
+            reasons.append(
+                f"start {name!r} left its state at the common level (max |Δm| "
+                f"{eq['max_abs_dm']:.2f} > {STATE_TOLERANCE} μB)"
+            )
     eq_energies = {
         name: (part.get("equal_settings") or {}).get("energy")
         for name, part in starts.items()

@@ -8,8 +8,12 @@ the configured labeller (``labeller: gpaw`` — :mod:`magmom.dft.staged_relaxati
 The GPAW labeller starts each spin-polarised slab as ``dft.initial_moments`` says
 (:mod:`magmom.dft.initial_moments`). When the policy gives several distinct starts, each runs the
 whole staged relaxation in ``{workdir}/start-{name}/`` (one start: in ``{workdir}``) and the record
-keeps the labels of the lowest final energy, with every start's energy and moments beside them; a
-start with the same moments as an earlier one is recorded as skipped (``duplicate_of``).
+keeps the labels of the start lowest in energy at equal settings (:mod:`magmom.dft.equal_settings`:
+ladder level 0's smearing width and criteria; a start that finished on a level of other settings
+gets one single point there, its result kept in ``start-{name}/equal-settings.json``), with every
+start's result beside them and the comparison marked ``partial`` when a start failed, did not
+finish relaxing or could not be evaluated at the common level; a start with the same moments as
+an earlier one is recorded as skipped (``duplicate_of``).
 
 A slab that cannot be labelled — the SCF ladder exhausted, or GPAW raising — still gets its
 record, with ``status: failed``, the reason, the stages that finished and every SCF attempt; the

@@ -24,7 +24,8 @@ One JSON object per slab, whatever the labeller and whatever the outcome::
                     ``kept``: the start whose labels these are (null when every start failed);
                     ``kept_by``: equal_settings_energy | own_energy | only_start | null;
                     ``comparison``: "single" (one start ran) | "complete" | "partial" (a start
-                    failed, did not finish relaxing or has no energy at the common level);
+                    failed, did not finish relaxing, has no energy at the common level or
+                    left its state there);
                     ``comparison_reasons``: why partial (list of str);
                     ``common_level``: {level 0, smearing, smearing_width (eV), eigenstates,
                     [density], [magmoms]}: the settings every start is compared at;
