@@ -107,8 +107,9 @@ def _run_one(atoms, moments, base, smearing, ladder, txt_prefix: Path) -> dict:
 
 def at_common_level(run: dict, atoms, base, smearing, ladder, workdir: Path, name: str) -> dict:
     """``run``'s entry at the common level (:func:`magmom.dft.equal_settings.at_common_level`):
-    its own energy when it converged on ladder level 0, else one single point from its final
-    moments at level 0's smearing and criteria (kept in ``{workdir}/{name}-equal.json``)."""
+    its own energy when it converged at level 0's settings, else one single point from its final
+    moments at level 0's smearing and criteria (kept in ``{workdir}/{name}-equal.json``). Its
+    cost is in the entry's ``wall_time``, not in the run's (the start's own cost)."""
     from magmom.dft.equal_settings import at_common_level as common
     from magmom.dft.parallel import gpaw_parallel, slab_layout
 
@@ -206,9 +207,10 @@ def run_slab(
             run.get("wall_time", float("nan")),
             run.get("energy"),
         )
+    reference_ok = runs["converged"].get("status") == "ok"  # else nothing to compare with
     for name in order:
         run = runs[name]
-        if run["status"] == "ok" and "equal_settings" not in run:
+        if reference_ok and run["status"] == "ok" and "equal_settings" not in run:
             run["equal_settings"] = at_common_level(
                 run, atoms, base, smearing, ladder, workdir, name
             )
