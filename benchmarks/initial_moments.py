@@ -146,7 +146,8 @@ def start_rows(name: str, rec: dict) -> list[dict]:
                 "start": start,
                 "status": part["status"],
                 "initial_layers": layer_moments(rec["structure"], part["initial_magmoms"]),
-                "energy": part["energy"],
+                # at equal settings (magmom/dft/equal_settings.py) where the record has it
+                "energy": (part.get("equal_settings") or {}).get("energy", part["energy"]),
                 "layers": (
                     layer_moments(rec["structure"], part["magmoms"]) if part.get("magmoms") else []
                 ),

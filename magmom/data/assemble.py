@@ -4,7 +4,10 @@ Every ``<results_dir>/dft/{slab_id}.json`` of the configured slabs is read
 (:func:`magmom.dft.record.read_record`). An ``ok`` record becomes a dataset row: its final
 structure, its signed moments, the slab's key-value pairs from the initial-structure db
 (``composition_id``, ``comp_type``, ``lattice``, ``placement``, ``variant``) and the labeller's
-(``labeller``, ``spinpol``, ``energy``, ``fermi_level``, ``work_function``). A ``failed`` record,
+(``labeller``, ``spinpol``, ``energy``, ``fermi_level``, ``work_function``, and
+``start_comparison``: how its initial-moment starts were compared). The summary counts the
+labelled slabs per ``start_comparison`` (``not_recorded`` where the record has none) and lists
+the slabs whose comparison was partial (``start_comparison_partial``). A ``failed`` record,
 or an ``ok`` record whose content breaks the dataset contract (status ``invalid``), becomes a row
 of the failures table instead — the assembly itself still succeeds. A record that is not a valid
 record at all (unreadable JSON, missing keys, another slab's id) is an error naming the file: it
@@ -47,6 +50,9 @@ def labelled_slab_from_record(record: Mapping, where: str) -> LabelledSlab:
     for key in ("energy", "fermi_level", "work_function"):
         if record.get(key) is not None:
             meta[key] = float(record[key])
+    comparison = start_comparison(record)
+    if comparison is not None:
+        meta["start_comparison"] = comparison
     slab = LabelledSlab(
         atoms=atoms_from_structure(record["structure"]),
         magmoms=np.asarray(record["magmoms"], dtype=np.float64),
@@ -54,6 +60,13 @@ def labelled_slab_from_record(record: Mapping, where: str) -> LabelledSlab:
     )
     check_labelled_slab(slab, where)
     return slab
+
+
+def start_comparison(record: Mapping) -> str | None:
+    """How the record's initial-moment starts were compared (single | complete | partial;
+    :mod:`magmom.dft.equal_settings`), or None where the record does not say (surrogate labels,
+    records written before the comparison existed)."""
+    return (record.get("initial_moments") or {}).get("comparison")
 
 
 def failure_row(record: Mapping, status: str, reason: str, source: str) -> dict:
@@ -90,6 +103,8 @@ def assemble_dataset(
         ladder: Counter[str] = Counter()
         relaxed: Counter[str] = Counter()
         scf_iterations: list[int] = []
+        comparisons: Counter[str] = Counter()
+        partial: list[str] = []
         wall_time = 0.0
         for path in tqdm(paths, desc="reading DFT records", unit="slab", disable=not progress):
             record = read_record(path)
@@ -108,8 +123,18 @@ def assemble_dataset(
             if record.get("ladder_level") is not None:
                 ladder[str(record["ladder_level"])] += 1
             relaxed[str(bool(record.get("relaxed")))] += 1
+            comparison = start_comparison(record)
+            comparisons[comparison or "not_recorded"] += 1
+            if comparison == "partial":
+                partial.append(record["slab_id"])
             scf_iterations.extend(int(v) for v in (record.get("scf_iterations") or {}).values())
         log.info("%d of %d slabs labelled, %d failed", len(slabs), len(paths), len(failures))
+        if partial:
+            log.warning(
+                "%d labelled slab(s) with a partial comparison of their starts (a start failed, "
+                "did not finish relaxing or has no equal-settings energy): %s",
+                len(partial), ", ".join(partial[:20]) + (" ..." if len(partial) > 20 else ""),
+            )  # fmt: skip
         for f in failures:
             log.warning("slab %s %s: %s", f["slab_id"], f["status"], f["reason"])
         extra = {
@@ -117,6 +142,8 @@ def assemble_dataset(
             "records": len(paths),
             "ladder_levels": dict(sorted(ladder.items())),
             "relaxed": dict(sorted(relaxed.items())),
+            "start_comparison": dict(sorted(comparisons.items())),
+            "start_comparison_partial": sorted(partial),
             "scf_iterations_total": int(sum(scf_iterations)),
             "labelling_wall_time_s": wall_time,
         }

@@ -6,7 +6,9 @@ An ASE SQLite db with one row per successfully labelled slab:
 * ``row.data["magmoms"]``: float64 ``(n_atoms,)`` **signed** per-atom moments (μB);
 * key-value pairs ``slab_id``, ``composition_id``, ``comp_type``, ``lattice``, ``placement``,
   ``variant``, ``labeller`` (gpaw | chgnet | imported), ``spinpol``, and when known
-  ``fermi_level``, ``work_function`` (eV);
+  ``fermi_level``, ``work_function`` (eV) and ``start_comparison`` (GPAW labels: single |
+  complete | partial, how the initial-moment starts were compared,
+  :mod:`magmom.dft.equal_settings`);
 * ``energy`` (eV): ASE reserves the key ``energy`` for the calculator's energy, so it is stored
   through a single-point calculator (``row.energy``); :func:`iter_labelled_slabs` puts it into
   ``meta["energy"]``. Unknown energies are omitted, never NaN;
@@ -55,6 +57,7 @@ REQUIRED_KEYS: tuple[str, ...] = (
     "spinpol",
 )  # fmt: skip
 OPTIONAL_FLOAT_KEYS: tuple[str, ...] = ("fermi_level", "work_function")
+OPTIONAL_STR_KEYS: tuple[str, ...] = ("start_comparison",)
 FAILURE_COLUMNS: tuple[str, ...] = (
     "slab_id", "composition_id", "comp_type", "lattice", "status", "labeller", "source", "reason",
 )  # fmt: skip
@@ -118,6 +121,9 @@ def _key_value_pairs(meta: Mapping) -> dict:
     for key in OPTIONAL_FLOAT_KEYS:
         if meta.get(key) is not None:
             kvp[key] = float(meta[key])
+    for key in OPTIONAL_STR_KEYS:
+        if meta.get(key) is not None:
+            kvp[key] = str(meta[key])
     return kvp
 
 

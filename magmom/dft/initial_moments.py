@@ -7,7 +7,7 @@ calculation, so an equation of state leaves them at :math:`\\approx 0` μB, yet 
 Mn's) carry moments. The policy says where every atom starts:
 
 ================= ================================================================================
-policy            starts (each labelled in full; the lowest final energy is kept)
+policy            starts (each labelled in full; the lowest energy at equal settings is kept)
 ================= ================================================================================
 ``floor+eos``     **default**: ``floor`` and ``eos``
 ``floor+eos+afm`` ``floor``, ``eos`` and, for slabs holding Cr or Mn, ``afm``
@@ -29,6 +29,15 @@ start       :math:`m_i^0`
             :math:`m_i^0 = (-1)^{\\ell_i} \\max(|m_i^\\mathrm{table}|, f_{X_i})` (ASE tags,
             :math:`\\ell = 1` at the top); other elements as in ``floor``
 =========== ======================================================================================
+
+**Which start is kept.** Starts may finish on different levels of the SCF ladder, whose
+smearing widths and criteria differ, so their final energies are compared at one common level
+(:mod:`magmom.dft.equal_settings`: ladder level 0's smearing width and criteria; a start that
+finished on another level's settings gets one single point there from its final geometry and
+moments, a start that finished at them needs none). The start with the lowest of these energies
+is kept. The comparison is ``complete`` when every start ran to the end, finished relaxing and
+has that energy, ``partial`` otherwise (the record lists why, and the dataset summary counts
+such slabs), ``single`` when only one start ran. Every start's result stays in the record.
 
 A start whose moments equal those of a start listed before it (within
 :data:`DUPLICATE_TOLERANCE` μB on every atom, or all with the opposite sign: without spin-orbit
@@ -204,12 +213,3 @@ def plane_wave_start(start: Start) -> np.ndarray | None:
     """Initial moments of the plane-wave stage: ``start``'s again, or None (the LCAO stage's
     converged moments) after an ``eos`` start."""
     return None if start.name == "eos" else start.magmoms
-
-
-def lowest_energy(energies: Sequence[float | None]) -> int | None:
-    """Index of the lowest finite energy (the first on a tie); None when none is finite."""
-    best = None
-    for i, e in enumerate(energies):
-        if e is not None and np.isfinite(e) and (best is None or e < energies[best]):
-            best = i
-    return best

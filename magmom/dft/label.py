@@ -8,8 +8,12 @@ the configured labeller (``labeller: gpaw`` — :mod:`magmom.dft.staged_relaxati
 The GPAW labeller starts each spin-polarised slab as ``dft.initial_moments`` says
 (:mod:`magmom.dft.initial_moments`). When the policy gives several distinct starts, each runs the
 whole staged relaxation in ``{workdir}/start-{name}/`` (one start: in ``{workdir}``) and the record
-keeps the labels of the lowest final energy, with every start's energy and moments beside them; a
-start with the same moments as an earlier one is recorded as skipped (``duplicate_of``).
+keeps the labels of the start lowest in energy at equal settings (:mod:`magmom.dft.equal_settings`:
+ladder level 0's smearing width and criteria; a start that finished on a level of other settings
+gets one single point there, its result kept in ``start-{name}/equal-settings.json``), with every
+start's result beside them and the comparison marked ``partial`` when a start failed, did not
+finish relaxing or could not be evaluated at the common level; a start with the same moments as
+an earlier one is recorded as skipped (``duplicate_of``).
 
 A slab that cannot be labelled — the SCF ladder exhausted, or GPAW raising — still gets its
 record, with ``status: failed``, the reason, the stages that finished and every SCF attempt; the
@@ -38,11 +42,12 @@ from magmom.elements import is_spin_polarised
 from magmom.layout import LABELLERS
 from magmom.slab_geometry import bottom_layers
 
-from . import initial_moments
+from . import equal_settings, initial_moments
 from .gpaw_params import parameters_sha256
 from .parallel import gpaw_build, run_serial_or_mpi, world
 from .prerelax import PrerelaxConfigError, check_prerelax_config
 from .record import finite, new_record, read_record, set_moments, structure_dict, write_record
+from .scf_ladder import ladder_from_config
 from .staged_relaxation import (
     StageFailed,
     StageResult,
@@ -145,7 +150,13 @@ def _run_start(atoms, start, dft: Mapping, workdir: Path, base: Path, spinpol: b
         if isinstance(err, StageFailed):
             part["scf_attempts"].extend(err.attempts)
         log.warning("start %r failed: %s: %s", start.name, type(err).__name__, err)
-        part.update(status="failed", reason=f"{type(err).__name__}: {err}", energy=None)
+        part.update(
+            status="failed",
+            reason=f"{type(err).__name__}: {err}",
+            energy=None,
+            ladder_level=None,
+            relaxed=False,
+        )
         return {"error": err, "record": part}
     part.update(
         status="ok",
@@ -153,8 +164,59 @@ def _run_start(atoms, start, dft: Mapping, workdir: Path, base: Path, spinpol: b
         energy=finite(res.pw.energy),
         magmoms=np.asarray(res.pw.magmoms, dtype=float).tolist(),
         total_magmom=finite(float(np.sum(res.pw.magmoms))),
+        ladder_level=int(res.pw.level),
+        relaxed=bool(res.pw.relaxed),
     )
     return {"result": res, "record": part}
+
+
+def _start_scf_iterations(part: Mapping) -> dict:
+    """SCF iterations of one start: per GPAW stage (converged ionic steps) and of its failed
+    ladder levels (counted at their maxiter when GPAW did not say)."""
+    out = {name: st["scf_iterations"] for name, st in part["stages"].items() if name != "prerelax"}
+    out["failed_levels"] = int(
+        sum(
+            a.get("failed_scf_iterations") or a.get("maxiter") or 0
+            for a in part.get("scf_attempts", [])
+            if a.get("outcome") == "scf_failed"
+        )
+    )
+    return out
+
+
+def _equal_settings(run: dict, dft: Mapping, workdir: Path) -> dict:
+    """The equal-settings entry of one finished start (:mod:`magmom.dft.equal_settings`): its own
+    energy when its plane-wave stage finished on ladder level 0, else one single point there."""
+    from .parallel import gpaw_parallel, slab_layout
+
+    pw = run["result"].pw
+    base = run["result"].parameters["planewave"]["gpaw"]
+    try:
+        layout = slab_layout(pw.atoms, base, world().size)
+        return equal_settings.at_common_level(
+            pw.atoms,
+            pw.magmoms,
+            pw.level,
+            pw.energy,
+            base,
+            dft["planewave"]["smearing"],
+            ladder_from_config(dft["scf_ladder"]),
+            workdir / "equal-settings",
+            parallel=gpaw_parallel(layout),
+            cache=workdir / "equal-settings.json",
+        )
+    except (MemoryError, KeyboardInterrupt):
+        raise
+    except Exception as err:  # GPAW raising: this start cannot be compared, the slab goes on
+        log.warning("equal-settings single point failed: %s: %s", type(err).__name__, err)
+        return {
+            "level": equal_settings.COMMON_LEVEL,
+            "source": "single_point",
+            "status": "failed",
+            "energy": None,
+            "magmoms": None,
+            "reason": f"{type(err).__name__}: {err}",
+        }
 
 
 def _label_with_gpaw(atoms, dft: Mapping, workdir: Path, record: dict) -> dict:
@@ -180,7 +242,13 @@ def _label_with_gpaw(atoms, dft: Mapping, workdir: Path, record: dict) -> dict:
         log.info("initial moments %r (policy %s): %s", start.name, policy, moments)
         start_dir = workdir / f"start-{start.name}" if several else workdir
         runs.append(_run_start(atoms, start, dft, start_dir, workdir, spinpol))
+        part = runs[-1]["record"]
+        part["equal_settings"] = None  # a single or failed start: nothing to compare
+        if several and "result" in runs[-1]:
+            part["equal_settings"] = _equal_settings(runs[-1], dft, start_dir)
+        part["scf_iterations"] = _start_scf_iterations(part)
     parts = {s.name: run["record"] for s, run in zip(candidates, runs, strict=True)}
+    chosen = equal_settings.compare(parts)
     for start in listed:
         if start.duplicate_of is not None:
             log.info("start %r skipped: the same moments as %r", start.name, start.duplicate_of)
@@ -192,12 +260,26 @@ def _label_with_gpaw(atoms, dft: Mapping, workdir: Path, record: dict) -> dict:
                 "energy": None,
                 "stages": {},
             }
+    ladder = ladder_from_config(dft["scf_ladder"])
     record["initial_moments"] = {
         "policy": policy,
         "kept": None,
+        "kept_by": chosen["kept_by"],
+        "comparison": chosen["comparison"],
+        "comparison_reasons": chosen["reasons"],
+        "common_level": equal_settings.common_level(
+            ladder, params["planewave"]["gpaw"], dft["planewave"]["smearing"]
+        ),
+        "equal_settings_energies": chosen["equal_settings_energies"] if several else {},
+        "energy_gap": chosen["energy_gap"],
         "starts": {s.name: parts[s.name] for s in listed},
     }
-    best = initial_moments.lowest_energy([run["record"]["energy"] for run in runs])
+    if chosen["comparison"] == "partial":
+        log.warning(
+            "partial comparison of the starts: %s", "; ".join(chosen["reasons"])
+        )  # fmt: skip
+    names = [s.name for s in candidates]
+    best = None if chosen["kept"] is None else names.index(chosen["kept"])
     kept = runs[0] if best is None else runs[best]
     for key in ("stages", "scf_attempts", "structure"):
         if key in kept["record"]:
@@ -205,13 +287,19 @@ def _label_with_gpaw(atoms, dft: Mapping, workdir: Path, record: dict) -> dict:
     record["initial_magmoms"] = kept["record"]["initial_magmoms"]
     record["wall_time_all_starts"] = float(
         sum(st["wall_time"] for run in runs for st in run["record"]["stages"].values())
+        + sum((run["record"].get("equal_settings") or {}).get("wall_time", 0.0) for run in runs)
     )
     if best is None:
         raise kept["error"]
     record["initial_moments"]["kept"] = candidates[best].name
     if several:
         energies = {s.name: r["record"]["energy"] for s, r in zip(candidates, runs, strict=True)}
-        log.info("energies per start (eV): %s; keeping %r", energies, candidates[best].name)
+        log.info(
+            "energies per start (eV): %s at their own ladder levels, %s at level %d's settings; "
+            "keeping %r (comparison %s)",
+            energies, chosen["equal_settings_energies"], equal_settings.COMMON_LEVEL,
+            candidates[best].name, chosen["comparison"],
+        )  # fmt: skip
     pw = kept["result"].pw
     record["parallel"]["layout"] = kept["record"].get("layout", {})
     set_moments(record, pw.magmoms)

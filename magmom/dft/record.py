@@ -2,7 +2,7 @@
 
 One JSON object per slab, whatever the labeller and whatever the outcome::
 
-    schema_version  1
+    schema_version  2 (1: before the equal-settings comparison of the starts; read alike)
     slab_id         the slab (key of <results_dir>/recipe/initial_slabs.db)
     meta            the slab's key-value pairs from the initial-structure db (composition_id,
                     comp_type, lattice, placement, variant, ...)
@@ -18,13 +18,30 @@ One JSON object per slab, whatever the labeller and whatever the outcome::
     fermi_level     eV;  work_function / work_function_bottom: eV (dipole-corrected GPAW slabs)
     spinpol         whether the calculation was spin-polarised
     initial_magmoms the initial moments (μB) of the start that was kept (GPAW)
-    initial_moments ``dft.initial_moments`` (:mod:`magmom.dft.initial_moments`): ``policy``,
-                    ``kept`` (the start whose labels these are; null when every start failed)
-                    and ``starts``: per start (``floor``, ``eos``, ``afm``; ``none`` without
-                    spin) its initial_magmoms, status ("ok" | "failed" | "skipped"), reason,
-                    energy (eV), final magmoms, total_magmom and stages; a skipped start (the
-                    same moments as an earlier one, not run) names it in ``duplicate_of``.
-                    The CHGNet surrogate has none (``note`` says why)
+    initial_moments ``dft.initial_moments`` (:mod:`magmom.dft.initial_moments`; the choice
+                    at equal settings: :mod:`magmom.dft.equal_settings`):
+                    ``policy``;
+                    ``kept``: the start whose labels these are (null when every start failed);
+                    ``kept_by``: equal_settings_energy | own_energy | only_start | null;
+                    ``comparison``: "single" (one start ran) | "complete" | "partial" (a start
+                    failed, did not finish relaxing, has no energy at the common level or
+                    left its state there);
+                    ``comparison_reasons``: why partial (list of str);
+                    ``common_level``: {level 0, smearing, smearing_width (eV), eigenstates,
+                    [density], [magmoms]}: the settings every start is compared at;
+                    ``equal_settings_energies``: {start: eV or null} (empty for one start);
+                    ``energy_gap``: eV from the kept start to the next-lowest at equal settings;
+                    ``starts``: per start (``floor``, ``eos``, ``afm``; ``none`` without spin)
+                    initial_magmoms, status ("ok" | "failed" | "skipped"), reason, energy (eV,
+                    at its own ladder level), magmoms (final), total_magmom, ladder_level (of
+                    its plane-wave stage; null when failed), relaxed (bool), stages,
+                    scf_attempts, scf_iterations ({lcao, pw, failed_levels}), layout, and
+                    equal_settings: null (one start, or failed) or {level, source ("own": it
+                    finished at the common level's settings | "single_point"), status, energy
+                    (eV at the common level), magmoms (at the common level), max_abs_dm (vs its
+                    own final moments), scf_iterations, wall_time, attempts, reason}; a skipped
+                    start (the same moments as an earlier one, not run) names it in
+                    ``duplicate_of``. The CHGNet surrogate has none (``note`` says why)
     ladder_level    ladder level at which the plane-wave stage finished (GPAW)
     relaxed         whether the final relaxation reached its fmax within its step budget
     stages          per stage (prerelax, lcao, pw): wall_time (s), ionic_steps, scf_iterations
@@ -32,7 +49,8 @@ One JSON object per slab, whatever the labeller and whatever the outcome::
     scf_attempts    every (stage, ladder level) attempt: mixer, criterion, smearing, maxiter,
                     the GPAW realisation, SCF iterations per ionic step, outcome, error
     scf_iterations  {stage: total SCF iterations};  wall_time: {stage: s, "total": s} (the
-                    stages of the kept start; the total over every start)
+                    stages of the kept start; the total over every start and its
+                    equal-settings single point)
     versions        gpaw, ase, chgnet, numpy, python
     parameters      every setting of the labeller;  parameters_sha256: its SHA-256
 
@@ -52,7 +70,7 @@ import numpy as np
 
 from magmom.io import write_json
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STATUSES = ("ok", "failed")
 
 

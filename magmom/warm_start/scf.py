@@ -9,21 +9,28 @@ Only the initial moments differ.
 Recorded per start: ``scf_iterations`` (of the level that converged), ``total_scf_iterations``
 (failed levels counted at their ``maxiter``), ``ladder_level``, ``wall_time`` (s, every attempt),
 ``energy`` (eV), ``final_magmoms`` (μB), and against the run from the converged moments
-(the *best case*, start ``converged``):
+(the *best case*, start ``converged``), both at one common level
+(:mod:`magmom.dft.equal_settings`: ladder level 0's smearing width and criteria; a run that
+converged on a higher level gets one single point there from its final moments, recorded as
+``equal_settings``, so that two runs are never called different states because they ended at
+different smearing widths):
 
 .. math::
-    \Delta m_{\max} = \max_a |m_a - m_a^{\mathrm{best}}|, \qquad
-    \Delta E = E - E^{\mathrm{best}}, \qquad
+    \Delta m_{\max} = \max_a |m^{\mathrm{eq}}_a - m_a^{\mathrm{eq,best}}|, \qquad
+    \Delta E = E^{\mathrm{eq}} - E^{\mathrm{eq,best}}, \qquad
     \text{same state} \iff \Delta m_{\max} \le \delta_m \ \wedge\ |\Delta E| \le \delta_E
 
 (``warm_start.same_state``: :math:`\delta_m` = ``max_abs_dm`` μB, :math:`\delta_E` =
-``max_abs_de`` eV). ``warm_start.maxiter`` caps every ladder level's ``maxiter`` (a bound on
-the run time for cheap presets: a start that needs more fails and is reported so). When the
-slab's label is not DFT, the ``eos_table`` run is the reference SCF:
-its converged moments become the ``converged`` start (``converged_source: reference_scf``).
+``max_abs_de`` eV; ``same_state`` is null when either run has no energy at the common level;
+``de_own_level`` keeps :math:`E - E^{\mathrm{best}}` at the levels the runs converged on).
+``warm_start.maxiter`` caps every ladder level's ``maxiter`` (a bound on the run time for cheap
+presets: a start that needs more fails and is reported so). When the slab's label is not DFT,
+the ``eos_table`` run is the reference SCF: its converged moments become the ``converged``
+start (``converged_source: reference_scf``).
 
-Each finished run is kept in ``{workdir}/{start}.json``, so a killed job resumes with the next
-start; GPAW's text logs are ``{workdir}/{start}-L{level}.txt``.
+Each finished run is kept in ``{workdir}/{start}.json`` (its single point at the common level in
+``{workdir}/{start}-equal.json``), so a killed job resumes with the next start; GPAW's text logs
+are ``{workdir}/{start}-L{level}.txt`` (``{start}-equal-L{level}.txt``).
 
 **MPI.** :func:`run_slab_job` (the rule's entry point) runs the SCFs on ``dft.resources.tasks``
 MPI ranks like a ``dft_slab`` job (:func:`magmom.dft.parallel.run_serial_or_mpi`; serial with one
@@ -49,7 +56,7 @@ from magmom.warm_start import STARTS
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def experiment_dft(
@@ -98,15 +105,49 @@ def _run_one(atoms, moments, base, smearing, ladder, txt_prefix: Path) -> dict:
     }
 
 
+def at_common_level(run: dict, atoms, base, smearing, ladder, workdir: Path, name: str) -> dict:
+    """``run``'s entry at the common level (:func:`magmom.dft.equal_settings.at_common_level`):
+    its own energy when it converged at level 0's settings, else one single point from its final
+    moments at level 0's smearing and criteria (kept in ``{workdir}/{name}-equal.json``). Its
+    cost is in the entry's ``wall_time``, not in the run's (the start's own cost)."""
+    from magmom.dft.equal_settings import at_common_level as common
+    from magmom.dft.parallel import gpaw_parallel, slab_layout
+
+    final = atoms.copy()
+    final.set_initial_magnetic_moments(np.asarray(run["final_magmoms"], dtype=np.float64))
+    layout = slab_layout(final, base, world().size)
+    return common(
+        final,
+        run["final_magmoms"],
+        int(run["ladder_level"]),
+        run["energy"],
+        base,
+        smearing,
+        ladder,
+        workdir / f"{name}-equal",
+        parallel=gpaw_parallel(layout),
+        cache=workdir / f"{name}-equal.json",
+    )
+
+
 def compare_to_best(runs: dict, max_abs_dm: float, max_abs_de: float) -> None:
-    """Add ``max_abs_dm``, ``mean_abs_dm``, ``de`` and ``same_state`` to every run (in place)."""
+    """Add ``max_abs_dm``, ``mean_abs_dm``, ``de``, ``de_own_level`` and ``same_state`` to every
+    run (in place), comparing the energies and moments of its ``equal_settings`` entry (the
+    common level, module docstring); ``de_own_level``: the energy difference at the levels the
+    runs converged on, for reference. No entry at the common level: ``same_state`` is None."""
     best = runs.get("converged")
     for run in runs.values():
+        blank = dict(max_abs_dm=None, mean_abs_dm=None, de=None, de_own_level=None, same_state=None)
         if run["status"] != "ok" or best is None or best["status"] != "ok":
-            run.update(max_abs_dm=None, mean_abs_dm=None, de=None, same_state=None)
+            run.update(blank)
             continue
-        dm = np.abs(np.asarray(run["final_magmoms"]) - np.asarray(best["final_magmoms"]))
-        de = float(run["energy"] - best["energy"])
+        run["de_own_level"] = float(run["energy"] - best["energy"])
+        eq, eq_best = run.get("equal_settings") or {}, best.get("equal_settings") or {}
+        if eq.get("energy") is None or eq_best.get("energy") is None:
+            run.update({**blank, "de_own_level": run["de_own_level"]})
+            continue
+        dm = np.abs(np.asarray(eq["magmoms"]) - np.asarray(eq_best["magmoms"]))
+        de = float(eq["energy"] - eq_best["energy"])
         run.update(
             max_abs_dm=float(dm.max()),
             mean_abs_dm=float(dm.mean()),
@@ -166,6 +207,13 @@ def run_slab(
             run.get("wall_time", float("nan")),
             run.get("energy"),
         )
+    reference_ok = runs["converged"].get("status") == "ok"  # else nothing to compare with
+    for name in order:
+        run = runs[name]
+        if reference_ok and run["status"] == "ok" and "equal_settings" not in run:
+            run["equal_settings"] = at_common_level(
+                run, atoms, base, smearing, ladder, workdir, name
+            )
     same = settings.get("same_state", {})
     compare_to_best(runs, float(same.get("max_abs_dm", 0.1)), float(same.get("max_abs_de", 0.01)))
     return {

@@ -3,7 +3,9 @@ r"""The warm-start page: a paired table per slab and start, a summary, and a sea
 Input: the per-slab records of :mod:`magmom.warm_start.scf` (``results/warm_start/{model}/slabs/
 {slab_id}.json``). Outputs (``results/report/warm_start.*``):
 
-* ``warm_start.csv``: one row per slab and start (:data:`COLUMNS`);
+* ``warm_start.csv``: one row per slab and start (:data:`COLUMNS`; ``de``, ``max_abs_dm``,
+  ``same_state`` at equal settings, :mod:`magmom.dft.equal_settings`; ``de_own_level``: the
+  energy difference at the ladder levels the two runs converged on);
 * ``warm_start.md``: the setup, the paired table (per slab: SCF iterations, wall time and whether
   the start reached the converged state, for every start) and the summary per start: runs that
   converged, runs in the same state as the converged start, median and total SCF iterations and
@@ -43,6 +45,7 @@ COLUMNS = (
     "wall_time",
     "energy",
     "de",
+    "de_own_level",
     "max_abs_dm",
     "mean_abs_dm",
     "same_state",
@@ -79,6 +82,7 @@ def runs_table(records: Sequence[Mapping]) -> pd.DataFrame:
                     "wall_time": run.get("wall_time"),
                     "energy": run.get("energy"),
                     "de": run.get("de"),
+                    "de_own_level": run.get("de_own_level"),
                     "max_abs_dm": run.get("max_abs_dm"),
                     "mean_abs_dm": run.get("mean_abs_dm"),
                     "same_state": run.get("same_state"),
@@ -143,7 +147,9 @@ def markdown(table: pd.DataFrame, summary: pd.DataFrame, setup: Mapping) -> str:
         f"Model `{setup['model_id']}`; {table['slab_id'].nunique()} held-out test slab(s); "
         f"uniform start {setup.get('uniform_magmom')} μB; same state: every |Δm| ≤ "
         f"{setup.get('max_abs_dm')} μB and |ΔE| ≤ {setup.get('max_abs_de')} eV against the "
-        "run from the DFT-converged moments. Converged moments: "
+        "run from the DFT-converged moments, both at SCF ladder level 0's smearing width and "
+        "criteria (a run that converged on a level of other settings is evaluated there by one "
+        "more single point from its final moments). Converged moments: "
         + ", ".join(sorted(set(table["converged_source"])))
         + " (dft_label: the slab's GPAW label; reference_scf: the EOS-table run of this "
         "experiment, since the labels are not DFT).",
