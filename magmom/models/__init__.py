@@ -22,6 +22,7 @@ from magmom.layout import ARCHITECTURES
 from magmom.models.dimenet_pp import PeriodicDimeNetPlusPlus
 from magmom.models.magmom_gnn import MagmomGNN
 from magmom.models.operators import OPERATORS
+from magmom.models.pyg_codegen import private_codegen_dir
 from magmom.models.residual import ResidualTarget
 
 if ARCHITECTURES != (*OPERATORS, "dimenet"):  # the names the config and the files use
@@ -66,26 +67,27 @@ def build_model(
     cfg = {**DEFAULTS, **dict(models_cfg or {})}
     if cutoff is None or not float(cutoff) > 0:
         raise ValueError(f"cutoff must be a positive distance in Å, got {cutoff!r}")
-    if architecture == "dimenet":
-        dimenet_cfg = {**DIMENET_DEFAULTS, **dict(cfg.get("dimenet") or {})}
-        unknown = sorted(set(dimenet_cfg) - set(DIMENET_DEFAULTS))
-        if unknown:
-            raise ValueError(
-                f"unknown key(s) {unknown} in models.dimenet; allowed: {sorted(DIMENET_DEFAULTS)}"
+    # PyG writes each operator class's generated code to a temporary file it never removes
+    with private_codegen_dir():
+        if architecture == "dimenet":
+            dimenet_cfg = {**DIMENET_DEFAULTS, **dict(cfg.get("dimenet") or {})}
+            unknown = sorted(set(dimenet_cfg) - set(DIMENET_DEFAULTS))
+            if unknown:
+                allowed = sorted(DIMENET_DEFAULTS)
+                raise ValueError(f"unknown key(s) {unknown} in models.dimenet; allowed: {allowed}")
+            model: nn.Module = PeriodicDimeNetPlusPlus(
+                cutoff=float(cutoff),
+                num_output_layers=int(cfg["readout_hidden_layers"]) + 1,
+                **dimenet_cfg,
             )
-        model: nn.Module = PeriodicDimeNetPlusPlus(
-            cutoff=float(cutoff),
-            num_output_layers=int(cfg["readout_hidden_layers"]) + 1,
-            **dimenet_cfg,
-        )
-    else:
-        model = MagmomGNN(
-            architecture,
-            float(cutoff),
-            hidden=int(cfg["hidden"]),
-            layers=int(cfg["layers"]),
-            readout_hidden_layers=int(cfg["readout_hidden_layers"]),
-        )
+        else:
+            model = MagmomGNN(
+                architecture,
+                float(cutoff),
+                hidden=int(cfg["hidden"]),
+                layers=int(cfg["layers"]),
+                readout_hidden_layers=int(cfg["readout_hidden_layers"]),
+            )
     if element_mean is not None:
         model = ResidualTarget(model, element_mean)
     return model
