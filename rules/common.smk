@@ -17,6 +17,7 @@ os.environ.update(
 )
 
 from magmom import config as magmom_config  # noqa: E402
+from magmom import slurm_limits  # noqa: E402
 from magmom.layout import (  # noqa: E402
     ARCHITECTURES,
     CHGNET_FINETUNED,
@@ -135,13 +136,100 @@ def dataset_outputs(staged=False):
 
 
 def dft_resource(key, default):
-    """A DFT job's resource (config dft.resources); mem_mb and runtime grow with the attempt
-    (`auto`, sized per slab for dft_slab, is `default` here)."""
+    """A DFT job's resource (config dft.resources); mem_mb grows with the attempt, runtime too
+    up to the Slurm time limit (`auto`, sized per slab for dft_slab, is `default` here).
+    """
     base = config["dft"].get("resources", {}).get(key, default)
     if key in ("mem_mb", "runtime"):
         base = default if base == "auto" else base
+        if key == "runtime":
+            return lambda wildcards, attempt: slurm_limits.runtime(
+                int(base), attempt, MAX_RUNTIME
+            )
         return lambda wildcards, attempt: int(base) * attempt
     return base
+
+
+# ---- the Slurm time limit; DFT and EOS jobs grouped into Slurm jobs (magmom/slurm_limits.py) ---
+def slurm_grouping(name):
+    """Whether this run packs `name` (dft, eos) jobs into Slurm jobs: the Slurm profile names
+    the group in group-components; a local run groups nothing."""
+    return name in workflow.group_settings.group_components
+
+
+# The partition time limit (minutes, None: none): SLURM_MAX_RUNTIME, else the MaxTime of the
+# profile's partitions when a Slurm controller answers within seconds (asked only under the
+# Slurm profile; exported, so the Slurm jobs' own parses do not ask again).
+MAX_RUNTIME = slurm_limits.resolve(
+    slurm_limits.profile_partitions() if slurm_grouping("dft") else ()
+)
+_SLURM_GROUPS = {}
+
+
+def slurm_group(name, estimates, key):
+    """`group:` of the eos/dft_slab rule under the Slurm profile: jobs packed into as many per
+    Slurm job as fit the time limit (slurm_limits.pack; at most DFT_GROUP when set); None (no
+    group) in local runs. `estimates()` gives every job's first-attempt minutes by `key(wildcards)`.
+    """
+
+    def group(wildcards):
+        if not slurm_grouping(name):
+            return None
+        packed = slurm_packing(name, estimates)
+        groupid = f"{name}-{packed['groups'][key(wildcards)]}"
+        # one group-components entry (the profile's `name`) for all of this rule's groups
+        workflow.parent_groupids[groupid] = name
+        return groupid
+
+    return group
+
+
+def slurm_packing(name, estimates):
+    """The packing of `name` jobs, computed once per parse: {groups, totals, estimates}."""
+    if name not in _SLURM_GROUPS:
+        est = estimates()
+        groups = slurm_limits.pack(
+            est, MAX_RUNTIME, slurm_limits.max_group_jobs(MAX_RUNTIME)
+        )
+        totals = slurm_limits.group_totals(est, groups, MAX_RUNTIME)
+        _SLURM_GROUPS[name] = {"groups": groups, "totals": totals, "estimates": est}
+    return _SLURM_GROUPS[name]
+
+
+def grouped_runtime(name, estimates, minutes, job, attempt):
+    """Runtime of a job of a packed group: min(estimate, limit) first; on retries its share of
+    the limit (the group then asks for the limit), or the limit when it is not grouped.
+    """
+    if MAX_RUNTIME is None or attempt <= 1:
+        return slurm_limits.runtime(minutes, attempt, MAX_RUNTIME)
+    if not slurm_grouping(name):
+        return MAX_RUNTIME
+    packed = slurm_packing(name, estimates)
+    total = packed["totals"][packed["groups"][job]]
+    return slurm_limits.retry_share(minutes, total, MAX_RUNTIME)
+
+
+def eos_key(wildcards):
+    return f"{wildcards.element}-{wildcards.lattice}"
+
+
+def eos_minutes():
+    """First-attempt minutes of an eos job (dft.resources.runtime; `auto`: 240)."""
+    base = config["dft"].get("resources", {}).get("runtime", 240)
+    return 240 if base == "auto" else int(base)
+
+
+def eos_estimates():
+    return {
+        f"{el}-{lat}": eos_minutes()
+        for el in config["recipe"]["elements"]
+        for lat in LATTICES
+    }
+
+
+def eos_runtime(wildcards, attempt):
+    job = eos_key(wildcards)
+    return grouped_runtime("eos", eos_estimates, eos_minutes(), job, attempt)
 
 
 # ---- DFT jobs as MPI jobs, sized from the slab (magmom/dft/parallel.py, cost_model.py) ---------
@@ -215,27 +303,50 @@ def recipe_slab_shapes():
     return _RECIPE_SLAB_SHAPES
 
 
-def dft_slab_size(key):
-    """Resource `key` (mem_mb | runtime) of one slab: dft.resources.<key>, or with `auto` the
-    cost model of the slab's atoms, k-points, processes and initial-moment starts; x attempt on
-    retries."""
+def dft_slab_minutes(slab_id):
+    """First-attempt minutes of one slab: dft.resources.runtime, or with `auto` the cost model
+    of the slab's atoms, k-points, processes and initial-moment starts."""
+    return dft_slab_estimate(slab_id, "runtime")
+
+
+def dft_slab_estimate(slab_id, key):
     from magmom.dft import cost_model, initial_moments
 
     base = config["dft"].get("resources", {}).get(key, "auto")
+    if base != "auto":
+        return int(base)
+    if slab_labeller(slab_id) != "gpaw":
+        return cost_model.SURROGATE[key]
+    shape = recipe_slab_shapes()[slab_id]
+    return cost_model.slab_job_size(
+        shape.size,
+        config["dft"]["planewave"]["kpt_density"],
+        dft_tasks() if dft_is_mpi() else 1,
+        initial_moments.n_runs(shape.elements, config["dft"]["initial_moments"]),
+    )[key]
+
+
+def dft_slab_estimates():
+    """{slab_id: first-attempt minutes} of every slab (the Slurm packing of DFT jobs)."""
+    return {s: dft_slab_minutes(s) for s in slab_ids()}
+
+
+def dft_slab_key(wildcards):
+    return wildcards.slab_id
+
+
+def dft_slab_size(key):
+    """Resource `key` (mem_mb | runtime) of one slab (dft_slab_estimate): mem_mb x attempt on
+    retries; runtime at most the Slurm time limit, a retry its group's share of the limit.
+    """
 
     def size(wildcards, attempt):
-        if base != "auto":
-            return int(base) * attempt
-        if slab_labeller(wildcards.slab_id) != "gpaw":
-            return cost_model.SURROGATE[key] * attempt
-        shape = recipe_slab_shapes()[wildcards.slab_id]
-        estimate = cost_model.slab_job_size(
-            shape.size,
-            config["dft"]["planewave"]["kpt_density"],
-            dft_tasks() if dft_is_mpi() else 1,
-            initial_moments.n_runs(shape.elements, config["dft"]["initial_moments"]),
+        if key == "mem_mb":
+            return dft_slab_estimate(wildcards.slab_id, key) * attempt
+        minutes = dft_slab_minutes(wildcards.slab_id)
+        return grouped_runtime(
+            "dft", dft_slab_estimates, minutes, wildcards.slab_id, attempt
         )
-        return estimate[key] * attempt
 
     return size
 
@@ -307,6 +418,13 @@ def training_mem_mb(wildcards, attempt):
     )
 
 
+def training_runtime(wildcards, attempt):
+    """Runtime of a training (or CHGNet) job: training.resources.runtime, at most the Slurm time
+    limit; a retry (which resumes from last.pt) asks for the limit (x attempt without one).
+    """
+    return slurm_limits.runtime(training_resource("runtime", 720), attempt, MAX_RUNTIME)
+
+
 # ---- baselines, evaluation and report ----------------------------------------------------------
 TABULAR_CUTOFFS = sorted(
     {cutoff_token(c) for c in config["baselines"]["tabular_cutoffs"]}, key=float
@@ -315,13 +433,13 @@ TABULAR_CUTOFFS = sorted(
 
 def chgnet_resources():
     """Resources of the CHGNet baseline jobs: those of a training job (config training.resources),
-    GPU included; mem_mb and runtime grow with the attempt (fine-tuning resumes)."""
+    GPU included; mem_mb grows with the attempt, runtime up to the Slurm time limit (fine-tuning
+    resumes)."""
     mem_mb = training_resource("mem_mb", 16000)
-    runtime = training_resource("runtime", 720)
     return {
         "gpu": training_resource("gpu", 1),
         "mem_mb": lambda wildcards, attempt: mem_mb * attempt,
-        "runtime": lambda wildcards, attempt: runtime * attempt,
+        "runtime": training_runtime,
     }
 
 

@@ -18,13 +18,16 @@ rule eos:
         element="[A-Z][a-z]?",
         lattice="|".join(LATTICES),
     retries: dft_resource("retries", 2)
+    # under profiles/slurm: as many per Slurm job as fit the time limit (rules/common.smk)
+    group:
+        slurm_group("eos", eos_estimates, eos_key)
     conda:
         "../envs/dft.yaml"
     threads: dft_threads(eos_is_mpi())
     resources:
         **dft_mpi_resources(eos_is_mpi()),
         mem_mb=dft_resource("mem_mb", 8000),
-        runtime=dft_resource("runtime", 240),
+        runtime=eos_runtime,
     params:
         eos=config["eos"],
         dft=eos_dft_params(),
@@ -67,6 +70,8 @@ rule dft_slab:
     wildcard_constraints:
         slab_id=r"[a-z0-9][a-z0-9_\-]*",
     retries: dft_resource("retries", 2)
+    group:
+        slurm_group("dft", dft_slab_estimates, dft_slab_key)
     conda:
         "../envs/dft.yaml"
     threads: dft_threads(dft_is_mpi())

@@ -32,7 +32,7 @@ rule train:
         # `--resources gpu=N` is given, so a CPU-only machine still trains (on the CPU).
         gpu=training_resource("gpu", 1),
         mem_mb=training_mem_mb,
-        runtime=lambda wildcards, attempt: training_resource("runtime", 720) * attempt,
+        runtime=training_runtime,
     params:
         spec=lambda wildcards: parse_model_id(wildcards.model_id),
         models=model_settings,

@@ -7,6 +7,13 @@ a temporary working directory. Then every job is traced to its Slurm job: each r
 with `job context: ... slurm_job_id=N slurm_job_partition=P` (magmom.rule_logging), and Slurm's
 own record of job N (job completion log, or sacct) must show it COMPLETED in partition P.
 
+The partitions have finite time limits (.ci/slurm/up.sh: cpu and gpu 24 h, short 10 min) that the
+profile reads through scontrol: every job of the study's DAG must fit them (a dry run of
+config.yaml), and one real GPAW slab job on the 10 min partition, given 2 min for its first
+attempt, is killed by Slurm at its limit and resumes from its checkpoint on the retry, which asks
+for the partition's limit. That run goes side by side with the tiny run (its own working
+directory, only rule dft_slab).
+
 Skipped only when no Slurm controller answers (`scontrol ping`); with MAGMOM_REQUIRE_SLURM=1 (as
 .ci/slurm/run_tiny.sh sets it) a missing controller fails instead. Takes minutes: marked `slurm`.
 """
@@ -30,20 +37,28 @@ ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 CPU_RULES = {"eos", "dft_slab", "graph_cache", "baseline_tabular", "evaluate", "report"}
 GPU_RULES = {"train", "baseline_chgnet_finetune", "baseline_chgnet_zeroshot"}
-GROUP_SIZE = int(os.environ.get("DFT_GROUP", 4))  # as profiles/slurm reads it
-# Two tiny slabs labelled by real GPAW on 2 MPI ranks (srun inside the Slurm job), the rest by the
-# CHGNet surrogate. Cheap settings (Γ point at 200 eV, no relaxation steps: one LCAO and one
-# plane-wave SCF) through the production code path. The SCF converges the moments themselves
-# (dft.scf_ladder[].magmoms, magmom/dft/moment_criterion.py): GPAW's default criteria stop while
-# they still drift (serially, cu083-ni017's moments at the default density criterion 1e-4 are
-# 1.5e-3 μB off those at magmoms 1e-6; magmoms 1e-5 is 5.9e-6 μB off), so runs on 2 ranks and 1
-# differed by up to 5.6e-4 μB. GPAW 26.7's own Pulay settings (history 16, β 0.08, metric weight
-# 20) damp cu100's slow spin mode: magmoms 1e-5 is reached in 43 plane-wave iterations, against 98
-# with the ladder's legacy defaults (5, 0.05, 50); magmoms 1e-6 is below its noise floor (no
-# convergence in 150 iterations), MSR1 converges it to a spurious 2.7 μB state (issue 12).
-GPAW_SLABS = ("cu083-ni017-fcc-dilute_2_nn_top-v0", "cu100-fcc-pure-v0")
+# One Slurm job holds at most this many DFT (EOS) jobs, here 8 so that the 16 tiny slabs make
+# two Slurm jobs side by side (the 24 h limit alone would fit all of them into one).
+GROUP_SIZE = 8
+CI_LIMIT_MINUTES = 1440  # MaxTime of partitions cpu and gpu (.ci/slurm/up.sh)
+SHORT_PARTITION, SHORT_LIMIT_MINUTES = "short", 10
+# What the run must show, no more: one GNN (GPU partition, train/predict/evaluate), every
+# baseline family, the report; one tiny slab labelled by real GPAW on 2 MPI ranks (srun inside
+# the Slurm job), the rest by the CHGNet surrogate. Pure Ni carries moments (~0.6 μB), so the
+# 2-rank vs serial comparison compares moments that are there. Cheap settings (Γ point at 200 eV,
+# no relaxation steps: one LCAO and one plane-wave SCF) through the production code path. The SCF
+# converges the moments themselves (dft.scf_ladder[].magmoms, magmom/dft/moment_criterion.py):
+# GPAW's default criteria stop while they still drift (serially, cu083-ni017's moments at the
+# default density criterion 1e-4 are 1.5e-3 μB off those at magmoms 1e-6; magmoms 1e-5 is 5.9e-6
+# μB off), so runs on 2 ranks and 1 differed by up to 5.6e-4 μB. GPAW 26.7's own Pulay settings
+# (history 16, β 0.08, metric weight 20) damp slow spin modes: cu100 reaches magmoms 1e-5 in 43
+# plane-wave iterations, against 98 with the ladder's legacy defaults (5, 0.05, 50).
+GPAW_SLAB = "ni100-fcc-pure-v0"
+GPAW_SLABS = (GPAW_SLAB,)
 GPAW_MPI_CONFIG = {
     "labeller_overrides": dict.fromkeys(GPAW_SLABS, "gpaw"),
+    "models": {"architectures": ["cgconv"], "cutoffs": [4], "residual": []},
+    "graphs": {"cutoffs": [4]},
     "dft": {
         "lcao": {"h": 0.35, "steps": 0},
         "planewave": {"ecut": 200.0, "kpt_density": 0.6},
@@ -61,6 +76,30 @@ GPAW_MPI_CONFIG = {
             }
         ],
         "resources": {"tasks": 2},
+    },
+}
+# The time-out job: a 2-atom Ni(111) slab (tests/dft_helpers.py) in place of the recipe's ni100,
+# a plane-wave relaxation of TIMEOUT_PW_STEPS LBFGS steps that cannot converge (fmax 1e-8). Here
+# (2 ranks, idle machine) the job step needs ~50 s to reach the plane-wave stage (Snakemake,
+# CHGNet pre-relaxation, LCAO) and ~3 s per ionic step, ~3 min in all, longer beside the tiny
+# run: a first attempt of TIMEOUT_FIRST_MINUTES is killed (Slurm enforces limits every 30 s:
+# after 120-150 s) with ionic steps checkpointed, and the retry, given the partition's 10 min,
+# finishes the rest.
+TIMEOUT_PW_STEPS = 45
+TIMEOUT_FIRST_MINUTES = 2
+TIMEOUT_CONFIG = {
+    "labeller_overrides": {GPAW_SLAB: "gpaw"},
+    "recipe": {"fixed_layers": 1},
+    "dft": {
+        "prerelax": {"steps": 2},
+        "lcao": {"h": 0.35, "steps": 0},
+        "planewave": {"ecut": 200.0, "kpt_density": 0.6},
+        "relax": {"steps": TIMEOUT_PW_STEPS, "fmax": 1.0e-8},
+        "initial_moments": "floor",
+        "scf_ladder": [
+            {"mixer": "pulay", "eigenstates": 1.0e-6, "smearing_width": 0.2, "maxiter": 100}
+        ],
+        "resources": {"tasks": 2, "runtime": TIMEOUT_FIRST_MINUTES},
     },
 }
 
@@ -160,9 +199,53 @@ def minutes(limit: str) -> int:
     return int(days or 0) * 1440 + h * 60 + m
 
 
+def slurm_env(**extra: str) -> dict[str, str]:
+    """The environment of a run: the limit comes from the partitions (scontrol), not a setting."""
+    env = {k: v for k, v in os.environ.items() if k not in ("SLURM_MAX_RUNTIME", "DFT_GROUP")}
+    return {**env, "DFT_GROUP": str(GROUP_SIZE), **extra}
+
+
+def start_timeout_run(workdir: Path) -> tuple[subprocess.Popen, Path]:
+    """The time-out-then-resume DFT job (module docstring), started in the background."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from dft_helpers import slab_meta, tiny_slab, write_slab_db
+
+    db = workdir / TINY.initial_slabs()
+    db.parent.mkdir(parents=True)
+    write_slab_db(db, [(tiny_slab(), slab_meta(GPAW_SLAB))])
+    config = workdir / "ci-timeout.yaml"
+    config.write_text(yaml.safe_dump(TIMEOUT_CONFIG))
+    cmd = [
+        str(SNAKEMAKE),
+        TINY.dft_record(GPAW_SLAB),
+        "--profile",
+        "slurm",
+        "--profile",
+        ".ci/slurm/profile",
+        "--allowed-rules",
+        "dft_slab",  # the recipe db above is the input, not something to rebuild
+        "--directory",
+        str(workdir),
+        "--slurm-logdir",
+        str(workdir / "logs" / "slurm"),
+        "--configfile",
+        str(ROOT / "config.yaml"),
+        str(ROOT / "presets" / "tiny.yaml"),
+        str(config),
+    ]
+    out = workdir / "snakemake.out"
+    fh = out.open("w")
+    env = slurm_env(SLURM_PARTITION_CPU=SHORT_PARTITION)
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT, text=True, env=env)
+    return proc, out
+
+
 @pytest.fixture(scope="module")
 def tiny_run(slurm_available, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("slurm-tiny")
+    timeout_dir = tmp_path_factory.mktemp("slurm-timeout")
+    offset = jobcomp_size()
+    timeout_proc, timeout_out = start_timeout_run(timeout_dir)
     gpu_config = workdir / "ci-gpu.yaml"
     gpu_config.write_text("training: {resources: {gpu: 1}}\n")
     gpaw_config = workdir / "ci-gpaw-mpi.yaml"
@@ -183,19 +266,22 @@ def tiny_run(slurm_available, tmp_path_factory):
         str(gpu_config),
         str(gpaw_config),
     ]
-    offset = jobcomp_size()
     t0 = time.perf_counter()
-    p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=3600)
+    p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=3600, env=slurm_env())
     elapsed = time.perf_counter() - t0
     output = p.stdout + p.stderr
     (workdir / "snakemake.out").write_text(output)
+    timeout_rc = timeout_proc.wait(timeout=1800)
+    timeout_output = timeout_out.read_text()
     assert p.returncode == 0, f"snakemake --profile slurm failed:\n{output[-5000:]}"
     submissions = dict(re.findall(r"Job (\S+) has been submitted with SLURM jobid (\d+)", output))
+    timeout_submissions = re.findall(r"has been submitted with SLURM jobid (\d+)", timeout_output)
     jobs = [j for j in parse_jobs(output) if "jobid" in j]
-    records = job_records(set(submissions.values()), offset)
+    records = job_records({*submissions.values(), *timeout_submissions}, offset)
     print(
         f"\nslurm tiny run: {len({(j['rule'], j.get('log')) for j in jobs if not j['local']})} "
-        f"jobs, {len(submissions)} sbatch submissions, {elapsed:.0f} s"
+        f"jobs, {len(submissions)} sbatch submissions, {elapsed:.0f} s; time-out run: "
+        f"{len(timeout_submissions)} sbatch submissions, {time.perf_counter() - t0:.0f} s in all"
     )
     return {
         "workdir": workdir,
@@ -203,6 +289,12 @@ def tiny_run(slurm_available, tmp_path_factory):
         "jobs": jobs,
         "submissions": submissions,
         "records": records,
+        "timeout": {
+            "workdir": timeout_dir,
+            "returncode": timeout_rc,
+            "output": timeout_output,
+            "submissions": timeout_submissions,
+        },
     }
 
 
@@ -263,11 +355,98 @@ def test_dft_jobs_are_grouped_and_sized_for_serial_execution(tiny_run):
         ctx = contexts(tiny_run["workdir"] / log)[-1]
         runtime = int(re.search(r"runtime=(\d+)", job["resources"]).group(1))
         by_slurm_job.setdefault(ctx["slurm_job_id"], []).append(runtime)
+    # every slab fits the 24 h limit with 7 others: groups of GROUP_SIZE
     assert len(by_slurm_job) == math.ceil(len(dft) / GROUP_SIZE), by_slurm_job
     for job_id, runtimes in by_slurm_job.items():
         rec = tiny_run["records"][job_id]
         assert int(rec["ProcCnt"]) == GPAW_MPI_CONFIG["dft"]["resources"]["tasks"], rec
         assert minutes(rec["TimeLimit"]) == sum(runtimes), (runtimes, rec["TimeLimit"])
+
+
+def test_every_slurm_job_asked_for_at_most_the_partition_limit(tiny_run):
+    """The limit the profile read from scontrol (no SLURM_MAX_RUNTIME here) bounds every job."""
+    assert minutes(partition_max_time("cpu")) == CI_LIMIT_MINUTES
+    limits = {j: minutes(r["TimeLimit"]) for j, r in tiny_run["records"].items()}
+    mine = set(tiny_run["submissions"].values())
+    assert mine <= set(limits), "a submitted job has no Slurm record"
+    assert max(limits[j] for j in mine) <= CI_LIMIT_MINUTES, limits
+
+
+def partition_max_time(partition: str) -> str:
+    out = subprocess.run(
+        ["scontrol", "--oneliner", "show", "partition", partition],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return re.search(r"MaxTime=(\S+)", out).group(1)
+
+
+def group_runtimes(output: str) -> tuple[dict[str, list[int]], dict[str, int]]:
+    """A dry run's Slurm jobs: ({group id: its jobs' runtimes}, {rule: largest runtime})."""
+    groups: dict[str, list[int]] = {}
+    largest: dict[str, int] = {}
+    group = rule = None
+    for line in output.splitlines():
+        m = re.search(r"Group job (\S+) \(jobs", line)
+        if m:
+            group = m.group(1)
+            continue
+        m = re.match(r"^(\s*)(?:localrule|rule) (\w+):", line)
+        if m:
+            rule = m.group(2)
+            group = group if m.group(1) else None  # an unindented job is no group's
+            continue
+        m = re.search(r"resources: .*\bruntime=(\d+)", line)
+        if m and rule:
+            runtime = int(m.group(1))
+            largest[rule] = max(largest.get(rule, 0), runtime)
+            if group:
+                groups.setdefault(group, []).append(runtime)
+            else:
+                groups[f"{rule}-{len(groups)}"] = [runtime]
+    return groups, largest
+
+
+def test_every_job_of_the_study_fits_the_partition_limit(slurm_available, tmp_path):
+    """A dry run of the full study (config.yaml) under the Slurm profile on this cluster: every
+    Slurm job it would submit (a DFT/EOS group: the sum of its jobs) asks for at most MaxTime."""
+    cmd = [str(SNAKEMAKE), "--profile", "slurm", "--profile", ".ci/slurm/profile", "-n"]
+    cmd += ["--directory", str(tmp_path), "--configfile", str(ROOT / "config.yaml")]
+    env = {k: v for k, v in slurm_env().items() if k != "DFT_GROUP"}
+    p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    groups, largest = group_runtimes(p.stdout + p.stderr)
+    print(f"\nstudy under a {CI_LIMIT_MINUTES} min limit: {len(groups)} Slurm jobs; "
+          f"largest runtime per rule: {largest}")  # fmt: skip
+    assert largest["dft_slab"] > 0 and len(groups) > 5000, "not the study's DAG"
+    too_long = {g: sum(r) for g, r in groups.items() if sum(r) > CI_LIMIT_MINUTES}
+    assert not too_long, f"jobs above the partition limit: {dict(list(too_long.items())[:10])}"
+    # the largest GPAW slabs (852 min under floor+eos) fill a group on their own; smaller ones share
+    assert max(sum(r) for g, r in groups.items() if g.startswith("dft-")) > CI_LIMIT_MINUTES / 2
+    assert max(len(r) for g, r in groups.items() if g.startswith("dft-")) > 1
+
+
+def test_a_dft_job_killed_at_its_time_limit_resumes_on_the_retry(tiny_run):
+    """The time-out job: Slurm ends the first attempt (2 min) with TIMEOUT; the retry asks for the
+    partition's limit (not 2 x 2 min), resumes the plane-wave relaxation at its checkpoint under
+    srun on 2 ranks, and finishes."""
+    from magmom.dft.record import read_record
+
+    run = tiny_run["timeout"]
+    assert run["returncode"] == 0, run["output"][-5000:]
+    jobs = [tiny_run["records"][j] for j in run["submissions"]]
+    states = [(r["JobState"], minutes(r["TimeLimit"]), r["Partition"]) for r in jobs]
+    assert states[0] == ("TIMEOUT", TIMEOUT_FIRST_MINUTES, SHORT_PARTITION), states
+    assert states[-1] == ("COMPLETED", SHORT_LIMIT_MINUTES, SHORT_PARTITION), states
+    assert all(limit == SHORT_LIMIT_MINUTES for _, limit, _ in states[1:]), states
+    rec = read_record(run["workdir"] / TINY.dft_record(GPAW_SLAB))
+    assert rec["status"] == "ok" and rec["parallel"]["world_size"] == 2, rec.get("reason")
+    pw = [a for a in rec["scf_attempts"] if a["stage"] == "pw"]
+    assert pw[0]["outcome"] == "interrupted", pw[0]
+    assert pw[-1]["outcome"] == "converged" and pw[-1]["first_ionic_step"] >= 1, pw[-1]
+    log = (run["workdir"] / TINY.log("dft", GPAW_SLAB)).read_text()
+    assert log.count("starting 2 MPI ranks: srun --ntasks=2") >= 2, log[-3000:]
 
 
 def test_gpaw_slabs_ran_on_two_mpi_ranks_and_match_a_serial_run(tiny_run, tmp_path):
@@ -294,6 +473,8 @@ def test_gpaw_slabs_ran_on_two_mpi_ranks_and_match_a_serial_run(tiny_run, tmp_pa
         # the serial run starts from the Slurm job's pre-relaxed geometry (its checkpoint)
         (tmp_path / slab_id).mkdir(parents=True)
         shutil.copy(workdir / TINY.dft_workdir(slab_id) / "prerelax.json", tmp_path / slab_id)
+        # moments that are there: comparing ~0 with ~0 would prove nothing
+        assert np.max(np.abs(rec["magmoms"])) > 0.1, (slab_id, rec["magmoms"])
         serial = label_slab_from_db(
             workdir / TINY.initial_slabs(),
             slab_id,
