@@ -10,9 +10,10 @@ Snakefile) and the profile's resource expressions (:func:`runtime`) see the same
 
 With a limit :math:`L` (minutes) every job asks for at most :math:`L`:
 
-- a job of estimate :math:`t` asks for :math:`\\min(t, L)` on its first attempt;
-- its retries ask for :math:`L`, not :math:`k\\,t`: DFT resumes from its work directory and
-  training from ``last.pt``, so the time of a retry adds to what the first attempt did;
+- a job of estimate :math:`t` asks for :math:`\\min(k\\,t, L)` on attempt :math:`k`;
+- a job that resumes asks for :math:`L` on its retries, not :math:`k\\,t`: DFT (and EOS) resume
+  from their work directories and training from ``last.pt``, so a retry's time adds to what
+  the attempt before it did;
 - DFT and EOS jobs run one after the other inside a Slurm job of several (the profile's groups):
   :func:`pack` puts as many into one group as fit :math:`\\sum_i \\min(t_i, L) \\le L` (a job
   whose own estimate reaches :math:`L` runs alone), and on a retry job :math:`i` of group
@@ -158,14 +159,19 @@ def first_attempt(estimate: int, max_minutes: int | None) -> int:
     return int(estimate) if max_minutes is None else min(int(estimate), max_minutes)
 
 
-def runtime(minutes: int, attempt: int, max_minutes: int | None = None) -> int:
-    """Minutes asked by a job of estimate ``minutes`` on ``attempt`` (1, 2, ...): without a limit
-    ``minutes x attempt``; with one, ``min(minutes, L)`` first and ``L`` on retries. The default
-    limit is this process's (:func:`limit`): the profile's resource expressions call this."""
+def runtime(
+    minutes: int, attempt: int, max_minutes: int | None = None, resumes: bool = False
+) -> int:
+    """Minutes asked by a job of estimate ``minutes`` on ``attempt`` (1, 2, ...): ``minutes x
+    attempt``, at most the limit; a job that ``resumes`` where the last attempt stopped (DFT,
+    training) asks for the limit on every retry. The default limit is this process's
+    (:func:`limit`): the profile's resource expressions call this."""
     max_minutes = limit() if max_minutes is None else max_minutes
     if max_minutes is None:
         return int(minutes) * attempt
-    return first_attempt(minutes, max_minutes) if attempt <= 1 else max_minutes
+    if resumes and attempt > 1:
+        return max_minutes
+    return min(int(minutes) * attempt, max_minutes)
 
 
 def pack(

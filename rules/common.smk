@@ -144,7 +144,7 @@ def dft_resource(key, default):
         base = default if base == "auto" else base
         if key == "runtime":
             return lambda wildcards, attempt: slurm_limits.runtime(
-                int(base), attempt, MAX_RUNTIME
+                int(base), attempt, MAX_RUNTIME, resumes=True
             )
         return lambda wildcards, attempt: int(base) * attempt
     return base
@@ -201,7 +201,7 @@ def grouped_runtime(name, estimates, minutes, job, attempt):
     the limit (the group then asks for the limit), or the limit when it is not grouped.
     """
     if MAX_RUNTIME is None or attempt <= 1:
-        return slurm_limits.runtime(minutes, attempt, MAX_RUNTIME)
+        return slurm_limits.runtime(minutes, attempt, MAX_RUNTIME, resumes=True)
     if not slurm_grouping(name):
         return MAX_RUNTIME
     packed = slurm_packing(name, estimates)
@@ -235,6 +235,14 @@ def eos_runtime(wildcards, attempt):
 # ---- DFT jobs as MPI jobs, sized from the slab (magmom/dft/parallel.py, cost_model.py) ---------
 def slab_labeller(slab_id):
     return config.get("labeller_overrides", {}).get(slab_id, config["labeller"])
+
+
+def dft_slab_labeller():
+    """Param `labeller` of dft_slab: the config's, or per slab when labeller_overrides name some
+    (a function costs every one of the ~23k jobs a call when the DAG is printed)."""
+    if not config.get("labeller_overrides"):
+        return config["labeller"]
+    return lambda wildcards: slab_labeller(wildcards.slab_id)
 
 
 def check_labeller_overrides():
@@ -285,22 +293,26 @@ def dft_mpi_resources(is_mpi):
     }
 
 
-_RECIPE_SLAB_SHAPES = {}
+_GPAW_SLAB_SIZES = {}
 
 
-def recipe_slab_shapes():
-    """{slab_id: SlabShape(size, elements)} of this config's recipe, read once per parse (every
-    DFT job's runtime and mem_mb look it up: re-reading the 23k-slab file per job made `-n` take
-    minutes)."""
+def gpaw_slab_sizes():
+    """{slab_id: {runtime, mem_mb}} of every recipe slab labelled by GPAW (cost model), read
+    once per parse from the cache beside the slab index (each Slurm job parses the Snakefile,
+    and packing its DFT group needs every slab's size; recomputing them took seconds)."""
     from magmom.dft import cost_model
 
-    if not _RECIPE_SLAB_SHAPES:
-        _RECIPE_SLAB_SHAPES.update(
-            cost_model.slab_shapes(
-                config["recipe"], os.path.join(".snakemake", "magmom")
+    if not _GPAW_SLAB_SIZES:
+        _GPAW_SLAB_SIZES.update(
+            cost_model.recipe_job_sizes(
+                config["recipe"],
+                config["dft"]["planewave"]["kpt_density"],
+                dft_tasks() if dft_is_mpi() else 1,
+                config["dft"]["initial_moments"],
+                os.path.join(".snakemake", "magmom"),
             )
         )
-    return _RECIPE_SLAB_SHAPES
+    return _GPAW_SLAB_SIZES
 
 
 def dft_slab_minutes(slab_id):
@@ -310,20 +322,16 @@ def dft_slab_minutes(slab_id):
 
 
 def dft_slab_estimate(slab_id, key):
-    from magmom.dft import cost_model, initial_moments
+    """First-attempt `key` (runtime | mem_mb) of one slab: dft.resources.<key>, or with `auto`
+    the cost model's (GPAW) or the surrogate's."""
+    from magmom.dft import cost_model
 
     base = config["dft"].get("resources", {}).get(key, "auto")
     if base != "auto":
         return int(base)
     if slab_labeller(slab_id) != "gpaw":
         return cost_model.SURROGATE[key]
-    shape = recipe_slab_shapes()[slab_id]
-    return cost_model.slab_job_size(
-        shape.size,
-        config["dft"]["planewave"]["kpt_density"],
-        dft_tasks() if dft_is_mpi() else 1,
-        initial_moments.n_runs(shape.elements, config["dft"]["initial_moments"]),
-    )[key]
+    return gpaw_slab_sizes()[slab_id][key]
 
 
 def dft_slab_estimates():
@@ -422,7 +430,9 @@ def training_runtime(wildcards, attempt):
     """Runtime of a training (or CHGNet) job: training.resources.runtime, at most the Slurm time
     limit; a retry (which resumes from last.pt) asks for the limit (x attempt without one).
     """
-    return slurm_limits.runtime(training_resource("runtime", 720), attempt, MAX_RUNTIME)
+    return slurm_limits.runtime(
+        training_resource("runtime", 720), attempt, MAX_RUNTIME, resumes=True
+    )
 
 
 # ---- baselines, evaluation and report ----------------------------------------------------------

@@ -80,7 +80,7 @@ rule dft_slab:
         mem_mb=dft_slab_size("mem_mb"),
         runtime=dft_slab_size("runtime"),
     params:
-        labeller=lambda wildcards: slab_labeller(wildcards.slab_id),
+        labeller=dft_slab_labeller(),
         dft={k: v for k, v in config["dft"].items() if k != "resources"},
         fixed_layers=config["recipe"]["fixed_layers"],
         workdir=PATHS.dft_workdir("{slab_id}"),

@@ -39,12 +39,14 @@ def test_a_bad_setting_names_the_variable():
 
 
 def test_runtime_is_capped_and_a_retry_asks_for_the_limit():
-    assert sl.runtime(852, 1, 1440) == 852
-    assert sl.runtime(852, 2, 1440) == 1440  # not 2 x 852
+    assert sl.runtime(852, 1, 1440, resumes=True) == 852
+    assert sl.runtime(300, 2, 1440, resumes=True) == 1440  # resumes: the limit, not 2 x 300
     assert sl.runtime(3000, 1, 1440) == 1440
-    assert sl.runtime(3000, 3, 1440) == 1440
+    assert sl.runtime(3000, 3, 1440, resumes=True) == 1440
+    assert sl.runtime(60, 2, 1440) == 120  # starts over: x attempt, at most the limit
+    assert sl.runtime(852, 2, 1440) == 1440
     assert sl.runtime(120, 1, None) == 120
-    assert sl.runtime(120, 3, None) == 360  # no limit: x attempt, as before
+    assert sl.runtime(120, 3, None, resumes=True) == 360  # no limit: x attempt, as before
 
 
 def test_pack_fills_groups_up_to_the_limit():
