@@ -12,6 +12,7 @@ the cold run builds `.snakemake/magmom`, the warm run reuses it, as every later 
     .venv/bin/python benchmarks/dag_dry_run.py            # full study + tiny reference
     .venv/bin/python benchmarks/dag_dry_run.py --profile  # + where the time goes (cProfile)
     .venv/bin/python benchmarks/dag_dry_run.py --only-profile   # only that
+    .venv/bin/python benchmarks/dag_dry_run.py --slurm-limits 1440 4320  # Slurm job sizes
 """
 
 from __future__ import annotations
@@ -170,14 +171,81 @@ def profile_warm(configfiles: list[Path], out: Path) -> None:
     pstats.Stats(str(out)).sort_stats("cumulative").print_stats(25)
 
 
+def slurm_jobs(output: str) -> tuple[dict[str, list[int]], dict[str, int]]:
+    """The Slurm jobs of a dry run's output: ({job: runtimes of its rule jobs} (a group: all of
+    them), {rule: largest runtime})."""
+    jobs: dict[str, list[int]] = {}
+    largest: dict[str, int] = {}
+    group = rule = None
+    for line in output.splitlines():
+        m = re.search(r"Group job (\S+) \(jobs", line)
+        if m:
+            group = m.group(1)
+            continue
+        m = re.match(r"^(\s*)(?:localrule|rule) (\w+):", line)
+        if m:
+            rule, group = m.group(2), (group if m.group(1) else None)
+            continue
+        m = re.search(r"resources: .*\bruntime=(\d+)", line)
+        if m and rule:
+            largest[rule] = max(largest.get(rule, 0), int(m.group(1)))
+            jobs.setdefault(group or f"{rule}#{len(jobs)}", []).append(int(m.group(1)))
+    return jobs, largest
+
+
+def slurm_sizes(configfiles: list[Path], limits: list[int]) -> None:
+    """The study under profiles/slurm at each time limit (SLURM_MAX_RUNTIME, minutes): Slurm jobs,
+    the largest runtime asked per rule and per Slurm job, first attempts and retries."""
+    import os
+
+    workdir = Path(tempfile.mkdtemp(prefix="magmom-dag-slurm-"))
+    try:
+        for limit in limits:
+            for attempt in (1, 2):
+                cmd = snakemake_cmd(configfiles, "--profile", str(ROOT / "profiles" / "slurm"))
+                cmd = [c for c in cmd if c not in ("--quiet", "rules")]
+                cmd += ["--sdm", "env-modules", "--attempt", str(attempt)]
+                env = {**os.environ, "SLURM_MAX_RUNTIME": str(limit)}
+                env.pop("DFT_GROUP", None)
+                p = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=env)
+                if p.returncode != 0:
+                    sys.exit(p.stderr[-3000:])
+                jobs, largest = slurm_jobs(p.stdout + p.stderr)
+                totals = {j: sum(r) for j, r in jobs.items()}
+                dft = [t for j, t in totals.items() if j.startswith("dft-")]
+                slabs = sum(len(r) for j, r in jobs.items() if j.startswith("dft-"))
+                print(
+                    f"limit {limit} min, attempt {attempt}: {len(jobs)} Slurm jobs "
+                    f"({len(dft)} DFT groups of {slabs} slabs), largest Slurm job "
+                    f"{max(totals.values())} min (ratio to the limit "
+                    f"{max(totals.values()) / limit:.2f})"
+                )
+                print(
+                    "  largest runtime per rule: "
+                    + ", ".join(f"{k} {v}" for k, v in largest.items())
+                )
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profile", action="store_true", help="cProfile the warm full dry run")
     ap.add_argument("--json", type=Path, help="also write the numbers to this file")
     ap.add_argument("--only-profile", action="store_true", help="only the cProfile breakdown")
+    ap.add_argument(
+        "--slurm-limits",
+        type=int,
+        nargs="*",
+        metavar="MIN",
+        help="only the study's Slurm job sizes under these time limits (e.g. 1440 4320)",
+    )
     args = ap.parse_args()
 
     full = [ROOT / "config.yaml"]
+    if args.slurm_limits:
+        slurm_sizes(full, args.slurm_limits)
+        return
     if args.only_profile:
         profile_warm(full, Path(tempfile.gettempdir()) / "magmom-dag.prof")
         return

@@ -1,8 +1,9 @@
 # Rules of the dft stage: the equation of state of every element on every lattice, the lattice
 # table the slabs are built from, and the labelling of each slab (GPAW staged relaxation under the
 # SCF ladder, or the CHGNet surrogate). A slab that cannot be labelled gets a record with status
-# failed; out-of-memory kills and time-outs are retried with mem_mb/runtime x attempt, and the
-# per-slab checkpoints under {results_dir}/dft/work/{slab_id}/ let a retry resume. A GPAW slab runs
+# failed; out-of-memory kills are retried with mem_mb x attempt, time-outs with the Slurm time
+# limit (magmom/slurm_limits.py; without one, runtime x attempt), and the per-slab checkpoints
+# under {results_dir}/dft/work/{slab_id}/ let a retry resume. A GPAW slab runs
 # on dft.resources.tasks MPI processes (srun under Slurm, mpiexec locally), its runtime and memory
 # from the slab's size (magmom/dft/cost_model.py) unless dft.resources sets numbers. A GPAW EOS
 # (eos.calculator: gpaw) runs on the same number of processes; a CHGNet EOS is serial.
