@@ -30,6 +30,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterable, Mapping
 
 ENV = "SLURM_MAX_RUNTIME"
@@ -39,7 +40,7 @@ PARTITION_ENVS = {"SLURM_PARTITION_CPU": "cpu", "SLURM_PARTITION_GPU": "gpu"}
 # without a limit)
 MAX_GROUP_ENV = "DFT_GROUP"
 DEFAULT_GROUP_WITHOUT_LIMIT = 4
-SCONTROL_TIMEOUT_S = 2.0
+SCONTROL_TIMEOUT_S = 3.0
 UNLIMITED = ("UNLIMITED", "INFINITE")
 
 _resolved: dict[str, int | None] = {}
@@ -68,12 +69,16 @@ def parse_minutes(text: str) -> int | None:
     return math.ceil(seconds / 60)
 
 
+class NoAnswer(RuntimeError):
+    """``scontrol`` is installed but the controller did not answer (in time)."""
+
+
 def partition_max_minutes(
     partitions: Iterable[str], timeout: float = SCONTROL_TIMEOUT_S
 ) -> int | None:
     """The smallest ``MaxTime`` (minutes) of ``partitions`` as the Slurm controller reports it;
-    None when no controller answers within ``timeout`` s, ``scontrol`` is missing, or every one
-    is unlimited."""
+    None when ``scontrol`` is missing or every one is unlimited. :class:`NoAnswer` when the
+    controller does not answer within ``timeout`` s."""
     if shutil.which("scontrol") is None:
         return None
     try:
@@ -83,10 +88,10 @@ def partition_max_minutes(
             text=True,
             timeout=timeout,
         )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise NoAnswer(f"scontrol show partition: no answer within {timeout:g} s ({e})") from e
     if p.returncode != 0:
-        return None
+        raise NoAnswer(f"scontrol show partition: {p.stderr.strip()[-300:]}")
     limits = {}
     for line in p.stdout.splitlines():
         fields = dict(re.findall(r"(\w+)=(\S*)", line))
@@ -143,8 +148,15 @@ def resolve(
     if "limit" not in _resolved:
         limit = from_environment(environ)
         if limit is None and not environ.get(ENV, "").strip() and partitions:
-            limit = partition_max_minutes(partitions, timeout)
-            environ[ENV] = str(limit) if limit is not None else UNLIMITED[0]
+            try:
+                limit = partition_max_minutes(partitions, timeout)
+                environ[ENV] = str(limit) if limit is not None else UNLIMITED[0]
+            except NoAnswer as e:
+                sys.stderr.write(
+                    f"magmom: no Slurm time limit known ({e}); jobs are sized without one, "
+                    f"and sbatch may refuse or never start those above the partition's MaxTime. "
+                    f"Set {ENV} (minutes) to the partition's time limit.\n"
+                )
         _resolved["limit"] = limit
     return _resolved["limit"]
 

@@ -103,8 +103,14 @@ def test_an_unanswering_controller_costs_at_most_the_timeout(tmp_path, monkeypat
     then unknown after the short timeout, not after the client's own."""
     monkeypatch.setenv("PATH", _fake_scontrol(tmp_path, "sleep 30\n")["PATH"])
     t0 = time.monotonic()
-    assert sl.partition_max_minutes(["cpu"], timeout=0.5) is None
+    with pytest.raises(sl.NoAnswer, match="no answer within 0.5 s"):
+        sl.partition_max_minutes(["cpu"], timeout=0.5)
     assert time.monotonic() - t0 < 5
+    # resolve() goes on without a limit, says so, and exports nothing (the jobs may ask again)
+    monkeypatch.setattr(sl, "_resolved", {})
+    env = {}
+    assert sl.resolve(["cpu"], env, timeout=0.5) is None
+    assert sl.ENV not in env
 
 
 def test_resolve_prefers_the_setting_and_exports_what_scontrol_said(tmp_path, monkeypatch):

@@ -78,8 +78,11 @@ GPAW_MPI_CONFIG = {
         "resources": {"tasks": 2},
     },
 }
-# The time-out job: a 2-atom Ni(111) slab (tests/dft_helpers.py) in place of the recipe's ni100,
-# a plane-wave relaxation of TIMEOUT_PW_STEPS LBFGS steps that cannot converge (fmax 1e-8). Here
+# The time-out job: a 2-atom Fe-on-Cu(111) slab (tests/dft_helpers.py) in place of the recipe's
+# cu050-fe050 slab, a plane-wave relaxation of TIMEOUT_PW_STEPS LBFGS steps that cannot converge
+# (fmax 1e-8). Not 2 Ni atoms: GPAW finds an inversion that swaps the two layers of such a slab
+# when the calculator starts at a resumed geometry, and the first move of the free top layer then
+# fails with SymmetryBrokenError (seen here once, resumed at ionic step 9). Here
 # (2 ranks, idle machine) the job step needs ~50 s to reach the plane-wave stage (Snakemake,
 # CHGNet pre-relaxation, LCAO) and ~3 s per ionic step, ~3 min in all, longer beside the tiny
 # run: a first attempt of TIMEOUT_FIRST_MINUTES is killed (Slurm enforces limits every 30 s:
@@ -87,8 +90,9 @@ GPAW_MPI_CONFIG = {
 # finishes the rest.
 TIMEOUT_PW_STEPS = 45
 TIMEOUT_FIRST_MINUTES = 2
+TIMEOUT_SLAB = "cu050-fe050-fcc-random-v1"
 TIMEOUT_CONFIG = {
-    "labeller_overrides": {GPAW_SLAB: "gpaw"},
+    "labeller_overrides": {TIMEOUT_SLAB: "gpaw"},
     "recipe": {"fixed_layers": 1},
     "dft": {
         "prerelax": {"steps": 2},
@@ -122,6 +126,14 @@ def slurm_available():
         if os.environ.get("MAGMOM_REQUIRE_SLURM") == "1":
             pytest.fail("no Slurm controller reachable (scontrol ping), but MAGMOM_REQUIRE_SLURM=1")
         pytest.skip("no Slurm controller reachable (scontrol ping)")
+    # A controller that has just started may take seconds to answer its first queries, longer
+    # than the profile waits for the time limit (magmom.slurm_limits): wait until it answers.
+    for _ in range(30):
+        t0 = time.monotonic()
+        subprocess.run(["scontrol", "show", "partition"], capture_output=True, timeout=60)
+        if time.monotonic() - t0 < 0.5:
+            break
+        time.sleep(1)
 
 
 def slurm_config() -> dict[str, str]:
@@ -212,12 +224,12 @@ def start_timeout_run(workdir: Path) -> tuple[subprocess.Popen, Path]:
 
     db = workdir / TINY.initial_slabs()
     db.parent.mkdir(parents=True)
-    write_slab_db(db, [(tiny_slab(), slab_meta(GPAW_SLAB))])
+    write_slab_db(db, [(tiny_slab(("Fe", "Cu")), slab_meta(TIMEOUT_SLAB, "cu050-fe050", "binary"))])
     config = workdir / "ci-timeout.yaml"
     config.write_text(yaml.safe_dump(TIMEOUT_CONFIG))
     cmd = [
         str(SNAKEMAKE),
-        TINY.dft_record(GPAW_SLAB),
+        TINY.dft_record(TIMEOUT_SLAB),
         "--profile",
         "slurm",
         "--profile",
@@ -440,13 +452,14 @@ def test_a_dft_job_killed_at_its_time_limit_resumes_on_the_retry(tiny_run):
     assert states[0] == ("TIMEOUT", TIMEOUT_FIRST_MINUTES, SHORT_PARTITION), states
     assert states[-1] == ("COMPLETED", SHORT_LIMIT_MINUTES, SHORT_PARTITION), states
     assert all(limit == SHORT_LIMIT_MINUTES for _, limit, _ in states[1:]), states
-    rec = read_record(run["workdir"] / TINY.dft_record(GPAW_SLAB))
+    rec = read_record(run["workdir"] / TINY.dft_record(TIMEOUT_SLAB))
     assert rec["status"] == "ok" and rec["parallel"]["world_size"] == 2, rec.get("reason")
     pw = [a for a in rec["scf_attempts"] if a["stage"] == "pw"]
     assert pw[0]["outcome"] == "interrupted", pw[0]
     assert pw[-1]["outcome"] == "converged" and pw[-1]["first_ionic_step"] >= 1, pw[-1]
-    log = (run["workdir"] / TINY.log("dft", GPAW_SLAB)).read_text()
+    log = (run["workdir"] / TINY.log("dft", TIMEOUT_SLAB)).read_text()
     assert log.count("starting 2 MPI ranks: srun --ntasks=2") >= 2, log[-3000:]
+    assert "lcao: finished in an earlier run" in log, log[-3000:]  # not redone on the retry
 
 
 def test_gpaw_slabs_ran_on_two_mpi_ranks_and_match_a_serial_run(tiny_run, tmp_path):

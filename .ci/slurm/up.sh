@@ -83,8 +83,10 @@ KillWait=5
 InactiveLimit=0
 GresTypes=gpu
 NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$NODE_CPUS RealMemory=$NODE_MEM_MB Gres=gpu:$NODE_GPUS State=UNKNOWN
-# Finite time limits, as on a real cluster: sbatch refuses a job that asks for more (the profile
-# reads MaxTime through scontrol). `short` (10 min) is the partition of the time-out-then-resume
+# Finite time limits, as on a real cluster, enforced at submission: sbatch refuses a job that asks
+# for more (without EnforcePartLimits it would stay pending forever; the profile reads MaxTime
+# through scontrol).
+EnforcePartLimits=ALL `short` (10 min) is the partition of the time-out-then-resume
 # DFT job of tests/test_slurm_workflow.py.
 PartitionName=cpu Nodes=$NODE Default=YES MaxTime=$MAX_TIME State=UP
 PartitionName=gpu Nodes=$NODE Default=NO MaxTime=$MAX_TIME State=UP
