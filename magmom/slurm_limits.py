@@ -3,10 +3,11 @@
 One site setting, :data:`ENV` (``SLURM_MAX_RUNTIME``: minutes, or a Slurm time such as
 ``3-00:00:00``), else the ``MaxTime`` of the partitions the jobs go to, read once per Snakemake
 process with ``scontrol show partition`` under a :data:`SCONTROL_TIMEOUT_S` timeout (a login node
-whose controller does not answer costs at most that); no limit when neither is known (a partition
-with ``MaxTime=UNLIMITED``). The workflow resolves it when the Snakefile is parsed
-(:func:`resolve`) and exports it under :data:`ENV`, so the Slurm jobs (which re-parse the
-Snakefile) and the profile's resource expressions (:func:`runtime`) see the same number.
+whose controller does not answer costs at most that, and then ``slurm.conf`` is read instead); no
+limit when none of them knows one (a partition with ``MaxTime=UNLIMITED``). The workflow resolves
+it when the Snakefile is parsed (:func:`resolve`) and exports it under :data:`ENV`, so the Slurm
+jobs (which re-parse the Snakefile) and the profile's resource expressions (:func:`runtime`) see
+the same number.
 
 With a limit :math:`L` (minutes) every job asks for at most :math:`L`:
 
@@ -32,6 +33,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 ENV = "SLURM_MAX_RUNTIME"
 # The profile's partitions (profiles/slurm/config.yaml reads the same variables, same defaults)
@@ -119,6 +121,30 @@ def max_group_jobs(max_minutes: int | None, environ: Mapping[str, str] = os.envi
     return None if max_minutes is not None else DEFAULT_GROUP_WITHOUT_LIMIT
 
 
+def conf_max_minutes(
+    partitions: Iterable[str], path: str | os.PathLike | None = None
+) -> int | None:
+    """The smallest ``MaxTime`` (minutes) of ``partitions`` in ``slurm.conf`` (``$SLURM_CONF``,
+    else ``/etc/slurm/slurm.conf``): the fallback when the controller does not answer. None
+    without the file (a configless client) or when every one is unlimited."""
+    path = Path(path or os.environ.get("SLURM_CONF") or "/etc/slurm/slurm.conf")
+    try:
+        text = path.read_text()
+    except OSError:
+        return None
+    default, limits = {}, {}
+    for line in text.splitlines():
+        fields = dict(re.findall(r"(\w+)=(\S+)", line.split("#", 1)[0]))
+        name = fields.get("PartitionName")
+        if name == "DEFAULT":
+            default.update(fields)
+        elif name:
+            limits[name] = {**default, **fields}.get("MaxTime", "UNLIMITED")
+    known = [parse_minutes(limits[p]) for p in partitions if p in limits]
+    known = [m for m in known if m is not None]
+    return min(known) if known else None
+
+
 def from_environment(environ: Mapping[str, str] = os.environ) -> int | None:
     """:data:`ENV` in minutes (None when unset or empty); a bad value stops with its name."""
     value = environ.get(ENV, "").strip()
@@ -152,10 +178,16 @@ def resolve(
                 limit = partition_max_minutes(partitions, timeout)
                 environ[ENV] = str(limit) if limit is not None else UNLIMITED[0]
             except NoAnswer as e:
+                limit = conf_max_minutes(partitions)
                 sys.stderr.write(
-                    f"magmom: no Slurm time limit known ({e}); jobs are sized without one, "
-                    f"and sbatch may refuse or never start those above the partition's MaxTime. "
-                    f"Set {ENV} (minutes) to the partition's time limit.\n"
+                    f"magmom: {e}; "
+                    + (
+                        f"time limit {limit} min from slurm.conf"
+                        if limit is not None
+                        else "no time limit known: jobs are sized without one, and sbatch may "
+                        "refuse (or never start) those above a partition's MaxTime"
+                    )
+                    + f". Set {ENV} (minutes) to the partitions' time limit to skip the query.\n"
                 )
         _resolved["limit"] = limit
     return _resolved["limit"]

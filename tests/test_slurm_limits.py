@@ -106,11 +106,24 @@ def test_an_unanswering_controller_costs_at_most_the_timeout(tmp_path, monkeypat
     with pytest.raises(sl.NoAnswer, match="no answer within 0.5 s"):
         sl.partition_max_minutes(["cpu"], timeout=0.5)
     assert time.monotonic() - t0 < 5
-    # resolve() goes on without a limit, says so, and exports nothing (the jobs may ask again)
+    # resolve() falls back on slurm.conf, else goes on without a limit; it exports nothing
+    # (the jobs may ask again)
+    monkeypatch.setenv("SLURM_CONF", str(tmp_path / "no-such.conf"))
     monkeypatch.setattr(sl, "_resolved", {})
     env = {}
     assert sl.resolve(["cpu"], env, timeout=0.5) is None
     assert sl.ENV not in env
+    conf = tmp_path / "slurm.conf"
+    conf.write_text(
+        "# comment MaxTime=1\nPartitionName=DEFAULT MaxTime=2-00:00:00 State=UP\n"
+        "PartitionName=cpu Nodes=n1 Default=YES\nPartitionName=gpu Nodes=n1 MaxTime=12:00:00\n"
+        "PartitionName=long Nodes=n1 MaxTime=INFINITE\n"
+    )
+    monkeypatch.setenv("SLURM_CONF", str(conf))
+    monkeypatch.setattr(sl, "_resolved", {})
+    assert sl.resolve(["cpu"], env, timeout=0.5) == 2880
+    assert sl.conf_max_minutes(["cpu", "gpu"]) == 720
+    assert sl.conf_max_minutes(["long"]) is None
 
 
 def test_resolve_prefers_the_setting_and_exports_what_scontrol_said(tmp_path, monkeypatch):
