@@ -194,8 +194,11 @@ def resolve(
 
 
 def limit() -> int | None:
-    """The limit :func:`resolve` found in this process (None before it ran, or no limit)."""
-    return _resolved.get("limit", from_environment())
+    """The limit :func:`resolve` found in this process; resolved for the profile's partitions
+    if it has not been yet (only the Slurm profile's resource expressions get here)."""
+    if "limit" in _resolved:
+        return _resolved["limit"]
+    return resolve(profile_partitions())
 
 
 def first_attempt(estimate: int, max_minutes: int | None) -> int:

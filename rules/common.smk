@@ -144,7 +144,7 @@ def dft_resource(key, default):
         base = default if base == "auto" else base
         if key == "runtime":
             return lambda wildcards, attempt: slurm_limits.runtime(
-                int(base), attempt, MAX_RUNTIME, resumes=True
+                int(base), attempt, max_runtime(), resumes=True
             )
         return lambda wildcards, attempt: int(base) * attempt
     return base
@@ -157,12 +157,17 @@ def slurm_grouping(name):
     return name in workflow.group_settings.group_components
 
 
-# The partition time limit (minutes, None: none): SLURM_MAX_RUNTIME, else the MaxTime of the
-# profile's partitions when a Slurm controller answers within seconds (asked only under the
-# Slurm profile; exported, so the Slurm jobs' own parses do not ask again).
-MAX_RUNTIME = slurm_limits.resolve(
-    slurm_limits.profile_partitions() if slurm_grouping("dft") else ()
-)
+def max_runtime():
+    """The partition time limit (minutes, None: none): SLURM_MAX_RUNTIME, else the MaxTime of the
+    profile's partitions (scontrol, slurm.conf), asked only under the Slurm profile. Resolved
+    when the first job is sized (the profile's groups are not known yet while the Snakefile is
+    parsed), once per process, and exported, so the Slurm jobs' own parses do not ask again.
+    """
+    return slurm_limits.resolve(
+        slurm_limits.profile_partitions() if slurm_grouping("dft") else ()
+    )
+
+
 _SLURM_GROUPS = {}
 
 
@@ -187,11 +192,9 @@ def slurm_group(name, estimates, key):
 def slurm_packing(name, estimates):
     """The packing of `name` jobs, computed once per parse: {groups, totals, estimates}."""
     if name not in _SLURM_GROUPS:
-        est = estimates()
-        groups = slurm_limits.pack(
-            est, MAX_RUNTIME, slurm_limits.max_group_jobs(MAX_RUNTIME)
-        )
-        totals = slurm_limits.group_totals(est, groups, MAX_RUNTIME)
+        est, limit = estimates(), max_runtime()
+        groups = slurm_limits.pack(est, limit, slurm_limits.max_group_jobs(limit))
+        totals = slurm_limits.group_totals(est, groups, limit)
         _SLURM_GROUPS[name] = {"groups": groups, "totals": totals, "estimates": est}
     return _SLURM_GROUPS[name]
 
@@ -200,13 +203,14 @@ def grouped_runtime(name, estimates, minutes, job, attempt):
     """Runtime of a job of a packed group: min(estimate, limit) first; on retries its share of
     the limit (the group then asks for the limit), or the limit when it is not grouped.
     """
-    if MAX_RUNTIME is None or attempt <= 1:
-        return slurm_limits.runtime(minutes, attempt, MAX_RUNTIME, resumes=True)
+    limit = max_runtime()
+    if limit is None or attempt <= 1:
+        return slurm_limits.runtime(minutes, attempt, limit, resumes=True)
     if not slurm_grouping(name):
-        return MAX_RUNTIME
+        return limit
     packed = slurm_packing(name, estimates)
     total = packed["totals"][packed["groups"][job]]
-    return slurm_limits.retry_share(minutes, total, MAX_RUNTIME)
+    return slurm_limits.retry_share(minutes, total, limit)
 
 
 def eos_key(wildcards):
@@ -299,7 +303,8 @@ _GPAW_SLAB_SIZES = {}
 def gpaw_slab_sizes():
     """{slab_id: {runtime, mem_mb}} of every recipe slab labelled by GPAW (cost model), read
     once per parse from the cache beside the slab index (each Slurm job parses the Snakefile,
-    and packing its DFT group needs every slab's size; recomputing them took seconds)."""
+    and packing its DFT group needs every slab's size; recomputing them took seconds).
+    """
     from magmom.dft import cost_model
 
     if not _GPAW_SLAB_SIZES:
@@ -431,7 +436,7 @@ def training_runtime(wildcards, attempt):
     limit; a retry (which resumes from last.pt) asks for the limit (x attempt without one).
     """
     return slurm_limits.runtime(
-        training_resource("runtime", 720), attempt, MAX_RUNTIME, resumes=True
+        training_resource("runtime", 720), attempt, max_runtime(), resumes=True
     )
 
 

@@ -38,7 +38,8 @@ def test_a_bad_setting_names_the_variable():
     assert sl.from_environment({}) is None
 
 
-def test_runtime_is_capped_and_a_retry_asks_for_the_limit():
+def test_runtime_is_capped_and_a_retry_asks_for_the_limit(monkeypatch):
+    monkeypatch.setattr(sl, "_resolved", {"limit": None})  # this process: no limit
     assert sl.runtime(852, 1, 1440, resumes=True) == 852
     assert sl.runtime(300, 2, 1440, resumes=True) == 1440  # resumes: the limit, not 2 x 300
     assert sl.runtime(3000, 1, 1440) == 1440

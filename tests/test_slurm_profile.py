@@ -163,3 +163,21 @@ def test_gpaw_eos_jobs_are_mpi_jobs_and_chgnet_eos_jobs_serial(profile_dry_run, 
                   configs=[*CONFIGS, str(gpaw)])  # fmt: skip
     (res,) = resources_of(out, "eos")
     assert "mpi=auto" in res and "tasks=2" in res and "cpus_per_task=1" in res, res
+
+
+def test_without_the_setting_the_limit_is_the_partitions_max_time(tmp_path):
+    """SLURM_MAX_RUNTIME unset: the MaxTime `scontrol show partition` reports for the profile's
+    partitions (here a stand-in scontrol: 100 min on `short`, none on `a100`) sizes the jobs."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    scontrol = bin_dir / "scontrol"
+    scontrol.write_text(
+        "#!/bin/sh\necho 'PartitionName=short MaxTime=01:40:00 State=UP'\n"
+        "echo 'PartitionName=a100 MaxTime=UNLIMITED State=UP'\n"
+    )
+    scontrol.chmod(0o755)
+    env = {**SLURM_ENV, "SLURM_MAX_RUNTIME": None, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    out = dry_run(tmp_path, *PROFILES, env=env)
+    assert set(runtimes(out, "eos")) == {100} and set(runtimes(out, "graph_cache")) == {100}
+    dft = group_runtimes(out, "dft")
+    assert max(len(g) for g in dft) == 3 and all(sum(g) <= 100 for g in dft), dft

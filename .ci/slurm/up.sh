@@ -86,8 +86,8 @@ NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$NODE_CPUS RealMemory=$NODE_MEM_MB Gres=g
 # Finite time limits, as on a real cluster, enforced at submission: sbatch refuses a job that asks
 # for more (without EnforcePartLimits it would stay pending forever; the profile reads MaxTime
 # through scontrol).
-EnforcePartLimits=ALL `short` (10 min) is the partition of the time-out-then-resume
-# DFT job of tests/test_slurm_workflow.py.
+# Partition short (10 min) holds the time-out-then-resume DFT job of tests/test_slurm_workflow.py.
+EnforcePartLimits=ALL
 PartitionName=cpu Nodes=$NODE Default=YES MaxTime=$MAX_TIME State=UP
 PartitionName=gpu Nodes=$NODE Default=NO MaxTime=$MAX_TIME State=UP
 PartitionName=short Nodes=$NODE Default=NO MaxTime=$SHORT_MAX_TIME State=UP
