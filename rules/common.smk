@@ -181,6 +181,8 @@ def slurm_group(name, estimates, key):
         if not slurm_grouping(name):
             return None
         packed = slurm_packing(name, estimates)
+        # Snakemake asks every job of the run for its group: the run's members of each group
+        packed["in_run"].add(key(wildcards))
         groupid = f"{name}-{packed['groups'][key(wildcards)]}"
         # one group-components entry (the profile's `name`) for all of this rule's groups
         workflow.parent_groupids[groupid] = name
@@ -190,18 +192,18 @@ def slurm_group(name, estimates, key):
 
 
 def slurm_packing(name, estimates):
-    """The packing of `name` jobs, computed once per parse: {groups, totals, estimates}."""
+    """The packing of `name` jobs, computed once per parse: {groups, estimates, in_run}."""
     if name not in _SLURM_GROUPS:
         est, limit = estimates(), max_runtime()
         groups = slurm_limits.pack(est, limit, slurm_limits.max_group_jobs(limit))
-        totals = slurm_limits.group_totals(est, groups, limit)
-        _SLURM_GROUPS[name] = {"groups": groups, "totals": totals, "estimates": est}
+        _SLURM_GROUPS[name] = {"groups": groups, "estimates": est, "in_run": set()}
     return _SLURM_GROUPS[name]
 
 
 def grouped_runtime(name, estimates, minutes, job, attempt):
     """Runtime of a job of a packed group: min(estimate, limit) first; on retries its share of
-    the limit (the group then asks for the limit), or the limit when it is not grouped.
+    the limit among its group's jobs in this run (the group then asks for the limit), or the
+    limit when it is not grouped.
     """
     limit = max_runtime()
     if limit is None or attempt <= 1:
@@ -209,7 +211,9 @@ def grouped_runtime(name, estimates, minutes, job, attempt):
     if not slurm_grouping(name):
         return limit
     packed = slurm_packing(name, estimates)
-    total = packed["totals"][packed["groups"][job]]
+    group = packed["groups"][job]
+    members = {j for j in packed["in_run"] if packed["groups"][j] == group} | {job}
+    total = sum(slurm_limits.first_attempt(packed["estimates"][j], limit) for j in members)
     return slurm_limits.retry_share(minutes, total, limit)
 
 

@@ -181,3 +181,12 @@ def test_without_the_setting_the_limit_is_the_partitions_max_time(tmp_path):
     assert set(runtimes(out, "eos")) == {100} and set(runtimes(out, "graph_cache")) == {100}
     dft = group_runtimes(out, "dft")
     assert max(len(g) for g in dft) == 3 and all(sum(g) <= 100 for g in dft), dft
+
+
+def test_a_retry_shares_the_limit_among_the_slabs_of_its_group_in_the_run(tmp_path):
+    """The groups are fixed over the whole recipe; a run of one slab of a group of three (the
+    rest done, or not targeted) is a group of one: its retry asks for the whole limit."""
+    target = Layout.of(load_config(*CONFIGS[:1], CONFIGS[1:])).dft_record("cu100-fcc-pure-v0")
+    env = {**SLURM_ENV, "SLURM_MAX_RUNTIME": "100"}
+    out = dry_run(tmp_path, *PROFILES, target, "--attempt", "2", env=env)
+    assert group_runtimes(out, "dft") == [[100]], out[-3000:]

@@ -8,11 +8,12 @@ with `job context: ... slurm_job_id=N slurm_job_partition=P` (magmom.rule_loggin
 own record of job N (job completion log, or sacct) must show it COMPLETED in partition P.
 
 The partitions have finite time limits (.ci/slurm/up.sh: cpu and gpu 24 h, short 10 min) that the
-profile reads through scontrol: every job of the study's DAG must fit them (a dry run of
-config.yaml), and one real GPAW slab job on the 10 min partition, given 2 min for its first
-attempt, is killed by Slurm at its limit and resumes from its checkpoint on the retry, which asks
-for the partition's limit. That run goes side by side with the tiny run (its own working
-directory, only rule dft_slab).
+profile reads through scontrol: every job of the tiny run and of the study's DAG (a dry run of
+config.yaml) must fit them. Two real GPAW runs of one 2-atom slab each go side by side with the
+tiny run (own working directories, only rule dft_slab): one on 2 MPI ranks under srun, compared
+with a serial run of the same slab; one on the 10 min partition, given 2 min for its first
+attempt, which Slurm kills at its limit and which resumes from its checkpoint on the retry, asking
+for the partition's limit.
 
 Skipped only when no Slurm controller answers (`scontrol ping`); with MAGMOM_REQUIRE_SLURM=1 (as
 .ci/slurm/run_tiny.sh sets it) a missing controller fails instead. Takes minutes: marked `slurm`.
@@ -42,27 +43,32 @@ GPU_RULES = {"train", "baseline_chgnet_finetune", "baseline_chgnet_zeroshot"}
 GROUP_SIZE = 8
 CI_LIMIT_MINUTES = 1440  # MaxTime of partitions cpu and gpu (.ci/slurm/up.sh)
 SHORT_PARTITION, SHORT_LIMIT_MINUTES = "short", 10
-# What the run must show, no more: one GNN (GPU partition, train/predict/evaluate), every
-# baseline family, the report; one tiny slab labelled by real GPAW on 2 MPI ranks (srun inside
-# the Slurm job), the rest by the CHGNet surrogate. Pure Ni carries moments (~0.6 μB), so the
-# 2-rank vs serial comparison compares moments that are there. Cheap settings (Γ point at 200 eV,
-# no relaxation steps: one LCAO and one plane-wave SCF) through the production code path. The SCF
-# converges the moments themselves (dft.scf_ladder[].magmoms, magmom/dft/moment_criterion.py):
-# GPAW's default criteria stop while they still drift (serially, cu083-ni017's moments at the
-# default density criterion 1e-4 are 1.5e-3 μB off those at magmoms 1e-6; magmoms 1e-5 is 5.9e-6
-# μB off), so runs on 2 ranks and 1 differed by up to 5.6e-4 μB. GPAW 26.7's own Pulay settings
-# (history 16, β 0.08, metric weight 20) damp slow spin modes: cu100 reaches magmoms 1e-5 in 43
-# plane-wave iterations, against 98 with the ladder's legacy defaults (5, 0.05, 50).
+# What the tiny run must show, no more: every rule family through sbatch, one GNN (GPU partition,
+# train/predict/evaluate), every baseline, the report; its slabs labelled by the CHGNet surrogate.
+CI_CONFIG = {"models": {"architectures": ["cgconv"], "cutoffs": [4], "residual": []},
+             "graphs": {"cutoffs": [4]}}  # fmt: skip
+# Real GPAW runs beside it, each in its own working directory on a 2-atom slab
+# (tests/dft_helpers.py) written in place of the recipe's slab of the same id, with only rule
+# dft_slab allowed. MPI run: Ni(111), labelled on 2 ranks under srun and compared with a serial
+# run of the same slab; Ni carries moments (~0.6 μB), so the comparison compares moments that are
+# there. Cheap settings (200 eV, no relaxation steps: one LCAO and one plane-wave SCF) through the
+# production code path. The SCF converges the moments themselves (dft.scf_ladder[].magmoms,
+# magmom/dft/moment_criterion.py): GPAW's default criteria stop while they still drift (serially,
+# cu083-ni017's moments at the default density criterion 1e-4 are 1.5e-3 μB off those at magmoms
+# 1e-6; magmoms 1e-5 is 5.9e-6 μB off), so runs on 2 ranks and 1 differed by up to 5.6e-4 μB.
+# GPAW 26.7's own Pulay settings (history 16, β 0.08, metric weight 20) damp slow spin modes.
+# (A 12-atom recipe slab that carries moments, ni100, took 8 min on 2 ranks here and would take
+# longer serially.)
 GPAW_SLAB = "ni100-fcc-pure-v0"
-GPAW_SLABS = (GPAW_SLAB,)
-GPAW_MPI_CONFIG = {
-    "labeller_overrides": dict.fromkeys(GPAW_SLABS, "gpaw"),
-    "models": {"architectures": ["cgconv"], "cutoffs": [4], "residual": []},
-    "graphs": {"cutoffs": [4]},
+MPI_CONFIG = {
+    "labeller_overrides": {GPAW_SLAB: "gpaw"},
+    "recipe": {"fixed_layers": 1},
     "dft": {
+        "prerelax": {"steps": 2},
         "lcao": {"h": 0.35, "steps": 0},
         "planewave": {"ecut": 200.0, "kpt_density": 0.6},
         "relax": {"steps": 0},
+        "initial_moments": "floor",
         "scf_ladder": [
             {
                 "mixer": "pulay",
@@ -217,19 +223,19 @@ def slurm_env(**extra: str) -> dict[str, str]:
     return {**env, "DFT_GROUP": str(GROUP_SIZE), **extra}
 
 
-def start_timeout_run(workdir: Path) -> tuple[subprocess.Popen, Path]:
-    """The time-out-then-resume DFT job (module docstring), started in the background."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    from dft_helpers import slab_meta, tiny_slab, write_slab_db
+def start_side_run(workdir: Path, slab_id: str, atoms, meta: dict, config: dict, **env: str):
+    """A GPAW run of one slab beside the tiny run (module docstring), started in the background:
+    ``atoms`` in place of the recipe's slab ``slab_id``, only rule dft_slab allowed."""
+    from dft_helpers import write_slab_db
 
     db = workdir / TINY.initial_slabs()
     db.parent.mkdir(parents=True)
-    write_slab_db(db, [(tiny_slab(("Fe", "Cu")), slab_meta(TIMEOUT_SLAB, "cu050-fe050", "binary"))])
-    config = workdir / "ci-timeout.yaml"
-    config.write_text(yaml.safe_dump(TIMEOUT_CONFIG))
+    write_slab_db(db, [(atoms, {**meta, "slab_id": slab_id})])
+    config_file = workdir / "ci-side-run.yaml"
+    config_file.write_text(yaml.safe_dump(config))
     cmd = [
         str(SNAKEMAKE),
-        TINY.dft_record(TIMEOUT_SLAB),
+        TINY.dft_record(slab_id),
         "--profile",
         "slurm",
         "--profile",
@@ -243,25 +249,65 @@ def start_timeout_run(workdir: Path) -> tuple[subprocess.Popen, Path]:
         "--configfile",
         str(ROOT / "config.yaml"),
         str(ROOT / "presets" / "tiny.yaml"),
-        str(config),
+        str(config_file),
     ]
-    out = workdir / "snakemake.out"
-    fh = out.open("w")
-    env = slurm_env(SLURM_PARTITION_CPU=SHORT_PARTITION)
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT, text=True, env=env)
-    return proc, out
+    out = (workdir / "snakemake.out").open("w")
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=slurm_env(**env)
+    )
+    return {"workdir": workdir, "proc": proc, "slab_id": slab_id, "config": config_file}
 
 
 @pytest.fixture(scope="module")
-def tiny_run(slurm_available, tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("slurm-tiny")
-    timeout_dir = tmp_path_factory.mktemp("slurm-timeout")
+def side_runs_started(slurm_available, tmp_path_factory):
+    """The time-out and MPI runs, started before the tiny run so that they go side by side."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from dft_helpers import slab_meta, tiny_slab
+
     offset = jobcomp_size()
-    timeout_proc, timeout_out = start_timeout_run(timeout_dir)
+    timeout = start_side_run(
+        tmp_path_factory.mktemp("slurm-timeout"),
+        TIMEOUT_SLAB,
+        tiny_slab(("Fe", "Cu")),
+        slab_meta(TIMEOUT_SLAB, "cu050-fe050", "binary"),
+        TIMEOUT_CONFIG,
+        SLURM_PARTITION_CPU=SHORT_PARTITION,
+    )
+    mpi = start_side_run(
+        tmp_path_factory.mktemp("slurm-mpi"),
+        GPAW_SLAB,
+        tiny_slab(),
+        slab_meta(GPAW_SLAB),
+        MPI_CONFIG,
+    )
+    return {"timeout": timeout, "mpi": mpi, "offset": offset, "t0": time.perf_counter()}
+
+
+@pytest.fixture(scope="module")
+def side_runs(side_runs_started):
+    runs = {}
+    for name in ("timeout", "mpi"):
+        run = dict(side_runs_started[name])
+        run["returncode"] = run.pop("proc").wait(timeout=1800)
+        run["output"] = (run["workdir"] / "snakemake.out").read_text()
+        run["submissions"] = re.findall(r"has been submitted with SLURM jobid (\d+)", run["output"])
+        runs[name] = run
+    ids = {j for run in runs.values() for j in run["submissions"]}
+    records = job_records(ids, side_runs_started["offset"])
+    for run in runs.values():
+        run["records"] = [records[j] for j in run["submissions"]]
+    print(f"\nside runs done after {time.perf_counter() - side_runs_started['t0']:.0f} s")
+    return runs
+
+
+@pytest.fixture(scope="module")
+def tiny_run(slurm_available, side_runs_started, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("slurm-tiny")
+    offset = jobcomp_size()
     gpu_config = workdir / "ci-gpu.yaml"
     gpu_config.write_text("training: {resources: {gpu: 1}}\n")
-    gpaw_config = workdir / "ci-gpaw-mpi.yaml"
-    gpaw_config.write_text(yaml.safe_dump(GPAW_MPI_CONFIG))
+    ci_config = workdir / "ci-tiny.yaml"
+    ci_config.write_text(yaml.safe_dump(CI_CONFIG))
     cmd = [
         str(SNAKEMAKE),
         "--profile",
@@ -276,24 +322,20 @@ def tiny_run(slurm_available, tmp_path_factory):
         str(ROOT / "config.yaml"),
         str(ROOT / "presets" / "tiny.yaml"),
         str(gpu_config),
-        str(gpaw_config),
+        str(ci_config),
     ]
     t0 = time.perf_counter()
     p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=3600, env=slurm_env())
     elapsed = time.perf_counter() - t0
     output = p.stdout + p.stderr
     (workdir / "snakemake.out").write_text(output)
-    timeout_rc = timeout_proc.wait(timeout=1800)
-    timeout_output = timeout_out.read_text()
     assert p.returncode == 0, f"snakemake --profile slurm failed:\n{output[-5000:]}"
     submissions = dict(re.findall(r"Job (\S+) has been submitted with SLURM jobid (\d+)", output))
-    timeout_submissions = re.findall(r"has been submitted with SLURM jobid (\d+)", timeout_output)
     jobs = [j for j in parse_jobs(output) if "jobid" in j]
-    records = job_records({*submissions.values(), *timeout_submissions}, offset)
+    records = job_records(set(submissions.values()), offset)
     print(
         f"\nslurm tiny run: {len({(j['rule'], j.get('log')) for j in jobs if not j['local']})} "
-        f"jobs, {len(submissions)} sbatch submissions, {elapsed:.0f} s; time-out run: "
-        f"{len(timeout_submissions)} sbatch submissions, {time.perf_counter() - t0:.0f} s in all"
+        f"jobs, {len(submissions)} sbatch submissions, {elapsed:.0f} s"
     )
     return {
         "workdir": workdir,
@@ -301,12 +343,6 @@ def tiny_run(slurm_available, tmp_path_factory):
         "jobs": jobs,
         "submissions": submissions,
         "records": records,
-        "timeout": {
-            "workdir": timeout_dir,
-            "returncode": timeout_rc,
-            "output": timeout_output,
-            "submissions": timeout_submissions,
-        },
     }
 
 
@@ -359,8 +395,8 @@ def test_partitions(tiny_run):
 
 
 def test_dft_jobs_are_grouped_and_sized_for_serial_execution(tiny_run):
-    """DFT_GROUP slabs per sbatch; each group asks one slab's CPUs (2 MPI tasks) and the sum of
-    its slabs' runtimes (each from the cost model: GPAW slabs, surrogate slabs)."""
+    """DFT_GROUP slabs per sbatch; each group asks one slab's CPUs (one: surrogate slabs) and the
+    sum of its slabs' runtimes."""
     dft = {j["log"]: j for j in tiny_run["jobs"] if j["rule"] == "dft_slab"}
     by_slurm_job: dict[str, list[int]] = {}
     for log, job in dft.items():
@@ -371,7 +407,7 @@ def test_dft_jobs_are_grouped_and_sized_for_serial_execution(tiny_run):
     assert len(by_slurm_job) == math.ceil(len(dft) / GROUP_SIZE), by_slurm_job
     for job_id, runtimes in by_slurm_job.items():
         rec = tiny_run["records"][job_id]
-        assert int(rec["ProcCnt"]) == GPAW_MPI_CONFIG["dft"]["resources"]["tasks"], rec
+        assert int(rec["ProcCnt"]) == 1, rec
         assert minutes(rec["TimeLimit"]) == sum(runtimes), (runtimes, rec["TimeLimit"])
 
 
@@ -439,16 +475,15 @@ def test_every_job_of_the_study_fits_the_partition_limit(slurm_available, tmp_pa
     assert max(len(r) for g, r in groups.items() if g.startswith("dft-")) > 1
 
 
-def test_a_dft_job_killed_at_its_time_limit_resumes_on_the_retry(tiny_run):
+def test_a_dft_job_killed_at_its_time_limit_resumes_on_the_retry(side_runs):
     """The time-out job: Slurm ends the first attempt (2 min) with TIMEOUT; the retry asks for the
     partition's limit (not 2 x 2 min), resumes the plane-wave relaxation at its checkpoint under
     srun on 2 ranks, and finishes."""
     from magmom.dft.record import read_record
 
-    run = tiny_run["timeout"]
+    run = side_runs["timeout"]
     assert run["returncode"] == 0, run["output"][-5000:]
-    jobs = [tiny_run["records"][j] for j in run["submissions"]]
-    states = [(r["JobState"], minutes(r["TimeLimit"]), r["Partition"]) for r in jobs]
+    states = [(r["JobState"], minutes(r["TimeLimit"]), r["Partition"]) for r in run["records"]]
     assert states[0] == ("TIMEOUT", TIMEOUT_FIRST_MINUTES, SHORT_PARTITION), states
     assert states[-1] == ("COMPLETED", SHORT_LIMIT_MINUTES, SHORT_PARTITION), states
     assert all(limit == SHORT_LIMIT_MINUTES for _, limit, _ in states[1:]), states
@@ -462,43 +497,45 @@ def test_a_dft_job_killed_at_its_time_limit_resumes_on_the_retry(tiny_run):
     assert "lcao: finished in an earlier run" in log, log[-3000:]  # not redone on the retry
 
 
-def test_gpaw_slabs_ran_on_two_mpi_ranks_and_match_a_serial_run(tiny_run, tmp_path):
-    """Real GPAW under srun with 2 tasks; a serial run of the same slabs gives the same moments."""
+def test_gpaw_slabs_ran_on_two_mpi_ranks_and_match_a_serial_run(side_runs, tmp_path):
+    """Real GPAW under srun with 2 tasks; a serial run of the same slab gives the same moments."""
     import numpy as np
 
     from magmom.dft.label import label_slab_from_db
     from magmom.dft.record import read_record
 
-    workdir = tiny_run["workdir"]
+    run = side_runs["mpi"]
+    assert run["returncode"] == 0, run["output"][-5000:]
+    assert [r["JobState"] for r in run["records"]] == ["COMPLETED"], run["records"]
+    workdir, slab_id = run["workdir"], run["slab_id"]
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    for override in (ROOT / "presets" / "tiny.yaml", workdir / "ci-gpaw-mpi.yaml"):
-        _merge(config, yaml.safe_load(override.read_text()))
-    for slab_id in GPAW_SLABS:
-        rec = read_record(workdir / TINY.dft_record(slab_id))
-        assert rec["labeller"] == "gpaw" and rec["status"] == "ok", (slab_id, rec.get("reason"))
-        assert rec["parallel"]["world_size"] == 2, rec["parallel"]
-        assert rec["parallel"]["gpaw_build"]["mpi"] is True
-        for stage in ("lcao", "pw"):
-            layout = rec["parallel"]["layout"][stage]
-            assert layout["kpt"] * layout["domain"] * layout["band"] == 2, layout
-        log = (workdir / TINY.log("dft", slab_id)).read_text()
-        assert "starting 2 MPI ranks: srun --ntasks=2" in log, log[-3000:]
-        # the serial run starts from the Slurm job's pre-relaxed geometry (its checkpoint)
-        (tmp_path / slab_id).mkdir(parents=True)
-        shutil.copy(workdir / TINY.dft_workdir(slab_id) / "prerelax.json", tmp_path / slab_id)
-        # moments that are there: comparing ~0 with ~0 would prove nothing
-        assert np.max(np.abs(rec["magmoms"])) > 0.1, (slab_id, rec["magmoms"])
-        serial = label_slab_from_db(
-            workdir / TINY.initial_slabs(),
-            slab_id,
-            {**config, "labeller": "gpaw"},
-            tmp_path / slab_id,
-            tmp_path / f"{slab_id}.json",
-        )
-        assert serial["parallel"]["world_size"] == 1
-        diff = np.max(np.abs(np.subtract(rec["magmoms"], serial["magmoms"])))
-        print(f"{slab_id}: moments on 2 ranks vs serial: max difference {diff:.2e} μB")
-        np.testing.assert_allclose(rec["magmoms"], serial["magmoms"], atol=1e-4, rtol=0)
+    for override in (ROOT / "presets" / "tiny.yaml", run["config"]):
+        _merge(config, yaml.safe_load(Path(override).read_text()))
+    rec = read_record(workdir / TINY.dft_record(slab_id))
+    assert rec["labeller"] == "gpaw" and rec["status"] == "ok", (slab_id, rec.get("reason"))
+    assert rec["parallel"]["world_size"] == 2, rec["parallel"]
+    assert rec["parallel"]["gpaw_build"]["mpi"] is True
+    for stage in ("lcao", "pw"):
+        layout = rec["parallel"]["layout"][stage]
+        assert layout["kpt"] * layout["domain"] * layout["band"] == 2, layout
+    log = (workdir / TINY.log("dft", slab_id)).read_text()
+    assert "starting 2 MPI ranks: srun --ntasks=2" in log, log[-3000:]
+    # moments that are there: comparing ~0 with ~0 would prove nothing
+    assert np.min(np.abs(rec["magmoms"])) > 0.1, (slab_id, rec["magmoms"])
+    # the serial run starts from the Slurm job's pre-relaxed geometry (its checkpoint)
+    (tmp_path / slab_id).mkdir(parents=True)
+    shutil.copy(workdir / TINY.dft_workdir(slab_id) / "prerelax.json", tmp_path / slab_id)
+    serial = label_slab_from_db(
+        workdir / TINY.initial_slabs(),
+        slab_id,
+        {**config, "labeller": "gpaw"},
+        tmp_path / slab_id,
+        tmp_path / f"{slab_id}.json",
+    )
+    assert serial["parallel"]["world_size"] == 1
+    diff = np.max(np.abs(np.subtract(rec["magmoms"], serial["magmoms"])))
+    print(f"{slab_id}: moments {rec['magmoms']} on 2 ranks vs serial: max difference {diff:.2e} μB")
+    np.testing.assert_allclose(rec["magmoms"], serial["magmoms"], atol=1e-4, rtol=0)
 
 
 def _merge(base: dict, override: dict) -> None:
