@@ -172,7 +172,7 @@ _SLURM_GROUPS = {}
 
 
 def slurm_group(name, estimates, key):
-    """`group:` of the eos/dft_slab rule under the Slurm profile: jobs packed into as many per
+    """The `group` of eos and dft_slab jobs under the Slurm profile, jobs packed into as many per
     Slurm job as fit the time limit (slurm_limits.pack; at most DFT_GROUP when set); None (no
     group) in local runs. `estimates()` gives every job's first-attempt minutes by `key(wildcards)`.
     """
