@@ -90,12 +90,12 @@ MPI_CONFIG = {
 # symmetric slab (6 symmetries) the LBFGS steps drift the free atom in-plane by ~4e-9 Å, and the
 # resumed relaxation, whose calculator starts at that geometry, fails at its first move with
 # SymmetryBrokenError (seen twice here, resumed at ionic steps 9 and 15; a bug of the resume, not
-# of the Slurm sizing this run checks). Without symmetry GPAW keeps more k-points: ~20 s per ionic
-# step on 2 ranks here beside the tiny run, after ~100 s of start-up (Snakemake, CHGNet
-# pre-relaxation, LCAO). A first attempt of TIMEOUT_FIRST_MINUTES is killed (Slurm enforces limits
-# every 30 s: after 180-210 s) in the plane-wave stage, and the retry, given the partition's
-# 10 min, resumes there and finishes.
-TIMEOUT_PW_STEPS = 12
+# of the Slurm sizing this run checks). Here, on 2 ranks, the job step reaches the plane-wave
+# stage after ~100 s (Snakemake, CHGNet pre-relaxation, LCAO), then ~6 s per ionic step (12 steps
+# finished within a 3 min first attempt); longer beside the tiny run. A first attempt of
+# TIMEOUT_FIRST_MINUTES is killed (Slurm enforces limits every 30 s: after 180-210 s) in the
+# plane-wave stage, and the retry, given the partition's 10 min, resumes there and finishes.
+TIMEOUT_PW_STEPS = 45
 TIMEOUT_FIRST_MINUTES = 3
 TIMEOUT_SLAB = "cu050-fe050-fcc-random-v1"
 TIMEOUT_CONFIG = {
