@@ -19,6 +19,7 @@ os.environ.update(
 )
 
 from magmom import config as magmom_config  # noqa: E402
+from magmom import slurm_limits  # noqa: E402
 from magmom.layout import (  # noqa: E402
     ARCHITECTURES,
     CHGNET_FINETUNED,
@@ -146,18 +147,121 @@ def dataset_outputs(staged=False):
 
 
 def dft_resource(key, default):
-    """A DFT job's resource (config dft.resources); mem_mb and runtime grow with the attempt
-    (`auto`, sized per slab for dft_slab, is `default` here)."""
+    """A DFT job's resource (config dft.resources); mem_mb grows with the attempt, runtime too
+    up to the Slurm time limit (`auto`, sized per slab for dft_slab, is `default` here).
+    """
     base = config["dft"].get("resources", {}).get(key, default)
     if key in ("mem_mb", "runtime"):
         base = default if base == "auto" else base
+        if key == "runtime":
+            return lambda wildcards, attempt: slurm_limits.runtime(
+                int(base), attempt, max_runtime(), resumes=True
+            )
         return lambda wildcards, attempt: int(base) * attempt
     return base
+
+
+# ---- the Slurm time limit; DFT and EOS jobs grouped into Slurm jobs (magmom/slurm_limits.py) ---
+def slurm_grouping(name):
+    """Whether this run packs `name` (dft, eos) jobs into Slurm jobs: the Slurm profile names
+    the group in group-components; a local run groups nothing."""
+    return name in workflow.group_settings.group_components
+
+
+def max_runtime():
+    """The partition time limit (minutes, None: none): SLURM_MAX_RUNTIME, else the MaxTime of the
+    profile's partitions (scontrol, slurm.conf), asked only under the Slurm profile. Resolved
+    when the first job is sized (the profile's groups are not known yet while the Snakefile is
+    parsed), once per process, and exported, so the Slurm jobs' own parses do not ask again.
+    """
+    return slurm_limits.resolve(
+        slurm_limits.profile_partitions() if slurm_grouping("dft") else ()
+    )
+
+
+_SLURM_GROUPS = {}
+
+
+def slurm_group(name, estimates, key):
+    """The `group` of eos and dft_slab jobs under the Slurm profile, jobs packed into as many per
+    Slurm job as fit the time limit (slurm_limits.pack; at most DFT_GROUP when set); None (no
+    group) in local runs. `estimates()` gives every job's first-attempt minutes by `key(wildcards)`.
+    """
+
+    def group(wildcards):
+        if not slurm_grouping(name):
+            return None
+        packed = slurm_packing(name, estimates)
+        # Snakemake asks every job of the run for its group: the run's members of each group
+        packed["in_run"].add(key(wildcards))
+        groupid = f"{name}-{packed['groups'][key(wildcards)]}"
+        # one group-components entry (the profile's `name`) for all of this rule's groups
+        workflow.parent_groupids[groupid] = name
+        return groupid
+
+    return group
+
+
+def slurm_packing(name, estimates):
+    """The packing of `name` jobs, computed once per parse: {groups, estimates, in_run}."""
+    if name not in _SLURM_GROUPS:
+        est, limit = estimates(), max_runtime()
+        groups = slurm_limits.pack(est, limit, slurm_limits.max_group_jobs(limit))
+        _SLURM_GROUPS[name] = {"groups": groups, "estimates": est, "in_run": set()}
+    return _SLURM_GROUPS[name]
+
+
+def grouped_runtime(name, estimates, minutes, job, attempt):
+    """Runtime of a job of a packed group: min(estimate, limit) first; on retries its share of
+    the limit among its group's jobs in this run (the group then asks for the limit), or the
+    limit when it is not grouped.
+    """
+    limit = max_runtime()
+    if limit is None or attempt <= 1:
+        return slurm_limits.runtime(minutes, attempt, limit, resumes=True)
+    if not slurm_grouping(name):
+        return limit
+    packed = slurm_packing(name, estimates)
+    group = packed["groups"][job]
+    members = {j for j in packed["in_run"] if packed["groups"][j] == group} | {job}
+    total = sum(slurm_limits.first_attempt(packed["estimates"][j], limit) for j in members)
+    return slurm_limits.retry_share(minutes, total, limit)
+
+
+def eos_key(wildcards):
+    return f"{wildcards.element}-{wildcards.lattice}"
+
+
+def eos_minutes():
+    """First-attempt minutes of an eos job (dft.resources.runtime; `auto`: 240)."""
+    base = config["dft"].get("resources", {}).get("runtime", 240)
+    return 240 if base == "auto" else int(base)
+
+
+def eos_estimates():
+    return {
+        f"{el}-{lat}": eos_minutes()
+        for el in config["recipe"]["elements"]
+        for lat in LATTICES
+    }
+
+
+def eos_runtime(wildcards, attempt):
+    job = eos_key(wildcards)
+    return grouped_runtime("eos", eos_estimates, eos_minutes(), job, attempt)
 
 
 # ---- DFT jobs as MPI jobs, sized from the slab (magmom/dft/parallel.py, cost_model.py) ---------
 def slab_labeller(slab_id):
     return config.get("labeller_overrides", {}).get(slab_id, config["labeller"])
+
+
+def dft_slab_labeller():
+    """Param `labeller` of dft_slab: the config's, or per slab when labeller_overrides name some
+    (a function costs every one of the ~23k jobs a call when the DAG is printed)."""
+    if not config.get("labeller_overrides"):
+        return config["labeller"]
+    return lambda wildcards: slab_labeller(wildcards.slab_id)
 
 
 def check_labeller_overrides():
@@ -208,45 +312,69 @@ def dft_mpi_resources(is_mpi):
     }
 
 
-_RECIPE_SLAB_SHAPES = {}
+_GPAW_SLAB_SIZES = {}
 
 
-def recipe_slab_shapes():
-    """{slab_id: SlabShape(size, elements)} of this config's recipe, read once per parse (every
-    DFT job's runtime and mem_mb look it up: re-reading the 23k-slab file per job made `-n` take
-    minutes)."""
+def gpaw_slab_sizes():
+    """{slab_id: {runtime, mem_mb}} of every recipe slab labelled by GPAW (cost model), read
+    once per parse from the cache beside the slab index (each Slurm job parses the Snakefile,
+    and packing its DFT group needs every slab's size; recomputing them took seconds).
+    """
     from magmom.dft import cost_model
 
-    if not _RECIPE_SLAB_SHAPES:
-        _RECIPE_SLAB_SHAPES.update(
-            cost_model.slab_shapes(
-                config["recipe"], os.path.join(".snakemake", "magmom")
+    if not _GPAW_SLAB_SIZES:
+        _GPAW_SLAB_SIZES.update(
+            cost_model.recipe_job_sizes(
+                config["recipe"],
+                config["dft"]["planewave"]["kpt_density"],
+                dft_tasks() if dft_is_mpi() else 1,
+                config["dft"]["initial_moments"],
+                os.path.join(".snakemake", "magmom"),
             )
         )
-    return _RECIPE_SLAB_SHAPES
+    return _GPAW_SLAB_SIZES
+
+
+def dft_slab_minutes(slab_id):
+    """First-attempt minutes of one slab: dft.resources.runtime, or with `auto` the cost model
+    of the slab's atoms, k-points, processes and initial-moment starts."""
+    return dft_slab_estimate(slab_id, "runtime")
+
+
+def dft_slab_estimate(slab_id, key):
+    """First-attempt `key` (runtime | mem_mb) of one slab: dft.resources.<key>, or with `auto`
+    the cost model's (GPAW) or the surrogate's."""
+    from magmom.dft import cost_model
+
+    base = config["dft"].get("resources", {}).get(key, "auto")
+    if base != "auto":
+        return int(base)
+    if slab_labeller(slab_id) != "gpaw":
+        return cost_model.SURROGATE[key]
+    return gpaw_slab_sizes()[slab_id][key]
+
+
+def dft_slab_estimates():
+    """{slab_id: first-attempt minutes} of every slab (the Slurm packing of DFT jobs)."""
+    return {s: dft_slab_minutes(s) for s in slab_ids()}
+
+
+def dft_slab_key(wildcards):
+    return wildcards.slab_id
 
 
 def dft_slab_size(key):
-    """Resource `key` (mem_mb | runtime) of one slab: dft.resources.<key>, or with `auto` the
-    cost model of the slab's atoms, k-points, processes and initial-moment starts; x attempt on
-    retries."""
-    from magmom.dft import cost_model, initial_moments
-
-    base = config["dft"].get("resources", {}).get(key, "auto")
+    """Resource `key` (mem_mb | runtime) of one slab (dft_slab_estimate): mem_mb x attempt on
+    retries; runtime at most the Slurm time limit, a retry its group's share of the limit.
+    """
 
     def size(wildcards, attempt):
-        if base != "auto":
-            return int(base) * attempt
-        if slab_labeller(wildcards.slab_id) != "gpaw":
-            return cost_model.SURROGATE[key] * attempt
-        shape = recipe_slab_shapes()[wildcards.slab_id]
-        estimate = cost_model.slab_job_size(
-            shape.size,
-            config["dft"]["planewave"]["kpt_density"],
-            dft_tasks() if dft_is_mpi() else 1,
-            initial_moments.n_runs(shape.elements, config["dft"]["initial_moments"]),
+        if key == "mem_mb":
+            return dft_slab_estimate(wildcards.slab_id, key) * attempt
+        minutes = dft_slab_minutes(wildcards.slab_id)
+        return grouped_runtime(
+            "dft", dft_slab_estimates, minutes, wildcards.slab_id, attempt
         )
-        return estimate[key] * attempt
 
     return size
 
@@ -318,6 +446,15 @@ def training_mem_mb(wildcards, attempt):
     )
 
 
+def training_runtime(wildcards, attempt):
+    """Runtime of a training (or CHGNet) job: training.resources.runtime, at most the Slurm time
+    limit; a retry (which resumes from last.pt) asks for the limit (x attempt without one).
+    """
+    return slurm_limits.runtime(
+        training_resource("runtime", 720), attempt, max_runtime(), resumes=True
+    )
+
+
 # ---- baselines, evaluation and report ----------------------------------------------------------
 TABULAR_CUTOFFS = sorted(
     {cutoff_token(c) for c in config["baselines"]["tabular_cutoffs"]}, key=float
@@ -326,13 +463,13 @@ TABULAR_CUTOFFS = sorted(
 
 def chgnet_resources():
     """Resources of the CHGNet baseline jobs: those of a training job (config training.resources),
-    GPU included; mem_mb and runtime grow with the attempt (fine-tuning resumes)."""
+    GPU included; mem_mb grows with the attempt, runtime up to the Slurm time limit (fine-tuning
+    resumes)."""
     mem_mb = training_resource("mem_mb", 16000)
-    runtime = training_resource("runtime", 720)
     return {
         "gpu": training_resource("gpu", 1),
         "mem_mb": lambda wildcards, attempt: mem_mb * attempt,
-        "runtime": lambda wildcards, attempt: runtime * attempt,
+        "runtime": training_runtime,
     }
 
 

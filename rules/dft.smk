@@ -1,8 +1,9 @@
 # Rules of the dft stage: the equation of state of every element on every lattice, the lattice
 # table the slabs are built from, and the labelling of each slab (GPAW staged relaxation under the
 # SCF ladder, or the CHGNet surrogate). A slab that cannot be labelled gets a record with status
-# failed; out-of-memory kills and time-outs are retried with mem_mb/runtime x attempt, and the
-# per-slab checkpoints under {results_dir}/dft/work/{slab_id}/ let a retry resume. A GPAW slab runs
+# failed; out-of-memory kills are retried with mem_mb x attempt, time-outs with the Slurm time
+# limit (magmom/slurm_limits.py; without one, runtime x attempt), and the per-slab checkpoints
+# under {results_dir}/dft/work/{slab_id}/ let a retry resume. A GPAW slab runs
 # on dft.resources.tasks MPI processes (srun under Slurm, mpiexec locally), its runtime and memory
 # from the slab's size (magmom/dft/cost_model.py) unless dft.resources sets numbers. A GPAW EOS
 # (eos.calculator: gpaw) runs on the same number of processes; a CHGNet EOS is serial.
@@ -19,13 +20,16 @@ rule eos:
         element="[A-Z][a-z]?",
         lattice="|".join(LATTICES),
     retries: dft_resource("retries", 2)
+    # under profiles/slurm: as many per Slurm job as fit the time limit (rules/common.smk)
+    group:
+        slurm_group("eos", eos_estimates, eos_key)
     conda:
         "../envs/dft.yaml"
     threads: dft_threads(eos_is_mpi())
     resources:
         **dft_mpi_resources(eos_is_mpi()),
         mem_mb=dft_resource("mem_mb", 8000),
-        runtime=dft_resource("runtime", 240),
+        runtime=eos_runtime,
     params:
         eos=config["eos"],
         dft=eos_dft_params(),
@@ -71,6 +75,8 @@ rule dft_slab:
     wildcard_constraints:
         slab_id=r"[a-z0-9][a-z0-9_\-]*",
     retries: dft_resource("retries", 2)
+    group:
+        slurm_group("dft", dft_slab_estimates, dft_slab_key)
     conda:
         "../envs/dft.yaml"
     threads: dft_threads(dft_is_mpi())
@@ -79,7 +85,7 @@ rule dft_slab:
         mem_mb=dft_slab_size("mem_mb"),
         runtime=dft_slab_size("runtime"),
     params:
-        labeller=lambda wildcards: slab_labeller(wildcards.slab_id),
+        labeller=dft_slab_labeller(),
         dft={k: v for k, v in config["dft"].items() if k != "resources"},
         fixed_layers=config["recipe"]["fixed_layers"],
         workdir=PATHS.dft_workdir("{slab_id}"),

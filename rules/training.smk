@@ -32,7 +32,7 @@ rule train:
         # `--resources gpu=N` is given, so a CPU-only machine still trains (on the CPU).
         gpu=training_resource("gpu", 1),
         mem_mb=training_mem_mb,
-        runtime=lambda wildcards, attempt: training_resource("runtime", 720) * attempt,
+        runtime=training_runtime,
     params:
         code=code_version("train_model.py"),
         spec=lambda wildcards: parse_model_id(wildcards.model_id),

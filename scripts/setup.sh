@@ -30,12 +30,19 @@ have_lib fftw3 && gpaw_fftw=True
 gpaw_want="{'mpi': $gpaw_mpi, 'fftw': $gpaw_fftw, 'scalapack': $gpaw_sl}"
 export GPAW_CONFIG="$PWD/scripts/gpaw_siteconfig.py"
 
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+# snakemake imports the Slurm executor plugin on every start, which then asks `scontrol show
+# config` (up to 10 s where no controller answers): magmom/slurm_plugin_import.py defers that to
+# real status checks. A .pth line runs at interpreter start; it does nothing without magmom.
+site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+echo 'import sys; exec("try:\n import magmom.slurm_plugin_import\nexcept ImportError:\n pass")' \
+    > "$site/magmom-slurm-plugin-import.pth"
+
 stamp="$VENV/.installed-$( (cat requirements.txt constraints.txt pyproject.toml "$GPAW_CONFIG"; echo "$gpaw_want") | sha1sum | cut -c1-16)"
 if [ -f "$stamp" ]; then
     echo "[setup] $VENV is up to date"
     exit 0
 fi
-[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip wheel
 # torch first, from the pinned CPU wheel; the constraint keeps every later package on it.
 "$VENV/bin/python" -m pip install -q -c constraints.txt torch==2.13.0

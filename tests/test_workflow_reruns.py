@@ -260,13 +260,18 @@ def test_default_profile_leaves_slurm_threads_alone(tmp_path):
     without --cores.)"""
     overrides = {"dataset_name": "imp", "results_dir": PATHS.root}
     (tmp_path / "overrides.yaml").write_text(yaml.safe_dump(overrides))
-    slurm = snakemake(tmp_path, PATHS.graph_cache(3, "train"), "-n", "--profile",
-                      "slurm", "--software-deployment-method", "env-modules")  # fmt: skip
+    # A dry run caps threads at its cores (1 unless set): a site profile gives it 64, which the
+    # workflow profile (it overrides --profile key by key) would replace by the 2 cores here.
+    site = tmp_path / "site-profile"
+    site.mkdir()
+    (site / "config.yaml").write_text("cores: 64\n")
+    slurm = snakemake(tmp_path, PATHS.graph_cache(3, "train"), "-n", "--profile", "slurm",
+                      "--profile", str(site), "--sdm", "env-modules")  # fmt: skip
     assert slurm.returncode == 0, slurm.output[-3000:]
     assert "workflow specific profile" in slurm.output
     block = slurm.output.split("rule graph_cache:")[1].split("\n\n")[0]
-    # profiles/slurm sets 16 threads for graph_cache; --cores would have scaled them down
-    assert re.findall(r"threads: (\d+)", block) in ([], ["16"]), block
+    # profiles/slurm sets 16 threads for graph_cache; --cores all would have scaled them down
+    assert re.findall(r"threads: (\d+)", block) == ["16"], block
 
 
 def test_typed_overrides_on_the_command_line(tmp_path):

@@ -155,3 +155,40 @@ def slab_shapes(recipe: Mapping, cache_dir: str | os.PathLike) -> dict[str, Slab
     rows = {s.slab_id: (parse_size(s.size), s.elements.split()) for s in recipe_slabs(recipe)}
     write_text(path, json.dumps(rows))
     return shapes(rows)
+
+
+# ---- every slab's size at once, cached (a Slurm job's parse needs them all to pack groups) -----
+def recipe_job_sizes(
+    recipe: Mapping,
+    kpt_density: float,
+    processes: int,
+    policy: str,
+    cache_dir: str | os.PathLike,
+) -> dict[str, dict]:
+    """``{slab_id: {"runtime", "mem_mb"}}`` of every slab of the recipe labelled by GPAW on
+    ``processes`` under initial-moment ``policy``: :func:`slab_job_size` with
+    :func:`magmom.dft.initial_moments.n_runs` computed once per set of elements. Cached beside
+    the slab shapes, keyed by the recipe, the settings and the source of this module and of
+    ``initial_moments`` (a change to either model recomputes them)."""
+    import hashlib
+
+    from magmom.dft import initial_moments
+    from magmom.io import write_text
+    from magmom.recipe.index import cache_key
+
+    h = hashlib.sha256(json.dumps([kpt_density, processes, policy]).encode())
+    for module in (__file__, initial_moments.__file__):
+        h.update(Path(module).read_bytes())
+    path = Path(cache_dir) / f"job-sizes-{cache_key(recipe)}-{h.hexdigest()[:16]}.json"
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        pass
+    starts: dict[tuple[str, ...], int] = {}
+    sizes = {}
+    for slab_id, shape in slab_shapes(recipe, cache_dir).items():
+        if shape.elements not in starts:
+            starts[shape.elements] = initial_moments.n_runs(shape.elements, policy)
+        sizes[slab_id] = slab_job_size(shape.size, kpt_density, processes, starts[shape.elements])
+    write_text(path, json.dumps(sizes))
+    return sizes
