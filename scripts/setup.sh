@@ -33,9 +33,11 @@ export GPAW_CONFIG="$PWD/scripts/gpaw_siteconfig.py"
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 # snakemake imports the Slurm executor plugin on every start, which then asks `scontrol show
 # config` (up to 10 s where no controller answers): magmom/slurm_plugin_import.py defers that to
-# real status checks. A .pth line runs at interpreter start; it does nothing without magmom.
+# real status checks. A .pth line runs at interpreter start; it does nothing without magmom, and it
+# leaves no magmom module imported, so the Snakefile still imports the package beside it (its
+# sys.path entry), not the one the editable install points at.
 site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-echo 'import sys; exec("try:\n import magmom.slurm_plugin_import\nexcept ImportError:\n pass")' \
+echo 'import sys; exec("try:\n import magmom.slurm_plugin_import\nexcept ImportError:\n pass\nfor _m in [m for m in sys.modules if m.split(\".\")[0] == \"magmom\"]:\n del sys.modules[_m]")' \
     > "$site/magmom-slurm-plugin-import.pth"
 
 stamp="$VENV/.installed-$( (cat requirements.txt constraints.txt pyproject.toml "$GPAW_CONFIG"; echo "$gpaw_want") | sha1sum | cut -c1-16)"

@@ -38,7 +38,14 @@ def run(code: str, env: dict) -> None:
 
 def test_the_plugin_import_runs_scontrol_unless_deferred(slurm_clients):
     env, calls = slurm_clients
-    run("import snakemake_executor_plugin_slurm", env)  # the plugin as shipped: asks at import
+    # the control: the plugin as shipped, with the venv's start-up hook (scripts/setup.sh's .pth)
+    # taken out again, asks at import
+    unhook = (
+        "import sys\n"
+        "sys.meta_path[:] = [f for f in sys.meta_path if type(f).__module__ != "
+        f"{slurm_plugin_import.__name__!r}]\n"
+    )
+    run(unhook + "import snakemake_executor_plugin_slurm", env)
     assert calls.read_text().splitlines() == ["show config"]
     calls.unlink()
     run(f"import {slurm_plugin_import.__name__}; import snakemake_executor_plugin_slurm", env)
@@ -60,3 +67,15 @@ def test_setup_puts_the_import_into_the_venv():
     setup = open(os.path.join(ROOT, "scripts", "setup.sh")).read()
     assert f"import {slurm_plugin_import.__name__}" in setup
     assert "magmom-slurm-plugin-import.pth" in setup
+
+
+def test_the_start_up_hook_leaves_no_magmom_module_imported(slurm_clients):
+    """The .pth must not decide which magmom a later import finds (the Snakefile puts its own
+    checkout first on sys.path): at start-up it installs the hook and forgets the package."""
+    env, _ = slurm_clients
+    env = {k: v for k, v in env.items() if k != "PYTHONPATH"}
+    code = (
+        "import sys\n"
+        "assert not [m for m in sys.modules if m.split('.')[0] == 'magmom'], sorted(sys.modules)\n"
+    )
+    run(code, env)
