@@ -224,7 +224,9 @@ def grouped_runtime(name, estimates, minutes, job, attempt):
     packed = slurm_packing(name, estimates)
     group = packed["groups"][job]
     members = {j for j in packed["in_run"] if packed["groups"][j] == group} | {job}
-    total = sum(slurm_limits.first_attempt(packed["estimates"][j], limit) for j in members)
+    total = sum(
+        slurm_limits.first_attempt(packed["estimates"][j], limit) for j in members
+    )
     return slurm_limits.retry_share(minutes, total, limit)
 
 
