@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Bring up a one-node Slurm cluster on this machine for the workflow's Slurm test:
 # installs Debian's slurm-wlm + munge, writes /etc/slurm/{slurm,gres,cgroup}.conf (partitions with
-# a finite MaxTime: cpu and gpu 24 h, short 10 min), starts munged,
+# a finite MaxTime: cpu and gpu 24 h, short 15 min), starts munged,
 # slurmctld and slurmd, and waits until the node is idle. Idempotent; stop with .ci/slurm/down.sh.
 #
 # The node is declared with more memory than the machine (SlurmdParameters=config_overrides) and
@@ -16,7 +16,7 @@ NODE_CPUS=${MAGMOM_SLURM_CPUS:-4}
 NODE_MEM_MB=${MAGMOM_SLURM_MEM_MB:-256000}
 NODE_GPUS=2
 MAX_TIME=${MAGMOM_SLURM_MAX_TIME:-1-00:00:00}   # partitions cpu and gpu: 24 h
-SHORT_MAX_TIME=10                                # partition short: 10 min
+SHORT_MAX_TIME=15                                # partition short: 15 min
 
 log() { echo "[slurm-up] $*"; }
 
@@ -86,7 +86,7 @@ NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$NODE_CPUS RealMemory=$NODE_MEM_MB Gres=g
 # Finite time limits, as on a real cluster, enforced at submission: sbatch refuses a job that asks
 # for more (without EnforcePartLimits it would stay pending forever; the profile reads MaxTime
 # through scontrol).
-# Partition short (10 min) holds the time-out-then-resume DFT job of tests/test_slurm_workflow.py.
+# Partition short (15 min) holds the time-out-then-resume DFT job of tests/test_slurm_workflow.py.
 EnforcePartLimits=ALL
 PartitionName=cpu Nodes=$NODE Default=YES MaxTime=$MAX_TIME State=UP
 PartitionName=gpu Nodes=$NODE Default=NO MaxTime=$MAX_TIME State=UP
