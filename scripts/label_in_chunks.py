@@ -67,6 +67,7 @@ def main(argv=None) -> int:
     ap.add_argument("--chunks", type=int, default=1, help="Snakemake runs (0: only ship)")
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--commit", action="store_true", help="git-commit each chunk's shipped files")
+    ap.add_argument("--dry-run", action="store_true", help="snakemake -n: show the chunks' jobs")
     ap.add_argument("--collect", action="store_true", help="write the combined extxyz + sums")
     args = ap.parse_args(argv)
 
@@ -76,6 +77,8 @@ def main(argv=None) -> int:
     paths = Layout.of(cfg)
     root = shipped.shipped_root(cfg["dataset_name"], ROOT)
     snakemake = [sys.executable, "-m", "snakemake", "--configfile", args.configfile]
+    if args.dry_run:
+        snakemake.insert(3, "-n")
     manifest_path = ROOT / paths.recipe_manifest()
     if not manifest_path.is_file():
         subprocess.run(
@@ -107,7 +110,11 @@ def main(argv=None) -> int:
             )
         if k == args.chunks:
             break
-        todo = pending(manifest, root)[: args.chunk]
+        todo = (
+            pending(manifest, root)[k * args.chunk : (k + 1) * args.chunk]
+            if args.dry_run
+            else (pending(manifest, root)[: args.chunk])
+        )
         if not todo:
             print("every slab of the recipe has a shipped record")
             break
