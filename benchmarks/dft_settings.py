@@ -24,8 +24,8 @@ setting            what differs from the study (config.yaml ``dft.planewave``)
 ================== =====================================================================
 
 Every finished single point is written at once to ``--results`` (default
-``benchmarks/results/dft_settings.json``, atomic write) and, with ``--commit``, committed to git
-(that file only), so a killed run loses at most the single point in progress; a rerun skips what
+``data/mini/settings-check/dft_settings.json``, atomic write) and, with ``--commit``, committed to
+git (that file only), so a killed run loses at most the single point in progress; a rerun skips what
 the file holds. Slabs run in ``SLABS`` order (Cr, V, Mn and one per family first), each slab's
 settings in ``--settings`` order (cheap candidates first, the reference last). Prints per setting
 against the reference: per-element MAE and max |Δm| (μB), SCF iterations (failed ladder levels
@@ -154,6 +154,8 @@ def commit(path: Path, message: str) -> None:
         )
         if add.returncode == 0 and run.returncode == 0:
             return
+        if "ignored by one of your .gitignore" in add.stderr:
+            break
         time.sleep(5 * (attempt + 1))
     print(f"warning: could not commit {path}: {run.stderr.strip()}", flush=True)
 
@@ -278,7 +280,7 @@ def print_tables(results: dict) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--configfile", nargs="*", default=[str(ROOT / "presets" / "mini.yaml")])
-    ap.add_argument("--results", default=str(ROOT / "benchmarks/results/dft_settings.json"))
+    ap.add_argument("--results", default=str(ROOT / "data/mini/settings-check/dft_settings.json"))
     ap.add_argument("--work", default=None, help="GPAW text logs (default: a temporary dir)")
     ap.add_argument("--slabs", nargs="*", default=list(SLABS))
     ap.add_argument("--settings", nargs="+", default=list(DEFAULT_SETTINGS), choices=SETTINGS)
