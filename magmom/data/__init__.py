@@ -8,6 +8,7 @@ module        concept
 ``assemble``  per-slab DFT records (``<results_dir>/dft/*.json``) → the dataset
 ``importers`` an existing dataset (study HDF5, ASE db, extxyz) → the dataset
 ``split``     the leakage-free train/val/test assignment
+``shipped``   finished records copied into ``data/{name}/`` (JSON + extxyz), checksums
 ============= ===========================================================================
 
 Submodules are imported explicitly (``from magmom.data.dataset import ...``); importing the

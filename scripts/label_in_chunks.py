@@ -1,0 +1,135 @@
+"""Label a preset's slabs in chunks and ship each finished record into ``data/`` as it comes.
+
+Each chunk is one ordinary Snakemake run of rule ``dft_slab`` on the next ``--chunk`` slabs that
+have no shipped record yet (``data/{dataset_name}/records/``; order: slabs holding Cr, V or Mn
+first, then the manifest's), so the workflow's own resume applies (per-stage checkpoints,
+``--rerun-incomplete``). After every chunk the finished records are copied into
+``data/{dataset_name}/`` (:mod:`magmom.data.shipped`: the record JSON and an extxyz of the final
+structure with its moments) and, with ``--commit``, committed (those files only), so that a
+killed session loses at most the chunk in progress. Before the first chunk the shipped records
+are restored into ``<results_dir>/dft/``, so a fresh clone never relabels a shipped slab.
+
+    # the recipe and initial structures (cheap), then 4 slabs at a time, 2 jobs side by side
+    nice -n 19 .venv/bin/python scripts/label_in_chunks.py --configfile presets/mini.yaml \\
+        --chunk 4 --chunks 10 --cores 2 --commit
+    # only copy what a run made by hand finished; rebuild the combined file and checksums
+    .venv/bin/python scripts/label_in_chunks.py --configfile presets/mini.yaml --chunks 0 --collect
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from magmom.data import shipped  # noqa: E402
+from magmom.layout import Layout  # noqa: E402
+from magmom.recipe.manifest import read_manifest  # noqa: E402
+from magmom.training.cli import load_config  # noqa: E402
+
+PRIORITY_ELEMENTS = ("Cr", "V", "Mn")
+
+
+def pending(manifest, root: Path) -> list[str]:
+    """Slab ids without a shipped record: those holding Cr, V or Mn first, manifest order."""
+    rows = manifest.to_dict("records")
+    first = [r for r in rows if set(r["elements"].split()) & set(PRIORITY_ELEMENTS)]
+    rest = [r for r in rows if r not in first]
+    return [
+        r["slab_id"]
+        for r in (*first, *rest)
+        if not shipped.shipped_record(root, r["slab_id"]).exists()
+    ]
+
+
+def git(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+
+
+def commit(paths: list[Path], message: str) -> None:
+    if not paths:
+        return
+    rel = [str(p.relative_to(ROOT)) for p in paths]
+    add = git("add", "--", *rel)
+    done = git("commit", "-m", message, "--", *rel)
+    if add.returncode or done.returncode:
+        print(f"warning: git commit failed: {add.stderr}{done.stderr}", flush=True)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--configfile", default="presets/mini.yaml")
+    ap.add_argument("--chunk", type=int, default=4, help="slabs per Snakemake run")
+    ap.add_argument("--chunks", type=int, default=1, help="Snakemake runs (0: only ship)")
+    ap.add_argument("--cores", type=int, default=2)
+    ap.add_argument("--commit", action="store_true", help="git-commit each chunk's shipped files")
+    ap.add_argument("--dry-run", action="store_true", help="snakemake -n: show the chunks' jobs")
+    ap.add_argument("--collect", action="store_true", help="write the combined extxyz + sums")
+    args = ap.parse_args(argv)
+
+    cfg = load_config(ROOT / "config.yaml", [ROOT / args.configfile])
+    if cfg["labeller"] != "gpaw":
+        raise SystemExit(f"{args.configfile}: labeller is {cfg['labeller']!r}, not gpaw")
+    paths = Layout.of(cfg)
+    root = shipped.shipped_root(cfg["dataset_name"], ROOT)
+    snakemake = [sys.executable, "-m", "snakemake", "--configfile", args.configfile]
+    if args.dry_run:
+        snakemake.insert(3, "-n")
+    manifest_path = ROOT / paths.recipe_manifest()
+    if not manifest_path.is_file():
+        subprocess.run(
+            [*snakemake[:3], paths.initial_slabs(), *snakemake[3:], "--cores", "1"],
+            cwd=ROOT,
+            check=True,
+        )
+    restored = shipped.restore_records(root, ROOT / Path(paths.dft_record("x")).parent)
+    if restored:
+        print(f"restored {len(restored)} shipped record(s) into {paths.dft_record('*')}")
+    manifest = read_manifest(manifest_path)
+
+    for k in range(args.chunks + 1):
+        records = [ROOT / paths.dft_record(s) for s in manifest["slab_id"]]
+        done = shipped.export_records(records, root)
+        changed = [*done["new"], *done["updated"]]
+        print(
+            f"shipped to {root}: {len(changed)} new or updated record(s); "
+            f"{len(done['missing'])} slab(s) not labelled yet",
+            flush=True,
+        )
+        if args.commit and changed:
+            files = [shipped.shipped_record(root, s) for s in changed]
+            files += [shipped.shipped_slab(root, s) for s in changed]
+            commit(
+                [f for f in files if f.exists()],
+                f"{cfg['dataset_name']} labels: {len(changed)} slab(s) ({', '.join(changed[:4])}"
+                f"{', ...' if len(changed) > 4 else ''})",
+            )
+        if k == args.chunks:
+            break
+        todo = (
+            pending(manifest, root)[k * args.chunk : (k + 1) * args.chunk]
+            if args.dry_run
+            else (pending(manifest, root)[: args.chunk])
+        )
+        if not todo:
+            print("every slab of the recipe has a shipped record")
+            break
+        print(f"chunk {k + 1}/{args.chunks}: {' '.join(todo)}", flush=True)
+        targets = [paths.dft_record(s) for s in todo]
+        run = subprocess.run(
+            [*snakemake[:3], *targets, *snakemake[3:], "--cores", str(args.cores)], cwd=ROOT
+        )
+        if run.returncode:
+            print(f"snakemake returned {run.returncode}; shipping what finished", flush=True)
+    if args.collect:
+        out = shipped.collect(root, cfg["dataset_name"])
+        print(f"{out['file']}: {out['slabs']} slab(s); {out['records']} record(s); SHA256SUMS")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,106 @@
+"""Finished records shipped into data/{name}/ (magmom.data.shipped): exported, imported, restored.
+
+The records come from the real labeller (the CHGNet surrogate: the same record format as GPAW's,
+seconds instead of minutes) on 3-atom slabs; the shipped extxyz is read back by the importer that
+``dataset.source`` uses.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from dft_helpers import cheap_config, slab_meta, tiny_slab, write_slab_db
+
+from magmom.data import shipped
+from magmom.data.importers import read_source
+from magmom.dft.label import label_slab_from_db
+from magmom.dft.record import read_record
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+SLABS = {
+    "fe033-ni067-fcc-random-v0": (("Fe", "Ni", "Ni"), "fe033-ni067", "binary"),
+    "co100-fcc-pure-v0": (("Co", "Co", "Co"), "co100", "pure"),
+}
+
+
+@pytest.fixture(scope="module")
+def labelled(tmp_path_factory, single_thread):
+    tmp = tmp_path_factory.mktemp("shipped")
+    rows = []
+    for slab_id, (symbols, comp, comp_type) in SLABS.items():
+        rows.append((tiny_slab(symbols, vacuum=5.0), slab_meta(slab_id, comp, comp_type)))
+    db = write_slab_db(tmp / "initial_slabs.db", rows)
+    cfg = cheap_config(labeller="chgnet")
+    cfg["dft"]["prerelax"]["steps"] = 2
+    records = {}
+    for slab_id in SLABS:
+        out = tmp / "results" / "dft" / f"{slab_id}.json"
+        label_slab_from_db(db, slab_id, cfg, tmp / "work" / slab_id, out)
+        records[slab_id] = out
+    return {"tmp": tmp, "records": records}
+
+
+def test_export_import_restore_and_checksums(labelled):
+    tmp, records = labelled["tmp"], labelled["records"]
+    root = shipped.shipped_root("mini", tmp / "repo")
+    assert root == tmp / "repo" / "data" / "mini"
+    missing = tmp / "results" / "dft" / "not-labelled-v0.json"
+    done = shipped.export_records([*records.values(), missing], root)
+    assert sorted(done["new"]) == sorted(SLABS) and done["missing"] == ["not-labelled-v0"]
+    # shipped again unchanged: nothing to commit
+    assert shipped.export_records(records.values(), root)["unchanged"] == list(records)
+    for slab_id, path in records.items():
+        assert shipped.shipped_record(root, slab_id).read_bytes() == path.read_bytes()
+
+    out = shipped.collect(root, "mini")
+    assert out["slabs"] == 2 and out["records"] == 2
+    slabs, failures = read_source(root / "mini.extxyz")
+    assert failures == []
+    by_id = {s.meta["slab_id"]: s for s in slabs}
+    assert set(by_id) == set(SLABS)
+    for slab_id, path in records.items():
+        rec = read_record(path)
+        got = by_id[slab_id]
+        assert np.allclose(got.magmoms, rec["magmoms"], rtol=0, atol=1e-7)  # extxyz: 8 decimals
+        assert np.allclose(got.atoms.positions, rec["structure"]["positions"], rtol=0, atol=1e-7)
+        assert got.meta["comp_type"] == SLABS[slab_id][2]
+        assert got.meta["labeller"] == "chgnet"  # surrogate labels stay marked
+    assert shipped.check_sums(root) == []
+
+    # a changed record is shipped again, and the checksums notice the stale combined file
+    path = records["co100-fcc-pure-v0"]
+    rec = json.loads(path.read_text())
+    rec["wall_time_this_run"] += 1.0
+    path.write_text(json.dumps(rec))
+    assert shipped.export_records([path], root)["updated"] == ["co100-fcc-pure-v0"]
+    assert shipped.check_sums(root) == ["records/co100-fcc-pure-v0.json"]
+
+    # restoring into an empty results tree brings every shipped record back, byte for byte
+    fresh = tmp / "fresh" / "dft"
+    assert sorted(shipped.restore_records(root, fresh)) == sorted(SLABS)
+    assert shipped.restore_records(root, fresh) == []
+    for slab_id in SLABS:
+        assert (fresh / f"{slab_id}.json").read_bytes() == shipped.shipped_record(
+            root, slab_id
+        ).read_bytes()
+
+
+def test_failed_record_is_shipped_without_a_structure(labelled, tmp_path):
+    src = labelled["records"]["fe033-ni067-fcc-random-v0"]
+    root = tmp_path / "data" / "mini"
+    assert shipped.export_records([src], root)["new"] == ["fe033-ni067-fcc-random-v0"]
+    assert shipped.shipped_slab(root, "fe033-ni067-fcc-random-v0").exists()
+    rec = json.loads(src.read_text())
+    for key in ("magmoms", "abs_magmoms", "total_magmom"):
+        rec.pop(key, None)
+    rec.update(status="failed", reason="LadderExhausted: pw")
+    failed = tmp_path / "fe033-ni067-fcc-random-v0.json"
+    failed.write_text(json.dumps(rec))
+    assert shipped.export_records([failed], root)["updated"] == ["fe033-ni067-fcc-random-v0"]
+    assert not shipped.shipped_slab(root, "fe033-ni067-fcc-random-v0").exists()
+    assert read_record(shipped.shipped_record(root, "fe033-ni067-fcc-random-v0"))["status"] == (
+        "failed"
+    )
