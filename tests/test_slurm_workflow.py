@@ -359,9 +359,28 @@ def contexts(log: Path) -> list[dict[str, str]]:
 
 
 def test_report_is_built(tiny_run):
+    """The report of the Slurm run ranks every model of its configuration with a finite score on
+    the same test atoms, and its figures are real PNGs (not just non-empty files)."""
+    import pandas as pd
+    from test_evaluation_plots import assert_png
+
+    from magmom.layout import baseline_model_ids, gnn_model_ids
+    from magmom.training.cli import load_config
+
+    config = load_config(ROOT / "config.yaml", [ROOT / "presets" / "tiny.yaml"])
+    models = gnn_model_ids({**config["models"], **CI_CONFIG["models"]})
+    models += baseline_model_ids(config["baselines"])
     report = tiny_run["workdir"] / TINY.report_dir()
-    for name in ("ranking.csv", "ranking.md", "per_element_heatmap.png", "deployment_cost.csv"):
-        assert (report / name).stat().st_size > 0, f"{name} missing from the Slurm run"
+    ranking = pd.read_csv(report / "ranking.csv")
+    assert sorted(ranking["model"]) == sorted(models), ranking["model"].tolist()
+    assert ranking["MAE"].notna().all() and (ranking["MAE"] >= 0).all(), ranking
+    assert ranking["n_atoms"].nunique() == 1 and ranking["n_atoms"].iloc[0] > 0
+    md = (report / "ranking.md").read_text()
+    assert all(f"| {m} |" in md for m in models), md[:3000]
+    for name in ("ranking.png", "cutoff_sweep.png", "per_element_heatmap.png"):
+        assert_png(report / name)
+    cost = pd.read_csv(report / "deployment_cost.csv")
+    assert set(cost["model_id"]) >= set(gnn_model_ids({**config["models"], **CI_CONFIG["models"]}))
 
 
 def test_every_job_ran_through_sbatch(tiny_run):
