@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import yaml
 from ase.build import bulk
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,16 +41,10 @@ SYSTEMS = (
 
 
 def load_config(configfiles) -> dict:
-    def merge(a, b):
-        for k, v in b.items():
-            nested = isinstance(v, dict) and isinstance(a.get(k), dict)
-            a[k] = merge(a[k], v) if nested else v
-        return a
+    """config.yaml overlaid with ``configfiles`` (schema-checked), as the workflow reads it."""
+    from magmom.training.cli import load_config as load_workflow_config
 
-    cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
-    for path in configfiles:
-        cfg = merge(cfg, yaml.safe_load(Path(path).read_text()) or {})
-    return cfg
+    return load_workflow_config(ROOT / "config.yaml", list(configfiles))
 
 
 def main(argv=None) -> int:
