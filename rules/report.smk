@@ -2,6 +2,9 @@
 # per-element heatmap and the deployment-cost table. `snakemake --report report.html` renders them.
 
 
+include: "helpers/report.smk"
+
+
 report: "../report/workflow.rst"
 
 
