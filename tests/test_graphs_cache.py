@@ -19,12 +19,8 @@ import magmom.graphs.cache as cache_module
 from magmom.graphs import CacheError, CacheReader, GraphCache
 from magmom.graphs.builder import GraphBuildError, build_caches, graph_arrays, slabs_sha256
 from magmom.graphs.cache import HEADER_KEY, SCHEMA_VERSION, CacheWriter
-from magmom.graphs.cap_stats import (
-    REACH_BIN,
-    cap_markdown,
-    cap_summaries_by_cutoff,
-    cap_summary,
-)
+from magmom.graphs.cap_report import cap_markdown, cap_summaries_by_cutoff, cap_summary
+from magmom.graphs.cap_stats import REACH_BIN
 from magmom.graphs.neighbours import neighbour_edges
 from magmom.graphs.record_layout import MAGIC, RecordError, decode, encode
 

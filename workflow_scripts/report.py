@@ -3,7 +3,7 @@
 import json
 
 from magmom.evaluation.report import OUTPUT_KEYS, build_report
-from magmom.graphs.cap_stats import cap_markdown, cap_summaries_by_cutoff
+from magmom.graphs.cap_report import cap_markdown, cap_summaries_by_cutoff
 from magmom.rule_logging import log_to, script_log
 
 with log_to(script_log(snakemake)):  # noqa: F821
