@@ -17,7 +17,6 @@ from magmom.recipe import slab_index
 from magmom.recipe.index import cache_key
 from magmom.recipe.manifest import (
     MANIFEST_COLUMNS,
-    apportion,
     enumerate_slabs,
     manifest_bytes,
     read_manifest,
@@ -25,6 +24,7 @@ from magmom.recipe.manifest import (
     select_subset,
     write_manifest,
 )
+from magmom.recipe.slab_spec import apportion
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from magmom.io import write_bytes
 
 from .lattice_table import check_c_over_a_rule, complete_lattice_table, load_lattice_table
-from .manifest import SlabSpec, manifest_bytes, recipe_slabs, type_summary
+from .manifest import SlabSpec, enumerate_slabs, manifest_bytes, recipe_slabs, type_summary
 from .slabs import write_initial_slabs
 
 log = logging.getLogger(__name__)
@@ -64,8 +64,6 @@ def run_slab_recipe(
         raise ValueError(
             "the recipe enumerates no slab: check recipe.elements and recipe.max_slabs_per_type"
         )
-    from .manifest import enumerate_slabs
-
     log_summary(specs, len(enumerate_slabs(recipe)))
     table = load_lattice_table(lattice_table_path)
     need = required_lattice_entries(specs)

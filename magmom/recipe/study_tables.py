@@ -10,7 +10,7 @@ The two files keep the study's layout (``data/study-recipe/``, see its README fo
     ``type`` is dilute_1, dilute_2, binary_proto or ternary_proto.
 
 Each row becomes ``n_variants`` slabs with the same ids the generator gives the same row
-(:func:`magmom.recipe.manifest.make_slab_id`), so the two sources are interchangeable row for row.
+(:func:`magmom.recipe.slab_spec.make_slab_id`), so the two sources are interchangeable row for row.
 Random-alloy rows take their slab size from ``recipe.random_alloys.size`` (the table has none);
 ordered rows carry theirs (``nx ny nz``). Role order of the elements is read from the fractions:
 dilute host = the majority element; binary prototypes A, B alphabetical (``a3b``: A holds 3/4);
@@ -38,20 +38,20 @@ from pathlib import Path
 from magmom.layout import ELEMENTS, LATTICES
 
 from .compositions import N_COMPONENTS, RANDOM_ALLOY_TYPES, composition_id
-from .manifest import (
-    SlabSpec,
-    canonical_order,
-    make_slab_id,
-    ordered_spec,
-    random_alloy_spec,
-    size_label,
-)
 from .ordered import (
     BINARY_PROTOTYPES,
     DILUTE_PLACEMENTS,
     TERNARY_PROTO_LATTICE,
     TERNARY_PROTOTYPES,
     OrderedStructure,
+)
+from .slab_spec import (
+    SlabSpec,
+    canonical_order,
+    make_slab_id,
+    ordered_spec,
+    random_alloy_spec,
+    size_label,
 )
 from .table_files import RecipeTableError, table_paths
 
