@@ -82,6 +82,13 @@ TABULAR_KINDS: tuple[str, ...] = ("linear", "xgboost")
 """The tabular baselines, one model per cutoff (``linear-r4``)."""
 
 RESIDUAL_SUFFIX = "-res"
+
+BEST = "best.pt"
+"""A trained model's checkpoint in its directory (the train rule's declared output)."""
+LAST = "last.pt"
+"""The resumable state beside it (undeclared: it survives a failed job)."""
+HISTORY = "history.csv"
+"""The per-epoch history beside it."""
 _CUTOFF_PART = re.compile(r"^r(\d+(?:\.\d+)?)$")
 
 
@@ -264,7 +271,7 @@ class Layout:
         return self._path("models", model_id, filename)
 
     def checkpoint(self, model_id: str) -> str:
-        return self.model_file(model_id, "best.pt")
+        return self.model_file(model_id, BEST)
 
     def predictions(self, model_id: str) -> str:
         return self._path("predictions", f"{model_id}.csv")

@@ -44,7 +44,6 @@ from pathlib import Path
 import lmdb
 import numpy as np
 
-from magmom.config import snakemake_command
 from magmom.graphs.cap_stats import HEADER_ARRAY as CAP_HEADER_ARRAY
 from magmom.graphs.cap_stats import AtomEdgeCounts, CapStats
 from magmom.graphs.element_stats import ElementStats
@@ -64,19 +63,32 @@ _BATCH_BYTES = 64 << 20
 
 
 class CacheError(RuntimeError):
-    """A graph cache is missing, truncated, corrupted or built for other settings."""
+    """A graph cache is missing, truncated, corrupted or built for other settings.
+
+    Carries the facts a caller words a suggestion from (:mod:`magmom.suggestions`): ``path``, the
+    cache, and ``remedy``: ``"build"`` (it does not exist), ``"rebuild"`` (delete it and build it
+    again) or None (the caller's settings, not the file, must change).
+    """
+
+    def __init__(
+        self, message: str, path: str | os.PathLike | None = None, remedy: str | None = None
+    ):
+        super().__init__(message)
+        self.path = None if path is None else Path(path)
+        self.remedy = remedy
 
 
 def entry_key(index: int) -> bytes:
     return b"%010d" % index
 
 
-def _missing(path) -> str:
-    return f"graph cache {path} not found; build it with: {snakemake_command(str(path))}"
+def _missing(path) -> CacheError:
+    return CacheError(f"graph cache {path} not found; build it", path, "build")
 
 
-def _rebuild_hint(path) -> str:
-    return f"delete it and rebuild it ({snakemake_command(str(path))})"
+def _rebuild(message: str, path) -> CacheError:
+    """``message`` (naming the cache) and the remedy: delete the file and build it again."""
+    return CacheError(f"{message}; delete it and rebuild it", path, "rebuild")
 
 
 class CacheWriter:
@@ -235,7 +247,7 @@ def _matches(expected, actual) -> bool:
 def _open_checked(path: Path):
     """Open ``path`` read-only after checking that it is a complete LMDB file."""
     if not path.is_file():
-        raise CacheError(_missing(path))
+        raise _missing(path)
     size = path.stat().st_size
     try:
         env = lmdb.open(
@@ -248,16 +260,18 @@ def _open_checked(path: Path):
             meminit=False,
         )
     except lmdb.Error as err:
-        raise CacheError(
+        raise _rebuild(
             f"graph cache {path} ({size} bytes) is not a valid LMDB file ({err}): truncated or "
-            f"corrupted; {_rebuild_hint(path)}"
+            "corrupted",
+            path,
         ) from err
     needed = (env.info()["last_pgno"] + 1) * env.stat()["psize"]
     if size < needed:
         env.close()
-        raise CacheError(
+        raise _rebuild(
             f"graph cache {path} is truncated: {size} bytes on disk, its last committed page ends "
-            f"at byte {needed}; {_rebuild_hint(path)}"
+            f"at byte {needed}",
+            path,
         )
     return env
 
@@ -280,7 +294,7 @@ def _shared_env(path: Path):
     try:
         st = path.stat()
     except OSError as err:
-        raise CacheError(_missing(path)) from err
+        raise _missing(path) from err
     key, version = (st.st_dev, st.st_ino), (st.st_size, st.st_mtime_ns)
     known = _HANDLES.get(key)
     if known is not None and known[0] == version:
@@ -309,13 +323,15 @@ class CacheReader:
                 raw = txn.get(HEADER_KEY)
                 entries = txn.stat()["entries"]
         except lmdb.Error as err:
-            raise CacheError(
-                f"graph cache {self.path}: unreadable ({err}); {_rebuild_hint(self.path)}"
+            raise _rebuild(
+                f"graph cache {self.path}: unreadable ({err})",
+                self.path,
             ) from err
         if raw is None:
-            raise CacheError(
+            raise _rebuild(
                 f"graph cache {self.path} has no header record: not a magmom graph cache or an "
-                f"interrupted build; {_rebuild_hint(self.path)}"
+                "interrupted build",
+                self.path,
             )
         try:
             arrays = decode(raw)
@@ -327,18 +343,21 @@ class CacheReader:
             if version == SCHEMA_VERSION:
                 self.cap_stats = CapStats.from_header(self.header["cap"], arrays[CAP_HEADER_ARRAY])
         except (RecordError, KeyError, ValueError, TypeError) as err:
-            raise CacheError(
-                f"graph cache {self.path}: corrupted header ({err}); {_rebuild_hint(self.path)}"
+            raise _rebuild(
+                f"graph cache {self.path}: corrupted header ({err})",
+                self.path,
             ) from err
         if version != SCHEMA_VERSION:
-            raise CacheError(
+            raise _rebuild(
                 f"graph cache {self.path} has schema version {version}, this code reads version "
-                f"{SCHEMA_VERSION}; {_rebuild_hint(self.path)}"
+                f"{SCHEMA_VERSION}",
+                self.path,
             )
         if entries != self.header["count"] + 1:
-            raise CacheError(
+            raise _rebuild(
                 f"graph cache {self.path}: header says {self.header['count']} graphs but the file "
-                f"holds {entries - 1}; {_rebuild_hint(self.path)}"
+                f"holds {entries - 1}",
+                self.path,
             )
         for key, value in expect.items():
             if key not in self.header:
@@ -364,8 +383,9 @@ class CacheReader:
         with self._environment().begin() as txn:
             value = txn.get(entry_key(index))
         if value is None:
-            raise CacheError(
-                f"graph cache {self.path}: graph {index} is missing; {_rebuild_hint(self.path)}"
+            raise _rebuild(
+                f"graph cache {self.path}: graph {index} is missing",
+                self.path,
             )
         return value
 
@@ -374,9 +394,9 @@ class CacheReader:
         try:
             return decode(bytearray(self.raw(index)))
         except RecordError as err:
-            raise CacheError(
-                f"graph cache {self.path}: graph {index} is corrupted ({err}); "
-                f"{_rebuild_hint(self.path)}"
+            raise _rebuild(
+                f"graph cache {self.path}: graph {index} is corrupted ({err})",
+                self.path,
             ) from err
 
     def raw_items(self):

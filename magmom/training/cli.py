@@ -140,6 +140,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from magmom.graphs.cache import CacheError
+    from magmom.suggestions import suggestion
     from magmom.training.checkpoint import CheckpointError
     from magmom.training.trainer import TrainingError
 
@@ -147,6 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with log_to(args.log):
             return run(args)
-    except (ConfigError, FileNotFoundError, TrainingError, CheckpointError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (ConfigError, FileNotFoundError, TrainingError, CheckpointError, CacheError) as exc:
+        hint = suggestion(exc)
+        print(f"error: {exc}" + (f"\n{hint}" if hint else ""), file=sys.stderr)
         return 1
