@@ -13,6 +13,7 @@ from magmom.training.trainer import (
     TrainingResult,
     TrainingSettings,
     graph_loader,
+    train_from_config,
     train_model,
 )
 
@@ -28,5 +29,6 @@ __all__ = [
     "predict",
     "predict_checkpoint",
     "save_checkpoint",
+    "train_from_config",
     "train_model",
 ]

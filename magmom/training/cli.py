@@ -94,7 +94,7 @@ def parser() -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from magmom.graphs import GraphCache
     from magmom.training.predict import predict_checkpoint
-    from magmom.training.trainer import ModelSpec, train_model
+    from magmom.training.trainer import ModelSpec, train_from_config
 
     config = load_config(args.config, args.configfile)
     spec = ModelSpec(args.architecture, args.cutoff, args.residual)
@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
                 "or pass --train-cache/--val-cache"
             )
     configure_threads(args.threads)
-    result = train_model(
+    result = train_from_config(
         spec,
         config,
         GraphCache(train_path),

@@ -261,11 +261,14 @@ def element_counts_of(dataset: Sequence) -> torch.Tensor:
     return torch.from_numpy(np.rint(stats.count)).long()
 
 
-def graph_settings_of(dataset: Sequence, config: Mapping[str, Any], cutoff: float) -> dict:
+def graph_settings_of(
+    dataset: Sequence, cutoff: float, target: str, graphs: Mapping[str, Any] | None = None
+) -> dict:
     """How the training graphs were built (cutoff, neighbour rule and cap, target): from a cache's
-    header, else from the config; stored in the checkpoint so a predictor builds the same graphs."""
+    header, else ``target`` and the ``graphs`` settings; stored in the checkpoint so a predictor
+    builds the same graphs."""
     header = getattr(dataset, "header", None) or {}
-    graphs = config.get("graphs", {})
+    graphs = graphs or {}
     rule, max_neighbors = resolve_rule(
         header.get("neighbor_rule", graphs.get("neighbor_rule")),
         header.get("max_neighbors", graphs.get("max_neighbors")),
@@ -274,7 +277,7 @@ def graph_settings_of(dataset: Sequence, config: Mapping[str, Any], cutoff: floa
         "cutoff": float(cutoff),
         "neighbor_rule": rule,
         "max_neighbors": max_neighbors,
-        "target": header.get("target", config.get("dataset", {}).get("target", "abs")),
+        "target": header.get("target", target),
         "schema_version": header.get("schema_version"),
     }
 
@@ -304,17 +307,20 @@ def plain(obj: Any) -> Any:
 
 
 def run_fingerprint(
-    spec: ModelSpec, config: Mapping[str, Any], train_set: Sequence, val_set: Sequence
+    spec: ModelSpec,
+    models: Mapping[str, Any],
+    training: Mapping[str, Any],
+    train_set: Sequence,
+    val_set: Sequence,
 ) -> str:
-    """JSON of everything a run's result depends on, except the epoch budget (max_epochs and
+    """JSON of everything a run's result depends on (the ``models`` keys of its architecture, the
+    ``training`` settings, both caches), except the epoch budget (max_epochs and
     early_stopping_patience: :meth:`Trainer.resume` checks that the saved run is a prefix of this
     one instead)."""
     payload = {
         "model": asdict(spec),
-        "models": model_settings(spec.architecture, config["models"]),
-        "training": {
-            k: v for k, v in config["training"].items() if k not in RESUMABLE_KEYS | RUN_KEYS
-        },
+        "models": model_settings(spec.architecture, models),
+        "training": {k: v for k, v in training.items() if k not in RESUMABLE_KEYS | RUN_KEYS},
         "train": dataset_description(train_set),
         "val": dataset_description(val_set),
     }
@@ -785,11 +791,15 @@ def check_inputs(spec: ModelSpec, train_set: Sequence, val_set: Sequence, names=
 
 def train_model(
     spec: ModelSpec,
-    config: Mapping[str, Any],
     train_set: Sequence,
     val_set: Sequence,
     out_dir: str | Path,
     *,
+    models: Mapping[str, Any],
+    training: Mapping[str, Any],
+    target: str = "abs",
+    graphs: Mapping[str, Any] | None = None,
+    recorded_config: Mapping[str, Any] | None = None,
     threads: int = 1,
     device: str | torch.device | None = None,
     resume: bool = True,
@@ -800,21 +810,39 @@ def train_model(
 ) -> TrainingResult:
     """Train ``spec`` on ``train_set`` (early stopping on ``val_set``) into ``out_dir``.
 
-    ``threads`` sets the DataLoader workers (``threads - 1``). ``model_factory`` defaults to
-    :func:`magmom.models.build_model`. Re-running with the same arguments after a kill resumes.
+    Args:
+        spec: architecture, cutoff and residual flag of the model.
+        train_set, val_set: graphs (a :class:`~magmom.graphs.GraphCache` or a list of ``Data``).
+        out_dir: the model directory (``best.pt``, ``last.pt``, ``history.csv``).
+        models: the ``models`` settings (those of ``spec.architecture`` are used).
+        training: the ``training`` settings (:class:`TrainingSettings`).
+        target: ``abs`` or ``signed``, what the outputs are clipped to when the caches' headers
+            do not say.
+        graphs: the ``graphs`` settings, for graphs without a cache header only.
+        recorded_config: the configuration the checkpoint records as its ``config``; default
+            ``{"models": models, "training": training, "dataset": {"target": target}}``.
+        threads: cores; the DataLoader gets ``threads - 1`` workers.
+        device: where to train (None: CUDA when available).
+        resume: continue this same run's ``last.pt`` (else set earlier state aside).
+        progress: a tqdm bar per epoch.
+        on_epoch_end: called after each epoch's checkpoints are written (tests interrupt here).
+        model_factory: builds the model; :func:`magmom.models.build_model` by default.
+        cache_names: the two caches' paths, for messages.
+
+    Re-running with the same arguments after a kill resumes.
     """
     if model_factory is None:
         from magmom.models import build_model as model_factory
-    config = plain(config)
-    settings = TrainingSettings.from_config(config["training"])
+    models, training = plain(models), plain(training)
+    if recorded_config is None:
+        recorded_config = {"models": models, "training": training, "dataset": {"target": target}}
+    settings = TrainingSettings.from_config(training)
     check_inputs(spec, train_set, val_set, cache_names)
     device = select_device(device)
     configure_tf32(device, settings.tf32)
     seed_everything(settings.seed)
     element_mean = element_mean_of(train_set) if spec.residual else None
-    model = model_factory(
-        spec.architecture, spec.cutoff, config["models"], element_mean=element_mean
-    )
+    model = model_factory(spec.architecture, spec.cutoff, models, element_mean=element_mean)
     calibrate_on_first_batch(model, train_set, settings.batch_size)
     identity = {
         "format": FORMAT,
@@ -824,9 +852,9 @@ def train_model(
         "cutoff": float(spec.cutoff),
         "residual": bool(spec.residual),
         "element_mean": element_mean,
-        "config": config,
-        "fingerprint": run_fingerprint(spec, config, train_set, val_set),
-        "graph": graph_settings_of(train_set, config, spec.cutoff),
+        "config": plain(recorded_config),
+        "fingerprint": run_fingerprint(spec, models, training, train_set, val_set),
+        "graph": graph_settings_of(train_set, spec.cutoff, target, graphs),
         "element_counts": element_counts_of(train_set),
         "torch_version": str(torch.__version__),
     }
@@ -850,3 +878,27 @@ def train_model(
         progress=progress,
     )
     return trainer.fit(train_set, val_set, resume=resume, on_epoch_end=on_epoch_end)
+
+
+def train_from_config(
+    spec: ModelSpec,
+    config: Mapping[str, Any],
+    train_set: Sequence,
+    val_set: Sequence,
+    out_dir: str | Path,
+    **kwargs: Any,
+) -> TrainingResult:
+    """:func:`train_model` with its settings taken from a whole workflow ``config`` (the
+    command line, benchmarks, tests), which the checkpoint records."""
+    return train_model(
+        spec,
+        train_set,
+        val_set,
+        out_dir,
+        models=config["models"],
+        training=config["training"],
+        target=config.get("dataset", {}).get("target", "abs"),
+        graphs=config.get("graphs"),
+        recorded_config=config,
+        **kwargs,
+    )
