@@ -44,6 +44,23 @@ LATTICES: tuple[str, ...] = ("fcc", "hcp", "bcc")
 UNKNOWN_LATTICE = "unknown"
 """The dataset's lattice of an imported slab whose lattice the source does not give."""
 
+DATASET_LATTICES: tuple[str, ...] = (*LATTICES, UNKNOWN_LATTICE)
+"""Values of the dataset's ``lattice`` key."""
+
+RANDOM_ALLOY_TYPES: tuple[str, ...] = (
+    "pure", "binary", "ternary", "quaternary", "quinary", "senary",
+)  # fmt: skip
+"""Composition types of the random alloys (1 to 6 elements)."""
+ORDERED_TYPES: tuple[str, ...] = ("dilute_1", "dilute_2", "binary_proto", "ternary_proto")
+"""Composition types of the ordered structures."""
+COMPOSITION_TYPES: tuple[str, ...] = RANDOM_ALLOY_TYPES + ORDERED_TYPES
+"""Every composition type, in the recipe's canonical order: the manifest's and the split's
+``type`` column and the dataset's ``comp_type`` key (the same value under the files' names)."""
+
+TARGETS: tuple[str, ...] = ("abs", "signed")
+"""What the models learn (config ``dataset.target``): :math:`|m|` (the study's) or the signed
+moment."""
+
 LABELLERS: tuple[str, ...] = ("gpaw", "chgnet")
 """Who labels the workflow's own slabs (config ``labeller``): GPAW DFT or the CHGNet surrogate."""
 

@@ -12,12 +12,16 @@ import pytest
 from training_helpers import REPO
 
 from magmom.config import load_schema
+from magmom.dft.initial_moments import POLICIES
 from magmom.layout import (
     ARCHITECTURES,
+    COMPOSITION_TYPES,
+    DATASET_LATTICES,
     ELEMENTS,
     LABELLERS,
     LATTICES,
     NEIGHBOR_RULES,
+    TARGETS,
     Layout,
     ModelId,
     baseline_model_ids,
@@ -108,6 +112,18 @@ def test_schema_enums_are_the_module_lists():
     assert set(props["recipe"]["properties"]["facets"]["properties"]) == set(LATTICES)
     rule = props["graphs"]["properties"]["neighbor_rule"]
     assert tuple(rule["enum"]) == NEIGHBOR_RULES and rule["default"] == NEIGHBOR_RULES[0]
+    assert tuple(props["dataset"]["properties"]["target"]["enum"]) == TARGETS
+    assert tuple(props["dft"]["properties"]["initial_moments"]["enum"]) == POLICIES
+
+
+def test_composition_types_have_one_definition():
+    """The recipe's types, the dataset's comp_type check and the importer's use one list."""
+    import magmom.data.dataset as dataset
+    import magmom.recipe.compositions as compositions
+
+    assert compositions.COMPOSITION_TYPES is COMPOSITION_TYPES
+    assert not hasattr(dataset, "COMP_TYPES")  # no second list under another name
+    assert dataset.DATASET_LATTICES is DATASET_LATTICES and not hasattr(dataset, "LATTICES")
 
 
 def test_architectures_are_the_model_registry():

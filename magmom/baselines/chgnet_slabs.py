@@ -17,6 +17,7 @@ import pandas as pd
 from magmom.config import ConfigError, signed_target_message
 from magmom.data.dataset import iter_labelled_slabs
 from magmom.data.split import read_split
+from magmom.layout import TARGETS
 from magmom.predictions import predictions_frame
 
 
@@ -39,7 +40,8 @@ def check_target(target: str, key: str = "baselines.chgnet_zeroshot") -> None:
         raise ConfigError(signed_target_message(key))
     if target != "abs":
         raise ConfigError(
-            f"config key 'dataset.target': {target!r} is not allowed; allowed values: abs, signed"
+            f"config key 'dataset.target': {target!r} is not allowed; allowed values: "
+            + ", ".join(TARGETS)
         )
 
 

@@ -40,9 +40,7 @@ from magmom.graphs.cache import CacheWriter
 from magmom.graphs.cap_stats import AtomEdgeCounts
 from magmom.graphs.neighbours import neighbour_edges, resolve_rule
 from magmom.graphs.record_layout import encode
-from magmom.layout import NUM_Z
-
-TARGETS = ("abs", "signed")
+from magmom.layout import NUM_Z, TARGETS
 
 
 class GraphBuildError(ValueError):
