@@ -14,7 +14,8 @@ Model ids
     ``dimenet-r3.5``, ``cgconv-r6-res``); a tabular baseline is ``{kind}-r{cutoff}``
     (``linear-r4``, ``xgboost-r8``); the cutoff-free baselines are ``element-mean``,
     ``chgnet-zeroshot`` and ``chgnet-finetuned``. :func:`format_model_id` writes one,
-    :func:`parse_model_id` reads one; the cutoff appears as :func:`cutoff_token` (``3.0 -> "3"``).
+    :func:`parse_model_id` reads one into a :class:`ModelId`; a GNN's is a :class:`ModelSpec`
+    (what the trainer takes); the cutoff appears as :func:`cutoff_token` (``3.0 -> "3"``).
 
 Results tree
     :class:`Layout` gives every output path of one configuration. All of them live under the
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any, NamedTuple
 
@@ -115,15 +117,45 @@ def cutoff_token(cutoff: float | int | str) -> str:
 
 
 class ModelId(NamedTuple):
-    """A parsed model id: the architecture or baseline kind, the cutoff in Å (None for the
-    cutoff-free baselines) and the residual flag."""
+    """A parsed model id of any model: the architecture (a GNN's, or a baseline's kind:
+    ``linear``, ``element-mean``, ...), the cutoff in Å (None for the cutoff-free baselines) and
+    the residual flag. A GNN's id is also a :class:`ModelSpec`, what the trainer takes."""
 
-    name: str
+    architecture: str
     cutoff: float | None
     residual: bool
 
     def __str__(self) -> str:
-        return format_model_id(self.name, self.cutoff, self.residual)
+        return format_model_id(self.architecture, self.cutoff, self.residual)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which model a run trains: operator, graph cutoff (Å) and the residual-target flag."""
+
+    architecture: str
+    cutoff: float
+    residual: bool = False
+
+    @property
+    def cutoff_token(self) -> str:
+        return cutoff_token(self.cutoff)
+
+    @property
+    def model_id(self) -> str:
+        """``{architecture}-r{cutoff}`` plus ``-res`` for the residual variant
+        (:func:`magmom.layout.format_model_id`)."""
+        return format_model_id(self.architecture, self.cutoff, self.residual)
+
+    @classmethod
+    def from_model_id(cls, model_id: str) -> ModelSpec:
+        """Inverse of :attr:`model_id`: ``cgconv-r4-res`` -> ``ModelSpec("cgconv", 4.0, True)``."""
+        parsed = parse_model_id(model_id)
+        if parsed.cutoff is None or "-" in parsed.architecture:
+            raise ValueError(
+                f"model id {model_id!r} is not of the form <architecture>-r<cutoff>[-res]"
+            )
+        return cls(parsed.architecture, parsed.cutoff, parsed.residual)
 
 
 def format_model_id(name: str, cutoff: float | None = None, residual: bool = False) -> str:

@@ -6,6 +6,7 @@ import inspect
 import re
 import subprocess
 import sys
+from dataclasses import astuple
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -71,6 +72,10 @@ def test_cutoff_token_drops_a_trailing_zero():
 
 def test_model_spec_uses_the_same_ids():
     assert ModelSpec.from_model_id("gmmconv-r8-res") == ModelSpec("gmmconv", 8.0, True)
+    # one name for the architecture, one home for both types
+    assert parse_model_id("gmmconv-r8-res").architecture == "gmmconv"
+    assert tuple(parse_model_id("gmmconv-r8-res")) == astuple(ModelSpec("gmmconv", 8.0, True))
+    assert ModelSpec.__module__ == ModelId.__module__ == "magmom.layout"
     assert ModelSpec("dimenet", 3.5).model_id == "dimenet-r3.5"
     for baseline in ("element-mean", "chgnet-zeroshot"):
         with pytest.raises(ValueError, match="<architecture>-r<cutoff>"):

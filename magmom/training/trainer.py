@@ -51,7 +51,7 @@ from magmom.config import model_settings
 from magmom.graphs.element_stats import ElementStats
 from magmom.graphs.neighbours import resolve_rule
 from magmom.io import write_text
-from magmom.layout import cutoff_token, format_model_id, parse_model_id
+from magmom.layout import ModelSpec
 from magmom.models.output import to_target
 from magmom.training.checkpoint import (
     BEST,
@@ -119,35 +119,6 @@ class TrainingSettings:
             flat["min_lr"] = scheduler["min_lr"]
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in flat.items() if k in known})
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """Which model a run trains: operator, graph cutoff (Å) and the residual-target flag."""
-
-    architecture: str
-    cutoff: float
-    residual: bool = False
-
-    @property
-    def cutoff_token(self) -> str:
-        return cutoff_token(self.cutoff)
-
-    @property
-    def model_id(self) -> str:
-        """``{architecture}-r{cutoff}`` plus ``-res`` for the residual variant
-        (:func:`magmom.layout.format_model_id`)."""
-        return format_model_id(self.architecture, self.cutoff, self.residual)
-
-    @classmethod
-    def from_model_id(cls, model_id: str) -> ModelSpec:
-        """Inverse of :attr:`model_id`: ``cgconv-r4-res`` -> ``ModelSpec("cgconv", 4.0, True)``."""
-        parsed = parse_model_id(model_id)
-        if parsed.cutoff is None or "-" in parsed.name:
-            raise ValueError(
-                f"model id {model_id!r} is not of the form <architecture>-r<cutoff>[-res]"
-            )
-        return cls(parsed.name, parsed.cutoff, parsed.residual)
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ def model_graph_cache(split):
 def model_settings(wildcards):
     """Params of a train job: the models.* keys its architecture is built from."""
     return magmom_config.model_settings(
-        parse_model_id(wildcards.model_id).name, config["models"]
+        parse_model_id(wildcards.model_id).architecture, config["models"]
     )
 
 
@@ -60,7 +60,7 @@ def training_resource(key, default):
 def training_mem_mb(wildcards, attempt):
     """Memory of a training job: training.resources.mem_mb, or the architecture's entry of
     mem_mb_per_architecture; grows with the attempt."""
-    architecture = parse_model_id(wildcards.model_id).name
+    architecture = parse_model_id(wildcards.model_id).architecture
     per_architecture = training_resource("mem_mb_per_architecture", {})
     return (
         int(per_architecture.get(architecture, training_resource("mem_mb", 16000)))
