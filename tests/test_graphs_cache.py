@@ -21,8 +21,8 @@ from magmom.graphs.builder import GraphBuildError, build_caches, graph_arrays, s
 from magmom.graphs.cache import HEADER_KEY, SCHEMA_VERSION, CacheWriter
 from magmom.graphs.cap_report import cap_markdown, cap_summaries_by_cutoff, cap_summary
 from magmom.graphs.cap_stats import REACH_BIN
-from magmom.graphs.neighbours import neighbour_edges
-from magmom.graphs.record_layout import MAGIC, RecordError, decode, encode
+from magmom.graphs.neighbours import neighbor_edges
+from magmom.graphs.record_format import MAGIC, RecordError, decode, encode
 
 CUTOFF, CAP = 6.0, 20
 
@@ -177,8 +177,8 @@ def test_header_summarises_the_cap(caches, slabs, split_of):
     for split, members in by_split.items():
         kept[split], within[split], reach[split] = [], [], []
         for s in members:
-            full = neighbour_edges(s.positions, s.cell, s.pbc, CUTOFF)
-            capped = neighbour_edges(s.positions, s.cell, s.pbc, CUTOFF, CAP)
+            full = neighbor_edges(s.positions, s.cell, s.pbc, CUTOFF)
+            capped = neighbor_edges(s.positions, s.cell, s.pbc, CUTOFF, CAP)
             n = len(s.numbers)
             kept[split] += np.bincount(capped.i, minlength=n).tolist()
             within[split] += np.bincount(full.i, minlength=n).tolist()

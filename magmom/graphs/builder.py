@@ -38,8 +38,8 @@ from tqdm.auto import tqdm
 
 from magmom.graphs.cache import CacheWriter
 from magmom.graphs.cap_stats import AtomEdgeCounts
-from magmom.graphs.neighbours import neighbour_edges, resolve_rule
-from magmom.graphs.record_layout import encode
+from magmom.graphs.neighbours import neighbor_edges, resolve_rule
+from magmom.graphs.record_format import encode
 from magmom.layout import NUM_Z, TARGETS
 
 
@@ -120,7 +120,7 @@ def graph_arrays_and_counts(
     if n == 0 or not (0 < numbers.min() and numbers.max() < NUM_Z):
         raise GraphBuildError(f"slab {slab.slab_id}: no atoms or atomic numbers outside 1..118")
     try:
-        edges = neighbour_edges(
+        edges = neighbor_edges(
             positions, cell, slab.pbc, cutoff, max_neighbors, engine=engine, rule=rule
         )
     except Exception as err:
@@ -255,7 +255,7 @@ def build_caches(
         rule=rule,
     )
     # import the neighbour-list library (vesin imports torch: seconds) once, before forking
-    neighbour_edges(np.zeros((1, 3)), np.eye(3), np.zeros(3, bool), 1.0, engine=engine)
+    neighbor_edges(np.zeros((1, 3)), np.eye(3), np.zeros(3, bool), 1.0, engine=engine)
     pool = multiprocessing.get_context("fork").Pool(processes) if processes > 1 else None
     writers: dict[str, CacheWriter] = {}
     bar = tqdm(

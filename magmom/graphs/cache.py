@@ -5,7 +5,7 @@ File format
 One LMDB environment in a single file (``subdir=False``), one unnamed database:
 
 * keys ``b"0000000000"``, ``b"0000000001"``, ... (ten decimal digits, so byte order = index
-  order): graph ``k`` of the cache, a :mod:`~magmom.graphs.record_layout` record of plain arrays;
+  order): graph ``k`` of the cache, a :mod:`~magmom.graphs.record_format` record of plain arrays;
 * key ``b"__header__"``: a record with the arrays ``meta`` (UTF-8 JSON, keys sorted: schema
   version, cutoff, neighbor_rule, max_neighbors, count, target, dataset/split hashes, what the
   neighbour rule did under ``"cap"``, ...), the per-element statistics of ``y``, ``stat_count``,
@@ -47,7 +47,7 @@ import numpy as np
 from magmom.graphs.cap_stats import HEADER_ARRAY as CAP_HEADER_ARRAY
 from magmom.graphs.cap_stats import AtomEdgeCounts, CapStats
 from magmom.graphs.element_stats import ElementStats
-from magmom.graphs.record_layout import RecordError, decode, encode
+from magmom.graphs.record_format import RecordError, decode, encode
 from magmom.io import atomic_path
 
 SCHEMA_VERSION = 3
@@ -56,7 +56,7 @@ other versions. 2: shell-complete cap (an atom may keep more than ``max_neighbor
 summary in the header. 3: the header's ``neighbor_rule`` names the rule that chose the edges
 (:data:`magmom.layout.NEIGHBOR_RULES`; default ``radius``, no cap). It is a param of rule
 ``graph_cache`` (``rules/graphs.smk``): a bump makes the next run rebuild every cache. A new
-record layout (:mod:`magmom.graphs.record_layout`) is a new schema too."""
+record format (:mod:`magmom.graphs.record_format`) is a new schema too."""
 HEADER_KEY = b"__header__"
 _INITIAL_MAP_SIZE = 1 << 30
 _BATCH_BYTES = 64 << 20
