@@ -19,11 +19,11 @@ from magmom.training.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
+from magmom.training.loader import graph_loader
 from magmom.training.trainer import (
     ModelSpec,
     Trainer,
     TrainingSettings,
-    graph_loader,
     train_from_config,
     train_model,
 )

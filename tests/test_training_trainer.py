@@ -15,9 +15,9 @@ import torch
 from training_helpers import REPO, state_equal, tiny_config, tiny_factory, tiny_graphs
 
 from magmom.training.checkpoint import load_checkpoint
+from magmom.training.loader import EpochShuffleSampler
 from magmom.training.trainer import (
     SET_ASIDE,
-    EpochShuffleSampler,
     ModelSpec,
     TrainingError,
     TrainingSettings,
