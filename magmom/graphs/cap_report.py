@@ -2,7 +2,8 @@
 
 :func:`cap_summary` merges the :class:`~magmom.graphs.cap_stats.CapStats` of several caches (e.g.
 train + val + test of one cutoff), :func:`cap_summaries_by_cutoff` does so per cutoff, and
-:func:`cap_markdown` writes the report's paragraph and table of nominal vs effective radius.
+:func:`cap_markdown` writes the report's paragraph and table of nominal vs effective radius;
+:func:`cap_note` does so with the neighbour rule and cap the headers record.
 (Above both :mod:`~magmom.graphs.cache`, which stores the statistics, and
 :mod:`~magmom.graphs.cap_stats`, which accumulates them.)
 """
@@ -73,3 +74,28 @@ def cap_markdown(by_cutoff: Mapping[float, CapStats], rule: str, max_neighbors: 
             *rows,
         ]
     )
+
+
+def neighbor_rule_of(paths: Iterable[str | os.PathLike]) -> tuple[str, int | None]:
+    """``(neighbor_rule, max_neighbors)`` the caches were built with, from their headers; caches
+    built under different rules raise ``ValueError`` naming two of them."""
+    seen: dict[tuple[str, int | None], str] = {}
+    for path in paths:
+        header = CacheReader(path).header
+        seen.setdefault((header["neighbor_rule"], header["max_neighbors"]), str(path))
+    if len(seen) > 1:
+        (a, pa), (b, pb) = list(seen.items())[:2]
+        raise ValueError(
+            f"graph caches built under different neighbour rules: {pa} ({a[0]}, max_neighbors "
+            f"{a[1]}) and {pb} ({b[0]}, max_neighbors {b[1]}); rebuild them with one config"
+        )
+    if not seen:
+        raise ValueError("no graph cache given")
+    return next(iter(seen))
+
+
+def cap_note(paths: Iterable[str | os.PathLike]) -> str:
+    """The report's paragraph and table (:func:`cap_markdown`) of the caches at ``paths``, with
+    the neighbour rule and cap their headers record."""
+    paths = list(paths)
+    return cap_markdown(cap_summaries_by_cutoff(paths), *neighbor_rule_of(paths))
