@@ -40,6 +40,7 @@ from .compositions import random_alloy_compositions
 from .ordered import ordered_structures
 from .seeds import stable_hash
 from .slab_spec import (
+    MANIFEST_COLUMNS,
     TYPE_RANK,
     SlabSpec,
     canonical_order,
@@ -49,11 +50,6 @@ from .slab_spec import (
 )
 from .slab_spec import parse_size as parse_size  # re-export: magmom.dft.cost_model reads it here
 from .study_tables import study_table_slabs
-
-MANIFEST_COLUMNS = (
-    "slab_id", "composition_id", "type", "lattice", "placement", "variant", "n_atoms",
-    "size", "elements", "counts",
-)  # fmt: skip
 
 
 def generated_slabs(recipe: Mapping) -> list[SlabSpec]:
@@ -105,7 +101,7 @@ def select_subset(specs: Iterable[SlabSpec], max_per_type: int | None, seed: int
         return specs
     by_type: dict[str, list[SlabSpec]] = {}
     for s in specs:
-        by_type.setdefault(s.type, []).append(s)
+        by_type.setdefault(s.comp_type, []).append(s)
     keep = set()
     for members in by_type.values():
         ranked = sorted(members, key=lambda s: (stable_hash(seed, "subset", s.slab_id), s.slab_id))
@@ -121,7 +117,8 @@ def recipe_slabs(recipe: Mapping) -> list[SlabSpec]:
 def manifest_frame(specs: Iterable[SlabSpec]):
     import pandas as pd
 
-    return pd.DataFrame.from_records(list(specs), columns=list(MANIFEST_COLUMNS))
+    # plain tuples: the columns are named by position (SlabSpec.comp_type is column ``type``)
+    return pd.DataFrame.from_records([tuple(s) for s in specs], columns=list(MANIFEST_COLUMNS))
 
 
 def manifest_bytes(specs: Iterable[SlabSpec]) -> bytes:
@@ -151,7 +148,7 @@ def read_manifest(path: str | Path):
 class RecipeRow(NamedTuple):
     """One row of a composition table: a (composition, lattice, placement) and its slab shape."""
 
-    type: str
+    comp_type: str
     composition_id: str
     lattice: str
     placement: str
@@ -164,7 +161,7 @@ def recipe_rows(specs: Iterable[SlabSpec]) -> dict[RecipeRow, int]:
     """The table rows behind ``specs`` and the number of variants of each, in first-seen order."""
     rows: dict[RecipeRow, int] = {}
     for s in specs:
-        key = RecipeRow(s.type, s.composition_id, s.lattice, s.placement, s.size, s.elements,
+        key = RecipeRow(s.comp_type, s.composition_id, s.lattice, s.placement, s.size, s.elements,
                         s.counts)  # fmt: skip
         rows[key] = rows.get(key, 0) + 1
     return rows
@@ -174,7 +171,7 @@ def type_summary(specs: Iterable[SlabSpec]) -> dict[str, dict[str, int]]:
     """Per type: distinct compositions, (composition, lattice) rows and slabs."""
     out: dict[str, dict[str, set | int]] = {}
     for s in specs:
-        d = out.setdefault(s.type, {"compositions": set(), "rows": set(), "slabs": 0})
+        d = out.setdefault(s.comp_type, {"compositions": set(), "rows": set(), "slabs": 0})
         d["compositions"].add(s.composition_id)
         d["rows"].add((s.composition_id, s.lattice, s.placement))
         d["slabs"] += 1

@@ -17,6 +17,11 @@ from typing import NamedTuple
 from .compositions import COMPOSITION_TYPES, composition_id
 from .ordered import OrderedStructure
 
+MANIFEST_COLUMNS = (
+    "slab_id", "composition_id", "type", "lattice", "placement", "variant", "n_atoms",
+    "size", "elements", "counts",
+)  # fmt: skip
+"""The manifest's columns, in :class:`SlabSpec`'s field order."""
 TYPE_RANK = {t: i for i, t in enumerate(COMPOSITION_TYPES)}
 
 
@@ -25,7 +30,7 @@ class SlabSpec(NamedTuple):
 
     slab_id: str
     composition_id: str
-    type: str
+    comp_type: str  # the manifest's column ``type``
     lattice: str
     placement: str
     variant: int
@@ -33,6 +38,10 @@ class SlabSpec(NamedTuple):
     size: str
     elements: str
     counts: str
+
+    def manifest_row(self) -> dict:
+        """The slab as a manifest row: ``{column: value}`` (:data:`MANIFEST_COLUMNS`)."""
+        return dict(zip(MANIFEST_COLUMNS, self, strict=True))
 
 
 def make_slab_id(composition_id: str, lattice: str, placement: str, variant: int) -> str:
@@ -93,7 +102,7 @@ def random_alloy_spec(
 
 def canonical_order(specs: list[SlabSpec]) -> list[SlabSpec]:
     """``specs`` sorted by (type, slab id); a duplicate slab id is an error."""
-    specs.sort(key=lambda s: (TYPE_RANK[s.type], s.slab_id))
+    specs.sort(key=lambda s: (TYPE_RANK[s.comp_type], s.slab_id))
     ids = [s.slab_id for s in specs]
     if len(set(ids)) != len(ids):
         dup = sorted(i for i, c in Counter(ids).items() if c > 1)

@@ -81,7 +81,7 @@ def run_slab_recipe(
     check_c_over_a_rule(table, recipe["hcp_c_over_a"], str(lattice_table_path))
     data = manifest_bytes(specs)
     n = write_initial_slabs(
-        [s._asdict() for s in specs],
+        [s.manifest_row() for s in specs],
         recipe,
         table,
         slabs_path,
