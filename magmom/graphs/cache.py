@@ -44,6 +44,7 @@ from pathlib import Path
 import lmdb
 import numpy as np
 
+from magmom.errors import FileRemedyError
 from magmom.graphs.cap_stats import HEADER_ARRAY as CAP_HEADER_ARRAY
 from magmom.graphs.cap_stats import AtomEdgeCounts, CapStats
 from magmom.graphs.element_stats import ElementStats
@@ -62,20 +63,12 @@ _INITIAL_MAP_SIZE = 1 << 30
 _BATCH_BYTES = 64 << 20
 
 
-class CacheError(RuntimeError):
+class CacheError(FileRemedyError):
     """A graph cache is missing, truncated, corrupted or built for other settings.
 
-    Carries the facts a caller words a suggestion from (:mod:`magmom.suggestions`): ``path``, the
-    cache, and ``remedy``: ``"build"`` (it does not exist), ``"rebuild"`` (delete it and build it
-    again) or None (the caller's settings, not the file, must change).
+    ``path`` is the cache, ``remedy`` ``"build"`` (it does not exist), ``"rebuild"`` (delete it
+    and build it again) or None (the caller's settings, not the file, must change).
     """
-
-    def __init__(
-        self, message: str, path: str | os.PathLike | None = None, remedy: str | None = None
-    ):
-        super().__init__(message)
-        self.path = None if path is None else Path(path)
-        self.remedy = remedy
 
 
 def entry_key(index: int) -> bytes:

@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from magmom.errors import FileRemedyError
 from magmom.graphs.neighbours import resolve_rule
 from magmom.io import atomic_path
 from magmom.layout import BEST, HISTORY, LAST  # noqa: F401  (the checkpoint's file names)
@@ -52,19 +53,12 @@ FORMAT = "magmom-checkpoint"
 FORMAT_VERSION = 2
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(FileRemedyError):
     """A checkpoint file is missing, unreadable or not a magmom checkpoint.
 
     ``path`` is the file; ``remedy`` is ``"retrain"`` when training the model again from scratch
     fixes it (:func:`magmom.suggestions.retrain_hint` words how), else None.
     """
-
-    def __init__(
-        self, message: str, path: str | os.PathLike | None = None, remedy: str | None = None
-    ):
-        super().__init__(message)
-        self.path = None if path is None else Path(path)
-        self.remedy = remedy
 
 
 def to_cpu(obj: Any) -> Any:
