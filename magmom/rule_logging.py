@@ -41,9 +41,12 @@ def log_to(log_path: str | Path | None, level: int = logging.INFO) -> Iterator[N
                 try:
                     yield
                 except BaseException as exc:
-                    from magmom.suggestions import add_suggestion
-
-                    add_suggestion(exc)  # the command that fixes it, under the traceback
+                    try:  # the command that fixes it, under the traceback
+                        from magmom.suggestions import add_suggestion
+                    except ImportError:  # an env without magmom.config's yaml/jsonschema
+                        pass  # (the recipe's: its scripts raise no error that has a command)
+                    else:
+                        add_suggestion(exc)
                     traceback.print_exc(file=fh)
                     keep = failed_log_path(log_path)
                     print(f"(this log is kept as {keep}: a rerun of the job replaces it)", file=fh)
