@@ -4,7 +4,10 @@ The full study is ~23k enumerated slabs (19,651 in the published set), 64 GNNs a
 (78 ranked models). Goals on a 2-core machine: <= 20 s and <= 1 GB for the dry run (issue 23).
 Also measured, because every Slurm job re-parses the Snakefile: planning one dft_slab job of the
 full study (parse + a one-job DAG), and the same dry runs of the tiny preset as the in-run
-reference. ``--profile`` adds where the time of a warm full dry run goes (cProfile).
+reference. The warm full dry run is also timed with the workflow's Snakemake speed-ups turned
+off (MAGMOM_DAG_SPEEDUPS=0, magmom/dag_speedups.py) as the in-run reference of what they save, and
+printing every job (no ``--quiet``) both ways. ``--profile`` adds where the time of a warm full dry
+run goes (cProfile).
 
 Each case runs `snakemake` in a fresh working directory (so the slab-index cache starts cold);
 the cold run builds `.snakemake/magmom`, the warm run reuses it, as every later invocation does.
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -31,6 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 GOAL_SECONDS = 20.0
 GOAL_MB = 1024.0
+# The environment of a run without the workflow's Snakemake speed-ups (magmom/dag_speedups.py).
+WITHOUT_SPEEDUPS = {**os.environ, "MAGMOM_DAG_SPEEDUPS": "0"}
 
 # Runs a command and prints its peak RSS (KiB) and CPU seconds (user + system): the CPU time does
 # not depend on what else the machine is doing, the wall time does.
@@ -44,7 +50,7 @@ _RUSAGE = (
 )
 
 
-def snakemake_cmd(configfiles: list[Path], *args: str) -> list[str]:
+def snakemake_cmd(configfiles: list[Path], *args: str, quiet: bool = True) -> list[str]:
     return [
         str(SNAKEMAKE),
         "--snakefile",
@@ -52,19 +58,18 @@ def snakemake_cmd(configfiles: list[Path], *args: str) -> list[str]:
         "--configfile",
         *map(str, configfiles),
         "--dry-run",
-        "--quiet",
-        "rules",
+        *(("--quiet", "rules") if quiet else ()),
         "--cores",
         "1",
         *args,
     ]
 
 
-def measure(cmd: list[str], workdir: Path) -> dict:
+def measure(cmd: list[str], workdir: Path, env: dict | None = None) -> dict:
     """Wall time (s), peak RSS (MB) and the job counts of one dry run."""
     t0 = time.perf_counter()
     p = subprocess.run(
-        [sys.executable, "-c", _RUSAGE, *cmd], cwd=workdir, capture_output=True, text=True
+        [sys.executable, "-c", _RUSAGE, *cmd], cwd=workdir, capture_output=True, text=True, env=env
     )
     seconds = time.perf_counter() - t0
     if p.returncode != 0:
@@ -77,12 +82,19 @@ def measure(cmd: list[str], workdir: Path) -> dict:
     return {"seconds": seconds, "cpu_s": float(cpu), "peak_mb": int(maxrss) / 1024, "jobs": counts}
 
 
-def case(workdir: Path, configfiles: list[Path], target: list[str] | None = None) -> dict:
+def case(
+    workdir: Path,
+    configfiles: list[Path],
+    target: list[str] | None = None,
+    env: dict | None = None,
+    quiet: bool = True,
+) -> dict:
     """A cold dry run (when ``workdir`` has no slab-index cache yet), then a warm one."""
+    cmd = snakemake_cmd(configfiles, *(target or []), quiet=quiet)
     cold = None
     if not (workdir / ".snakemake" / "magmom").exists():
-        cold = measure(snakemake_cmd(configfiles, *(target or [])), workdir)
-    warm = measure(snakemake_cmd(configfiles, *(target or [])), workdir)
+        cold = measure(cmd, workdir, env)
+    warm = measure(cmd, workdir, env)
     return {"cold": cold or warm, "warm": warm}
 
 
@@ -257,6 +269,9 @@ def main() -> None:
             "tiny": case(tiny_dir, tiny),
             "full": case(full_dir, full),
             # the cache exists from here on: these are warm only
+            "full_no_speedups": case(full_dir, full, env=WITHOUT_SPEEDUPS),
+            "full_printed": case(full_dir, full, quiet=False),
+            "full_printed_no_speedups": case(full_dir, full, env=WITHOUT_SPEEDUPS, quiet=False),
             "full_one_dft_job": case(full_dir, full, [first_slab_target(full)]),
             "full_one_model": case(full_dir, full, [layout_of(full)[0].checkpoint("cgconv-r4")]),
         }
@@ -295,6 +310,12 @@ def main() -> None:
         f"(cpu {full_c['cpu_s'] / GOAL_SECONDS:.2f}); "
         f"memory {max(full_w['peak_mb'], full_c['peak_mb']) / GOAL_MB:.2f}"
     )
+    for name in ("full", "full_printed"):
+        ref, new = results[f"{name}_no_speedups"]["warm"], results[name]["warm"]
+        print(
+            f"{name} with/without the Snakemake speed-ups (magmom/dag_speedups.py): "
+            f"wall {new['seconds'] / ref['seconds']:.2f}, cpu {new['cpu_s'] / ref['cpu_s']:.2f}"
+        )
     one_dft = results["full_one_dft_job"]["warm"]["seconds"]
     print(
         f"one Slurm DFT job's planning: {one_dft:.1f} s "

@@ -1,0 +1,150 @@
+"""Three per-job costs of a Snakemake 9 dry run that repeat one answer for every job of a rule.
+
+Planning the full study (``snakemake -n``, ~23k jobs, nearly all ``dft_slab``) spends most of its
+time in Snakemake's per-job bookkeeping, not in the workflow's functions. Three parts of it
+compute, for each of the ~23k jobs, what is the same for every job of the rule, or what no one
+reads (snakemake 9.27):
+
+- **The script check.** After building the DAG, ``snakemake.dag.ScriptProcessor.process_job``
+  resolves each job's ``script:`` path (formatted with the job's wildcards and params), reads the
+  whole script through the source cache (``smart_open.parse_uri`` builds a namedtuple class on each
+  of the three look-ups) and checks that it exists, then discards all of it. A ``script:`` without
+  ``{`` does not depend on the job: :func:`check_scripts_once` checks it once per rule and DAG
+  (a script path with ``{...}`` is still checked per job, and a missing script still fails).
+- **Function signatures.** ``snakemake.common.get_function_params`` runs ``inspect.signature`` on
+  every call: twice per input, group or resource function per job (``apply_input_function``),
+  plus once per resource in ``Resource.evaluate``, about 19 times per ``dft_slab`` job. A plain
+  function's parameters do not change between calls: :func:`cache_function_params` keeps them per
+  function (a weak reference: nothing is kept alive), and per underlying function for bound
+  methods (``Resource.evaluate``). Other callables (``functools.partial``, callable objects) and
+  functions carrying Snakemake's ``_overwrite_params`` are answered exactly as before.
+- **Job info nobody prints.** A dry run hands every job to ``Job.log_info``, which formats its
+  inputs, outputs and logs (the dataset's and the default target's ~23k record paths each) into a
+  log record; under ``--quiet rules`` (or plain ``-q``) Snakemake's filter then drops that record.
+  :func:`skip_dropped_job_info` skips the formatting when every handler would drop it (no logger
+  plugin); the job's resources are still evaluated, so a failing resource function still fails.
+
+None of them changes which jobs the DAG holds, their inputs, params, resources or rerun reasons,
+only how often Snakemake recomputes an answer it already has or formats text it then drops.
+:func:`install` (rules/common.smk) applies all three once per process, unless the environment sets
+``MAGMOM_DAG_SPEEDUPS=0`` (the reference ``benchmarks/dag_dry_run.py`` compares against in the
+same run). tests/test_dag_speedups.py shows that they give the same dry run and still fail where
+Snakemake failed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import types
+import weakref
+
+# MAGMOM_DAG_SPEEDUPS=0: leave Snakemake as it is (a reference for benchmarks and tests)
+ENV = "MAGMOM_DAG_SPEEDUPS"
+
+# Function -> its parameters (inspect.signature(f).parameters); for bound methods keyed by the
+# underlying function (all bound methods of one function have the same parameters).
+_FUNCTION_PARAMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_METHOD_PARAMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# The per-DAG set of (script type, rule, script entry) already checked, on each processor.
+_CHECKED = "_magmom_checked_scripts"
+
+
+def cache_function_params() -> None:
+    """Make Snakemake's ``get_function_params`` remember a plain function's parameters."""
+    import snakemake.common as common
+
+    original = common.get_function_params
+    if getattr(original, "_magmom_cached", False):
+        return
+
+    def get_function_params(func):
+        if hasattr(func, common.FUNC_OVERWRITE_PARAMS_ATTR):
+            return getattr(func, common.FUNC_OVERWRITE_PARAMS_ATTR)
+        if type(func) is types.FunctionType:
+            cache, key = _FUNCTION_PARAMS, func
+        elif type(func) is types.MethodType and type(func.__func__) is types.FunctionType:
+            cache, key = _METHOD_PARAMS, func.__func__
+        else:
+            return original(func)
+        try:
+            return cache[key]
+        except KeyError:
+            params = cache[key] = original(func)
+            return params
+
+    get_function_params._magmom_cached = True
+    get_function_params.__wrapped__ = original
+    # every snakemake module that imported the name (rules, jobs, ioutils.*) and common itself
+    for name, module in list(sys.modules.items()):
+        if name.split(".")[0] == "snakemake" and getattr(module, "get_function_params", None) is (
+            original
+        ):
+            module.get_function_params = get_function_params
+
+
+def check_scripts_once() -> None:
+    """Make Snakemake check a job-independent ``script:`` (or ``notebook:``) once per rule."""
+    from snakemake.dag import ScriptProcessor
+
+    original = ScriptProcessor.process_job
+    if getattr(original, "_magmom_once", False):
+        return
+
+    def process_job(self, job):
+        entry = getattr(job.rule, self.script_type, None)
+        if entry is None or "{" in str(entry):
+            return original(self, job)
+        checked = self.__dict__.setdefault(_CHECKED, set())
+        key = (self.script_type, job.rule, str(entry))
+        if key not in checked:
+            original(self, job)  # raises WorkflowError when the script is not accessible
+            checked.add(key)
+
+    process_job._magmom_once = True
+    process_job.__wrapped__ = original
+    ScriptProcessor.process_job = process_job
+
+
+def _job_info_is_dropped(workflow) -> bool:
+    """Whether Snakemake's logging drops every job-info record of this run (``--quiet rules``
+    and only Snakemake's own filtered handlers, no logger plugin)."""
+    from snakemake.logging import DefaultFilter
+    from snakemake.settings.enums import Quietness
+
+    manager = workflow.logger_manager
+    if manager.plugin_handlers or Quietness.RULES not in (manager.settings.quiet or ()):
+        return False
+    return all(
+        any(isinstance(f, DefaultFilter) and Quietness.RULES in f.quiet for f in h.filters)
+        for h in manager.logger.handlers
+    )
+
+
+def skip_dropped_job_info() -> None:
+    """Make a dry run skip formatting the job info its logging would drop anyway."""
+    from snakemake.executors.dryrun import Executor
+
+    original = Executor.printjob
+    if getattr(original, "_magmom_skips", False):
+        return
+
+    def printjob(self, job):
+        if not _job_info_is_dropped(self.workflow):
+            return original(self, job)
+        # what log_info evaluates besides formatting: a failing resource function still fails
+        for j in job.jobs if job.is_group() else (job,):
+            j.resources  # noqa: B018 (evaluated and cached on the job)
+            self.printcache(j)
+
+    printjob._magmom_skips = True
+    printjob.__wrapped__ = original
+    Executor.printjob = printjob
+
+
+def install() -> None:
+    if os.environ.get(ENV, "1") == "0":
+        return
+    cache_function_params()
+    check_scripts_once()
+    skip_dropped_job_info()
