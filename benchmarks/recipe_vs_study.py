@@ -45,8 +45,8 @@ def recipes() -> tuple[dict, dict]:
 def exact_match(study: dict, mine: dict) -> list[tuple]:
     out = []
     for family in (*RANDOM_ALLOY_TYPES, *DILUTE_PLACEMENTS, "binary_proto", "ternary_proto"):
-        s = {r: v for r, v in study.items() if r.type == family}
-        m = {r: v for r, v in mine.items() if r.type == family}
+        s = {r: v for r, v in study.items() if r.comp_type == family}
+        m = {r: v for r, v in mine.items() if r.comp_type == family}
         same = sum(1 for r, v in m.items() if s.get(r) == v)
         out.append((family, len(s), same, len(m) - same, len(s) - same))
     return out
@@ -59,7 +59,7 @@ def fractions_of(row) -> list[int]:
 
 
 def distributions(rows: dict, family: str) -> dict:
-    fam = [r for r in rows if r.type == family]
+    fam = [r for r in rows if r.comp_type == family]
     comps = {r.composition_id: r for r in fam}
     lat = Counter(r.lattice for r in fam)
     holding = Counter(e for r in comps.values() for e in r.elements.split())

@@ -7,7 +7,7 @@ reused from ``--workdir`` when a matching one is there. Each architecture is the
 :func:`magmom.models.build_model` at the widths of ``config.yaml``'s ``models`` section and trained
 with the workflow's own step, :meth:`magmom.training.trainer.Trainer.train_epoch` (AdamW, Huber
 loss, gradient clipping), over the trainer's own loader
-(:func:`~magmom.training.trainer.graph_loader`: epoch-seeded shuffle, ``training.batch_size``),
+(:func:`~magmom.training.loader.graph_loader`: epoch-seeded shuffle, ``training.batch_size``),
 with ``--threads`` applied as the ``train`` rule applies them (``threads`` intra-op threads,
 ``threads - 1`` loader workers). Validation and checkpoint writing are not part of the timing.
 
@@ -73,12 +73,8 @@ from magmom.models import ARCHITECTURES, build_model  # noqa: E402
 from magmom.training.checkpoint import seed_everything  # noqa: E402
 from magmom.training.cli import load_config  # noqa: E402
 from magmom.training.device import configure_threads, loader_workers  # noqa: E402
-from magmom.training.trainer import (  # noqa: E402
-    Trainer,
-    TrainingSettings,
-    graph_loader,
-    set_loader_epoch,
-)
+from magmom.training.loader import graph_loader, set_loader_epoch  # noqa: E402
+from magmom.training.trainer import Trainer, TrainingSettings  # noqa: E402
 
 PROBE_BATCH = 2
 FLOOR = "element-mean"

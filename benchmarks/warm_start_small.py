@@ -92,7 +92,7 @@ def main() -> None:
     from magmom.graphs.builder import SlabInput, build_caches
     from magmom.recipe.lattice_table import reference_lattice_table
     from magmom.rule_logging import log_to
-    from magmom.training.trainer import ModelSpec, train_model
+    from magmom.training.trainer import ModelSpec, train_from_config
     from magmom.warm_start.scf import run_slab
     from magmom.warm_start.starts import warm_start_starts
 
@@ -143,7 +143,7 @@ def main() -> None:
         ]
         build_caches(inputs, split_of, caches, args.cutoff, config["graphs"]["max_neighbors"])
         spec = ModelSpec("cgconv", args.cutoff)
-        result = train_model(
+        result = train_from_config(
             spec,
             config,
             GraphCache(caches["train"]),

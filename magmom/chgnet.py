@@ -1,5 +1,7 @@
-r"""CHGNet as every consumer of it uses it: the shipped model, its ASE calculator, crystal graphs,
-batched :math:`|m|` prediction and the dataset slabs the CHGNet baselines work on.
+r"""CHGNet as every consumer of it uses it: the shipped model, its ASE calculator, crystal graphs
+and batched :math:`|m|` prediction. (The dataset slabs the CHGNet baselines work on are read by
+:mod:`magmom.baselines.chgnet_slabs`: this module sits below the data stage and imports none of
+it.)
 
 Consumers: the CHGNet baselines (:mod:`magmom.baselines.chgnet_zeroshot`,
 :mod:`magmom.baselines.chgnet_finetune`), the surrogate labeller and pre-relaxation
@@ -9,7 +11,8 @@ offline.
 
 CHGNet's magnetic-moment head reads the atom features after the second-to-last interaction block,
 :math:`\hat m_i = |\mathbf{w}^\top \mathbf{h}_i^{(L-1)} + b|`: it predicts the magnitude of the
-moment only, so a CHGNet baseline needs ``dataset.target: abs`` (:func:`check_target`).
+moment only, so a CHGNet baseline needs ``dataset.target: abs``
+(:func:`magmom.baselines.chgnet_slabs.check_target`).
 """
 
 from __future__ import annotations
@@ -17,11 +20,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import numpy as np
-import pandas as pd
 from tqdm import tqdm
 
 PRETRAINED = "0.3.0"
@@ -64,60 +65,10 @@ def energy_and_magmoms(atoms) -> tuple[float, np.ndarray]:
     return energy, magmoms
 
 
-# ---- dataset slabs, graphs and batched prediction --------------------------------------------
-@dataclass
-class Slab:
-    """One labelled slab: id, final structure and per-atom target (μB)."""
-
-    slab_id: str
-    atoms: object  # ase.Atoms
-    y: np.ndarray  # float64 (n_atoms,) the configured target
-
-
-def check_target(target: str, key: str = "baselines.chgnet_zeroshot") -> None:
-    """Refuse any ``dataset.target`` but ``abs``: CHGNet predicts :math:`|m|` only.
-
-    The config check stops such a run at parse time (:func:`magmom.config.chgnet_target_errors`);
-    this guards direct library use. ``key`` is the config key that switched the baseline on.
-    """
-    from magmom.config import ConfigError, signed_target_message
-
-    if target == "signed":
-        raise ConfigError(signed_target_message(key))
-    if target != "abs":
-        raise ConfigError(
-            f"config key 'dataset.target': {target!r} is not allowed; allowed values: abs, signed"
-        )
-
-
-def split_slabs(db_path, split_path, splits: Iterable[str], target: str = "abs") -> list[Slab]:
-    """Slabs of ``db_path`` whose split (from ``split_path``) is in ``splits``, sorted by id,
-    with :math:`|m|` as the target (``target`` must be ``abs``, see :func:`check_target`).
-
-    Raises ``ValueError`` naming both files when a slab of the split file is missing from the
-    dataset, so a stale split is caught instead of silently shrinking the test set.
-    """
-    from magmom.data.dataset import iter_labelled_slabs
-    from magmom.data.split import read_split
-
-    check_target(target)
-    wanted = {s for s, sp in read_split(split_path).items() if sp in set(splits)}
-    out = []
-    for slab in iter_labelled_slabs(db_path):
-        slab_id = str(slab.meta["slab_id"])
-        if slab_id in wanted:
-            out.append(Slab(slab_id, slab.atoms, np.abs(np.asarray(slab.magmoms, np.float64))))
-    missing = wanted - {s.slab_id for s in out}
-    if missing:
-        raise ValueError(
-            f"{len(missing)} slab(s) of split(s) {sorted(splits)} in {split_path} are not in "
-            f"{db_path} (first: {sorted(missing)[0]}); rerun the split rule for this dataset"
-        )
-    return sorted(out, key=lambda s: s.slab_id)
-
-
-def crystal_graphs(model, slabs: Sequence[Slab], desc: str = "CHGNet graphs") -> list:
-    """CHGNet crystal graphs of ``slabs`` (pymatgen structures with the slab's pbc)."""
+# ---- graphs and batched prediction -----------------------------------------------------------
+def crystal_graphs(model, slabs: Sequence, desc: str = "CHGNet graphs") -> list:
+    """CHGNet crystal graphs of ``slabs`` (each with ``slab_id`` and ``atoms``, e.g.
+    :class:`magmom.baselines.chgnet_slabs.Slab`; pymatgen structures with the slab's pbc)."""
     from pymatgen.io.ase import AseAtomsAdaptor
 
     graphs = []
@@ -145,24 +96,3 @@ def predict_magmoms(model, graphs: Sequence, batch_size: int = 16) -> list[np.nd
             pred = model(chunk, task="em")
             out.extend(m.detach().cpu().numpy().astype(np.float64).ravel() for m in pred["m"])
     return out
-
-
-def slab_predictions(slabs: Sequence[Slab], y_pred: Sequence[np.ndarray]) -> pd.DataFrame:
-    """The predictions contract's frame (:func:`magmom.predictions.predictions_frame`) of
-    ``slabs`` and their per-slab predictions."""
-    from magmom.predictions import predictions_frame
-
-    if not slabs:
-        raise ValueError("no slabs to write predictions for")
-    for slab, pred in zip(slabs, y_pred, strict=True):
-        if len(pred) != len(slab.atoms):
-            raise ValueError(
-                f"slab {slab.slab_id}: {len(pred)} predictions for {len(slab.atoms)} atoms"
-            )
-    return predictions_frame(
-        np.concatenate([[s.slab_id] * len(s.atoms) for s in slabs]),
-        np.concatenate([np.arange(len(s.atoms)) for s in slabs]),
-        np.concatenate([s.atoms.get_chemical_symbols() for s in slabs]),
-        np.concatenate([s.y for s in slabs]),
-        np.concatenate(list(y_pred)),
-    )

@@ -14,7 +14,8 @@ Model ids
     ``dimenet-r3.5``, ``cgconv-r6-res``); a tabular baseline is ``{kind}-r{cutoff}``
     (``linear-r4``, ``xgboost-r8``); the cutoff-free baselines are ``element-mean``,
     ``chgnet-zeroshot`` and ``chgnet-finetuned``. :func:`format_model_id` writes one,
-    :func:`parse_model_id` reads one; the cutoff appears as :func:`cutoff_token` (``3.0 -> "3"``).
+    :func:`parse_model_id` reads one into a :class:`ModelId`; a GNN's is a :class:`ModelSpec`
+    (what the trainer takes); the cutoff appears as :func:`cutoff_token` (``3.0 -> "3"``).
 
 Results tree
     :class:`Layout` gives every output path of one configuration. All of them live under the
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any, NamedTuple
 
@@ -43,6 +45,23 @@ LATTICES: tuple[str, ...] = ("fcc", "hcp", "bcc")
 
 UNKNOWN_LATTICE = "unknown"
 """The dataset's lattice of an imported slab whose lattice the source does not give."""
+
+DATASET_LATTICES: tuple[str, ...] = (*LATTICES, UNKNOWN_LATTICE)
+"""Values of the dataset's ``lattice`` key."""
+
+RANDOM_ALLOY_TYPES: tuple[str, ...] = (
+    "pure", "binary", "ternary", "quaternary", "quinary", "senary",
+)  # fmt: skip
+"""Composition types of the random alloys (1 to 6 elements)."""
+ORDERED_TYPES: tuple[str, ...] = ("dilute_1", "dilute_2", "binary_proto", "ternary_proto")
+"""Composition types of the ordered structures."""
+COMPOSITION_TYPES: tuple[str, ...] = RANDOM_ALLOY_TYPES + ORDERED_TYPES
+"""Every composition type, in the recipe's canonical order: the manifest's and the split's
+``type`` column and the dataset's ``comp_type`` key (the same value under the files' names)."""
+
+TARGETS: tuple[str, ...] = ("abs", "signed")
+"""What the models learn (config ``dataset.target``): :math:`|m|` (the study's) or the signed
+moment."""
 
 LABELLERS: tuple[str, ...] = ("gpaw", "chgnet")
 """Who labels the workflow's own slabs (config ``labeller``): GPAW DFT or the CHGNet surrogate."""
@@ -82,6 +101,13 @@ TABULAR_KINDS: tuple[str, ...] = ("linear", "xgboost")
 """The tabular baselines, one model per cutoff (``linear-r4``)."""
 
 RESIDUAL_SUFFIX = "-res"
+
+BEST = "best.pt"
+"""A trained model's checkpoint in its directory (the train rule's declared output)."""
+LAST = "last.pt"
+"""The resumable state beside it (undeclared: it survives a failed job)."""
+HISTORY = "history.csv"
+"""The per-epoch history beside it."""
 _CUTOFF_PART = re.compile(r"^r(\d+(?:\.\d+)?)$")
 
 
@@ -91,15 +117,45 @@ def cutoff_token(cutoff: float | int | str) -> str:
 
 
 class ModelId(NamedTuple):
-    """A parsed model id: the architecture or baseline kind, the cutoff in Å (None for the
-    cutoff-free baselines) and the residual flag."""
+    """A parsed model id of any model: the architecture (a GNN's, or a baseline's kind:
+    ``linear``, ``element-mean``, ...), the cutoff in Å (None for the cutoff-free baselines) and
+    the residual flag. A GNN's id is also a :class:`ModelSpec`, what the trainer takes."""
 
-    name: str
+    architecture: str
     cutoff: float | None
     residual: bool
 
     def __str__(self) -> str:
-        return format_model_id(self.name, self.cutoff, self.residual)
+        return format_model_id(self.architecture, self.cutoff, self.residual)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which model a run trains: operator, graph cutoff (Å) and the residual-target flag."""
+
+    architecture: str
+    cutoff: float
+    residual: bool = False
+
+    @property
+    def cutoff_token(self) -> str:
+        return cutoff_token(self.cutoff)
+
+    @property
+    def model_id(self) -> str:
+        """``{architecture}-r{cutoff}`` plus ``-res`` for the residual variant
+        (:func:`magmom.layout.format_model_id`)."""
+        return format_model_id(self.architecture, self.cutoff, self.residual)
+
+    @classmethod
+    def from_model_id(cls, model_id: str) -> ModelSpec:
+        """Inverse of :attr:`model_id`: ``cgconv-r4-res`` -> ``ModelSpec("cgconv", 4.0, True)``."""
+        parsed = parse_model_id(model_id)
+        if parsed.cutoff is None or "-" in parsed.architecture:
+            raise ValueError(
+                f"model id {model_id!r} is not of the form <architecture>-r<cutoff>[-res]"
+            )
+        return cls(parsed.architecture, parsed.cutoff, parsed.residual)
 
 
 def format_model_id(name: str, cutoff: float | None = None, residual: bool = False) -> str:
@@ -264,7 +320,7 @@ class Layout:
         return self._path("models", model_id, filename)
 
     def checkpoint(self, model_id: str) -> str:
-        return self.model_file(model_id, "best.pt")
+        return self.model_file(model_id, BEST)
 
     def predictions(self, model_id: str) -> str:
         return self._path("predictions", f"{model_id}.csv")

@@ -18,9 +18,10 @@ def log_to(log_path: str | Path | None, level: int = logging.INFO) -> Iterator[N
     """Redirect stdout/stderr and the root logger to ``log_path`` (append) for the block.
 
     Exceptions are written to the log with their traceback and re-raised, so Snakemake marks the
-    job failed and the user finds the reason in the rule's log file; the failed job's log is also
-    copied to :func:`failed_log_path` (Snakemake deletes a job's log when it reruns the job, and
-    the copy is no declared file of any job). ``None`` leaves output alone.
+    job failed and the user finds the reason in the rule's log file (with the command that fixes
+    it, when the error carries the facts for one: :mod:`magmom.suggestions`); the failed job's
+    log is also copied to :func:`failed_log_path` (Snakemake deletes a job's log when it reruns
+    the job, and the copy is no declared file of any job). ``None`` leaves output alone.
     """
     if log_path is None:
         logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -39,7 +40,13 @@ def log_to(log_path: str | Path | None, level: int = logging.INFO) -> Iterator[N
             with contextlib.redirect_stdout(fh), contextlib.redirect_stderr(fh):
                 try:
                     yield
-                except BaseException:
+                except BaseException as exc:
+                    try:  # the command that fixes it, under the traceback
+                        from magmom.suggestions import add_suggestion
+                    except ImportError:  # an env without magmom.config's yaml/jsonschema
+                        pass  # (the recipe's: its scripts raise no error that has a command)
+                    else:
+                        add_suggestion(exc)
                     traceback.print_exc(file=fh)
                     keep = failed_log_path(log_path)
                     print(f"(this log is kept as {keep}: a rerun of the job replaces it)", file=fh)

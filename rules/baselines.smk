@@ -2,6 +2,9 @@
 # zero-shot and CHGNet fine-tuned. Each writes {results_dir}/predictions/{model_id}.csv like the GNNs.
 
 
+include: "helpers/baselines.smk"
+
+
 rule baseline_element_mean:
     input:
         train=PATHS.graph_cache(GRAPH_CUTOFFS[0], "train"),

@@ -1,4 +1,6 @@
-# Shared helpers: config validation, the slab index, file layout and input functions.
+# What every stage shares: config validation, the results layout (PATHS), the slab index, the model
+# ids, the `all` target and the rules' code versions; plus the DFT stage's job sizing and Slurm
+# grouping. A helper that serves one stage only sits beside its rules in rules/<stage>.smk.
 import json
 import os
 import re
@@ -21,24 +23,16 @@ os.environ.update(
 from magmom import config as magmom_config  # noqa: E402
 from magmom import slurm_limits  # noqa: E402
 from magmom.layout import (  # noqa: E402
-    ARCHITECTURES,
-    CHGNET_FINETUNED,
-    CHGNET_ZEROSHOT,
-    ELEMENT_MEAN,
     LATTICES,
     SPLITS,
-    TABULAR_KINDS,
     Layout,
     baseline_model_ids as _baseline_ids,
     cutoff_token,
-    gnn_model_id_pattern,
     gnn_model_ids as _gnn_ids,
     parse_model_id,
 )
-from magmom.evaluation.provenance import label_origin  # noqa: E402
 from magmom.recipe import slab_index  # noqa: E402
 from magmom.source_closure import code_sha256  # noqa: E402
-from magmom.recipe.table_files import table_paths as study_table_paths  # noqa: E402
 from magmom import dag_speedups  # noqa: E402
 
 # Snakemake re-derives per job what is the same for every job of a rule (a rule's script check,
@@ -97,7 +91,7 @@ def gnn_graph_caches():
     return [PATHS.graph_cache(c, split) for c in cutoffs for split in SPLITS]
 
 
-# ---- DFT stage and dataset ---------------------------------------------------------------------
+# ---- DFT stage ---------------------------------------------------------------------------------
 def eos_files():
     """The EOS entries the lattice table is built from: recipe.elements x fcc/hcp/bcc."""
     return [
@@ -117,39 +111,6 @@ def eos_dft_params():
         "planewave": {"xc": pw["xc"], "smearing": pw["smearing"]},
         "scf_ladder": config["dft"]["scf_ladder"],
     }
-
-
-def recipe_tables(wildcards):
-    """The study's tables the recipe reads (recipe.source: study_tables), else nothing."""
-    if config["recipe"].get("source") != "study_tables":
-        return {}
-    return {k: str(p) for k, p in study_table_paths(config["recipe"]).items()}
-
-
-def dft_records():
-    """Input function: the per-slab records the dataset is assembled from ([] when imported).
-
-    A function, not a list: the ~23k paths are built only when assemble_dataset is planned, not
-    on every parse of the Snakefile (each Slurm job parses it twice).
-    """
-
-    def records(wildcards):
-        return [PATHS.dft_record(s) for s in slab_ids()]
-
-    return records
-
-
-def dataset_source():
-    """The imported dataset file (dataset.source), or None when the workflow labels slabs."""
-    return config["dataset"]["source"] or None
-
-
-def dataset_outputs(staged=False):
-    """The dataset files: db, failures table, summary. ``staged``: where import/assembly write
-    them first; publish_dataset moves them into place only after a successful job, so a failed
-    import or assembly never costs the previous dataset (Snakemake deletes a job's outputs).
-    """
-    return PATHS.dataset_files(staged=staged)
 
 
 def dft_resource(key, default):
@@ -387,157 +348,6 @@ def dft_slab_size(key):
     return size
 
 
-# ---- training ----------------------------------------------------------------------------------
-# The GNN model ids the train/predict rules accept: a known architecture, a cutoff that has graph
-# caches, optional -res. Baseline ids (linear-r4, element-mean, ...) never match.
-GNN_MODEL_ID = gnn_model_id_pattern(GRAPH_CUTOFFS)
-
-
-def unknown_model_id(wildcards):
-    """Input function of the catch-all unknown_model: fails, listing the buildable ids."""
-    architecture, cutoff, _ = parse_model_id(wildcards.model_id)
-    why = ""
-    if (
-        architecture in ARCHITECTURES
-        and cutoff is not None
-        and cutoff_token(cutoff) not in GRAPH_CUTOFFS
-    ):
-        why = (
-            f" (cutoff {cutoff_token(cutoff)} Å has no graph cache: graphs.cutoffs is "
-            f"{', '.join(GRAPH_CUTOFFS)})"
-        )
-    raise ValueError(
-        f"'{wildcards.model_id}' is not a model id this configuration can build{why}. "
-        f"GNN ids are <architecture>-r<cutoff>[-res] with an architecture of "
-        f"{', '.join(ARCHITECTURES)} and a cutoff of graphs.cutoffs "
-        f"({', '.join(GRAPH_CUTOFFS)}). This configuration's models: "
-        f"{', '.join(all_model_ids())}"
-    )
-
-
-def model_graph_cache(split):
-    """Input function: the `split` graph cache at the cutoff of wildcards.model_id."""
-
-    def cache(wildcards):
-        return PATHS.graph_cache(parse_model_id(wildcards.model_id).cutoff, split)
-
-    return cache
-
-
-def model_settings(wildcards):
-    """Params of a train job: the models.* keys its architecture is built from."""
-    return magmom_config.model_settings(
-        parse_model_id(wildcards.model_id).name, config["models"]
-    )
-
-
-def training_settings():
-    """Params of a train job: the training section without resources (how, not what) and fresh
-    (a per-job instruction, passed on its own)."""
-    return {
-        k: v for k, v in config["training"].items() if k not in ("resources", "fresh")
-    }
-
-
-def training_resource(key, default):
-    return config["training"].get("resources", {}).get(key, default)
-
-
-def training_mem_mb(wildcards, attempt):
-    """Memory of a training job: training.resources.mem_mb, or the architecture's entry of
-    mem_mb_per_architecture; grows with the attempt."""
-    architecture = parse_model_id(wildcards.model_id).name
-    per_architecture = training_resource("mem_mb_per_architecture", {})
-    return (
-        int(per_architecture.get(architecture, training_resource("mem_mb", 16000)))
-        * attempt
-    )
-
-
-def training_runtime(wildcards, attempt):
-    """Runtime of a training (or CHGNet) job: training.resources.runtime, at most the Slurm time
-    limit; a retry (which resumes from last.pt) asks for the limit (x attempt without one).
-    """
-    return slurm_limits.runtime(
-        training_resource("runtime", 720), attempt, max_runtime(), resumes=True
-    )
-
-
-# ---- baselines, evaluation and report ----------------------------------------------------------
-TABULAR_CUTOFFS = sorted(
-    {cutoff_token(c) for c in config["baselines"]["tabular_cutoffs"]}, key=float
-)
-
-
-def chgnet_resources():
-    """Resources of the CHGNet baseline jobs: those of a training job (config training.resources),
-    GPU included; mem_mb grows with the attempt, runtime up to the Slurm time limit (fine-tuning
-    resumes)."""
-    mem_mb = training_resource("mem_mb", 16000)
-    return {
-        "gpu": training_resource("gpu", 1),
-        "mem_mb": lambda wildcards, attempt: mem_mb * attempt,
-        "runtime": training_runtime,
-    }
-
-
-def gnn_checkpoints():
-    return [PATHS.checkpoint(m) for m in gnn_model_ids()]
-
-
-def _labels_source(path):
-    with open(path) as fh:
-        return json.load(fh)
-
-
-MODEL_FIGURE_KINDS = {"parity": "parity plot", "error_hist": "signed-error histogram"}
-
-
-def model_figure_labels(figure):
-    """Report labels of a per-model figure, read from its metrics file at report time.
-
-    A model's page holds two figure kinds x two atom subsets. Snakemake's report may turn a label
-    with exactly two values into a switch and then looks up every (row, switch value) pair; a
-    label that varies with anything else (the former ``atoms`` count, which differs between the
-    subsets) leaves pairs that do not exist and blanks the page. So each label is constant on
-    the page or one axis of that full grid: ``figure`` (the kind) and ``test atoms`` (the subset,
-    with its counts).
-    """
-    excluded = figure.endswith("_excl")
-    kind = MODEL_FIGURE_KINDS[figure.removesuffix("_excl")]
-    elements = config["evaluation"]["excluded_elements"]
-    dropped = f"without {'/'.join(elements)}" if elements else "without nothing"
-    name = dropped if excluded else "all"
-
-    def labels(wildcards, output):
-        m = _labels_source(output.metrics)
-        subset = m["excluded"] if excluded else m["all"]
-        return {
-            "model": wildcards.model_id,
-            "figure": kind,
-            "test atoms": f"{name}: {subset['n_atoms']:,} atoms in {subset['n_slabs']:,} slabs",
-            "labels": label_origin(m["labellers"]),
-        }
-
-    return labels
-
-
-def report_figure_labels(figure):
-    """Report labels of a report output: models, test atoms/slabs, labeller (from provenance)."""
-
-    def labels(wildcards, input):
-        prov = _labels_source(input.provenance)
-        return {
-            "figure": figure,
-            "models": len(input.metrics),
-            "test atoms": prov["n_atoms"].get("test", 0),
-            "test slabs": prov["n_slabs"].get("test", 0),
-            "labels": label_origin(prov["labellers"]),
-        }
-
-    return labels
-
-
 # ---- users' structures (config `predict`) and the DFT warm start (config `warm_start`) --------
 def _configured_gnn(key):
     """The GNN model id of config key `key`.model, which must be one this config trains."""
@@ -548,39 +358,6 @@ def _configured_gnn(key):
             f"values: {', '.join(gnn_model_ids())}"
         )
     return model_id
-
-
-def predict_structure_files():
-    """{name: file} of config predict.structures (globs expanded, sorted): `name` is the file's
-    path relative to the working directory without its suffix (its stem when outside it).
-    """
-    import glob
-
-    names = {}
-    for pattern in config.get("predict", {}).get("structures", []):
-        matches = sorted(glob.glob(pattern, recursive=True)) or [pattern]
-        for path in matches:
-            rel = os.path.relpath(path)
-            root = os.path.splitext(rel)[0] if "." in os.path.basename(rel) else rel
-            name = os.path.basename(root) if rel.startswith("..") else root
-            if name in names and names[name] != path:
-                raise ValueError(
-                    f"config key 'predict.structures': {names[name]} and {path} would both "
-                    f"be written as {name!r}; rename one of them"
-                )
-            names[name] = path
-    return names
-
-
-def predict_targets():
-    if not config.get("predict", {}).get("structures"):
-        return []
-    model_id = _configured_gnn("predict")
-    return [
-        path
-        for name in predict_structure_files()
-        for path in PATHS.predicted_structures(model_id, name).values()
-    ]
 
 
 def warm_start_slab_records(wildcards):

@@ -5,6 +5,9 @@
 # import or assembly leaves the previous dataset (and everything built on it) untouched.
 
 
+include: "helpers/dataset.smk"
+
+
 if dataset_source():
 
     rule import_dataset:

@@ -1,6 +1,9 @@
 # Rules of the evaluation stage: label provenance, per-model metrics and figures, deployment cost.
 
 
+include: "helpers/evaluation.smk"
+
+
 rule label_provenance:
     input:
         db=PATHS.dataset_db(),

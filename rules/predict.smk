@@ -3,6 +3,9 @@
 # trains cgconv-r4 if needed and predicts only my_slab's file.
 
 
+include: "helpers/predict.smk"
+
+
 rule predict_structures:
     """Per-atom moments of one structure file (moments CSV, failures CSV, extxyz with
     initial_magmoms set); refused frames are listed in the failures CSV, the rest predicted.

@@ -3,6 +3,9 @@
 from magmom.recipe.slab_settings import FAMILIES as SLAB_FAMILIES, family_settings
 
 
+include: "helpers/recipe.smk"
+
+
 rule slab_recipe:
     """Enumerate the magmom21 recipe (config `recipe`) and build each slab's initial structure."""
     input:

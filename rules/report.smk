@@ -2,6 +2,9 @@
 # per-element heatmap and the deployment-cost table. `snakemake --report report.html` renders them.
 
 
+include: "helpers/report.smk"
+
+
 report: "../report/workflow.rst"
 
 
@@ -60,7 +63,5 @@ rule report:
         gnn_ids=gnn_model_ids(),
         excluded_elements=config["evaluation"]["excluded_elements"],
         top_n=config["report"]["heatmap_top_models"],
-        neighbor_rule=config["graphs"]["neighbor_rule"],
-        max_neighbors=config["graphs"]["max_neighbors"],
     script:
         "../workflow_scripts/report.py"

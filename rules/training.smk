@@ -12,6 +12,9 @@
 # directory: it would hide last.pt from the next attempt.
 
 
+include: "helpers/training.smk"
+
+
 rule train:
     """Train one GNN on the train split with early stopping on the val split."""
     input:

@@ -7,7 +7,7 @@ import torch
 from baselines_helpers import toy_dataset, toy_split, write_dataset_db, write_split
 
 from magmom import chgnet
-from magmom.baselines import chgnet_finetune, chgnet_zeroshot
+from magmom.baselines import chgnet_finetune, chgnet_slabs, chgnet_zeroshot
 from magmom.config import ConfigError
 from magmom.predictions import COLUMNS
 
@@ -24,7 +24,7 @@ def data(tmp_path_factory):
 
 def test_split_slabs_reads_the_right_slabs(data):
     _, dataset, split_of, db, split = data
-    test = chgnet.split_slabs(db, split, ["test"])
+    test = chgnet_slabs.split_slabs(db, split, ["test"])
     assert [s.slab_id for s in test] == sorted(k for k, v in split_of.items() if v == "test")
     by_id = {s: (atoms, m) for s, atoms, m in dataset}
     for slab in test:
@@ -38,21 +38,21 @@ def test_chgnet_refuses_signed_targets(data):
     """CHGNet predicts |m|: a signed target is refused, naming the key, never scored silently."""
     _, _, _, db, split = data
     with pytest.raises(ConfigError, match=r"baselines.chgnet_zeroshot.*dataset.target: abs"):
-        chgnet.split_slabs(db, split, ["test"], target="signed")
+        chgnet_slabs.split_slabs(db, split, ["test"], target="signed")
     with pytest.raises(ConfigError, match=r"baselines.chgnet_finetune.enabled.*\|m\| only"):
-        chgnet.check_target("signed", "baselines.chgnet_finetune.enabled")
+        chgnet_slabs.check_target("signed", "baselines.chgnet_finetune.enabled")
 
 
 def test_split_slabs_names_missing_slabs(data, tmp_path):
     _, _, split_of, db, _ = data
     stale = write_split(tmp_path / "stale.csv", {**split_of, "slab-999": "test"})
     with pytest.raises(ValueError, match="slab-999.*rerun the split rule"):
-        chgnet.split_slabs(db, stale, ["test"])
+        chgnet_slabs.split_slabs(db, stale, ["test"])
 
 
 def test_zeroshot_predicts_moments_per_atom(data):
     _, _, _, db, split = data
-    slabs = chgnet.split_slabs(db, split, ["test"])
+    slabs = chgnet_slabs.split_slabs(db, split, ["test"])
     frame, timing = chgnet_zeroshot.run(slabs, batch_size=2)
     assert tuple(frame.columns) == COLUMNS
     assert len(frame) == sum(len(s.atoms) for s in slabs) == timing["n_atoms"]
@@ -70,7 +70,7 @@ def test_zeroshot_predicts_moments_per_atom(data):
 
 def test_finetune_selects_on_val_refits_and_resumes(data, tmp_path):
     _, _, _, db, split = data
-    train, val = (chgnet.split_slabs(db, split, [s]) for s in ("train", "val"))
+    train, val = (chgnet_slabs.split_slabs(db, split, [s]) for s in ("train", "val"))
     settings = chgnet_finetune.FinetuneSettings(
         lr=1e-3, batch_size=3, max_epochs=2, early_stopping_patience=1, seed=1
     )
@@ -115,7 +115,7 @@ def test_finetune_selects_on_val_refits_and_resumes(data, tmp_path):
 
 def test_finetune_resumes_after_a_kill(data, tmp_path):
     _, _, _, db, split = data
-    train, val = (chgnet.split_slabs(db, split, [s]) for s in ("train", "val"))
+    train, val = (chgnet_slabs.split_slabs(db, split, [s]) for s in ("train", "val"))
     settings = chgnet_finetune.FinetuneSettings(
         lr=1e-3,
         batch_size=4,

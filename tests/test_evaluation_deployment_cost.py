@@ -11,7 +11,7 @@ from baselines_helpers import ELEMENTS, toy_dataset, toy_split, write_caches
 
 from magmom.evaluation.deployment_cost import COLUMNS, benchmark, synthetic_slab, time_call
 from magmom.graphs import GraphCache
-from magmom.training.trainer import ModelSpec, train_model
+from magmom.training.trainer import ModelSpec, train_from_config
 
 REPO_CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
 
@@ -29,7 +29,7 @@ def checkpoints(tmp_path_factory):
     train, val = GraphCache(paths["train"]), GraphCache(paths["val"])
     out = []
     for spec in (ModelSpec("cgconv", 3.0), ModelSpec("schnetconv", 3.0, residual=True)):
-        train_model(spec, config, train, val, root / spec.model_id, progress=False)
+        train_from_config(spec, config, train, val, root / spec.model_id, progress=False)
         out.append(root / spec.model_id / "best.pt")
     return out
 

@@ -19,14 +19,16 @@ import magmom.graphs.cache as cache_module
 from magmom.graphs import CacheError, CacheReader, GraphCache
 from magmom.graphs.builder import GraphBuildError, build_caches, graph_arrays, slabs_sha256
 from magmom.graphs.cache import HEADER_KEY, SCHEMA_VERSION, CacheWriter
-from magmom.graphs.cap_stats import (
-    REACH_BIN,
+from magmom.graphs.cap_report import (
     cap_markdown,
+    cap_note,
     cap_summaries_by_cutoff,
     cap_summary,
+    neighbor_rule_of,
 )
-from magmom.graphs.neighbours import neighbour_edges
-from magmom.graphs.record_layout import MAGIC, RecordError, decode, encode
+from magmom.graphs.cap_stats import REACH_BIN
+from magmom.graphs.neighbours import neighbor_edges
+from magmom.graphs.record_format import MAGIC, RecordError, decode, encode
 
 CUTOFF, CAP = 6.0, 20
 
@@ -181,8 +183,8 @@ def test_header_summarises_the_cap(caches, slabs, split_of):
     for split, members in by_split.items():
         kept[split], within[split], reach[split] = [], [], []
         for s in members:
-            full = neighbour_edges(s.positions, s.cell, s.pbc, CUTOFF)
-            capped = neighbour_edges(s.positions, s.cell, s.pbc, CUTOFF, CAP)
+            full = neighbor_edges(s.positions, s.cell, s.pbc, CUTOFF)
+            capped = neighbor_edges(s.positions, s.cell, s.pbc, CUTOFF, CAP)
             n = len(s.numbers)
             kept[split] += np.bincount(capped.i, minlength=n).tolist()
             within[split] += np.bincount(full.i, minlength=n).tolist()
@@ -386,3 +388,17 @@ def test_writer_checks_indices(tmp_path):
             w.add({**arrays, "y": np.full(2, index, np.float32)}, index=index)
     reader = CacheReader(tmp_path / "ok.lmdb")
     assert [float(reader.arrays(k)["y"][0]) for k in range(3)] == [0.0, 1.0, 2.0]
+
+
+def test_the_report_reads_the_neighbour_rule_from_the_cache_headers(tmp_path, slabs):
+    """The cap paragraph names the rule and cap the caches were built with (not a config's)."""
+    split_of = {s.slab_id: "train" for s in slabs[:2]}
+    capped, radius = tmp_path / "capped.lmdb", tmp_path / "radius.lmdb"
+    build_caches(slabs[:2], split_of, {"train": capped}, 4.0, 7, rule="shell_complete")
+    build_caches(slabs[:2], split_of, {"train": radius}, 4.0, None, rule="radius")
+    assert neighbor_rule_of([capped]) == ("shell_complete", 7)
+    note = cap_note([capped])
+    assert "`shell_complete`" in note and "its 7 nearest neighbours" in note
+    assert "`radius`" in cap_note([radius])
+    with pytest.raises(ValueError, match="different neighbour rules.*capped.lmdb.*radius.lmdb"):
+        cap_note([capped, radius])

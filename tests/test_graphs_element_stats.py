@@ -13,7 +13,7 @@ from magmom.baselines.atom_features import cache_table
 from magmom.graphs import GraphCache
 from magmom.graphs.element_stats import ElementStats
 from magmom.layout import NUM_Z
-from magmom.training.trainer import element_mean_of
+from magmom.training.run_identity import element_mean_of
 
 FE, NI, CU = 26, 28, 29
 

@@ -13,7 +13,7 @@ from graphs_helpers import metal_slabs, random_slab
 from magmom.graphs.neighbours import (
     DEFAULT_RULE,
     SHELL_TOLERANCE,
-    neighbour_edges,
+    neighbor_edges,
     pairs_vesin,
     resolve_rule,
     shell_complete_cap,
@@ -24,7 +24,7 @@ CUTOFFS = [3.0, 4.0, 6.0, 8.0]
 
 def assert_same_as_ase(atoms: Atoms, cutoff: float) -> int:
     i, j, S, d, D = neighbor_list("ijSdD", atoms, cutoff)
-    edges = neighbour_edges(atoms.positions, atoms.cell[:], atoms.pbc, cutoff)
+    edges = neighbor_edges(atoms.positions, atoms.cell[:], atoms.pbc, cutoff)
     triples = zip(edges.i, edges.j, edges.shift.tolist(), strict=True)
     ours = {(a, b, *s): k for k, (a, b, s) in enumerate(triples)}
     ref = {(a, b, *s): k for k, (a, b, s) in enumerate(zip(i, j, S.tolist(), strict=True))}
@@ -47,7 +47,7 @@ def test_equals_ase_on_random_slabs(cutoff):
         a, b = rng.uniform(1.8, 9.0, size=2)
         atoms = random_slab(rng, int(rng.integers(1, 24)), a, b, rng.uniform(55.0, 125.0))
         pairs += assert_same_as_ase(atoms, cutoff)
-        e = neighbour_edges(atoms.positions, atoms.cell[:], atoms.pbc, cutoff)
+        e = neighbor_edges(atoms.positions, atoms.cell[:], atoms.pbc, cutoff)
         self_images += int(np.sum(e.i == e.j))
         assert not np.any((e.i == e.j) & np.all(e.shift == 0, axis=1)), "an atom is its own edge"
         assert np.all(e.shift[:, 2] == 0), "offset along the non-periodic direction"
@@ -83,8 +83,8 @@ def test_vesin_returns_every_image_of_a_single_atom():
 def test_cap_keeps_the_nearest_and_completes_the_last_shell(cutoff):
     cap = 12
     for atoms in metal_slabs():
-        full = neighbour_edges(atoms.positions, atoms.cell[:], atoms.pbc, cutoff)
-        kept = neighbour_edges(atoms.positions, atoms.cell[:], atoms.pbc, cutoff, cap)
+        full = neighbor_edges(atoms.positions, atoms.cell[:], atoms.pbc, cutoff)
+        kept = neighbor_edges(atoms.positions, atoms.cell[:], atoms.pbc, cutoff, cap)
         np.testing.assert_array_equal(
             kept.degree_within_cutoff, np.bincount(full.i, minlength=len(atoms))
         )
@@ -103,7 +103,7 @@ def test_cap_keeps_the_nearest_and_completes_the_last_shell(cutoff):
 
 def test_cap_50_on_64_atom_slab_at_r8():
     atoms = metal_slabs()[2]  # rattled: no two distances of one atom within the tolerance
-    edges = neighbour_edges(atoms.positions, atoms.cell[:], atoms.pbc, 8.0, 50)
+    edges = neighbor_edges(atoms.positions, atoms.cell[:], atoms.pbc, 8.0, 50)
     assert np.all(np.bincount(edges.i, minlength=64) == 50)
     assert np.all(edges.degree_within_cutoff > 50)
 
@@ -123,7 +123,7 @@ def _tie_structure(angle: float) -> Atoms:
 def test_a_shell_is_never_split(angle):
     atoms = _tie_structure(angle)
     for cap in (1, 3, 5):
-        edges = neighbour_edges(atoms.positions, atoms.cell[:], atoms.pbc, 2.5, max_neighbors=cap)
+        edges = neighbor_edges(atoms.positions, atoms.cell[:], atoms.pbc, 2.5, max_neighbors=cap)
         centre0 = edges.i == 0
         np.testing.assert_allclose(edges.dist[centre0], 2.0, atol=1e-9)
         # the whole 2 Å shell, stored in (j, S) order
@@ -132,7 +132,7 @@ def test_a_shell_is_never_split(angle):
                                                  [0, 0, 0]]  # fmt: skip
     # at 2.9 Å the next shell (sqrt(8) Å: four diagonal images of atom 0, four images of atom 1)
     # starts 0.83 Å farther: the cut falls there
-    edges = neighbour_edges(atoms.positions, atoms.cell[:], atoms.pbc, 2.9, max_neighbors=5)
+    edges = neighbor_edges(atoms.positions, atoms.cell[:], atoms.pbc, 2.9, max_neighbors=5)
     assert np.sum(edges.i == 0) == 5
     assert edges.degree_within_cutoff[0] == 13
 
@@ -159,11 +159,11 @@ def test_kept_neighbours_do_not_depend_on_numbering_or_supercell(cutoff):
         fcc111("Pt", size=(2, 2, 4), vacuum=10.0),
         bcc110("W", size=(2, 2, 4), vacuum=10.0),
     ):
-        base = neighbour_edges(atoms.positions, atoms.cell[:], atoms.pbc, cutoff, 20)
+        base = neighbor_edges(atoms.positions, atoms.cell[:], atoms.pbc, cutoff, 20)
         base_d = [sorted(np.round(base.dist[base.i == c], 6)) for c in range(len(atoms))]
         perm = rng.permutation(len(atoms))
         shuffled = atoms[perm]
-        edges = neighbour_edges(shuffled.positions, shuffled.cell[:], shuffled.pbc, cutoff, 20)
+        edges = neighbor_edges(shuffled.positions, shuffled.cell[:], shuffled.pbc, cutoff, 20)
         for new, old in enumerate(perm):
             mine = sorted(np.round(edges.dist[edges.i == new], 6))
             assert mine == base_d[old]
@@ -174,22 +174,22 @@ def test_kept_neighbours_do_not_depend_on_numbering_or_supercell(cutoff):
                 sorted(zip(base.j[theirs], map(tuple, base.shift[theirs]), strict=True))
             )
         big = atoms.repeat((2, 1, 1))
-        edges = neighbour_edges(big.positions, big.cell[:], big.pbc, cutoff, 20)
+        edges = neighbor_edges(big.positions, big.cell[:], big.pbc, cutoff, 20)
         for c in range(len(big)):
             assert sorted(np.round(edges.dist[edges.i == c], 6)) == base_d[c % len(atoms)]
 
 
 def test_engines_agree_after_the_cap():
     for atoms in metal_slabs():
-        a = neighbour_edges(atoms.positions, atoms.cell[:], atoms.pbc, 6.0, 20, engine="vesin")
-        b = neighbour_edges(atoms.positions, atoms.cell[:], atoms.pbc, 6.0, 20, engine="ase")
+        a = neighbor_edges(atoms.positions, atoms.cell[:], atoms.pbc, 6.0, 20, engine="vesin")
+        b = neighbor_edges(atoms.positions, atoms.cell[:], atoms.pbc, 6.0, 20, engine="ase")
         for name in ("i", "j", "shift", "vec", "dist"):
             np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
 
 
 def test_no_edges_below_the_shortest_distance():
     atoms = metal_slabs()[1]
-    edges = neighbour_edges(atoms.positions, atoms.cell[:], atoms.pbc, 1.0, 50)
+    edges = neighbor_edges(atoms.positions, atoms.cell[:], atoms.pbc, 1.0, 50)
     assert len(edges) == 0 and edges.shift.shape == (0, 3)
 
 
@@ -199,14 +199,14 @@ def test_rules_by_name():
     atoms = fcc111("Ni", size=(3, 3, 4), a=3.52, vacuum=8.0)
     atoms.rattle(0.02, seed=4)
     args = (atoms.positions, atoms.cell[:], atoms.pbc, 8.0)
-    full = neighbour_edges(*args)
+    full = neighbor_edges(*args)
     assert DEFAULT_RULE == "radius"
-    radius = neighbour_edges(*args, 50, rule="radius")
+    radius = neighbor_edges(*args, 50, rule="radius")
     assert len(radius) == len(full) == int(radius.degree_within_cutoff.sum()) > 50 * len(atoms)
-    shell = neighbour_edges(*args, 50, rule="shell_complete")
-    legacy = neighbour_edges(*args, 50)
+    shell = neighbor_edges(*args, 50, rule="shell_complete")
+    legacy = neighbor_edges(*args, 50)
     assert np.array_equal(shell.i, legacy.i) and np.array_equal(shell.j, legacy.j)
-    glob = neighbour_edges(*args, 50, rule="study_global")
+    glob = neighbor_edges(*args, 50, rule="study_global")
     assert len(glob) == 50 * len(atoms)
     # the kept edges are the globally shortest: none dropped is shorter than any kept
     dropped = np.setdiff1d(full.dist, glob.dist)

@@ -6,18 +6,23 @@ import inspect
 import re
 import subprocess
 import sys
+from dataclasses import astuple
 from pathlib import Path, PurePosixPath
 
 import pytest
 from training_helpers import REPO
 
 from magmom.config import load_schema
+from magmom.dft.initial_moments import POLICIES
 from magmom.layout import (
     ARCHITECTURES,
+    COMPOSITION_TYPES,
+    DATASET_LATTICES,
     ELEMENTS,
     LABELLERS,
     LATTICES,
     NEIGHBOR_RULES,
+    TARGETS,
     Layout,
     ModelId,
     baseline_model_ids,
@@ -67,6 +72,10 @@ def test_cutoff_token_drops_a_trailing_zero():
 
 def test_model_spec_uses_the_same_ids():
     assert ModelSpec.from_model_id("gmmconv-r8-res") == ModelSpec("gmmconv", 8.0, True)
+    # one name for the architecture, one home for both types
+    assert parse_model_id("gmmconv-r8-res").architecture == "gmmconv"
+    assert tuple(parse_model_id("gmmconv-r8-res")) == astuple(ModelSpec("gmmconv", 8.0, True))
+    assert ModelSpec.__module__ == ModelId.__module__ == "magmom.layout"
     assert ModelSpec("dimenet", 3.5).model_id == "dimenet-r3.5"
     for baseline in ("element-mean", "chgnet-zeroshot"):
         with pytest.raises(ValueError, match="<architecture>-r<cutoff>"):
@@ -108,6 +117,18 @@ def test_schema_enums_are_the_module_lists():
     assert set(props["recipe"]["properties"]["facets"]["properties"]) == set(LATTICES)
     rule = props["graphs"]["properties"]["neighbor_rule"]
     assert tuple(rule["enum"]) == NEIGHBOR_RULES and rule["default"] == NEIGHBOR_RULES[0]
+    assert tuple(props["dataset"]["properties"]["target"]["enum"]) == TARGETS
+    assert tuple(props["dft"]["properties"]["initial_moments"]["enum"]) == POLICIES
+
+
+def test_composition_types_have_one_definition():
+    """The recipe's types, the dataset's comp_type check and the importer's use one list."""
+    import magmom.data.dataset as dataset
+    import magmom.recipe.compositions as compositions
+
+    assert compositions.COMPOSITION_TYPES is COMPOSITION_TYPES
+    assert not hasattr(dataset, "COMP_TYPES")  # no second list under another name
+    assert dataset.DATASET_LATTICES is DATASET_LATTICES and not hasattr(dataset, "LATTICES")
 
 
 def test_architectures_are_the_model_registry():

@@ -312,3 +312,17 @@ def test_construction_and_state_dict_round_trip():
     g = graph(alloy_slab(4, size=(2, 2, 3)), 6.0)
     with torch.no_grad():
         torch.testing.assert_close(model(g), clone(g))
+
+
+def test_every_constructor_argument_is_documented():
+    """PyG dimenet.py style: the class docstring's ``Args:`` block names every argument."""
+    import inspect
+
+    from magmom.models.dimenet_pp import PeriodicDimeNetPlusPlus
+
+    doc = inspect.getdoc(PeriodicDimeNetPlusPlus)
+    assert "Args:" in doc
+    args = doc.split("Args:", 1)[1]
+    params = list(inspect.signature(PeriodicDimeNetPlusPlus.__init__).parameters)[1:]
+    missing = [p for p in params if f"\n    {p} (" not in "\n" + args]
+    assert not missing, f"not in the Args block: {missing}"

@@ -17,7 +17,7 @@ from magmom.graphs.dataset import arrays_to_data
 from magmom.models import build_model
 from magmom.models.magmom_gnn import MagmomGNN, calibrate_layer_scales
 from magmom.training.checkpoint import load_model
-from magmom.training.trainer import ModelSpec, train_model
+from magmom.training.trainer import ModelSpec, train_from_config
 
 REPO_CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
 CUTOFF = 6.0
@@ -96,7 +96,9 @@ def test_training_calibrates_and_the_checkpoint_keeps_the_scales(tmp_path):
     dataset = toy_dataset(10, seed=4)
     paths = write_caches(tmp_path, dataset, toy_split([s for s, _, _ in dataset]), cutoff=CUTOFF)
     train, val = GraphCache(paths["train"]), GraphCache(paths["val"])
-    train_model(ModelSpec("nnconv", CUTOFF), config, train, val, tmp_path / "m", progress=False)
+    train_from_config(
+        ModelSpec("nnconv", CUTOFF), config, train, val, tmp_path / "m", progress=False
+    )
     model, _ = load_model(tmp_path / "m" / "best.pt", device="cpu")
     scales = model.layer_scale.numpy()
     assert (scales < 1).all() and np.isfinite(scales).all()

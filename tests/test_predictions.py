@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from ase.build import fcc111
 
-from magmom.chgnet import Slab, slab_predictions
+from magmom.baselines.chgnet_slabs import Slab, slab_predictions
 from magmom.predictions import (
     COLUMNS,
     PredictionsError,

@@ -104,13 +104,13 @@ def test_generator_reproduces_the_deterministic_families_row_for_row(full_specs,
     """Same (type, composition, lattice, placement, size, role order, counts) rows and variants."""
     mine, study = recipe_rows(full_specs), recipe_rows(table_specs)
     for family in DETERMINISTIC:
-        m = {r: v for r, v in mine.items() if r.type == family}
-        s = {r: v for r, v in study.items() if r.type == family}
+        m = {r: v for r, v in mine.items() if r.comp_type == family}
+        s = {r: v for r, v in study.items() if r.comp_type == family}
         assert m == s, family
     # the sampled families: the study's variants and combination counts, fresh draws
     for family in ("ternary", "quaternary", "quinary", "senary"):
-        assert {v for r, v in mine.items() if r.type == family} == {
-            v for r, v in study.items() if r.type == family
+        assert {v for r, v in mine.items() if r.comp_type == family} == {
+            v for r, v in study.items() if r.comp_type == family
         }
 
 
@@ -172,10 +172,10 @@ def test_lattice_vote_keeps_every_lattice_within_tolerance():
 
 def test_every_random_row_is_on_a_voted_lattice(full_specs, full_recipe):
     for s in full_specs:
-        if s.type in RANDOM_TYPES:
-            assert s.placement == ("pure" if s.type == "pure" else "random")
+        if s.comp_type in RANDOM_TYPES:
+            assert s.placement == ("pure" if s.comp_type == "pure" else "random")
             els = s.elements.split()
-            if s.type == "pure":
+            if s.comp_type == "pure":
                 assert s.lattice == NATURAL_LATTICE[els[0]]
             votes = {NATURAL_LATTICE[e] for e in els}
             assert s.lattice in votes
@@ -210,19 +210,19 @@ def test_drawn_fractions_follow_the_dirichlet_over_the_free_parts():
 def test_ordered_counts_and_placements(full_specs):
     by_type: dict[str, set] = {}
     for s in full_specs:
-        by_type.setdefault(s.type, set()).add(s.placement)
+        by_type.setdefault(s.comp_type, set()).add(s.placement)
     assert by_type["dilute_1"] == {"dilute_1_top", "dilute_1_sub", "dilute_1_mid"}
     assert by_type["dilute_2"] == {"dilute_2_nn_top", "dilute_2_nn_sub", "dilute_2_far_top"}
     assert len(by_type["binary_proto"]) == 12
     assert by_type["ternary_proto"] == {"heusler_l21", "half_heusler"}
     for s in full_specs:
-        if s.type.startswith("dilute"):
+        if s.comp_type.startswith("dilute"):
             host, solute = s.elements.split()
             assert s.lattice == NATURAL_LATTICE[host]
             assert (host in ("Co", "Cr", "Fe", "Mn", "Ni", "V")) != (
                 solute in ("Co", "Cr", "Fe", "Mn", "Ni", "V")
             )
-        if s.type == "ternary_proto":
+        if s.comp_type == "ternary_proto":
             assert s.lattice == "fcc" and s.n_atoms == 64
             x, y, z = s.elements.split()
             assert y < z and s.counts == "32 16 16"
@@ -230,9 +230,9 @@ def test_ordered_counts_and_placements(full_specs):
                 assert x in STRONGLY_MAGNETIC
             else:
                 assert x < y and {x, y, z} & set(STRONGLY_MAGNETIC)
-        if s.type == "binary_proto":
+        if s.comp_type == "binary_proto":
             assert s.n_atoms == 16
-    proto = [s for s in full_specs if s.type == "ternary_proto"]
+    proto = [s for s in full_specs if s.comp_type == "ternary_proto"]
     triples = {frozenset(s.elements.split()) for s in proto}
     assert len(triples) == 875  # every triple with a strongly magnetic element, no size filter
     assert sum(s.placement == "heusler_l21" for s in proto) == 1140

@@ -43,9 +43,9 @@ def rows(recipe) -> dict[str, dict]:
     out: dict[str, dict] = {}
     seen = set()
     for s in enumerate_slabs(recipe):
-        if (s.type, s.placement, s.lattice) not in seen:
-            seen.add((s.type, s.placement, s.lattice))
-            out[s.slab_id] = s._asdict()
+        if (s.comp_type, s.placement, s.lattice) not in seen:
+            seen.add((s.comp_type, s.placement, s.lattice))
+            out[s.slab_id] = s.manifest_row()
     return out
 
 
@@ -283,7 +283,7 @@ def test_small_preset_sizes_build(recipe, table):
         "ternary_prototypes": {"size": [2, 2, 4]},
     }
     for s in enumerate_slabs(small):
-        atoms = build_slab(s._asdict(), small, table)
+        atoms = build_slab(s.manifest_row(), small, table)
         assert len(atoms) == s.n_atoms
 
 

@@ -17,7 +17,6 @@ from magmom.recipe import slab_index
 from magmom.recipe.index import cache_key
 from magmom.recipe.manifest import (
     MANIFEST_COLUMNS,
-    apportion,
     enumerate_slabs,
     manifest_bytes,
     read_manifest,
@@ -25,6 +24,7 @@ from magmom.recipe.manifest import (
     select_subset,
     write_manifest,
 )
+from magmom.recipe.slab_spec import apportion
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -101,11 +101,11 @@ def test_subset_is_per_type_and_independent_of_other_types(full_specs):
     kept = select_subset(full_specs, 5, seed=42)
     per_type: dict[str, int] = {}
     for s in kept:
-        per_type[s.type] = per_type.get(s.type, 0) + 1
+        per_type[s.comp_type] = per_type.get(s.comp_type, 0) + 1
     assert set(per_type.values()) == {5} and len(per_type) == 10
     # dropping every slab of other types does not change which ternary slabs are kept
-    ternary = [s for s in full_specs if s.type == "ternary"]
-    assert [s for s in kept if s.type == "ternary"] == select_subset(ternary, 5, seed=42)
+    ternary = [s for s in full_specs if s.comp_type == "ternary"]
+    assert [s for s in kept if s.comp_type == "ternary"] == select_subset(ternary, 5, seed=42)
     # row order does not matter
     assert set(select_subset(full_specs[::-1], 5, seed=42)) == set(kept)
     assert select_subset(full_specs, None, seed=42) == full_specs
@@ -116,7 +116,7 @@ def test_preset_subset_is_drawn_from_the_preset_enumeration():
     everything = {s.slab_id for s in enumerate_slabs(recipe)}
     kept = recipe_slabs(recipe)
     assert {s.slab_id for s in kept} <= everything
-    per_type = [sum(1 for s in kept if s.type == t) for t in {s.type for s in kept}]
+    per_type = [sum(1 for s in kept if s.comp_type == t) for t in {s.comp_type for s in kept}]
     assert max(per_type) == recipe["max_slabs_per_type"]
 
 

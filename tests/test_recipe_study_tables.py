@@ -48,7 +48,7 @@ def test_excerpt_rows_become_slabs():
     specs = enumerate_slabs(recipe_for("tests/data/study-recipe-excerpt"))  # repo-relative path
     by_type: dict[str, int] = {}
     for s in specs:
-        by_type[s.type] = by_type.get(s.type, 0) + 1
+        by_type[s.comp_type] = by_type.get(s.comp_type, 0) + 1
     # variants from n_variants: pure 3 x 1, binary 12 x 4, ternary 6 x 3, senary 2 x 1
     assert by_type == {
         "pure": 3, "binary": 48, "ternary": 18, "senary": 2,
@@ -76,7 +76,7 @@ def test_excerpt_rows_equal_the_generator_rows():
     generator["source"] = "generator"
     generator["elements"] = ["Ag", "Al", "Co", "Cu", "Fe"]
     mine = recipe_rows(enumerate_slabs(generator))
-    deterministic = {r: v for r, v in tables.items() if r.type not in ("ternary", "senary")}
+    deterministic = {r: v for r, v in tables.items() if r.comp_type not in ("ternary", "senary")}
     assert len(deterministic) == 44
     assert {r: mine.get(r) for r in deterministic} == deterministic
 
@@ -90,7 +90,7 @@ def test_line_endings_and_element_filter(tmp_path):
     two["elements"] = ["Ag", "Co"]
     kept = enumerate_slabs(two)
     assert kept == [s for s in crlf if set(s.elements.split()) <= {"Ag", "Co"}]
-    assert {s.type for s in kept} == {"pure", "binary", "dilute_1", "dilute_2"}
+    assert {s.comp_type for s in kept} == {"pure", "binary", "dilute_1", "dilute_2"}
 
 
 BROKEN = {

@@ -15,7 +15,7 @@ from baselines_helpers import toy_dataset, write_dataset_db
 from browser_helpers import ReportBrowser
 from test_evaluation_plots import assert_png
 
-from magmom.graphs.cap_stats import cap_summary
+from magmom.graphs.cap_report import cap_summary
 from magmom.layout import SPLITS, Layout
 
 REPO = Path(__file__).resolve().parents[1]

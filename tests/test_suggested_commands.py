@@ -7,7 +7,7 @@ import pytest
 
 from magmom.config import CONFIG_ARGS_ENV, REPO, config_files_for, snakemake_command
 from magmom.predict.predictor import how_to_train, resolve_checkpoint
-from magmom.training.checkpoint import retrain_hint
+from magmom.suggestions import retrain_hint, suggestion
 
 
 @pytest.fixture()
@@ -44,3 +44,61 @@ def test_retrain_hint_only_suggests_snakemake_inside_a_results_tree(at_repo):
     assert inside.split("`")[1].endswith("--configfile presets/demo.yaml")
     outside = retrain_hint("/tmp/copied/best.pt")
     assert "snakemake" not in outside and "python -m magmom.training" in outside
+
+
+def test_library_errors_carry_facts_and_build_no_command(at_repo, tmp_path):
+    """The graph cache and checkpoint modules name the file and the remedy; the command is
+    worded by magmom.suggestions for the layers a user runs."""
+    from magmom.graphs import GraphCache
+    from magmom.graphs.cache import CacheError
+    from magmom.training.checkpoint import CheckpointError, load_checkpoint
+
+    missing = tmp_path / "missing.lmdb"
+    with pytest.raises(CacheError) as err:
+        GraphCache(missing)
+    assert (err.value.path, err.value.remedy) == (missing, "build")
+    assert str(missing) in str(err.value) and "snakemake" not in str(err.value)
+    assert suggestion(err.value).startswith(f"build it with: snakemake {missing}")
+
+    truncated = tmp_path / "truncated.lmdb"
+    truncated.write_bytes(b"\0" * 100)
+    with pytest.raises(CacheError) as err:
+        GraphCache(truncated)
+    assert err.value.remedy == "rebuild" and "snakemake" not in str(err.value)
+
+    best = REPO / "results" / "demo" / "models" / "cgconv-r3" / "best.pt"
+    corrupt = tmp_path / "best.pt"
+    corrupt.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(corrupt)
+    assert (err.value.path, err.value.remedy) == (corrupt, "retrain")
+    assert "snakemake" not in str(err.value)
+    assert suggestion(err.value) == retrain_hint(corrupt)
+    assert "--configfile presets/demo.yaml" in retrain_hint(best)
+
+
+def test_a_rule_script_log_and_traceback_carry_the_command(at_repo, tmp_path):
+    from magmom.graphs import GraphCache
+    from magmom.graphs.cache import CacheError
+    from magmom.rule_logging import log_to
+
+    truncated = tmp_path / "truncated.lmdb"
+    truncated.write_bytes(b"\0" * 100)
+    log = tmp_path / "job.log"
+    with pytest.raises(CacheError) as err, log_to(log):
+        GraphCache(truncated)
+    hint = f"delete it and rebuild it: snakemake {truncated}"
+    assert any(note.startswith(hint) for note in err.value.__notes__)  # Snakemake's output
+    assert hint in log.read_text()
+
+
+def test_the_training_command_line_prints_the_command(at_repo, tmp_path, capsys):
+    from magmom.training.cli import main
+
+    truncated = tmp_path / "truncated.lmdb"
+    truncated.write_bytes(b"\0" * 100)
+    args = ["--architecture", "gcnconv", "--cutoff", "6", "--configfile", "presets/tiny.yaml"]
+    assert main([*args, "--train-cache", str(truncated), "--val-cache", str(truncated)]) == 1
+    err = capsys.readouterr().err
+    assert f"error: graph cache {truncated}" in err
+    assert f"delete it and rebuild it: snakemake {truncated}" in err

@@ -19,7 +19,14 @@ from magmom.training.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from magmom.training.trainer import ModelSpec, Trainer, TrainingSettings, graph_loader, train_model
+from magmom.training.loader import graph_loader
+from magmom.training.trainer import (
+    ModelSpec,
+    Trainer,
+    TrainingSettings,
+    train_from_config,
+    train_model,
+)
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -35,7 +42,7 @@ def trained(caches, tmp_path_factory):
     """cgconv-r4-res trained for 3 epochs on the LMDB caches (the real model builder)."""
     out = tmp_path_factory.mktemp("cgconv-r4-res")
     config = tiny_config(max_epochs=3, batch_size=8)
-    train_model(
+    train_from_config(
         ModelSpec("cgconv", 4.0, True), config, caches["train"], caches["val"], out, progress=False
     )
     return out
@@ -115,7 +122,7 @@ def test_unreadable_or_foreign_files_are_rejected(tmp_path):
 def test_corrupt_last_checkpoint_restarts_training(caches, tmp_path, caplog):
     (tmp_path / "last.pt").write_bytes(b"\x00" * 64)
     config = tiny_config(max_epochs=1, batch_size=8)
-    result = train_model(
+    result = train_from_config(
         ModelSpec("cgconv", 4.0), config, caches["train"], caches["val"], tmp_path, progress=False
     )
     assert result.resumed_from_epoch == 0 and "starting from scratch" in caplog.text
@@ -125,13 +132,33 @@ def test_corrupt_last_checkpoint_restarts_training(caches, tmp_path, caplog):
 def test_other_cache_restarts_training(caches, tmp_path):
     config = tiny_config(max_epochs=1, batch_size=8)
     spec = ModelSpec("cgconv", 4.0)
-    train_model(spec, config, caches["train"], caches["val"], tmp_path, progress=False)
+    train_from_config(spec, config, caches["train"], caches["val"], tmp_path, progress=False)
     # same settings, validation on another cache: last.pt must not be resumed
-    result = train_model(spec, config, caches["train"], caches["test"], tmp_path, progress=False)
+    result = train_from_config(
+        spec, config, caches["train"], caches["test"], tmp_path, progress=False
+    )
     assert result.resumed_from_epoch == 0
 
 
 def test_cache_of_another_cutoff_is_refused(caches, tmp_path):
     config = tiny_config(max_epochs=1)
     with pytest.raises(RuntimeError, match="cutoff 4.0 Å, but model cgconv-r6 needs 6 Å"):
-        train_model(ModelSpec("cgconv", 6.0), config, caches["train"], caches["val"], tmp_path)
+        train_from_config(
+            ModelSpec("cgconv", 6.0), config, caches["train"], caches["val"], tmp_path
+        )
+
+
+def test_named_settings_train_as_a_whole_config_does(caches, tmp_path):
+    """The train rule passes models/training/target by name; its checkpoint records them as the
+    config (the rule's format), and the run is the same run as one from a whole config with
+    those sections (equal fingerprint: it resumes)."""
+    config = tiny_config(max_epochs=1, batch_size=8)
+    spec = ModelSpec("cgconv", 4.0)
+    named = {"models": config["models"], "training": config["training"]}
+    train_model(spec, caches["train"], caches["val"], tmp_path, **named, progress=False)
+    raw = load_checkpoint(tmp_path / "best.pt")
+    assert raw["config"] == {**named, "dataset": {"target": "abs"}}
+    assert raw["graph"]["target"] == "abs"
+    whole = {**named, "dataset": {"target": "abs"}}
+    again = train_from_config(spec, whole, caches["train"], caches["val"], tmp_path, progress=False)
+    assert again.resumed_from_epoch == 1

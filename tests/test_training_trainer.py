@@ -15,14 +15,14 @@ import torch
 from training_helpers import REPO, state_equal, tiny_config, tiny_factory, tiny_graphs
 
 from magmom.training.checkpoint import load_checkpoint
+from magmom.training.loader import EpochShuffleSampler
 from magmom.training.trainer import (
     SET_ASIDE,
-    EpochShuffleSampler,
     ModelSpec,
     TrainingError,
     TrainingSettings,
     stop_epoch,
-    train_model,
+    train_from_config,
 )
 
 SPEC = ModelSpec("tiny", 4.0, residual=True)
@@ -38,7 +38,7 @@ def data():
 
 def fit(data, out, *, threads=1, config=None, spec=SPEC, **kwargs):
     config = config or tiny_config(max_epochs=6, batch_size=8, early_stopping_patience=50)
-    return train_model(
+    return train_from_config(
         spec,
         config,
         *data,
@@ -128,10 +128,10 @@ def test_real_models_resume_bit_for_bit(data, tmp_path, architecture):
     spec = ModelSpec(architecture, 4.0)
     config = tiny_config(max_epochs=4, batch_size=8, early_stopping_patience=50)
     run = dict(threads=1, progress=False)
-    train_model(spec, config, *data, tmp_path / "full", **run)
+    train_from_config(spec, config, *data, tmp_path / "full", **run)
     with pytest.raises(Interrupt):
-        train_model(spec, config, *data, tmp_path / "cut", on_epoch_end=stop_after(2), **run)
-    assert train_model(spec, config, *data, tmp_path / "cut", **run).resumed_from_epoch == 2
+        train_from_config(spec, config, *data, tmp_path / "cut", on_epoch_end=stop_after(2), **run)
+    assert train_from_config(spec, config, *data, tmp_path / "cut", **run).resumed_from_epoch == 2
     assert_same_run(tmp_path / "full", tmp_path / "cut")
 
 
@@ -141,10 +141,10 @@ import torch
 torch.set_num_threads(1)
 sys.path.insert(0, {tests!r})
 from training_helpers import tiny_config, tiny_factory, tiny_graphs
-from magmom.training.trainer import ModelSpec, train_model
+from magmom.training.trainer import ModelSpec, train_from_config
 config = tiny_config(max_epochs={epochs}, batch_size=8, early_stopping_patience=50)
-train_model(ModelSpec("tiny", 4.0, True), config, tiny_graphs(24, seed=1), tiny_graphs(8, seed=2),
-            {out!r}, model_factory=tiny_factory, progress=False)
+train_from_config(ModelSpec("tiny", 4.0, True), config, tiny_graphs(24, seed=1),
+                  tiny_graphs(8, seed=2), {out!r}, model_factory=tiny_factory, progress=False)
 """
 
 

@@ -29,6 +29,7 @@ from baselines_helpers import toy_dataset, write_dataset_db
 
 from magmom.config import CONFIG_ARGS_ENV, config_args, snakemake_command, type_overrides
 from magmom.layout import Layout
+from magmom.suggestions import suggestion
 from magmom.training.checkpoint import load_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
@@ -330,4 +331,4 @@ def test_suggested_commands_carry_the_config_files(tmp_path, monkeypatch):
     (tmp_path / "truncated.lmdb").write_bytes(b"\0" * 100)
     with pytest.raises(CacheError) as err:
         GraphCache("truncated.lmdb")
-    assert f"(snakemake truncated.lmdb {args})" in str(err.value)
+    assert suggestion(err.value) == f"delete it and rebuild it: snakemake truncated.lmdb {args}"

@@ -20,7 +20,7 @@ from magmom.graphs.builder import SlabInput, build_caches, graph_arrays
 from magmom.graphs.dataset import GraphCache, arrays_to_data
 from magmom.layout import Layout
 from magmom.training.cli import load_config
-from magmom.training.trainer import ModelSpec, train_model
+from magmom.training.trainer import ModelSpec, train_from_config
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = Layout.of(load_config(REPO / "config.yaml", [REPO / "presets" / "tiny.yaml"]))
@@ -82,7 +82,7 @@ def train_tiny_model(
     paths = tiny_caches(caches_dir, spec.cutoff, counts)
     caches = {split: GraphCache(path) for split, path in paths.items()}
     config = tiny_config(**training)
-    train_model(spec, config, caches["train"], caches["val"], out, progress=False)
+    train_from_config(spec, config, caches["train"], caches["val"], out, progress=False)
     return caches, out / "best.pt"
 
 

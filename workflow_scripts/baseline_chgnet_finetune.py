@@ -3,13 +3,8 @@
 from pathlib import Path
 
 from magmom.baselines import chgnet_finetune
-from magmom.chgnet import (
-    check_target,
-    crystal_graphs,
-    predict_magmoms,
-    slab_predictions,
-    split_slabs,
-)
+from magmom.baselines.chgnet_slabs import check_target, slab_predictions, split_slabs
+from magmom.chgnet import crystal_graphs, predict_magmoms
 from magmom.io import atomic_path, write_json
 from magmom.predictions import write_predictions
 from magmom.rule_logging import log_to, script_log

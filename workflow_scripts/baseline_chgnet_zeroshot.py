@@ -1,7 +1,7 @@
 """CHGNet zero-shot: pretrained CHGNet |m| per atom on the test slabs of the dataset."""
 
 from magmom.baselines import chgnet_zeroshot
-from magmom.chgnet import check_target, split_slabs
+from magmom.baselines.chgnet_slabs import check_target, split_slabs
 from magmom.io import write_json
 from magmom.predictions import write_predictions
 from magmom.rule_logging import log_to, script_log

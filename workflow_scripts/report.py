@@ -3,7 +3,7 @@
 import json
 
 from magmom.evaluation.report import OUTPUT_KEYS, build_report
-from magmom.graphs.cap_stats import cap_markdown, cap_summaries_by_cutoff
+from magmom.graphs.cap_report import cap_note
 from magmom.rule_logging import log_to, script_log
 
 with log_to(script_log(snakemake)):  # noqa: F821
@@ -18,10 +18,6 @@ with log_to(script_log(snakemake)):  # noqa: F821
         {k: sm.output[k] for k in OUTPUT_KEYS},
         sm.params.excluded_elements,
         sm.params.top_n,
-        cap_markdown(
-            cap_summaries_by_cutoff(sm.input.graph_caches),
-            sm.params.neighbor_rule,
-            sm.params.max_neighbors,
-        ),
+        cap_note(sm.input.graph_caches),
     )
     print(ranking.to_string())

@@ -30,14 +30,12 @@ with log_to(script_log(snakemake)):  # noqa: F821
     expect = {"cutoff": spec.cutoff, "target": sm.params.target}
     train_model(
         spec,
-        {
-            "models": sm.params.models,
-            "training": sm.params.training,
-            "dataset": {"target": sm.params.target},
-        },
         GraphCache(sm.input.train, **expect),
         GraphCache(sm.input.val, **expect),
         out_dir,
+        models=sm.params.models,
+        training=sm.params.training,
+        target=sm.params.target,
         threads=sm.threads,
         device=device,
         resume=not sm.params.fresh,

@@ -42,7 +42,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from magmom.chgnet import PRETRAINED, Slab, crystal_graphs, load_pretrained, predict_magmoms
+from magmom.baselines.chgnet_slabs import Slab
+from magmom.chgnet import PRETRAINED, crystal_graphs, load_pretrained, predict_magmoms
 from magmom.io import atomic_path
 
 log = logging.getLogger(__name__)

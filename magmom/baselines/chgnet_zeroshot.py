@@ -2,9 +2,9 @@ r"""CHGNet zero-shot: the pretrained foundation model, used as shipped, predicti
 
 CHGNet predicts the magnitude of the moment (:mod:`magmom.chgnet`, which holds the helpers every
 CHGNet consumer shares). The test structures are rebuilt from the labelled dataset (final
-structures, pbc T,T,F) and the split file, converted to CHGNet crystal graphs (5 Å atom graph, 3 Å
-bond graph) and predicted in batches without gradients. The weights ship in the ``chgnet`` wheel,
-so this runs offline.
+structures, pbc T,T,F) and the split file (:mod:`magmom.baselines.chgnet_slabs`), converted to
+CHGNet crystal graphs (5 Å atom graph, 3 Å bond graph) and predicted in batches without gradients.
+The weights ship in the ``chgnet`` wheel, so this runs offline.
 
 When the labels themselves come from CHGNet (the surrogate labeller of the demo/tiny presets), this
 baseline scores the labeller against itself and the report marks its row as not meaningful.
@@ -19,7 +19,8 @@ from collections.abc import Sequence
 import pandas as pd
 import torch
 
-from magmom.chgnet import Slab, crystal_graphs, load_pretrained, predict_magmoms, slab_predictions
+from magmom.baselines.chgnet_slabs import Slab, slab_predictions
+from magmom.chgnet import crystal_graphs, load_pretrained, predict_magmoms
 
 log = logging.getLogger(__name__)
 

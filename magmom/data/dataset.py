@@ -41,17 +41,16 @@ from pathlib import Path
 import numpy as np
 
 from magmom.io import atomic_path, write_json, write_text
-from magmom.layout import DATASET_LABELLERS, SURROGATE_LABELLERS, UNKNOWN_LATTICE
-from magmom.layout import LATTICES as BULK_LATTICES
+from magmom.layout import (
+    COMPOSITION_TYPES,
+    DATASET_LABELLERS,
+    DATASET_LATTICES,
+    SURROGATE_LABELLERS,
+)
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
-COMP_TYPES: tuple[str, ...] = (
-    "pure", "binary", "ternary", "quaternary", "quinary", "senary",
-    "dilute_1", "dilute_2", "binary_proto", "ternary_proto",
-)  # fmt: skip
-LATTICES: tuple[str, ...] = (*BULK_LATTICES, UNKNOWN_LATTICE)
 REQUIRED_KEYS: tuple[str, ...] = (
     "slab_id", "composition_id", "comp_type", "lattice", "placement", "variant", "labeller",
     "spinpol",
@@ -84,13 +83,13 @@ def check_labelled_slab(slab: LabelledSlab, where: str = "slab") -> None:
     missing = [k for k in REQUIRED_KEYS if k not in meta or meta[k] is None or meta[k] == ""]
     if missing:
         raise DatasetError(f"{where}: missing key(s) {', '.join(missing)}")
-    if meta["comp_type"] not in COMP_TYPES:
+    if meta["comp_type"] not in COMPOSITION_TYPES:
         raise DatasetError(
-            f"{where}: comp_type {meta['comp_type']!r} is not one of {', '.join(COMP_TYPES)}"
+            f"{where}: comp_type {meta['comp_type']!r} is not one of {', '.join(COMPOSITION_TYPES)}"
         )
-    if meta["lattice"] not in LATTICES:
+    if meta["lattice"] not in DATASET_LATTICES:
         raise DatasetError(
-            f"{where}: lattice {meta['lattice']!r} is not one of {', '.join(LATTICES)}"
+            f"{where}: lattice {meta['lattice']!r} is not one of {', '.join(DATASET_LATTICES)}"
         )
     if meta["labeller"] not in DATASET_LABELLERS:
         raise DatasetError(

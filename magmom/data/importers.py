@@ -48,11 +48,10 @@ from pathlib import Path
 import numpy as np
 
 from magmom.elements import is_spin_polarised
-from magmom.layout import IMPORTED_LABELLER, LABELLERS
+from magmom.layout import COMPOSITION_TYPES, IMPORTED_LABELLER, LABELLERS
 from magmom.slab_geometry import in_plane_distances, in_plane_image_distances, slab_layers
 
 from .dataset import (
-    COMP_TYPES,
     DatasetError,
     LabelledSlab,
     keeping_previous,
@@ -294,7 +293,7 @@ def to_labelled_slab(raw: RawRecord, variant_rank: Counter) -> LabelledSlab:
     info = dict(raw.info or {})
     comp = str(info.get("composition_id") or composition_id_of(atoms.get_chemical_symbols()))
     comp_type = info.get("comp_type")
-    if comp_type not in COMP_TYPES:
+    if comp_type not in COMPOSITION_TYPES:
         comp_type = comp_type_of(comp)
     lattice = info.get("lattice")
     if lattice not in ("fcc", "bcc", "hcp"):

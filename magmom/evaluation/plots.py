@@ -27,7 +27,7 @@ from magmom.io import atomic_path  # noqa: E402
 from .metrics import regression_metrics  # noqa: E402
 
 MU_B = "μ$_\\mathrm{B}$"
-SURROGATE_NOTE = "labels: CHGNet surrogate labeller, not DFT"
+SURROGATE_LABELS_NOTE = "labels: CHGNet surrogate labeller, not DFT"
 DPI = 150
 
 
@@ -51,15 +51,15 @@ def count(n: int, noun: str) -> str:
 
 def split_subtitle(n_atoms: int, n_slabs: int, surrogate: bool) -> str:
     """Second title line of a report figure: the test atoms and slabs behind it (and, for
-    surrogate labels, :data:`SURROGATE_NOTE` on a third line)."""
+    surrogate labels, :data:`SURROGATE_LABELS_NOTE` on a third line)."""
     text = f"test split: {count(n_atoms, 'atom')} in {count(n_slabs, 'slab')}"
-    return text + (f"\n{SURROGATE_NOTE}" if surrogate else "")
+    return text + (f"\n{SURROGATE_LABELS_NOTE}" if surrogate else "")
 
 
 def _title(ax, headline: str, n_atoms: int, n_slabs: int, surrogate: bool) -> None:
     sub = f"n = {count(n_atoms, 'atom')} in {count(n_slabs, 'slab')}"
     if surrogate:
-        sub += f"\n{SURROGATE_NOTE}"
+        sub += f"\n{SURROGATE_LABELS_NOTE}"
     ax.set_title(sub, fontsize="small", fontweight="normal")
     ax.figure.suptitle(headline, fontweight="bold")
 

@@ -1,7 +1,7 @@
-"""Graphs of labelled slabs: neighbour lists, binary record layout, LMDB caches, PyG dataset.
+"""Graphs of labelled slabs: neighbour lists, binary record format, LMDB caches, PyG dataset.
 
 Modules: :mod:`~magmom.graphs.neighbours` (periodic neighbour lists with the per-atom cap),
-:mod:`~magmom.graphs.record_layout` (pickle-free binary records), :mod:`~magmom.graphs.builder`
+:mod:`~magmom.graphs.record_format` (pickle-free binary records), :mod:`~magmom.graphs.builder`
 (slab -> graph arrays, parallel cache build), :mod:`~magmom.graphs.cache` (LMDB writer/reader with
 header), :mod:`~magmom.graphs.element_stats` (per-element statistics and mean) and
 :mod:`~magmom.graphs.dataset` (``GraphCache`` and ``make_loader``; imports torch).
@@ -9,7 +9,7 @@ header), :mod:`~magmom.graphs.element_stats` (per-element statistics and mean) a
 
 from magmom.graphs.cache import SCHEMA_VERSION, CacheError, CacheReader, CacheWriter
 from magmom.graphs.element_stats import ElementStats
-from magmom.graphs.neighbours import Edges, neighbour_edges
+from magmom.graphs.neighbours import Edges, neighbor_edges
 from magmom.lazy import lazy_getattr
 
 # torch is imported only when the PyG view is asked for, so builders stay light
@@ -27,5 +27,5 @@ __all__ = [
     "GraphCache",
     "arrays_to_data",
     "make_loader",
-    "neighbour_edges",
+    "neighbor_edges",
 ]

@@ -38,11 +38,9 @@ from tqdm.auto import tqdm
 
 from magmom.graphs.cache import CacheWriter
 from magmom.graphs.cap_stats import AtomEdgeCounts
-from magmom.graphs.neighbours import neighbour_edges, resolve_rule
-from magmom.graphs.record_layout import encode
-from magmom.layout import NUM_Z
-
-TARGETS = ("abs", "signed")
+from magmom.graphs.neighbours import neighbor_edges, resolve_rule
+from magmom.graphs.record_format import encode
+from magmom.layout import NUM_Z, TARGETS
 
 
 class GraphBuildError(ValueError):
@@ -122,7 +120,7 @@ def graph_arrays_and_counts(
     if n == 0 or not (0 < numbers.min() and numbers.max() < NUM_Z):
         raise GraphBuildError(f"slab {slab.slab_id}: no atoms or atomic numbers outside 1..118")
     try:
-        edges = neighbour_edges(
+        edges = neighbor_edges(
             positions, cell, slab.pbc, cutoff, max_neighbors, engine=engine, rule=rule
         )
     except Exception as err:
@@ -219,35 +217,7 @@ def build_caches(
     """
     dataset = (meta or {}).get("dataset", "the dataset")
     rule, max_neighbors = resolve_rule(rule, max_neighbors)
-    members: dict[str, list[str]] = {split: [] for split in outputs}
-    for slab_id, split in split_of.items():
-        if split not in members:
-            raise GraphBuildError(f"split {split!r} of slab {slab_id!r} has no output path")
-        members[split].append(slab_id)
-    position = {}
-    for split, ids in members.items():
-        ids.sort()
-        position.update({slab_id: (split, k) for k, slab_id in enumerate(ids)})
-
-    def checked(stream):
-        seen = set()
-        for slab in stream:
-            if slab.slab_id in seen:
-                raise GraphBuildError(f"{dataset}: slab {slab.slab_id!r} occurs twice")
-            if slab.slab_id not in position:
-                raise GraphBuildError(
-                    f"slab {slab.slab_id!r} of {dataset} is not in the split file: the split is "
-                    f"older than the dataset; rerun the split rule"
-                )
-            seen.add(slab.slab_id)
-            yield slab
-        missing = sorted(set(position) - seen)
-        if missing:
-            raise GraphBuildError(
-                f"{len(missing)} slab(s) of the split file are not in {dataset} (first: "
-                f"{missing[0]!r}); rerun the split rule"
-            )
-
+    members, position = _split_positions(split_of, outputs)
     work = partial(
         _encoded_batch,
         cutoff=float(cutoff),
@@ -257,7 +227,7 @@ def build_caches(
         rule=rule,
     )
     # import the neighbour-list library (vesin imports torch: seconds) once, before forking
-    neighbour_edges(np.zeros((1, 3)), np.eye(3), np.zeros(3, bool), 1.0, engine=engine)
+    neighbor_edges(np.zeros((1, 3)), np.eye(3), np.zeros(3, bool), 1.0, engine=engine)
     pool = multiprocessing.get_context("fork").Pool(processes) if processes > 1 else None
     writers: dict[str, CacheWriter] = {}
     bar = tqdm(
@@ -267,38 +237,26 @@ def build_caches(
         mininterval=2.0,
         disable=not progress,
     )
+
+    def write(batch, results):
+        for slab, (record, z, y, counts) in zip(batch, results, strict=True):
+            split, index = position[slab.slab_id]
+            writers[split].add_record(record, z, y, index, counts)
+        bar.update(len(batch))
+
+    header = {
+        **(meta or {}),
+        "cutoff": float(cutoff),
+        "neighbor_rule": rule,
+        "max_neighbors": max_neighbors,
+        "target": target,
+    }
     try:
-        for split, path in outputs.items():
-            header = {
-                **(meta or {}),
-                "cutoff": float(cutoff),
-                "neighbor_rule": rule,
-                "max_neighbors": max_neighbors,
-                "target": target,
-                "split": split,
-                "slabs_sha256": slabs_sha256(members[split]),
-            }
-            writers[split] = CacheWriter(path, header)
-
-        def write(batch, results):
-            for slab, (record, z, y, counts) in zip(batch, results, strict=True):
-                split, index = position[slab.slab_id]
-                writers[split].add_record(record, z, y, index, counts)
-            bar.update(len(batch))
-
-        pending: deque = deque()
-        for batch in _batches(checked(slabs), batch_size):
-            if pool is None:
-                write(batch, work(batch))
-                continue
-            pending.append((batch, pool.apply_async(work, (batch,))))
-            # keep every worker busy, but bound the memory held by results in flight
-            while pending and (len(pending) > 4 * processes or pending[0][1].ready()):
-                done, result = pending.popleft()
-                write(done, result.get())
-        while pending:
-            done, result = pending.popleft()
-            write(done, result.get())
+        for split, path in outputs.items():  # (in the try: a failed open aborts the others)
+            split_header = {**header, "split": split, "slabs_sha256": slabs_sha256(members[split])}
+            writers[split] = CacheWriter(path, split_header)
+        batches = _batches(_checked(slabs, position, dataset), batch_size)
+        _run_batches(batches, work, write, pool, max_in_flight=4 * processes)
         for writer in writers.values():
             writer.close()
     except BaseException as err:
@@ -311,3 +269,60 @@ def build_caches(
             pool.terminate()
             pool.join()
     return {split: writer.count for split, writer in writers.items()}
+
+
+def _split_positions(
+    split_of: Mapping[str, str], outputs: Mapping[str, str | os.PathLike]
+) -> tuple[dict[str, list[str]], dict[str, tuple[str, int]]]:
+    """``({split: sorted slab ids}, {slab id: (split, index in its cache)})``."""
+    members: dict[str, list[str]] = {split: [] for split in outputs}
+    for slab_id, split in split_of.items():
+        if split not in members:
+            raise GraphBuildError(f"split {split!r} of slab {slab_id!r} has no output path")
+        members[split].append(slab_id)
+    position = {}
+    for split, ids in members.items():
+        ids.sort()
+        position.update({slab_id: (split, k) for k, slab_id in enumerate(ids)})
+    return members, position
+
+
+def _checked(stream: Iterable[SlabInput], position: Mapping[str, tuple], dataset: str):
+    """``stream`` as it comes, refusing duplicates and slabs outside the split; at its end, the
+    split's slabs it lacked."""
+    seen = set()
+    for slab in stream:
+        if slab.slab_id in seen:
+            raise GraphBuildError(f"{dataset}: slab {slab.slab_id!r} occurs twice")
+        if slab.slab_id not in position:
+            raise GraphBuildError(
+                f"slab {slab.slab_id!r} of {dataset} is not in the split file: the split is "
+                f"older than the dataset; rerun the split rule"
+            )
+        seen.add(slab.slab_id)
+        yield slab
+    missing = sorted(set(position) - seen)
+    if missing:
+        raise GraphBuildError(
+            f"{len(missing)} slab(s) of the split file are not in {dataset} (first: "
+            f"{missing[0]!r}); rerun the split rule"
+        )
+
+
+def _run_batches(batches: Iterable[list], work, write, pool, max_in_flight: int) -> None:
+    """``write(batch, work(batch))`` for every batch, in order: in this process without a
+    ``pool``, else with the work in the pool's processes, at most ``max_in_flight`` batches
+    pending (every worker busy, the memory held by results in flight bounded)."""
+    if pool is None:
+        for batch in batches:
+            write(batch, work(batch))
+        return
+    pending: deque = deque()
+    for batch in batches:
+        pending.append((batch, pool.apply_async(work, (batch,))))
+        while pending and (len(pending) > max_in_flight or pending[0][1].ready()):
+            done, result = pending.popleft()
+            write(done, result.get())
+    while pending:
+        done, result = pending.popleft()
+        write(done, result.get())

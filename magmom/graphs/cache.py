@@ -5,7 +5,7 @@ File format
 One LMDB environment in a single file (``subdir=False``), one unnamed database:
 
 * keys ``b"0000000000"``, ``b"0000000001"``, ... (ten decimal digits, so byte order = index
-  order): graph ``k`` of the cache, a :mod:`~magmom.graphs.record_layout` record of plain arrays;
+  order): graph ``k`` of the cache, a :mod:`~magmom.graphs.record_format` record of plain arrays;
 * key ``b"__header__"``: a record with the arrays ``meta`` (UTF-8 JSON, keys sorted: schema
   version, cutoff, neighbor_rule, max_neighbors, count, target, dataset/split hashes, what the
   neighbour rule did under ``"cap"``, ...), the per-element statistics of ``y``, ``stat_count``,
@@ -44,11 +44,11 @@ from pathlib import Path
 import lmdb
 import numpy as np
 
-from magmom.config import snakemake_command
+from magmom.errors import FileRemedyError
 from magmom.graphs.cap_stats import HEADER_ARRAY as CAP_HEADER_ARRAY
 from magmom.graphs.cap_stats import AtomEdgeCounts, CapStats
 from magmom.graphs.element_stats import ElementStats
-from magmom.graphs.record_layout import RecordError, decode, encode
+from magmom.graphs.record_format import RecordError, decode, encode
 from magmom.io import atomic_path
 
 SCHEMA_VERSION = 3
@@ -57,26 +57,31 @@ other versions. 2: shell-complete cap (an atom may keep more than ``max_neighbor
 summary in the header. 3: the header's ``neighbor_rule`` names the rule that chose the edges
 (:data:`magmom.layout.NEIGHBOR_RULES`; default ``radius``, no cap). It is a param of rule
 ``graph_cache`` (``rules/graphs.smk``): a bump makes the next run rebuild every cache. A new
-record layout (:mod:`magmom.graphs.record_layout`) is a new schema too."""
+record format (:mod:`magmom.graphs.record_format`) is a new schema too."""
 HEADER_KEY = b"__header__"
 _INITIAL_MAP_SIZE = 1 << 30
 _BATCH_BYTES = 64 << 20
 
 
-class CacheError(RuntimeError):
-    """A graph cache is missing, truncated, corrupted or built for other settings."""
+class CacheError(FileRemedyError):
+    """A graph cache is missing, truncated, corrupted or built for other settings.
+
+    ``path`` is the cache, ``remedy`` ``"build"`` (it does not exist), ``"rebuild"`` (delete it
+    and build it again) or None (the caller's settings, not the file, must change).
+    """
 
 
 def entry_key(index: int) -> bytes:
     return b"%010d" % index
 
 
-def _missing(path) -> str:
-    return f"graph cache {path} not found; build it with: {snakemake_command(str(path))}"
+def _missing(path) -> CacheError:
+    return CacheError(f"graph cache {path} not found; build it", path, "build")
 
 
-def _rebuild_hint(path) -> str:
-    return f"delete it and rebuild it ({snakemake_command(str(path))})"
+def _rebuild(message: str, path) -> CacheError:
+    """``message`` (naming the cache) and the remedy: delete the file and build it again."""
+    return CacheError(f"{message}; delete it and rebuild it", path, "rebuild")
 
 
 class CacheWriter:
@@ -235,7 +240,7 @@ def _matches(expected, actual) -> bool:
 def _open_checked(path: Path):
     """Open ``path`` read-only after checking that it is a complete LMDB file."""
     if not path.is_file():
-        raise CacheError(_missing(path))
+        raise _missing(path)
     size = path.stat().st_size
     try:
         env = lmdb.open(
@@ -248,16 +253,18 @@ def _open_checked(path: Path):
             meminit=False,
         )
     except lmdb.Error as err:
-        raise CacheError(
+        raise _rebuild(
             f"graph cache {path} ({size} bytes) is not a valid LMDB file ({err}): truncated or "
-            f"corrupted; {_rebuild_hint(path)}"
+            "corrupted",
+            path,
         ) from err
     needed = (env.info()["last_pgno"] + 1) * env.stat()["psize"]
     if size < needed:
         env.close()
-        raise CacheError(
+        raise _rebuild(
             f"graph cache {path} is truncated: {size} bytes on disk, its last committed page ends "
-            f"at byte {needed}; {_rebuild_hint(path)}"
+            f"at byte {needed}",
+            path,
         )
     return env
 
@@ -280,7 +287,7 @@ def _shared_env(path: Path):
     try:
         st = path.stat()
     except OSError as err:
-        raise CacheError(_missing(path)) from err
+        raise _missing(path) from err
     key, version = (st.st_dev, st.st_ino), (st.st_size, st.st_mtime_ns)
     known = _HANDLES.get(key)
     if known is not None and known[0] == version:
@@ -309,13 +316,15 @@ class CacheReader:
                 raw = txn.get(HEADER_KEY)
                 entries = txn.stat()["entries"]
         except lmdb.Error as err:
-            raise CacheError(
-                f"graph cache {self.path}: unreadable ({err}); {_rebuild_hint(self.path)}"
+            raise _rebuild(
+                f"graph cache {self.path}: unreadable ({err})",
+                self.path,
             ) from err
         if raw is None:
-            raise CacheError(
+            raise _rebuild(
                 f"graph cache {self.path} has no header record: not a magmom graph cache or an "
-                f"interrupted build; {_rebuild_hint(self.path)}"
+                "interrupted build",
+                self.path,
             )
         try:
             arrays = decode(raw)
@@ -327,18 +336,21 @@ class CacheReader:
             if version == SCHEMA_VERSION:
                 self.cap_stats = CapStats.from_header(self.header["cap"], arrays[CAP_HEADER_ARRAY])
         except (RecordError, KeyError, ValueError, TypeError) as err:
-            raise CacheError(
-                f"graph cache {self.path}: corrupted header ({err}); {_rebuild_hint(self.path)}"
+            raise _rebuild(
+                f"graph cache {self.path}: corrupted header ({err})",
+                self.path,
             ) from err
         if version != SCHEMA_VERSION:
-            raise CacheError(
+            raise _rebuild(
                 f"graph cache {self.path} has schema version {version}, this code reads version "
-                f"{SCHEMA_VERSION}; {_rebuild_hint(self.path)}"
+                f"{SCHEMA_VERSION}",
+                self.path,
             )
         if entries != self.header["count"] + 1:
-            raise CacheError(
+            raise _rebuild(
                 f"graph cache {self.path}: header says {self.header['count']} graphs but the file "
-                f"holds {entries - 1}; {_rebuild_hint(self.path)}"
+                f"holds {entries - 1}",
+                self.path,
             )
         for key, value in expect.items():
             if key not in self.header:
@@ -364,8 +376,9 @@ class CacheReader:
         with self._environment().begin() as txn:
             value = txn.get(entry_key(index))
         if value is None:
-            raise CacheError(
-                f"graph cache {self.path}: graph {index} is missing; {_rebuild_hint(self.path)}"
+            raise _rebuild(
+                f"graph cache {self.path}: graph {index} is missing",
+                self.path,
             )
         return value
 
@@ -374,9 +387,9 @@ class CacheReader:
         try:
             return decode(bytearray(self.raw(index)))
         except RecordError as err:
-            raise CacheError(
-                f"graph cache {self.path}: graph {index} is corrupted ({err}); "
-                f"{_rebuild_hint(self.path)}"
+            raise _rebuild(
+                f"graph cache {self.path}: graph {index} is corrupted ({err})",
+                self.path,
             ) from err
 
     def raw_items(self):

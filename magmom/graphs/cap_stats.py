@@ -12,17 +12,14 @@ farthest kept neighbour. :class:`CapStats` accumulates
 
 A cache writer keeps one per cache file and stores it in the header (:meth:`header_meta` in the
 JSON metadata under ``"cap"``, the histogram as the header array ``cap_reach_hist``), so
-:func:`cap_summary` reports a whole cutoff (train + val + test) from the headers alone, without
-reading a single graph; :func:`cap_summaries_by_cutoff` does so per cutoff and
-:func:`cap_markdown` writes the report's table. Caches written without the per-atom counts
+:mod:`magmom.graphs.cap_report` reports a whole cutoff (train + val + test) from the headers
+alone, without reading a single graph. Caches written without the per-atom counts
 within the cutoff (e.g. by :meth:`~magmom.graphs.cache.CacheWriter.add` from bare arrays) report
 ``capped_atoms`` as unknown (``None``), never as zero.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -151,64 +148,3 @@ class CapStats:
         stats.capped_atoms = None if capped is None else int(capped)
         stats.reach_hist = np.asarray(reach_hist, dtype=np.int64).copy()
         return stats
-
-
-def cap_summary(paths: Iterable[str | os.PathLike]) -> CapStats:
-    """The cap summary of several caches (e.g. train/val/test of one cutoff), from their headers."""
-    return _summaries(paths, by_cutoff=False)[None]
-
-
-def cap_summaries_by_cutoff(paths: Iterable[str | os.PathLike]) -> dict[float, CapStats]:
-    """``{cutoff: summary}`` of caches of any cutoffs (grouped by their headers' ``cutoff``)."""
-    return dict(sorted(_summaries(paths, by_cutoff=True).items()))
-
-
-def _summaries(paths, by_cutoff: bool) -> dict:
-    from magmom.graphs.cache import CacheReader
-
-    out: dict = {} if by_cutoff else {None: CapStats()}
-    for path in paths:
-        reader = CacheReader(path)
-        key = float(reader.header["cutoff"]) if by_cutoff else None
-        out.setdefault(key, CapStats()).merge(reader.cap_stats)
-    return out
-
-
-def rule_phrase(rule: str, max_neighbors: int | None) -> str:
-    """What each atom keeps under ``rule`` (:mod:`magmom.graphs.neighbours`), for reports."""
-    if rule == "radius":
-        return "every neighbour within the cutoff (no cap)"
-    if rule == "shell_complete":
-        return f"its {max_neighbors} nearest neighbours plus the rest of the last one's shell"
-    return f"the {max_neighbors}·N shortest edges of its slab's graph (N atoms)"
-
-
-def cap_markdown(by_cutoff: Mapping[float, CapStats], rule: str, max_neighbors: int | None) -> str:
-    """A Markdown paragraph and table: per cutoff, the nominal radius next to the effective one
-    (median and largest farthest-kept-neighbour distance), edges per atom and capped atoms."""
-    if not by_cutoff:
-        return ""
-
-    def fmt(value, spec: str, unit: str = "") -> str:
-        return "–" if value is None else format(value, spec) + unit
-
-    rows = [
-        f"| {cutoff:g} Å | {fmt(s.reach_median, '.2f', ' Å')} | {fmt(s.reach_max, '.2f', ' Å')} | "
-        f"{fmt(s.edges_per_atom_mean, '.1f')} | {s.edges_per_atom_max} | "
-        f"{fmt(s.capped_fraction, '.1%')} | {s.atoms:,} |"
-        for cutoff, s in by_cutoff.items()
-    ]
-    return "\n".join(
-        [
-            f"*Nominal and effective radius* (graph caches, all splits; neighbour rule `{rule}`): "
-            f"each atom keeps {rule_phrase(rule, max_neighbors)}. The effective radius is the "
-            "distance of the farthest neighbour whose message an atom receives (median over atoms, "
-            "and the largest); where a cap binds it falls short of the cutoff, and the sweep then "
-            "measures the cap, not the radius.",
-            "",
-            "| cutoff (nominal) | effective radius, median | effective radius, max "
-            "| edges per atom | max | capped atoms | atoms |",
-            "|---|---|---|---|---|---|---|",
-            *rows,
-        ]
-    )

@@ -244,7 +244,7 @@ def resolve_rule(rule: str | None, max_neighbors: int | None) -> tuple[str, int 
     return rule, int(max_neighbors)
 
 
-def neighbour_edges(
+def neighbor_edges(
     positions,
     cell,
     pbc,

@@ -133,11 +133,46 @@ class DenseInteractionPPBlock(InteractionPPBlock):
 
 
 class PeriodicDimeNetPlusPlus(torch.nn.Module):
-    """DimeNet++ on a cached periodic graph; ``forward(batch)`` returns ``(num_nodes,)``.
+    r"""DimeNet++ on a cached periodic graph; ``forward(batch)`` returns ``(num_nodes,)``.
 
     Reads ``batch.z``, ``batch.edge_index`` (row 0 = source ``j``, row 1 = target ``i``),
     ``batch.edge_vec`` and, when present, ``batch.cell_offset``. Atomic numbers up to 94 (PyG's
     embedding table has 95 rows).
+
+    Args:
+        hidden_channels (int, optional): Size of the edge messages :math:`m_{ji}` and of the atom
+            embeddings. (default: :obj:`128`)
+        num_blocks (int, optional): Number of interaction blocks; there is one output block more
+            (the embedding's). (default: :obj:`3`)
+        int_emb_size (int, optional): Size of the message after the down projection
+            :math:`W_{\mathrm{down}}`, where the triplet sum runs. (default: :obj:`64`)
+        basis_emb_size (int, optional): Size of the radial and spherical basis embeddings
+            inside an interaction block. (default: :obj:`8`)
+        out_emb_channels (int, optional): Width of the output blocks' MLP after their up
+            projection. (default: :obj:`128`)
+        num_spherical (int, optional): Number of spherical harmonics :math:`l` of the angular
+            basis :math:`Y_l(\alpha)`. (default: :obj:`7`)
+        num_radial (int, optional): Number of radial basis functions :math:`n`, for
+            :math:`e_{\mathrm{RBF}}` and :math:`R_{ln}`. (default: :obj:`6`)
+        cutoff (float, optional): Cutoff distance in Å of the bases' envelope; the graph's own
+            cutoff, which chose the edges. (default: :obj:`5.0`)
+        envelope_exponent (int, optional): Exponent :math:`p` of the smooth envelope that takes
+            the bases to zero at the cutoff. (default: :obj:`5`)
+        num_before_skip (int, optional): Residual layers of an interaction block before its skip
+            connection. (default: :obj:`1`)
+        num_after_skip (int, optional): Residual layers after the skip connection.
+            (default: :obj:`2`)
+        num_output_layers (int, optional): Hidden layers of each output block's MLP.
+            (default: :obj:`2`)
+        out_channels (int, optional): Outputs per atom; the moment models use :obj:`1` (the
+            result is squeezed to ``(num_nodes,)``, else ``(num_nodes, out_channels)``).
+            (default: :obj:`1`)
+        act (str or Callable, optional): The activation function; ``"swish"`` and ``"silu"``
+            both mean :math:`x\,\sigma(x)` (computed by ``F.silu``), other names go through
+            PyG's ``activation_resolver``. (default: :obj:`"swish"`)
+        output_initializer (str, optional): Initialisation of the output blocks' last layer:
+            ``"zeros"`` (every model starts at a zero prediction) or ``"glorot_orthogonal"``.
+            (default: :obj:`"zeros"`)
     """
 
     def __init__(

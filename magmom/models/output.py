@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 
 NONNEGATIVE_TARGETS = frozenset({"abs"})
-"""Targets that cannot be negative (:data:`magmom.graphs.builder.TARGETS`)."""
+"""Targets that cannot be negative (:data:`magmom.layout.TARGETS`)."""
 
 
 def to_target(raw: torch.Tensor, target: str) -> torch.Tensor:

@@ -66,6 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from magmom.predict.files import predict_files, structure_outputs
     from magmom.predict.predictor import MomentPredictor
+    from magmom.suggestions import suggestion
     from magmom.training.checkpoint import CheckpointError
 
     if args.threads:
@@ -78,7 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.model, device=args.device, batch_size=args.batch_size, results_dir=args.results_dir
         )
     except (FileNotFoundError, CheckpointError, ValueError, RuntimeError) as err:
-        log.error("%s", err)
+        hint = suggestion(err)
+        log.error("%s", f"{err}\n{hint}" if hint else err)
         return 2
     log.info(
         "model %s (%s): cutoff %g Å, neighbour rule %s (cap %s), target %s, device %s",

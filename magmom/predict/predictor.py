@@ -72,7 +72,7 @@ def how_to_train(model_id: str) -> str:
     from magmom.layout import ARCHITECTURES, Layout, gnn_model_ids, parse_model_id
     from magmom.training.cli import load_config
 
-    if parse_model_id(model_id).name not in ARCHITECTURES:
+    if parse_model_id(model_id).architecture not in ARCHITECTURES:
         return (
             f"{model_id!r} is not a GNN id ({{architecture}}-r{{cutoff}}[-res]; architectures: "
             f"{', '.join(ARCHITECTURES)}): the baselines (element-mean, linear, xgboost, "

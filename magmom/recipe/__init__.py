@@ -9,7 +9,8 @@ module              concept
 ``compositions``    generator: random-alloy compositions, size filter, lattice vote, ids
 ``ordered``         generator: dilute / binary-prototype / Heusler rows; their decorations
 ``lattice_table``   the EOS lattice-constant + initial-moment table, loader and fallback
-``manifest``        slab ids, the manifest rows, the per-type subset of presets
+``slab_spec``       one manifest row (``SlabSpec``), slab ids, sizes, atom counts, canonical order
+``manifest``        the recipe's slabs from either source, the per-type subset of presets, the CSV
 ``slabs``           slab geometry (``build_slab``) and the initial-structure ASE db
 ``index``           ``slab_index``: the cached slab-id list used at Snakefile parse time
 ``stage``           the work of rule ``slab_recipe`` (manifest CSV + initial-structure db)

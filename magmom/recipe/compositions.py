@@ -44,15 +44,15 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from magmom.elements import NATURAL_LATTICE, covalent_radius_pm
-from magmom.layout import LATTICES
+from magmom.layout import (  # noqa: F401  (ORDERED_TYPES, COMPOSITION_TYPES: the recipe's names)
+    COMPOSITION_TYPES,
+    LATTICES,
+    ORDERED_TYPES,
+    RANDOM_ALLOY_TYPES,
+)
 
 from .seeds import bottom_k, stable_random
 
-RANDOM_ALLOY_TYPES: tuple[str, ...] = (
-    "pure", "binary", "ternary", "quaternary", "quinary", "senary",
-)  # fmt: skip
-ORDERED_TYPES: tuple[str, ...] = ("dilute_1", "dilute_2", "binary_proto", "ternary_proto")
-COMPOSITION_TYPES: tuple[str, ...] = RANDOM_ALLOY_TYPES + ORDERED_TYPES
 N_COMPONENTS: dict[str, int] = {t: k for k, t in enumerate(RANDOM_ALLOY_TYPES, start=1)}
 SAMPLED_TYPES: tuple[str, ...] = ("ternary", "quaternary", "quinary", "senary")
 

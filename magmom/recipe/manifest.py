@@ -30,96 +30,26 @@ only on its own id and the set of ids of its type, never on row order or on othe
 from __future__ import annotations
 
 import io
-import math
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
 from magmom.io import write_bytes
 
-from .compositions import COMPOSITION_TYPES, random_alloy_compositions
-from .ordered import OrderedStructure, ordered_structures
+from .compositions import random_alloy_compositions
+from .ordered import ordered_structures
 from .seeds import stable_hash
-
-MANIFEST_COLUMNS = (
-    "slab_id", "composition_id", "type", "lattice", "placement", "variant", "n_atoms",
-    "size", "elements", "counts",
-)  # fmt: skip
-_TYPE_RANK = {t: i for i, t in enumerate(COMPOSITION_TYPES)}
-
-
-class SlabSpec(NamedTuple):
-    """One manifest row."""
-
-    slab_id: str
-    composition_id: str
-    type: str
-    lattice: str
-    placement: str
-    variant: int
-    n_atoms: int
-    size: str
-    elements: str
-    counts: str
-
-
-def make_slab_id(composition_id: str, lattice: str, placement: str, variant: int) -> str:
-    return f"{composition_id}-{lattice}-{placement}-v{variant}"
-
-
-def apportion(fractions: Sequence[float], n: int) -> tuple[int, ...]:
-    """Integer atom counts summing to ``n``, each >= 1, closest to ``fractions · n``.
-
-    Largest-remainder rounding (ties to the earlier element); exact whenever ``fractions · n``
-    are integers (the full recipe: multiples of 1/64 on 64 sites).
-    """
-    k = len(fractions)
-    if n < k:
-        raise ValueError(f"{k} elements do not fit in a slab of {n} atoms")
-    raw = [float(x) * n for x in fractions]
-    counts = [max(1, math.floor(r + 1e-9)) for r in raw]
-    while sum(counts) < n:
-        i = max(range(k), key=lambda j: (raw[j] - counts[j], -j))
-        counts[i] += 1
-    while sum(counts) > n:
-        i = min((j for j in range(k) if counts[j] > 1), key=lambda j: (raw[j] - counts[j], j))
-        counts[i] -= 1
-    return tuple(counts)
-
-
-def size_label(spec: Sequence[int]) -> tuple[str, int]:
-    nx, ny, nz = (int(s) for s in spec)
-    return f"{nx}x{ny}x{nz}", nx * ny * nz
-
-
-def parse_size(size: str) -> tuple[int, int, int]:
-    nx, ny, nz = (int(s) for s in size.split("x"))
-    return nx, ny, nz
-
-
-def ordered_spec(s: OrderedStructure, size: str) -> SlabSpec:
-    from .compositions import composition_id
-
-    n = sum(s.counts)
-    comp = composition_id(s.elements, [c / n for c in s.counts])
-    return SlabSpec(
-        make_slab_id(comp, s.lattice, s.placement, 0), comp, s.comp_type, s.lattice, s.placement,
-        0, n, size, " ".join(s.elements), " ".join(map(str, s.counts)),
-    )  # fmt: skip
-
-
-def random_alloy_spec(
-    comp_id: str, comp_type: str, lattice: str, variant: int, size: str, n_atoms: int,
-    elements: Sequence[str], fractions: Sequence[float],
-) -> SlabSpec:  # fmt: skip
-    """The manifest row of one random-alloy slab (``pure`` or ``random`` placement)."""
-    placement = "pure" if comp_type == "pure" else "random"
-    counts = " ".join(map(str, apportion(fractions, n_atoms)))
-    return SlabSpec(
-        make_slab_id(comp_id, lattice, placement, variant), comp_id, comp_type, lattice,
-        placement, variant, n_atoms, size, " ".join(elements), counts,
-    )  # fmt: skip
+from .slab_spec import (
+    MANIFEST_COLUMNS,
+    TYPE_RANK,
+    SlabSpec,
+    canonical_order,
+    ordered_spec,
+    random_alloy_spec,
+    size_label,
+)
+from .slab_spec import parse_size as parse_size  # re-export: magmom.dft.cost_model reads it here
+from .study_tables import study_table_slabs
 
 
 def generated_slabs(recipe: Mapping) -> list[SlabSpec]:
@@ -149,16 +79,6 @@ def generated_slabs(recipe: Mapping) -> list[SlabSpec]:
     return canonical_order(specs)
 
 
-def canonical_order(specs: list[SlabSpec]) -> list[SlabSpec]:
-    """``specs`` sorted by (type, slab id); a duplicate slab id is an error."""
-    specs.sort(key=lambda s: (_TYPE_RANK[s.type], s.slab_id))
-    ids = [s.slab_id for s in specs]
-    if len(set(ids)) != len(ids):
-        dup = sorted(i for i, c in Counter(ids).items() if c > 1)
-        raise RuntimeError(f"duplicate slab ids: {dup[:5]}")
-    return specs
-
-
 def enumerate_slabs(recipe: Mapping) -> list[SlabSpec]:
     """Every slab of the recipe (before ``max_slabs_per_type``), in a canonical order.
 
@@ -168,8 +88,6 @@ def enumerate_slabs(recipe: Mapping) -> list[SlabSpec]:
     """
     source = recipe.get("source", "generator")
     if source == "study_tables":
-        from .study_tables import study_table_slabs
-
         return study_table_slabs(recipe)
     if source != "generator":
         raise ValueError(f"recipe.source: {source!r}; allowed: study_tables, generator")
@@ -183,7 +101,7 @@ def select_subset(specs: Iterable[SlabSpec], max_per_type: int | None, seed: int
         return specs
     by_type: dict[str, list[SlabSpec]] = {}
     for s in specs:
-        by_type.setdefault(s.type, []).append(s)
+        by_type.setdefault(s.comp_type, []).append(s)
     keep = set()
     for members in by_type.values():
         ranked = sorted(members, key=lambda s: (stable_hash(seed, "subset", s.slab_id), s.slab_id))
@@ -199,7 +117,8 @@ def recipe_slabs(recipe: Mapping) -> list[SlabSpec]:
 def manifest_frame(specs: Iterable[SlabSpec]):
     import pandas as pd
 
-    return pd.DataFrame.from_records(list(specs), columns=list(MANIFEST_COLUMNS))
+    # plain tuples: the columns are named by position (SlabSpec.comp_type is column ``type``)
+    return pd.DataFrame.from_records([tuple(s) for s in specs], columns=list(MANIFEST_COLUMNS))
 
 
 def manifest_bytes(specs: Iterable[SlabSpec]) -> bytes:
@@ -229,7 +148,7 @@ def read_manifest(path: str | Path):
 class RecipeRow(NamedTuple):
     """One row of a composition table: a (composition, lattice, placement) and its slab shape."""
 
-    type: str
+    comp_type: str
     composition_id: str
     lattice: str
     placement: str
@@ -242,7 +161,7 @@ def recipe_rows(specs: Iterable[SlabSpec]) -> dict[RecipeRow, int]:
     """The table rows behind ``specs`` and the number of variants of each, in first-seen order."""
     rows: dict[RecipeRow, int] = {}
     for s in specs:
-        key = RecipeRow(s.type, s.composition_id, s.lattice, s.placement, s.size, s.elements,
+        key = RecipeRow(s.comp_type, s.composition_id, s.lattice, s.placement, s.size, s.elements,
                         s.counts)  # fmt: skip
         rows[key] = rows.get(key, 0) + 1
     return rows
@@ -252,11 +171,11 @@ def type_summary(specs: Iterable[SlabSpec]) -> dict[str, dict[str, int]]:
     """Per type: distinct compositions, (composition, lattice) rows and slabs."""
     out: dict[str, dict[str, set | int]] = {}
     for s in specs:
-        d = out.setdefault(s.type, {"compositions": set(), "rows": set(), "slabs": 0})
+        d = out.setdefault(s.comp_type, {"compositions": set(), "rows": set(), "slabs": 0})
         d["compositions"].add(s.composition_id)
         d["rows"].add((s.composition_id, s.lattice, s.placement))
         d["slabs"] += 1
     return {
         t: {"compositions": len(d["compositions"]), "rows": len(d["rows"]), "slabs": d["slabs"]}
-        for t, d in sorted(out.items(), key=lambda kv: _TYPE_RANK[kv[0]])
+        for t, d in sorted(out.items(), key=lambda kv: TYPE_RANK[kv[0]])
     }

@@ -35,7 +35,6 @@ from magmom.elements import is_spin_polarised
 from magmom.slab_geometry import bottom_layers
 
 from .lattice_table import lattice_entry
-from .manifest import parse_size
 from .ordered import (
     BINARY_PROTOTYPES,
     TERNARY_PROTOTYPES,
@@ -44,6 +43,7 @@ from .ordered import (
     decorate_ordered,
 )
 from .seeds import stable_rng
+from .slab_spec import parse_size
 
 log = logging.getLogger(__name__)
 

@@ -7,14 +7,15 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from magmom.io import write_bytes
+from magmom.layout import ORDERED_TYPES
 
 from .lattice_table import check_c_over_a_rule, complete_lattice_table, load_lattice_table
-from .manifest import SlabSpec, manifest_bytes, recipe_slabs, type_summary
+from .manifest import SlabSpec, enumerate_slabs, manifest_bytes, recipe_slabs, type_summary
 from .slabs import write_initial_slabs
 
 log = logging.getLogger(__name__)
 
-TARGETS = {"random_alloy_rows": 6749, "ordered_rows": 5615}
+STUDY_ROW_COUNTS = {"random_alloy_rows": 6749, "ordered_rows": 5615}
 """Row counts of the study's published composition lists (for the log)."""
 
 
@@ -30,13 +31,14 @@ def log_summary(specs: list[SlabSpec], enumerated: int) -> None:
             "%-14s %5d compositions %5d rows %6d slabs",
             comp_type, d["compositions"], d["rows"], d["slabs"],
         )  # fmt: skip
-    ordered = {"dilute_1", "dilute_2", "binary_proto", "ternary_proto"}
+    ordered = set(ORDERED_TYPES)
     rows_random = sum(d["rows"] for t, d in summary.items() if t not in ordered)
     rows_ordered = sum(d["rows"] for t, d in summary.items() if t in ordered)
     log.info(
         "random-alloy rows %d (study's tables %d), ordered rows %d (study's tables %d); "
         "%d slabs kept of %d",
-        rows_random, TARGETS["random_alloy_rows"], rows_ordered, TARGETS["ordered_rows"],
+        rows_random, STUDY_ROW_COUNTS["random_alloy_rows"],
+        rows_ordered, STUDY_ROW_COUNTS["ordered_rows"],
         len(specs), enumerated,
     )  # fmt: skip
 
@@ -64,8 +66,6 @@ def run_slab_recipe(
         raise ValueError(
             "the recipe enumerates no slab: check recipe.elements and recipe.max_slabs_per_type"
         )
-    from .manifest import enumerate_slabs
-
     log_summary(specs, len(enumerate_slabs(recipe)))
     table = load_lattice_table(lattice_table_path)
     need = required_lattice_entries(specs)
@@ -81,7 +81,7 @@ def run_slab_recipe(
     check_c_over_a_rule(table, recipe["hcp_c_over_a"], str(lattice_table_path))
     data = manifest_bytes(specs)
     n = write_initial_slabs(
-        [s._asdict() for s in specs],
+        [s.manifest_row() for s in specs],
         recipe,
         table,
         slabs_path,

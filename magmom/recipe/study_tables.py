@@ -10,7 +10,7 @@ The two files keep the study's layout (``data/study-recipe/``, see its README fo
     ``type`` is dilute_1, dilute_2, binary_proto or ternary_proto.
 
 Each row becomes ``n_variants`` slabs with the same ids the generator gives the same row
-(:func:`magmom.recipe.manifest.make_slab_id`), so the two sources are interchangeable row for row.
+(:func:`magmom.recipe.slab_spec.make_slab_id`), so the two sources are interchangeable row for row.
 Random-alloy rows take their slab size from ``recipe.random_alloys.size`` (the table has none);
 ordered rows carry theirs (``nx ny nz``). Role order of the elements is read from the fractions:
 dilute host = the majority element; binary prototypes A, B alphabetical (``a3b``: A holds 3/4);
@@ -38,20 +38,20 @@ from pathlib import Path
 from magmom.layout import ELEMENTS, LATTICES
 
 from .compositions import N_COMPONENTS, RANDOM_ALLOY_TYPES, composition_id
-from .manifest import (
-    SlabSpec,
-    canonical_order,
-    make_slab_id,
-    ordered_spec,
-    random_alloy_spec,
-    size_label,
-)
 from .ordered import (
     BINARY_PROTOTYPES,
     DILUTE_PLACEMENTS,
     TERNARY_PROTO_LATTICE,
     TERNARY_PROTOTYPES,
     OrderedStructure,
+)
+from .slab_spec import (
+    SlabSpec,
+    canonical_order,
+    make_slab_id,
+    ordered_spec,
+    random_alloy_spec,
+    size_label,
 )
 from .table_files import RecipeTableError, table_paths
 
@@ -80,7 +80,7 @@ class TableRow:
     path: str
     line: int
     index: int
-    type: str
+    comp_type: str  # the table's column ``type``
     lattice: str
     placement: str
     size: tuple[int, int, int] | None
@@ -153,11 +153,14 @@ def _role_problem(row: TableRow, n_atoms: int) -> tuple[str, str] | None:
         shown = ", ".join(f"{e} {c:.3f}" for e, c in zip(row.elements, counts, strict=True))
         return "nx/ny/nz", f"fractions give non-integer atom counts on {n_atoms} atoms ({shown})"
     counts = sorted(round(c) for c in counts)
-    if row.type in DILUTE_PLACEMENTS:
-        k = 1 if row.type == "dilute_1" else 2
+    if row.comp_type in DILUTE_PLACEMENTS:
+        k = 1 if row.comp_type == "dilute_1" else 2
         if counts[0] != k:
-            return "placement", f"{row.type} needs {k} solute atom(s), the fractions give {counts}"
-    elif row.type == "binary_proto":
+            return (
+                "placement",
+                f"{row.comp_type} needs {k} solute atom(s), the fractions give {counts}",
+            )
+    elif row.comp_type == "binary_proto":
         first = round(row.fractions[0] * n_atoms)
         want = {"a3b": 3 * n_atoms / 4, "ab3": n_atoms / 4}.get(row.placement.rsplit("_", 1)[1])
         want = n_atoms / 2 if want is None else want
@@ -167,7 +170,7 @@ def _role_problem(row: TableRow, n_atoms: int) -> tuple[str, str] | None:
                 f"{row.placement} needs {want:g} of {n_atoms} atoms of {row.elements[0]} "
                 f"(alphabetically first), the fractions give {first}",
             )
-    elif row.type == "ternary_proto" and counts != [n_atoms // 4, n_atoms // 4, n_atoms // 2]:
+    elif row.comp_type == "ternary_proto" and counts != [n_atoms // 4, n_atoms // 4, n_atoms // 2]:
         return "placement", f"X2YZ needs 1/2, 1/4, 1/4 of {n_atoms} atoms, got {counts}"
     return None
 
@@ -291,7 +294,7 @@ def read_table(path: str | Path, key: str) -> list[TableRow]:
             row = parser.parse(line, fields)
             if row is None:
                 continue
-            ident = (row.type, row.lattice, row.placement, row.size, row.elements,
+            ident = (row.comp_type, row.lattice, row.placement, row.size, row.elements,
                      tuple(round(x, 5) for x in row.fractions))  # fmt: skip
             if ident in seen:
                 problems.add(line, str(row.index), None, f"repeats the row on line {seen[ident]}")
@@ -305,15 +308,15 @@ def read_table(path: str | Path, key: str) -> list[TableRow]:
 def ordered_roles(row: TableRow, n_atoms: int) -> OrderedStructure:
     """The row as an :class:`OrderedStructure`, elements in role order (host first, X first)."""
     counts = {e: round(x * n_atoms) for e, x in zip(row.elements, row.fractions, strict=True)}
-    if row.type in DILUTE_PLACEMENTS:
+    if row.comp_type in DILUTE_PLACEMENTS:
         roles = tuple(sorted(row.elements, key=lambda e: (-counts[e], e)))
-    elif row.type == "ternary_proto":
+    elif row.comp_type == "ternary_proto":
         x = max(row.elements, key=lambda e: (counts[e], e))
         roles = (x, *sorted(e for e in row.elements if e != x))
     else:
         roles = row.elements
     return OrderedStructure(
-        row.type, row.placement, row.lattice, roles, tuple(counts[e] for e in roles)
+        row.comp_type, row.placement, row.lattice, roles, tuple(counts[e] for e in roles)
     )
 
 
@@ -345,7 +348,7 @@ def study_table_slabs(recipe: Mapping) -> list[SlabSpec]:
         comp_id = composition_id(row.elements, row.fractions)
         for v in range(row.variants):
             spec = random_alloy_spec(
-                comp_id, row.type, row.lattice, v, ra_size, ra_n, row.elements, row.fractions
+                comp_id, row.comp_type, row.lattice, v, ra_size, ra_n, row.elements, row.fractions
             )
             add(spec, row)
     for row in rows["ordered"]:

@@ -5,6 +5,7 @@ trains one model into ``<results_dir>/models/cgconv-r4/``; see :mod:`magmom.trai
 """
 
 from magmom.training.checkpoint import load_checkpoint, load_model, save_checkpoint
+from magmom.training.loader import graph_loader
 from magmom.training.predict import predict, predict_checkpoint
 from magmom.training.trainer import (
     ModelSpec,
@@ -12,7 +13,7 @@ from magmom.training.trainer import (
     TrainingError,
     TrainingResult,
     TrainingSettings,
-    graph_loader,
+    train_from_config,
     train_model,
 )
 
@@ -28,5 +29,6 @@ __all__ = [
     "predict",
     "predict_checkpoint",
     "save_checkpoint",
+    "train_from_config",
     "train_model",
 ]

@@ -44,36 +44,21 @@ from typing import Any
 import numpy as np
 import torch
 
+from magmom.errors import FileRemedyError
 from magmom.graphs.neighbours import resolve_rule
 from magmom.io import atomic_path
+from magmom.layout import BEST, HISTORY, LAST  # noqa: F401  (the checkpoint's file names)
 
 FORMAT = "magmom-checkpoint"
 FORMAT_VERSION = 2
 
-BEST = "best.pt"
-LAST = "last.pt"
-HISTORY = "history.csv"
 
+class CheckpointError(FileRemedyError):
+    """A checkpoint file is missing, unreadable or not a magmom checkpoint.
 
-class CheckpointError(RuntimeError):
-    """A checkpoint file is missing, unreadable or not a magmom checkpoint."""
-
-
-def retrain_hint(path: str | os.PathLike) -> str:
-    """How to retrain the model of checkpoint ``path`` from scratch (a fresh run sets the old
-    state aside; deleting best.pt alone would let the job resume its last.pt)."""
-    from magmom.config import CONFIG_ARGS_ENV, config_files_for, snakemake_command
-
-    best = Path(path).parent / BEST
-    outside = "`python -m magmom.training ... --fresh`"
-    if CONFIG_ARGS_ENV not in os.environ and config_files_for(best) is None:
-        # a checkpoint copied out of a results tree: no rule builds that path
-        return f"retrain it from scratch with {outside} ({best} is in no results tree)"
-    command = snakemake_command(str(best), "--forcerun train", "--config 'training={fresh: true}'")
-    return (
-        f"retrain it from scratch with `{command}` (the earlier state is set aside, not "
-        f"deleted), or with {outside} outside the workflow"
-    )
+    ``path`` is the file; ``remedy`` is ``"retrain"`` when training the model again from scratch
+    fixes it (:func:`magmom.suggestions.retrain_hint` words how), else None.
+    """
 
 
 def to_cpu(obj: Any) -> Any:
@@ -110,7 +95,9 @@ def load_checkpoint(
     except Exception as exc:  # corrupt file, foreign pickle, truncated copy
         raise CheckpointError(
             f"checkpoint {path} cannot be read with torch.load(weights_only=True): {exc}; "
-            + retrain_hint(path)
+            "retrain the model",
+            path,
+            "retrain",
         ) from exc
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a magmom checkpoint (no format={FORMAT!r} key)")
@@ -247,6 +234,8 @@ def load_model(
     except RuntimeError as exc:  # state-dict mismatch: the models code changed since training
         raise CheckpointError(
             f"{path}: weights do not fit the {checkpoint['architecture']} model built by this "
-            f"code ({exc}); " + retrain_hint(path)
+            f"code ({exc}); retrain the model",
+            path,
+            "retrain",
         ) from exc
     return model, checkpoint

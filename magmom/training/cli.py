@@ -94,7 +94,7 @@ def parser() -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from magmom.graphs import GraphCache
     from magmom.training.predict import predict_checkpoint
-    from magmom.training.trainer import ModelSpec, train_model
+    from magmom.training.trainer import ModelSpec, train_from_config
 
     config = load_config(args.config, args.configfile)
     spec = ModelSpec(args.architecture, args.cutoff, args.residual)
@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
                 "or pass --train-cache/--val-cache"
             )
     configure_threads(args.threads)
-    result = train_model(
+    result = train_from_config(
         spec,
         config,
         GraphCache(train_path),
@@ -140,6 +140,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from magmom.graphs.cache import CacheError
+    from magmom.suggestions import suggestion
     from magmom.training.checkpoint import CheckpointError
     from magmom.training.trainer import TrainingError
 
@@ -147,6 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with log_to(args.log):
             return run(args)
-    except (ConfigError, FileNotFoundError, TrainingError, CheckpointError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (ConfigError, FileNotFoundError, TrainingError, CheckpointError, CacheError) as exc:
+        hint = suggestion(exc)
+        print(f"error: {exc}" + (f"\n{hint}" if hint else ""), file=sys.stderr)
         return 1

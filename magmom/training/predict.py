@@ -21,7 +21,7 @@ from magmom.models.output import to_target
 from magmom.predictions import predictions_frame, write_predictions
 from magmom.training.checkpoint import graph_settings, load_model
 from magmom.training.device import select_device
-from magmom.training.trainer import graph_loader
+from magmom.training.loader import graph_loader
 
 log = logging.getLogger(__name__)
 

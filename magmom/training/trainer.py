@@ -30,28 +30,22 @@ from __future__ import annotations
 import copy
 import csv
 import io
-import json
 import logging
 import math
-import random
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from magmom.config import model_settings
-from magmom.graphs.element_stats import ElementStats
-from magmom.graphs.neighbours import resolve_rule
 from magmom.io import write_text
-from magmom.layout import cutoff_token, format_model_id, parse_model_id
+from magmom.layout import ModelSpec
 from magmom.models.output import to_target
 from magmom.training.checkpoint import (
     BEST,
@@ -68,16 +62,20 @@ from magmom.training.checkpoint import (
     to_cpu,
 )
 from magmom.training.device import configure_tf32, loader_workers, select_device
+from magmom.training.loader import graph_loader, set_loader_epoch
+from magmom.training.run_identity import (
+    element_counts_of,
+    element_mean_of,
+    fingerprint_differences,
+    graph_settings_of,
+    plain,
+    run_fingerprint,
+)
 
 log = logging.getLogger(__name__)
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_mae", "val_mae", "lr", "time")
 
-# Settings that may change between a killed run and its resumption without invalidating it:
-# raising the epoch budget or the patience simply lets the run go on.
-RESUMABLE_KEYS = frozenset({"max_epochs", "early_stopping_patience"})
-# training.* keys that say how a job runs, not what it computes.
-RUN_KEYS = frozenset({"resources", "fresh"})
 # Where earlier training state goes when a run cannot continue it (renamed, never deleted).
 SET_ASIDE = "set-aside"
 
@@ -122,35 +120,6 @@ class TrainingSettings:
 
 
 @dataclass(frozen=True)
-class ModelSpec:
-    """Which model a run trains: operator, graph cutoff (Å) and the residual-target flag."""
-
-    architecture: str
-    cutoff: float
-    residual: bool = False
-
-    @property
-    def cutoff_token(self) -> str:
-        return cutoff_token(self.cutoff)
-
-    @property
-    def model_id(self) -> str:
-        """``{architecture}-r{cutoff}`` plus ``-res`` for the residual variant
-        (:func:`magmom.layout.format_model_id`)."""
-        return format_model_id(self.architecture, self.cutoff, self.residual)
-
-    @classmethod
-    def from_model_id(cls, model_id: str) -> ModelSpec:
-        """Inverse of :attr:`model_id`: ``cgconv-r4-res`` -> ``ModelSpec("cgconv", 4.0, True)``."""
-        parsed = parse_model_id(model_id)
-        if parsed.cutoff is None or "-" in parsed.name:
-            raise ValueError(
-                f"model id {model_id!r} is not of the form <architecture>-r<cutoff>[-res]"
-            )
-        return cls(parsed.name, parsed.cutoff, parsed.residual)
-
-
-@dataclass(frozen=True)
 class TrainingResult:
     model_id: str
     epochs: int
@@ -159,188 +128,6 @@ class TrainingResult:
     stopped_early: bool
     resumed_from_epoch: int
     seconds: float
-
-
-# ---- data loading ----------------------------------------------------------------------------
-
-
-def epoch_seed(seed: int, epoch: int, stream: int = 0) -> int:
-    """A 63-bit seed for ``epoch`` of a run seeded with ``seed``; ``stream`` separates uses."""
-    entropy = [int(seed) % 2**63, int(epoch), int(stream)]
-    state = np.random.SeedSequence(entropy).generate_state(2, np.uint32)
-    return (int(state[0]) << 31) ^ int(state[1])
-
-
-class EpochShuffleSampler(torch.utils.data.Sampler[int]):
-    """A random permutation of ``range(num_samples)`` that is a function of ``(seed, epoch)`` only.
-
-    Unlike ``RandomSampler`` driven by a shared generator, the order of an epoch does not depend on
-    how many draws earlier epochs (or DataLoader worker start-ups) consumed, which is what makes a
-    resumed run see the same batches as an uninterrupted one.
-    """
-
-    def __init__(self, num_samples: int, seed: int):
-        self.num_samples = int(num_samples)
-        self.seed = int(seed)
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
-
-    def __iter__(self) -> Iterator[int]:
-        generator = torch.Generator()
-        generator.manual_seed(epoch_seed(self.seed, self.epoch))
-        return iter(torch.randperm(self.num_samples, generator=generator).tolist())
-
-    def __len__(self) -> int:
-        return self.num_samples
-
-
-def seed_worker(worker_id: int) -> None:
-    """``worker_init_fn``: seed NumPy and ``random`` in a worker from its torch seed."""
-    seed = torch.initial_seed() % 2**32
-    np.random.seed(seed)
-    random.seed(seed)
-
-
-def graph_loader(
-    dataset: Sequence,
-    batch_size: int,
-    *,
-    shuffle: bool,
-    num_workers: int = 0,
-    seed: int = 0,
-    device: torch.device | str = "cpu",
-):
-    """A loader over ``dataset`` (a :class:`~magmom.graphs.GraphCache` or a list of Data).
-
-    Built by :func:`magmom.graphs.make_loader` (persistent workers) with an
-    :class:`EpochShuffleSampler` when shuffled (call :func:`set_loader_epoch` before each epoch)
-    and pinned batches for asynchronous host-to-GPU copies when training on CUDA.
-    """
-    from magmom.graphs import make_loader
-
-    return make_loader(
-        dataset,
-        batch_size,
-        shuffle=False,
-        num_workers=num_workers,
-        seed=seed,
-        sampler=EpochShuffleSampler(len(dataset), seed) if shuffle else None,
-        pin_memory=torch.device(device).type == "cuda",
-        worker_init_fn=seed_worker if num_workers > 0 else None,
-    )
-
-
-def set_loader_epoch(loader, seed: int, epoch: int) -> None:
-    """Make ``loader``'s order and worker seeds for ``epoch`` a function of ``(seed, epoch)``."""
-    if isinstance(loader.sampler, EpochShuffleSampler):
-        loader.sampler.set_epoch(epoch)
-    if loader.generator is not None:
-        loader.generator.manual_seed(epoch_seed(seed, epoch, stream=1))
-
-
-def element_mean_of(dataset: Sequence) -> torch.Tensor:
-    """:meth:`~magmom.graphs.element_stats.ElementStats.mean` of ``y`` over ``dataset``, float32
-    ``(NUM_Z,)`` (the global mean for elements never seen).
-
-    A :class:`~magmom.graphs.GraphCache` answers from its header statistics; any other sequence of
-    Data is scanned once.
-    """
-    if hasattr(dataset, "element_mean"):
-        return torch.as_tensor(dataset.element_mean(), dtype=torch.float32)
-    return torch.from_numpy(ElementStats.of_graphs(dataset).mean()).float()
-
-
-def element_counts_of(dataset: Sequence) -> torch.Tensor:
-    """Atoms per atomic number in ``dataset``, int64 (119,): a cache's header, else a scan."""
-    if hasattr(dataset, "element_stats"):
-        stats = dataset.element_stats()
-    else:
-        stats = ElementStats.of_graphs(dataset)
-    return torch.from_numpy(np.rint(stats.count)).long()
-
-
-def graph_settings_of(dataset: Sequence, config: Mapping[str, Any], cutoff: float) -> dict:
-    """How the training graphs were built (cutoff, neighbour rule and cap, target): from a cache's
-    header, else from the config; stored in the checkpoint so a predictor builds the same graphs."""
-    header = getattr(dataset, "header", None) or {}
-    graphs = config.get("graphs", {})
-    rule, max_neighbors = resolve_rule(
-        header.get("neighbor_rule", graphs.get("neighbor_rule")),
-        header.get("max_neighbors", graphs.get("max_neighbors")),
-    )
-    return {
-        "cutoff": float(cutoff),
-        "neighbor_rule": rule,
-        "max_neighbors": max_neighbors,
-        "target": header.get("target", config.get("dataset", {}).get("target", "abs")),
-        "schema_version": header.get("schema_version"),
-    }
-
-
-# Header keys that name where a cache's graphs came from, not what they are: a dataset imported
-# again from the same source has other bytes (ASE db row times and ids) but the same graphs.
-PROVENANCE_KEYS = ("dataset", "dataset_sha256", "split_sha256")
-
-
-def dataset_description(dataset: Sequence) -> dict[str, Any]:
-    """What identifies a dataset for the resume guard: a cache's header (with its content hash
-    ``graphs_sha256``, the file hashes of the dataset and split it was built from are left out),
-    else its size."""
-    header = getattr(dataset, "header", None)
-    if header is not None:
-        header = dict(header)
-        if "graphs_sha256" in header:
-            for key in PROVENANCE_KEYS:
-                header.pop(key, None)
-        return header
-    return {"count": len(dataset), "atoms": int(sum(int(d.num_nodes) for d in dataset))}
-
-
-def plain(obj: Any) -> Any:
-    """``obj`` as JSON-able builtins (dict/list/str/int/float/bool/None): safe for weights_only."""
-    return json.loads(json.dumps(obj, default=str))
-
-
-def run_fingerprint(
-    spec: ModelSpec, config: Mapping[str, Any], train_set: Sequence, val_set: Sequence
-) -> str:
-    """JSON of everything a run's result depends on, except the epoch budget (max_epochs and
-    early_stopping_patience: :meth:`Trainer.resume` checks that the saved run is a prefix of this
-    one instead)."""
-    payload = {
-        "model": asdict(spec),
-        "models": model_settings(spec.architecture, config["models"]),
-        "training": {
-            k: v for k, v in config["training"].items() if k not in RESUMABLE_KEYS | RUN_KEYS
-        },
-        "train": dataset_description(train_set),
-        "val": dataset_description(val_set),
-    }
-    return json.dumps(plain(payload), sort_keys=True)
-
-
-def fingerprint_differences(saved: str, current: str) -> list[str]:
-    """The settings in which two run fingerprints differ, as ``key: saved -> current`` lines."""
-
-    def flat(obj, prefix=""):
-        if isinstance(obj, dict):
-            out = {}
-            for k, v in obj.items():
-                out.update(flat(v, f"{prefix}{k}."))
-            return out
-        return {prefix.rstrip("."): obj}
-
-    try:
-        a, b = flat(json.loads(saved)), flat(json.loads(current))
-    except (TypeError, ValueError):
-        return ["(no readable settings fingerprint)"]
-    return [
-        f"{k}: {a.get(k)!r} -> {b.get(k)!r}"
-        for k in sorted(set(a) | set(b))
-        if a.get(k) != b.get(k)
-    ]
 
 
 def stop_epoch(history: Sequence[Mapping[str, Any]], settings: TrainingSettings) -> int | None:
@@ -640,34 +427,10 @@ class Trainer:
         """Train until early stopping or ``max_epochs``; ``on_epoch_end`` runs after each epoch's
         checkpoints are on disk (tests use it to interrupt a run)."""
         start = time.perf_counter()
-        s = self.settings
-        self.remove_stale_temporaries()
-        if resume:
-            resumed = self.resume()
-        else:
-            resumed = False
-            self.set_aside("a fresh start was asked for (training.fresh / --fresh)")
-        if not resumed:
-            self.set_aside("there is no last.pt of this same run to continue from")
-        resumed_from = self.epoch if resumed else 0
-        train_loader = graph_loader(
-            train_set,
-            s.batch_size,
-            shuffle=True,
-            num_workers=self.num_workers,
-            seed=s.seed,
-            device=self.device,
-        )
-        val_loader = graph_loader(
-            val_set,
-            s.batch_size,
-            shuffle=False,
-            num_workers=self.num_workers,
-            seed=s.seed,
-            device=self.device,
-        )
+        resumed_from = self.start(resume)
+        train_loader, val_loader = self.loaders(train_set, val_set)
         bar = tqdm(
-            total=s.max_epochs,
+            total=self.settings.max_epochs,
             initial=self.epoch,
             desc=self.model_id,
             unit="epoch",
@@ -677,53 +440,86 @@ class Trainer:
         )
         try:
             while not self.done:
-                tick = time.perf_counter()
-                set_loader_epoch(train_loader, s.seed, self.epoch + 1)
-                lr = self.lr
-                train_loss, train_mae = self.train_epoch(train_loader)
-                val_mae = self.evaluate(val_loader)
-                self.scheduler.step(val_mae)
-                self.epoch += 1
-                improved = val_mae < self.best_val_mae
-                if improved:
-                    self.best_val_mae, self.best_epoch = val_mae, self.epoch
-                    self.epochs_without_improvement = 0
-                    self.best = self._snapshot(val_mae)
-                else:
-                    self.epochs_without_improvement += 1
-                self.history.append(
-                    {
-                        "epoch": self.epoch,
-                        "train_loss": train_loss,
-                        "train_mae": train_mae,
-                        "val_mae": val_mae,
-                        "lr": lr,
-                        "time": time.perf_counter() - tick,
-                    }
-                )
-                # best before last: a kill in between leaves last.pt one epoch behind, and the
-                # resumed run redoes that epoch and rewrites best.pt from last.pt's copy.
-                if improved:
-                    save_checkpoint(self.best_path, self.best_checkpoint())
-                save_checkpoint(self.last_path, self.last_checkpoint(val_mae))
-                self.write_history()
-                log.info(
-                    "%s epoch %d: train loss %.5f, train MAE %.5f, val MAE %.5f%s, lr %.3g, %.1f s",
-                    self.model_id,
-                    self.epoch,
-                    train_loss,
-                    train_mae,
-                    val_mae,
-                    " (best)" if improved else "",
-                    lr,
-                    self.history[-1]["time"],
-                )
+                val_mae = self.run_epoch(train_loader, val_loader)
                 bar.update(1)
                 bar.set_postfix(val_mae=f"{val_mae:.4f}", best=f"{self.best_val_mae:.4f}")
                 if on_epoch_end is not None:
                     on_epoch_end(self)
         finally:
             bar.close()
+        return self.result(time.perf_counter() - start, resumed_from)
+
+    def start(self, resume: bool) -> int:
+        """Continue this run's ``last.pt`` (``resume``) or set earlier state aside; the epoch the
+        run starts from."""
+        self.remove_stale_temporaries()
+        if resume:
+            resumed = self.resume()
+        else:
+            resumed = False
+            self.set_aside("a fresh start was asked for (training.fresh / --fresh)")
+        if not resumed:
+            self.set_aside("there is no last.pt of this same run to continue from")
+        return self.epoch if resumed else 0
+
+    def loaders(self, train_set: Sequence, val_set: Sequence) -> tuple:
+        """The shuffled training loader and the validation loader (magmom.training.loader)."""
+        s = self.settings
+        common = {"num_workers": self.num_workers, "seed": s.seed, "device": self.device}
+        return (
+            graph_loader(train_set, s.batch_size, shuffle=True, **common),
+            graph_loader(val_set, s.batch_size, shuffle=False, **common),
+        )
+
+    def run_epoch(self, train_loader, val_loader) -> float:
+        """One epoch: train, validate, step the scheduler, keep the best state, append the
+        history row, write the checkpoints and the history; the validation MAE."""
+        tick = time.perf_counter()
+        set_loader_epoch(train_loader, self.settings.seed, self.epoch + 1)
+        lr = self.lr
+        train_loss, train_mae = self.train_epoch(train_loader)
+        val_mae = self.evaluate(val_loader)
+        self.scheduler.step(val_mae)
+        self.epoch += 1
+        improved = val_mae < self.best_val_mae
+        if improved:
+            self.best_val_mae, self.best_epoch = val_mae, self.epoch
+            self.epochs_without_improvement = 0
+            self.best = self._snapshot(val_mae)
+        else:
+            self.epochs_without_improvement += 1
+        self.history.append(
+            {
+                "epoch": self.epoch,
+                "train_loss": train_loss,
+                "train_mae": train_mae,
+                "val_mae": val_mae,
+                "lr": lr,
+                "time": time.perf_counter() - tick,
+            }
+        )
+        # best before last: a kill in between leaves last.pt one epoch behind, and the
+        # resumed run redoes that epoch and rewrites best.pt from last.pt's copy.
+        if improved:
+            save_checkpoint(self.best_path, self.best_checkpoint())
+        save_checkpoint(self.last_path, self.last_checkpoint(val_mae))
+        self.write_history()
+        log.info(
+            "%s epoch %d: train loss %.5f, train MAE %.5f, val MAE %.5f%s, lr %.3g, %.1f s",
+            self.model_id,
+            self.epoch,
+            train_loss,
+            train_mae,
+            val_mae,
+            " (best)" if improved else "",
+            lr,
+            self.history[-1]["time"],
+        )
+        return val_mae
+
+    def result(self, seconds: float, resumed_from: int) -> TrainingResult:
+        """The finished run's summary (logged); an error when no epoch ran."""
+        s = self.settings
         if self.best is None:
             raise TrainingError(f"{self.model_id}: no epoch was run (max_epochs={s.max_epochs})")
         reason = (
@@ -746,7 +542,7 @@ class Trainer:
             best_val_mae=self.best_val_mae,
             stopped_early=self.stopped_early,
             resumed_from_epoch=resumed_from,
-            seconds=time.perf_counter() - start,
+            seconds=seconds,
         )
 
 
@@ -783,13 +579,34 @@ def check_inputs(spec: ModelSpec, train_set: Sequence, val_set: Sequence, names=
             )
 
 
+def checkpoint_identity(
+    spec: ModelSpec, element_mean: torch.Tensor | None, config: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The keys every checkpoint of a run starts with: format, model, element mean and the
+    recorded config (:mod:`magmom.training.checkpoint`)."""
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model_id": spec.model_id,
+        "architecture": spec.architecture,
+        "cutoff": float(spec.cutoff),
+        "residual": bool(spec.residual),
+        "element_mean": element_mean,
+        "config": plain(config),
+    }
+
+
 def train_model(
     spec: ModelSpec,
-    config: Mapping[str, Any],
     train_set: Sequence,
     val_set: Sequence,
     out_dir: str | Path,
     *,
+    models: Mapping[str, Any],
+    training: Mapping[str, Any],
+    target: str = "abs",
+    graphs: Mapping[str, Any] | None = None,
+    recorded_config: Mapping[str, Any] | None = None,
     threads: int = 1,
     device: str | torch.device | None = None,
     resume: bool = True,
@@ -800,36 +617,47 @@ def train_model(
 ) -> TrainingResult:
     """Train ``spec`` on ``train_set`` (early stopping on ``val_set``) into ``out_dir``.
 
-    ``threads`` sets the DataLoader workers (``threads - 1``). ``model_factory`` defaults to
-    :func:`magmom.models.build_model`. Re-running with the same arguments after a kill resumes.
+    Args:
+        spec: architecture, cutoff and residual flag of the model.
+        train_set, val_set: graphs (a :class:`~magmom.graphs.GraphCache` or a list of ``Data``).
+        out_dir: the model directory (``best.pt``, ``last.pt``, ``history.csv``).
+        models: the ``models`` settings (those of ``spec.architecture`` are used).
+        training: the ``training`` settings (:class:`TrainingSettings`).
+        target: ``abs`` or ``signed``, what the outputs are clipped to when the caches' headers
+            do not say.
+        graphs: the ``graphs`` settings, for graphs without a cache header only.
+        recorded_config: the configuration the checkpoint records as its ``config``; default
+            ``{"models": models, "training": training, "dataset": {"target": target}}``.
+        threads: cores; the DataLoader gets ``threads - 1`` workers.
+        device: where to train (None: CUDA when available).
+        resume: continue this same run's ``last.pt`` (else set earlier state aside).
+        progress: a tqdm bar per epoch.
+        on_epoch_end: called after each epoch's checkpoints are written (tests interrupt here).
+        model_factory: builds the model; :func:`magmom.models.build_model` by default.
+        cache_names: the two caches' paths, for messages.
+
+    Re-running with the same arguments after a kill resumes.
     """
     if model_factory is None:
         from magmom.models import build_model as model_factory
-    config = plain(config)
-    settings = TrainingSettings.from_config(config["training"])
+    models, training = plain(models), plain(training)
+    if recorded_config is None:
+        recorded_config = {"models": models, "training": training, "dataset": {"target": target}}
+    settings = TrainingSettings.from_config(training)
     check_inputs(spec, train_set, val_set, cache_names)
     device = select_device(device)
     configure_tf32(device, settings.tf32)
     seed_everything(settings.seed)
     element_mean = element_mean_of(train_set) if spec.residual else None
-    model = model_factory(
-        spec.architecture, spec.cutoff, config["models"], element_mean=element_mean
-    )
+    model = model_factory(spec.architecture, spec.cutoff, models, element_mean=element_mean)
     calibrate_on_first_batch(model, train_set, settings.batch_size)
-    identity = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "model_id": spec.model_id,
-        "architecture": spec.architecture,
-        "cutoff": float(spec.cutoff),
-        "residual": bool(spec.residual),
-        "element_mean": element_mean,
-        "config": config,
-        "fingerprint": run_fingerprint(spec, config, train_set, val_set),
-        "graph": graph_settings_of(train_set, config, spec.cutoff),
-        "element_counts": element_counts_of(train_set),
-        "torch_version": str(torch.__version__),
-    }
+    identity = checkpoint_identity(spec, element_mean, recorded_config)
+    identity.update(
+        fingerprint=run_fingerprint(spec, models, training, train_set, val_set),
+        graph=graph_settings_of(train_set, spec.cutoff, target, graphs),
+        element_counts=element_counts_of(train_set),
+        torch_version=str(torch.__version__),
+    )
     n_params = sum(p.numel() for p in model.parameters())
     log.info(
         "training %s (%d parameters) on %d graphs, validating on %d, device %s, %d loader workers",
@@ -850,3 +678,27 @@ def train_model(
         progress=progress,
     )
     return trainer.fit(train_set, val_set, resume=resume, on_epoch_end=on_epoch_end)
+
+
+def train_from_config(
+    spec: ModelSpec,
+    config: Mapping[str, Any],
+    train_set: Sequence,
+    val_set: Sequence,
+    out_dir: str | Path,
+    **kwargs: Any,
+) -> TrainingResult:
+    """:func:`train_model` with its settings taken from a whole workflow ``config`` (the
+    command line, benchmarks, tests), which the checkpoint records."""
+    return train_model(
+        spec,
+        train_set,
+        val_set,
+        out_dir,
+        models=config["models"],
+        training=config["training"],
+        target=config.get("dataset", {}).get("target", "abs"),
+        graphs=config.get("graphs"),
+        recorded_config=config,
+        **kwargs,
+    )

@@ -183,7 +183,7 @@ def ranking_markdown(
     cap_note: str = "",
 ) -> str:
     """``ranking.md``: the banner, the ranking, the captions of every figure with counts, and the
-    deployment cost; ``cap_note`` (Markdown, :func:`magmom.graphs.cap_stats.cap_markdown`: what
+    deployment cost; ``cap_note`` (Markdown, :func:`magmom.graphs.cap_report.cap_markdown`: what
     the neighbour cap does per cutoff) follows the cutoff sweep."""
     excl = "/".join(sorted(excluded_elements)) or "none"
     lines = _header(ranking, provenance)

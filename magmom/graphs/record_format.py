@@ -1,4 +1,4 @@
-"""Binary record layout: a set of named little-endian numpy arrays in one self-checking byte string.
+"""Binary record format: a set of named little-endian numpy arrays in one self-checking byte string.
 
 Every value stored in a graph cache (graphs and the header) is one record. No pickle, no Python or
 PyG class names: a record is plain bytes that any language can parse, and decoding one can only
@@ -8,7 +8,7 @@ Layout (all integers little-endian)::
 
     preamble   24 bytes   struct "<4sHHQII"
         magic      4s    b"MGR1"
-        version    u16   LAYOUT_VERSION (1)
+        version    u16   FORMAT_VERSION (1)
         n_arrays   u16   number of arrays
         total_len  u64   length of the whole record in bytes
         crc32      u32   zlib.crc32 of bytes [24, total_len) (array table + payload)
@@ -37,7 +37,7 @@ from collections.abc import Mapping
 import numpy as np
 
 MAGIC = b"MGR1"
-LAYOUT_VERSION = 1
+FORMAT_VERSION = 1
 PREAMBLE = struct.Struct("<4sHHQII")
 ENTRY = struct.Struct("<16s4sI4IQQ")
 MAX_NDIM = 4
@@ -93,7 +93,7 @@ def encode(arrays: Mapping[str, np.ndarray]) -> bytes:
                 ...
             ] = arr
     crc = zlib.crc32(memoryview(buf)[PREAMBLE.size :])
-    PREAMBLE.pack_into(buf, 0, MAGIC, LAYOUT_VERSION, len(items), offset, crc, 0)
+    PREAMBLE.pack_into(buf, 0, MAGIC, FORMAT_VERSION, len(items), offset, crc, 0)
     return bytes(buf)
 
 
@@ -108,8 +108,8 @@ def decode(buf: bytes | bytearray | memoryview) -> dict[str, np.ndarray]:
     magic, version, n_arrays, total, crc, _ = PREAMBLE.unpack_from(view, 0)
     if magic != MAGIC:
         raise RecordError(f"bad magic {bytes(magic)!r} (expected {MAGIC!r}): not a magmom record")
-    if version != LAYOUT_VERSION:
-        raise RecordError(f"record layout version {version}, this code reads {LAYOUT_VERSION}")
+    if version != FORMAT_VERSION:
+        raise RecordError(f"record format version {version}, this code reads {FORMAT_VERSION}")
     if total != len(view):
         raise RecordError(f"record of {len(view)} bytes, its preamble says {total} (truncated?)")
     if zlib.crc32(view[PREAMBLE.size :]) != crc:

@@ -1,0 +1,81 @@
+# Helpers of the training stage (rules/training.smk); the CHGNet baselines share its resources:
+# input, params and resource functions and their constants.
+from magmom.layout import ARCHITECTURES, gnn_model_id_pattern
+
+# The GNN model ids the train/predict rules accept: a known architecture, a cutoff that has graph
+# caches, optional -res. Baseline ids (linear-r4, element-mean, ...) never match.
+GNN_MODEL_ID = gnn_model_id_pattern(GRAPH_CUTOFFS)
+
+
+def unknown_model_id(wildcards):
+    """Input function of the catch-all unknown_model: fails, listing the buildable ids."""
+    architecture, cutoff, _ = parse_model_id(wildcards.model_id)
+    why = ""
+    if (
+        architecture in ARCHITECTURES
+        and cutoff is not None
+        and cutoff_token(cutoff) not in GRAPH_CUTOFFS
+    ):
+        why = (
+            f" (cutoff {cutoff_token(cutoff)} Å has no graph cache: graphs.cutoffs is "
+            f"{', '.join(GRAPH_CUTOFFS)})"
+        )
+    raise ValueError(
+        f"'{wildcards.model_id}' is not a model id this configuration can build{why}. "
+        f"GNN ids are <architecture>-r<cutoff>[-res] with an architecture of "
+        f"{', '.join(ARCHITECTURES)} and a cutoff of graphs.cutoffs "
+        f"({', '.join(GRAPH_CUTOFFS)}). This configuration's models: "
+        f"{', '.join(all_model_ids())}"
+    )
+
+
+def model_graph_cache(split):
+    """Input function: the `split` graph cache at the cutoff of wildcards.model_id."""
+
+    def cache(wildcards):
+        return PATHS.graph_cache(parse_model_id(wildcards.model_id).cutoff, split)
+
+    return cache
+
+
+def model_settings(wildcards):
+    """Params of a train job: the models.* keys its architecture is built from."""
+    return magmom_config.model_settings(
+        parse_model_id(wildcards.model_id).architecture, config["models"]
+    )
+
+
+def training_settings():
+    """Params of a train job: the training section without resources (how, not what) and fresh
+    (a per-job instruction, passed on its own)."""
+    return {
+        k: v for k, v in config["training"].items() if k not in ("resources", "fresh")
+    }
+
+
+def training_resource(key, default):
+    return config["training"].get("resources", {}).get(key, default)
+
+
+def training_mem_mb(wildcards, attempt):
+    """Memory of a training job: training.resources.mem_mb, or the architecture's entry of
+    mem_mb_per_architecture; grows with the attempt."""
+    architecture = parse_model_id(wildcards.model_id).architecture
+    per_architecture = training_resource("mem_mb_per_architecture", {})
+    return (
+        int(per_architecture.get(architecture, training_resource("mem_mb", 16000)))
+        * attempt
+    )
+
+
+def training_runtime(wildcards, attempt):
+    """Runtime of a training (or CHGNet) job: training.resources.runtime, at most the Slurm time
+    limit; a retry (which resumes from last.pt) asks for the limit (x attempt without one).
+    """
+    return slurm_limits.runtime(
+        training_resource("runtime", 720), attempt, max_runtime(), resumes=True
+    )
+
+
+def gnn_checkpoints():
+    return [PATHS.checkpoint(m) for m in gnn_model_ids()]
