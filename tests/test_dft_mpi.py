@@ -156,12 +156,42 @@ def test_serial_fallback_without_mpi(tmp_path, monkeypatch):
 
     monkeypatch.setattr(parallel, "gpaw_build", lambda: {"mpi": False, "fftw": False,
                                                          "scalapack": False})  # fmt: skip
-    called = []
+    called, written = [], []
     monkeypatch.setattr(parallel, "run_under_mpi", lambda *a, **k: called.append(a))
-    monkeypatch.setattr(label, "label_slab_from_db", lambda *a, **k: {"status": "serial"})
+    monkeypatch.setattr(label, "label_slab_in_db", lambda **k: {"status": "serial"})
+    monkeypatch.setattr(label, "write_record", lambda path, rec: written.append((path, rec)))
     cfg = _config()
     out = label.label_slab_job("db", SLAB, cfg, tmp_path, tmp_path / "r.json", tasks=4)
     assert out == {"status": "serial"} and not called
+    assert written == [(tmp_path / "r.json", out)]  # the job's own writer, once
+
+
+def test_the_ranks_import_the_job_function_by_the_name_derived_from_it():
+    from magmom.dft.label import label_slab_in_db
+    from magmom.dft.parallel import importable_name, resolve, write_result
+
+    for function in (label_slab_in_db, run_eos_job, write_result):
+        assert resolve(importable_name(function)) is function
+    assert importable_name(label_slab_in_db) == "magmom.dft.label:label_slab_in_db"
+
+    def local():
+        return {}
+
+    for function in (local, lambda: {}):
+        with pytest.raises(ValueError, match="module-level function"):
+            importable_name(function)
+
+
+def test_a_serial_job_writes_its_result_with_the_given_writer(tmp_path, monkeypatch):
+    import magmom.dft.parallel as parallel
+
+    monkeypatch.setattr(parallel, "run_under_mpi", lambda *a, **k: pytest.fail("MPI started"))
+    out = tmp_path / "out.json"
+    result = parallel.run_job(dict, {"a": 1}, out, tasks=2, gpaw=False)
+    assert result == {"a": 1} and json.loads(out.read_text()) == {"a": 1}
+    seen = []
+    parallel.run_job(dict, {"b": 2}, out, tasks=1, write=lambda p, r: seen.append((p, r)))
+    assert seen == [(out, {"b": 2})]
 
 
 @pytest.mark.slow

@@ -57,14 +57,7 @@ from magmom.io import write_json
 from magmom.layout import LATTICES
 
 from .gpaw_params import bulk_params, parameters_sha256
-from .parallel import (
-    gpaw_build,
-    gpaw_parallel,
-    is_master,
-    run_serial_or_mpi,
-    slab_layout,
-    world,
-)
+from .parallel import gpaw_build, gpaw_parallel, is_master, run_job, slab_layout, world
 from .record import versions
 
 log = logging.getLogger(__name__)
@@ -480,14 +473,6 @@ def run_eos(
 
 
 # ---- the rule's job: GPAW on MPI ranks -------------------------------------------------------
-def run_eos_to_file(output: str | Path, **kwargs) -> dict:
-    """:func:`run_eos` (``kwargs``) and its result written to ``output`` (by rank 0 only)."""
-    result = run_eos(**kwargs)
-    if result["calculator"] != "gpaw" or is_master():
-        write_json(output, result)
-    return result
-
-
 def run_eos_job(
     element: str,
     lattice: str,
@@ -500,16 +485,11 @@ def run_eos_job(
     launcher: str = "auto",
 ) -> dict:
     """Rule ``eos``: the equation of state written to ``output``; with ``eos.calculator: gpaw``
-    GPAW runs on ``tasks`` MPI ranks when it can (:mod:`magmom.dft.parallel`), a CHGNet or
-    reference EOS always in this process."""
+    GPAW runs on ``tasks`` MPI ranks when it can (:func:`magmom.dft.parallel.run_job`), a CHGNet
+    or reference EOS always in this process."""
     kwargs = {"element": element, "lattice": lattice, "eos": dict(eos), "dft": dict(dft),
-              "recipe": dict(recipe), "workdir": str(workdir), "output": str(output)}  # fmt: skip
-    result = run_serial_or_mpi("magmom.dft.eos:run_eos_to_file", kwargs, tasks, launcher,
-                               gpaw=eos["calculator"] == "gpaw")  # fmt: skip
-    if result is None:  # the ranks ran it
-        with open(output) as fh:
-            return json.load(fh)
-    return result
+              "recipe": dict(recipe), "workdir": str(workdir)}  # fmt: skip
+    return run_job(run_eos, kwargs, output, tasks, launcher, gpaw=eos["calculator"] == "gpaw")
 
 
 # ---- the lattice table ---------------------------------------------------------------------

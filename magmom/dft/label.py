@@ -44,9 +44,9 @@ from magmom.slab_geometry import bottom_layers
 
 from . import equal_settings, initial_moments
 from .gpaw_params import parameters_sha256
-from .parallel import gpaw_build, run_serial_or_mpi, world
+from .parallel import gpaw_build, run_job, world
 from .prerelax import PrerelaxConfigError, check_prerelax_config
-from .record import finite, new_record, read_record, set_moments, structure_dict, write_record
+from .record import finite, new_record, set_moments, structure_dict, write_record
 from .scf_ladder import ladder_from_config
 from .staged_relaxation import (
     StageFailed,
@@ -362,6 +362,14 @@ def label_slab(atoms, meta: Mapping, slab_id: str, config: Mapping, workdir: str
     return record
 
 
+def label_slab_in_db(
+    db_path: str | Path, slab_id: str, config: Mapping, workdir: str | Path
+) -> dict:
+    """The record of ``slab_id`` in the initial-structure db ``db_path`` (:func:`label_slab`)."""
+    atoms, meta = read_initial_slab(db_path, slab_id, int(config["recipe"]["fixed_layers"]))
+    return label_slab(atoms, meta, slab_id, config, workdir)
+
+
 def label_slab_from_db(
     db_path: str | Path,
     slab_id: str,
@@ -369,9 +377,8 @@ def label_slab_from_db(
     workdir: str | Path,
     output: str | Path,
 ) -> dict:
-    """Read ``slab_id`` from ``db_path``, label it, write the record to ``output``."""
-    atoms, meta = read_initial_slab(db_path, slab_id, int(config["recipe"]["fixed_layers"]))
-    record = label_slab(atoms, meta, slab_id, config, workdir)
+    """:func:`label_slab_in_db` in this process, the record written to ``output``."""
+    record = label_slab_in_db(db_path, slab_id, config, workdir)
     write_record(output, record)
     return record
 
@@ -397,15 +404,14 @@ def label_slab_job(
         prerelax_checkpointed(atoms, config["dft"]["prerelax"], workdir)
 
     kwargs = {"db_path": str(db_path), "slab_id": slab_id, "config": dict(config),
-              "workdir": str(workdir), "output": str(output)}  # fmt: skip
-    record = run_serial_or_mpi(
-        "magmom.dft.label:label_slab_from_db",
+              "workdir": str(workdir)}  # fmt: skip
+    return run_job(
+        label_slab_in_db,
         kwargs,
+        output,
         tasks,
         launcher,
         gpaw=config["labeller"] == "gpaw",
         before_ranks=prerelax_once,
+        write=write_record,
     )
-    if record is not None:  # it ran here
-        return record
-    return read_record(output)
