@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from dft_helpers import cheap_config, require_mpi, slab_meta, tiny_slab, write_slab_db
 
-from magmom.dft.label import label_slab_job
+from magmom.dft.label import LabelSettings, label_slab_job
 from magmom.dft.record import atoms_from_structure
 
 SLAB = "cu050-fe050-fcc-random-v1"
@@ -42,7 +42,7 @@ def test_symmetric_slab_relaxes_past_the_noise_floor_on_two_ranks(tmp_path, sing
     slab = tiny_slab(("Fe", "Cu"))
     db = write_slab_db(tmp_path / "initial_slabs.db", [(slab, slab_meta(SLAB, "cu050-fe050"))])
     record = label_slab_job(
-        db, SLAB, _config(), tmp_path / "work", tmp_path / "record.json", tasks=2
+        db, SLAB, LabelSettings.of(_config()), tmp_path / "work", tmp_path / "record.json", tasks=2
     )
     assert record["status"] == "ok", record.get("reason")
     assert record["parallel"]["world_size"] == 2

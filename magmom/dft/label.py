@@ -34,6 +34,7 @@ import logging
 import time
 import traceback
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +59,41 @@ from .staged_relaxation import (
 from .surrogate import label_with_chgnet
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LabelSettings:
+    """How the slabs are labelled: built once from the config (:meth:`of`, or by name).
+
+    ``labeller``: config ``labeller`` (or a slab's ``labeller_overrides`` entry); ``dft``: the
+    ``dft`` section (``resources`` are the job's, not the label's); ``fixed_layers``:
+    ``recipe.fixed_layers``, the bottom layers fixed when a db row has no FixAtoms.
+    """
+
+    labeller: str
+    dft: Mapping
+    fixed_layers: int = 2
+
+    def __post_init__(self):
+        if self.labeller not in LABELLERS:
+            raise ValueError(
+                f"config key 'labeller': {self.labeller!r} is not allowed; allowed values: "
+                f"{', '.join(LABELLERS)}"
+            )
+
+    @classmethod
+    def of(cls, config: Mapping) -> LabelSettings:
+        """The settings of a whole config (``labeller``, ``dft``, ``recipe.fixed_layers``)."""
+        return cls(
+            labeller=config["labeller"],
+            dft={k: v for k, v in config["dft"].items() if k != "resources"},
+            fixed_layers=int(config["recipe"]["fixed_layers"]),
+        )
+
+    @property
+    def initial_moments(self) -> str:
+        """``dft.initial_moments``: the start policy of a spin-polarised GPAW label."""
+        return self.dft["initial_moments"]
 
 
 def fix_bottom_layers(atoms, n_layers: int) -> list[int]:
@@ -219,9 +255,8 @@ def _equal_settings(run: dict, dft: Mapping, workdir: Path) -> dict:
         }
 
 
-def _label_with_gpaw(atoms, dft: Mapping, workdir: Path, record: dict) -> dict:
+def _label_with_gpaw(atoms, dft: Mapping, policy: str, workdir: Path, record: dict) -> dict:
     spinpol = is_spin_polarised(atoms.get_chemical_symbols())
-    policy = dft["initial_moments"]
     params = {**gpaw_parameters(atoms, dft, spinpol), "initial_moments": policy}
     record["parameters"] = params
     record["parameters_sha256"] = parameters_sha256(params)
@@ -323,26 +358,22 @@ def _label_with_gpaw(atoms, dft: Mapping, workdir: Path, record: dict) -> dict:
     return record
 
 
-def label_slab(atoms, meta: Mapping, slab_id: str, config: Mapping, workdir: str | Path) -> dict:
+def label_slab(
+    atoms, meta: Mapping, slab_id: str, settings: LabelSettings, workdir: str | Path
+) -> dict:
     """The record of one slab (see the module docstring for what fails and what raises)."""
-    labeller = config["labeller"]
-    if labeller not in LABELLERS:
-        raise ValueError(
-            f"config key 'labeller': {labeller!r} is not allowed; allowed values: "
-            f"{', '.join(LABELLERS)}"
-        )
-    dft = config["dft"]
+    dft = settings.dft
     check_prerelax_config(dft["prerelax"])
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    record = new_record(slab_id, meta, labeller)
+    record = new_record(slab_id, meta, settings.labeller)
     record["structure"] = structure_dict(atoms)
     t0 = time.perf_counter()
     try:
-        if labeller == "chgnet":
+        if settings.labeller == "chgnet":
             label_with_chgnet(atoms, dft, workdir, record)
         else:
-            _label_with_gpaw(atoms, dft, workdir, record)
+            _label_with_gpaw(atoms, dft, settings.initial_moments, workdir, record)
     except (MemoryError, KeyboardInterrupt, PrerelaxConfigError):
         raise
     except Exception as err:
@@ -350,7 +381,7 @@ def label_slab(atoms, meta: Mapping, slab_id: str, config: Mapping, workdir: str
         for key in ("magmoms", "abs_magmoms", "total_magmom"):
             record.pop(key, None)
         record.update(status="failed", reason=f"{type(err).__name__}: {err}")
-    if labeller == "gpaw":
+    if settings.labeller == "gpaw":
         stage_times = {k: v["wall_time"] for k, v in record.get("stages", {}).items()}
         total = record.pop("wall_time_all_starts", float(sum(stage_times.values())))
         record["wall_time"] = {**stage_times, "total": total}
@@ -363,22 +394,27 @@ def label_slab(atoms, meta: Mapping, slab_id: str, config: Mapping, workdir: str
 
 
 def label_slab_in_db(
-    db_path: str | Path, slab_id: str, config: Mapping, workdir: str | Path
+    db_path: str | Path, slab_id: str, settings: LabelSettings | Mapping, workdir: str | Path
 ) -> dict:
-    """The record of ``slab_id`` in the initial-structure db ``db_path`` (:func:`label_slab`)."""
-    atoms, meta = read_initial_slab(db_path, slab_id, int(config["recipe"]["fixed_layers"]))
-    return label_slab(atoms, meta, slab_id, config, workdir)
+    """The record of ``slab_id`` in the initial-structure db ``db_path`` (:func:`label_slab`).
+
+    ``settings`` may come as the dict of its fields (how the MPI ranks get them).
+    """
+    if not isinstance(settings, LabelSettings):
+        settings = LabelSettings(**settings)
+    atoms, meta = read_initial_slab(db_path, slab_id, settings.fixed_layers)
+    return label_slab(atoms, meta, slab_id, settings, workdir)
 
 
 def label_slab_from_db(
     db_path: str | Path,
     slab_id: str,
-    config: Mapping,
+    settings: LabelSettings,
     workdir: str | Path,
     output: str | Path,
 ) -> dict:
     """:func:`label_slab_in_db` in this process, the record written to ``output``."""
-    record = label_slab_in_db(db_path, slab_id, config, workdir)
+    record = label_slab_in_db(db_path, slab_id, settings, workdir)
     write_record(output, record)
     return record
 
@@ -386,7 +422,7 @@ def label_slab_from_db(
 def label_slab_job(
     db_path: str | Path,
     slab_id: str,
-    config: Mapping,
+    settings: LabelSettings,
     workdir: str | Path,
     output: str | Path,
     tasks: int = 1,
@@ -398,12 +434,12 @@ def label_slab_job(
     """
 
     def prerelax_once():
-        atoms, _ = read_initial_slab(db_path, slab_id, int(config["recipe"]["fixed_layers"]))
-        check_prerelax_config(config["dft"]["prerelax"])
+        atoms, _ = read_initial_slab(db_path, slab_id, settings.fixed_layers)
+        check_prerelax_config(settings.dft["prerelax"])
         Path(workdir).mkdir(parents=True, exist_ok=True)
-        prerelax_checkpointed(atoms, config["dft"]["prerelax"], workdir)
+        prerelax_checkpointed(atoms, settings.dft["prerelax"], workdir)
 
-    kwargs = {"db_path": str(db_path), "slab_id": slab_id, "config": dict(config),
+    kwargs = {"db_path": str(db_path), "slab_id": slab_id, "settings": asdict(settings),
               "workdir": str(workdir)}  # fmt: skip
     return run_job(
         label_slab_in_db,
@@ -411,7 +447,7 @@ def label_slab_job(
         output,
         tasks,
         launcher,
-        gpaw=config["labeller"] == "gpaw",
+        gpaw=settings.labeller == "gpaw",
         before_ranks=prerelax_once,
         write=write_record,
     )
