@@ -256,7 +256,27 @@ def _equal_settings(run: dict, dft: Mapping, workdir: Path) -> dict:
 
 
 def _label_with_gpaw(atoms, dft: Mapping, policy: str, workdir: Path, record: dict) -> dict:
+    """Fill ``record`` with the GPAW labels of ``atoms`` from the starts of ``policy`` (module
+    docstring): its settings, every start's run, their comparison, the kept start's labels."""
     spinpol = is_spin_polarised(atoms.get_chemical_symbols())
+    params = _begin_gpaw_record(record, atoms, dft, policy, spinpol)
+    listed = _listed_starts(atoms, policy, spinpol)
+    candidates = [s for s in listed if s.duplicate_of is None]
+    runs = _run_starts(atoms, candidates, dft, policy, workdir, spinpol)
+    parts = {s.name: run["record"] for s, run in zip(candidates, runs, strict=True)}
+    chosen = equal_settings.compare(parts)
+    parts.update(_skipped_starts(listed))
+    record["initial_moments"] = _start_comparison(
+        policy, chosen, [parts[s.name] for s in listed], listed, len(candidates) > 1, params, dft
+    )
+    kept = _keep_start(record, candidates, runs, chosen)
+    _set_labels(record, kept, dft["relax"]["fmax"])
+    return record
+
+
+def _begin_gpaw_record(record: dict, atoms, dft: Mapping, policy: str, spinpol: bool) -> dict:
+    """The labeller's settings (``parameters`` and their hash) and empty progress in ``record``;
+    returns the settings."""
     params = {**gpaw_parameters(atoms, dft, spinpol), "initial_moments": policy}
     record["parameters"] = params
     record["parameters_sha256"] = parameters_sha256(params)
@@ -264,14 +284,23 @@ def _label_with_gpaw(atoms, dft: Mapping, policy: str, workdir: Path, record: di
     record["stages"] = {}
     record["scf_attempts"] = []
     record["parallel"] = {"world_size": int(world().size), "gpaw_build": gpaw_build(), "layout": {}}
+    return params
+
+
+def _listed_starts(atoms, policy: str, spinpol: bool) -> list:
+    """The starts of ``policy`` (duplicates marked); a non-spin-polarised slab has one, ``none``."""
     if spinpol:
-        listed = initial_moments.starts(atoms, policy)
-    else:
-        listed = [initial_moments.Start("none", np.zeros(len(atoms)))]
-    candidates = [s for s in listed if s.duplicate_of is None]
+        return initial_moments.starts(atoms, policy)
+    return [initial_moments.Start("none", np.zeros(len(atoms)))]
+
+
+def _run_starts(atoms, candidates, dft: Mapping, policy: str, workdir: Path, spinpol: bool):
+    """:func:`_run_start` of every distinct start (in ``start-{name}/`` when there are several,
+    each finished one then evaluated at equal settings); their ``{"result" | "error",
+    "record"}``."""
     several = len(candidates) > 1
-    runs = []
     symbols = atoms.get_chemical_symbols()
+    runs = []
     for start in candidates:
         moments = ", ".join(f"{s} {m:+.2f}" for s, m in zip(symbols, start.magmoms, strict=True))
         log.info("initial moments %r (policy %s): %s", start.name, policy, moments)
@@ -282,8 +311,12 @@ def _label_with_gpaw(atoms, dft: Mapping, policy: str, workdir: Path, record: di
         if several and "result" in runs[-1]:
             part["equal_settings"] = _equal_settings(runs[-1], dft, start_dir)
         part["scf_iterations"] = _start_scf_iterations(part)
-    parts = {s.name: run["record"] for s, run in zip(candidates, runs, strict=True)}
-    chosen = equal_settings.compare(parts)
+    return runs
+
+
+def _skipped_starts(listed) -> dict:
+    """The record parts of the starts skipped as duplicates of an earlier one."""
+    parts = {}
     for start in listed:
         if start.duplicate_of is not None:
             log.info("start %r skipped: the same moments as %r", start.name, start.duplicate_of)
@@ -295,8 +328,16 @@ def _label_with_gpaw(atoms, dft: Mapping, policy: str, workdir: Path, record: di
                 "energy": None,
                 "stages": {},
             }
+    return parts
+
+
+def _start_comparison(
+    policy: str, chosen: Mapping, parts: list, listed, several: bool, params: Mapping, dft: Mapping
+) -> dict:
+    """The record's ``initial_moments``: how the starts (``parts``, in ``listed`` order) were
+    compared (``chosen``: :func:`magmom.dft.equal_settings.compare`); ``kept`` is set later."""
     ladder = ladder_from_config(dft["scf_ladder"])
-    record["initial_moments"] = {
+    out = {
         "policy": policy,
         "kept": None,
         "kept_by": chosen["kept_by"],
@@ -307,12 +348,19 @@ def _label_with_gpaw(atoms, dft: Mapping, policy: str, workdir: Path, record: di
         ),
         "equal_settings_energies": chosen["equal_settings_energies"] if several else {},
         "energy_gap": chosen["energy_gap"],
-        "starts": {s.name: parts[s.name] for s in listed},
+        "starts": {s.name: part for s, part in zip(listed, parts, strict=True)},
     }
     if chosen["comparison"] == "partial":
         log.warning(
             "partial comparison of the starts: %s", "; ".join(chosen["reasons"])
         )  # fmt: skip
+    return out
+
+
+def _keep_start(record: dict, candidates, runs, chosen: Mapping) -> dict:
+    """Put the kept start's stages, attempts, structure and initial moments (the first start's
+    when none finished) and the wall time of all starts in ``record``; raise the kept start's
+    error when no start finished, else return its run."""
     names = [s.name for s in candidates]
     best = None if chosen["kept"] is None else names.index(chosen["kept"])
     kept = runs[0] if best is None else runs[best]
@@ -327,7 +375,7 @@ def _label_with_gpaw(atoms, dft: Mapping, policy: str, workdir: Path, record: di
     if best is None:
         raise kept["error"]
     record["initial_moments"]["kept"] = candidates[best].name
-    if several:
+    if len(candidates) > 1:
         energies = {s.name: r["record"]["energy"] for s, r in zip(candidates, runs, strict=True)}
         log.info(
             "energies per start (eV): %s at their own ladder levels, %s at level %d's settings; "
@@ -335,6 +383,11 @@ def _label_with_gpaw(atoms, dft: Mapping, policy: str, workdir: Path, record: di
             energies, chosen["equal_settings_energies"], equal_settings.COMMON_LEVEL,
             candidates[best].name, chosen["comparison"],
         )  # fmt: skip
+    return kept
+
+
+def _set_labels(record: dict, kept: Mapping, fmax: float) -> None:
+    """The kept start's plane-wave labels (moments, energies, ladder level, ...) in ``record``."""
     pw = kept["result"].pw
     record["parallel"]["layout"] = kept["record"].get("layout", {})
     set_moments(record, pw.magmoms)
@@ -353,9 +406,8 @@ def _label_with_gpaw(atoms, dft: Mapping, policy: str, workdir: Path, record: di
     if not pw.relaxed:
         log.warning(
             "plane-wave relaxation stopped after %d steps with max force %.3f eV/Å > fmax %.3f",
-            pw.ionic_steps, pw.max_force, dft["relax"]["fmax"],
+            pw.ionic_steps, pw.max_force, fmax,
         )  # fmt: skip
-    return record
 
 
 def label_slab(
