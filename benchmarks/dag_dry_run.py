@@ -129,7 +129,7 @@ BREAKDOWN = [
     ("DAG (build + postprocess)", "snakemake/dag.py", "init"),
     ("  rule/wildcard matching", "snakemake/dag.py", "file2jobs"),
     ("  job resources", "snakemake/jobs.py", "resources"),
-    ("  of which DFT sizes", "rules/common.smk", "size"),
+    ("  of which DFT sizes", "rules/dft.smk", "size"),
     ("  groups", "snakemake/dag.py", "update_groups"),
     ("  needrun / file checks", "snakemake/dag.py", "update_needrun"),
     ("dry-run output", "snakemake/scheduling/job_scheduler.py", "schedule"),

@@ -57,7 +57,7 @@ sys.path.insert(0, str(ROOT))
 
 from magmom.dft.eos import lattice_table_from_eos, run_eos  # noqa: E402
 from magmom.dft.initial_moments import AFM_ELEMENTS, POLICIES, POLICY_STARTS  # noqa: E402
-from magmom.dft.label import fix_bottom_layers, label_slab  # noqa: E402
+from magmom.dft.label import LabelSettings, fix_bottom_layers, label_slab  # noqa: E402
 from magmom.recipe.lattice_table import lattice_entry  # noqa: E402
 from magmom.recipe.slabs import base_slab  # noqa: E402
 
@@ -292,7 +292,8 @@ def main(argv=None) -> int:
             c = copy.deepcopy(cfg)
             c["dft"]["initial_moments"] = policy
             meta = {"slab_id": f"{name.lower()}-{policy}", "lattice": lattice}
-            rec = label_slab(atoms, meta, meta["slab_id"], c, out / "dft" / meta["slab_id"])
+            settings = LabelSettings.of(c)
+            rec = label_slab(atoms, meta, meta["slab_id"], settings, out / "dft" / meta["slab_id"])
             (out / f"{meta['slab_id']}.json").write_text(json.dumps(rec))
             for r in start_rows(name, rec):
                 rows.append(r)

@@ -10,6 +10,9 @@
 from magmom.recipe.slab_settings import slab_family
 
 
+include: "helpers/dft.smk"
+
+
 rule eos:
     """Birch-Murnaghan equation of state of one element on one lattice (config `eos`)."""
     output:
@@ -25,9 +28,9 @@ rule eos:
         slurm_group("eos", eos_estimates, eos_key)
     conda:
         "../envs/dft.yaml"
-    threads: dft_threads(eos_is_mpi())
+    threads: dft_threads(DFT_JOBS.eos_is_mpi())
     resources:
-        **dft_mpi_resources(eos_is_mpi()),
+        **dft_mpi_resources(DFT_JOBS.eos_is_mpi()),
         mem_mb=dft_resource("mem_mb", 8000),
         runtime=eos_runtime,
     params:
@@ -36,8 +39,8 @@ rule eos:
         recipe={k: config["recipe"][k] for k in ("default_magmom", "hcp_c_over_a")},
         workdir=PATHS.eos_workdir("{element}", "{lattice}"),
         # a CHGNet/reference EOS does not rerun when dft.resources change
-        tasks=dft_tasks() if eos_is_mpi() else 1,
-        launcher=dft_resource("launcher", "auto") if eos_is_mpi() else "auto",
+        tasks=dft_tasks() if DFT_JOBS.eos_is_mpi() else 1,
+        launcher=dft_resource("launcher", "auto") if DFT_JOBS.eos_is_mpi() else "auto",
     script:
         "../workflow_scripts/eos.py"
 
@@ -79,9 +82,9 @@ rule dft_slab:
         slurm_group("dft", dft_slab_estimates, dft_slab_key)
     conda:
         "../envs/dft.yaml"
-    threads: dft_threads(dft_is_mpi())
+    threads: dft_threads(DFT_JOBS.dft_is_mpi())
     resources:
-        **dft_mpi_resources(dft_is_mpi()),
+        **dft_mpi_resources(DFT_JOBS.dft_is_mpi()),
         mem_mb=dft_slab_size("mem_mb"),
         runtime=dft_slab_size("runtime"),
     params:

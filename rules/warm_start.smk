@@ -3,6 +3,9 @@
 # The slabs depend on the split, so `warm_start_starts` is a checkpoint: one GPAW job per slab.
 
 
+include: "helpers/warm_start.smk"
+
+
 checkpoint warm_start_starts:
     """Pick the held-out slabs and compute every start (the model's prediction included)."""
     input:

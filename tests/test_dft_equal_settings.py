@@ -12,7 +12,7 @@ from dft_helpers import cheap_config, slab_meta, tiny_slab
 from magmom.data.assemble import assemble_dataset
 from magmom.data.dataset import iter_labelled_slabs
 from magmom.dft import equal_settings as eq
-from magmom.dft.label import label_slab
+from magmom.dft.label import LabelSettings, label_slab
 from magmom.dft.record import atoms_from_structure, check_record, write_record
 from magmom.dft.scf_ladder import ladder_from_config
 
@@ -123,7 +123,9 @@ def test_starts_that_climbed_the_ladder_are_compared_at_the_base_level(tmp_path,
 
     atoms = tiny_slab(("Fe", "Fe"), magmom=0.0)  # eos: non-magnetic start; floor: 3 μB
     cfg = fe_config(CLIMB)
-    rec = label_slab(atoms, slab_meta("fe-climb", "fe100"), "fe-climb", cfg, tmp_path / "fe")
+    rec = label_slab(
+        atoms, slab_meta("fe-climb", "fe100"), "fe-climb", LabelSettings.of(cfg), tmp_path / "fe"
+    )
     check_record(rec, "fe-climb")
     assert rec["status"] == "ok", rec.get("reason")
     im = rec["initial_moments"]
@@ -176,7 +178,9 @@ def test_a_failed_start_makes_the_comparison_partial_and_the_summary_counts_it(
     # floor's 3 μB it converges in ~16; one ladder level, so the eos start fails
     atoms = tiny_slab(("Fe", "Fe"), magmom=0.5)
     cfg = fe_config([{**CLIMB[0], "maxiter": 60}])
-    rec = label_slab(atoms, slab_meta("fe-partial", "fe100"), "fe-partial", cfg, tmp_path / "w")
+    rec = label_slab(
+        atoms, slab_meta("fe-partial", "fe100"), "fe-partial", LabelSettings.of(cfg), tmp_path / "w"
+    )
     assert rec["status"] == "ok", rec.get("reason")
     im = rec["initial_moments"]
     assert im.get("comparison") == "partial" and im["kept"] == "floor"

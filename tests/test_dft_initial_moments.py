@@ -9,7 +9,7 @@ from ase.build import bcc110
 from dft_helpers import cheap_config
 
 from magmom.dft import initial_moments as im
-from magmom.dft.label import fix_bottom_layers, label_slab
+from magmom.dft.label import LabelSettings, fix_bottom_layers, label_slab
 from magmom.dft.record import check_record
 
 
@@ -138,7 +138,7 @@ def test_the_cost_model_multiplies_runtime_not_memory_by_the_starts():
     )
 
 
-def gpaw_config(policy: str) -> dict:
+def gpaw_settings(policy: str) -> LabelSettings:
     """The tests' cheap settings as single points (200 eV, 5 x 5 k-points for this cell)."""
     cfg = cheap_config(
         ladder=[
@@ -150,7 +150,7 @@ def gpaw_config(policy: str) -> dict:
     cfg["dft"]["prerelax"].update(model="none")
     cfg["dft"]["relax"].update(steps=0)
     cfg["dft"]["planewave"].update(kpt_density=1.5)
-    return cfg
+    return LabelSettings.of(cfg)
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +160,7 @@ def cr_record(tmp_path_factory, single_thread):
     root = tmp_path_factory.mktemp("initial-moments")
     atoms = slab(["Cr", "Cr"], 0.001)
     meta = {"slab_id": "cr", "lattice": "bcc"}
-    return atoms, label_slab(atoms, meta, "cr", gpaw_config("floor+eos+afm"), root / "cr")
+    return atoms, label_slab(atoms, meta, "cr", gpaw_settings("floor+eos+afm"), root / "cr")
 
 
 @pytest.mark.slow  # 3 x (LCAO + plane-wave SCF) of a 2-atom cell; magnetic starts converge slowly
@@ -198,7 +198,7 @@ def test_gpaw_keeps_the_lowest_of_the_starts_and_records_every_start(cr_record):
 def test_gpaw_runs_a_duplicate_start_once_and_records_it_as_skipped(tmp_path, single_thread):
     atoms = slab(["Cu", "Cu"], 1.0)  # spin-polarised, no floor: floor == eos
     meta = {"slab_id": "cu", "lattice": "bcc"}
-    rec = label_slab(atoms, meta, "cu", gpaw_config("floor+eos"), tmp_path / "cu")
+    rec = label_slab(atoms, meta, "cu", gpaw_settings("floor+eos"), tmp_path / "cu")
     check_record(rec, "cu")
     assert rec["status"] == "ok", rec.get("reason")
     floor, eos = (rec["initial_moments"]["starts"][s] for s in ("floor", "eos"))

@@ -31,7 +31,7 @@ from dft_helpers import (
 )
 
 from magmom.dft.eos import run_eos_job
-from magmom.dft.label import label_slab_job
+from magmom.dft.label import LabelSettings, label_slab_job
 from magmom.dft.parallel import choose_layout, gpaw_build, launcher_command
 
 SLAB = "ni100-fcc-pure-v0"
@@ -114,7 +114,7 @@ def runs(tmp_path_factory, single_thread):
     out = {}
     for tasks in (1, 2):
         out[tasks] = label_slab_job(
-            db, SLAB, copy.deepcopy(_config()), tmp / f"work-{tasks}" / SLAB,
+            db, SLAB, LabelSettings.of(copy.deepcopy(_config())), tmp / f"work-{tasks}" / SLAB,
             tmp / f"dft-{tasks}" / f"{SLAB}.json", tasks=tasks, launcher="mpiexec",
         )  # fmt: skip
     out["tmp"] = tmp
@@ -156,12 +156,44 @@ def test_serial_fallback_without_mpi(tmp_path, monkeypatch):
 
     monkeypatch.setattr(parallel, "gpaw_build", lambda: {"mpi": False, "fftw": False,
                                                          "scalapack": False})  # fmt: skip
-    called = []
+    called, written = [], []
     monkeypatch.setattr(parallel, "run_under_mpi", lambda *a, **k: called.append(a))
-    monkeypatch.setattr(label, "label_slab_from_db", lambda *a, **k: {"status": "serial"})
+    monkeypatch.setattr(label, "label_slab_in_db", lambda **k: {"status": "serial"})
+    monkeypatch.setattr(label, "write_record", lambda path, rec: written.append((path, rec)))
     cfg = _config()
-    out = label.label_slab_job("db", SLAB, cfg, tmp_path, tmp_path / "r.json", tasks=4)
+    out = label.label_slab_job(
+        "db", SLAB, LabelSettings.of(cfg), tmp_path, tmp_path / "r.json", tasks=4
+    )
     assert out == {"status": "serial"} and not called
+    assert written == [(tmp_path / "r.json", out)]  # the job's own writer, once
+
+
+def test_the_ranks_import_the_job_function_by_the_name_derived_from_it():
+    from magmom.dft.label import label_slab_in_db
+    from magmom.dft.parallel import importable_name, resolve, write_result
+
+    for function in (label_slab_in_db, run_eos_job, write_result):
+        assert resolve(importable_name(function)) is function
+    assert importable_name(label_slab_in_db) == "magmom.dft.label:label_slab_in_db"
+
+    def local():
+        return {}
+
+    for function in (local, lambda: {}):
+        with pytest.raises(ValueError, match="module-level function"):
+            importable_name(function)
+
+
+def test_a_serial_job_writes_its_result_with_the_given_writer(tmp_path, monkeypatch):
+    import magmom.dft.parallel as parallel
+
+    monkeypatch.setattr(parallel, "run_under_mpi", lambda *a, **k: pytest.fail("MPI started"))
+    out = tmp_path / "out.json"
+    result = parallel.run_job(dict, {"a": 1}, out, tasks=2, gpaw=False)
+    assert result == {"a": 1} and json.loads(out.read_text()) == {"a": 1}
+    seen = []
+    parallel.run_job(dict, {"b": 2}, out, tasks=1, write=lambda p, r: seen.append((p, r)))
+    assert seen == [(out, {"b": 2})]
 
 
 @pytest.mark.slow
@@ -213,3 +245,20 @@ def test_chgnet_eos_stays_serial(tmp_path, monkeypatch, single_thread):
     )
     assert res["status"] == "ok" and "parallel" not in res
     assert json.loads((tmp_path / "Cu.json").read_text()) == res
+
+
+def test_label_settings_are_built_once_and_reach_the_ranks_as_fields():
+    """What dft_slab hands the labeller: named fields, no nested config; the ranks rebuild them
+    from the JSON of the job spec."""
+    from dataclasses import asdict
+
+    from magmom.dft.label import LabelSettings
+
+    cfg = cheap_config()
+    settings = LabelSettings.of(cfg)
+    assert settings.labeller == "gpaw" and settings.fixed_layers == 1
+    assert "resources" not in settings.dft  # the job's, not the label's
+    assert settings.initial_moments == cfg["dft"]["initial_moments"] == "floor"
+    assert LabelSettings(**json.loads(json.dumps(asdict(settings)))) == settings
+    with pytest.raises(ValueError, match="config key 'labeller': 'dft'"):
+        LabelSettings(labeller="dft", dft=settings.dft)

@@ -18,7 +18,7 @@ from dft_helpers import cheap_config, slab_meta, tiny_slab, write_slab_db
 from magmom.data.assemble import assemble_dataset
 from magmom.data.dataset import iter_labelled_slabs, read_failures, read_metadata
 from magmom.dft.gpaw_params import parameters_sha256
-from magmom.dft.label import label_slab_from_db
+from magmom.dft.label import LabelSettings, label_slab_from_db
 from magmom.dft.record import atoms_from_structure, read_record
 
 OK_ID = "ni100-fcc-pure-v0"
@@ -38,7 +38,7 @@ def gpaw_run(tmp_path_factory, single_thread):
     cfg = cheap_config()
     out = tmp / "dft" / f"{OK_ID}.json"
     t0 = time.perf_counter()
-    record = label_slab_from_db(db, OK_ID, cfg, tmp / "work" / OK_ID, out)
+    record = label_slab_from_db(db, OK_ID, LabelSettings.of(cfg), tmp / "work" / OK_ID, out)
     wall = time.perf_counter() - t0
     print(
         f"\nGPAW test slab ({OK_ID}, 2 atoms): {wall:.1f} s wall; SCF iterations per stage "
@@ -112,7 +112,7 @@ def test_rerun_resumes_from_the_stage_checkpoints(gpaw_run):
     work = gpaw_run["tmp"] / "work" / OK_ID
     logs_before = sorted(p.name for p in work.glob("*.txt"))
     out = gpaw_run["tmp"] / "rerun" / f"{OK_ID}.json"
-    rec = label_slab_from_db(gpaw_run["db"], OK_ID, gpaw_run["cfg"], work, out)
+    rec = label_slab_from_db(gpaw_run["db"], OK_ID, LabelSettings.of(gpaw_run["cfg"]), work, out)
     assert sorted(p.name for p in work.glob("*.txt")) == logs_before  # no GPAW calculation ran
     first = gpaw_run["record"]
     for key in ("magmoms", "energy", "fermi_level", "scf_iterations", "scf_attempts", "structure"):
@@ -128,7 +128,9 @@ def test_exhausted_ladder_gives_a_failed_record_and_assembly_still_succeeds(gpaw
     cfg = cheap_config(ladder=failing)
     cfg["dft"]["prerelax"]["model"] = "none"
     out = tmp / "dft" / f"{FAIL_ID}.json"
-    rec = label_slab_from_db(gpaw_run["db"], FAIL_ID, cfg, tmp / "work" / FAIL_ID, out)
+    rec = label_slab_from_db(
+        gpaw_run["db"], FAIL_ID, LabelSettings.of(cfg), tmp / "work" / FAIL_ID, out
+    )
     assert read_record(out)["status"] == "failed"
     assert "lcao" in rec["reason"] and "ladder" in rec["reason"]
     assert [a["outcome"] for a in rec["scf_attempts"]] == ["scf_failed", "scf_failed"]
@@ -157,7 +159,9 @@ def test_exhausted_ladder_gives_a_failed_record_and_assembly_still_succeeds(gpaw
 
     # a rerun does not repeat the hopeless ladder: the checkpoint remembers it
     logs = sorted((tmp / "work" / FAIL_ID).glob("*.txt"))
-    again = label_slab_from_db(gpaw_run["db"], FAIL_ID, cfg, tmp / "work" / FAIL_ID, out)
+    again = label_slab_from_db(
+        gpaw_run["db"], FAIL_ID, LabelSettings.of(cfg), tmp / "work" / FAIL_ID, out
+    )
     assert again["status"] == "failed" and sorted((tmp / "work" / FAIL_ID).glob("*.txt")) == logs
 
 
@@ -165,7 +169,9 @@ def test_a_gpaw_error_gives_a_failed_record_naming_it(gpaw_run, tmp_path):
     cfg = cheap_config()
     cfg["dft"]["prerelax"]["model"] = "none"
     cfg["dft"]["lcao"]["basis"] = "qzp(nonexistent)"  # GPAW cannot find this basis set
-    rec = label_slab_from_db(gpaw_run["db"], FAIL_ID, cfg, tmp_path / "w", tmp_path / "r.json")
+    rec = label_slab_from_db(
+        gpaw_run["db"], FAIL_ID, LabelSettings.of(cfg), tmp_path / "w", tmp_path / "r.json"
+    )
     assert rec["status"] == "failed"
     assert rec["reason"].startswith("StageFailed: lcao: ")
     assert [a["outcome"] for a in rec["scf_attempts"]] == ["error"]

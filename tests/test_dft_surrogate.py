@@ -10,7 +10,7 @@ from dft_helpers import cheap_config, slab_meta, tiny_slab, write_slab_db
 
 from magmom.data.assemble import assemble_dataset
 from magmom.data.dataset import iter_labelled_slabs, read_metadata
-from magmom.dft.label import label_slab_from_db, read_initial_slab
+from magmom.dft.label import LabelSettings, label_slab_from_db, read_initial_slab
 from magmom.dft.prerelax import PrerelaxConfigError, check_prerelax_config, prerelax
 from magmom.dft.record import atoms_from_structure, read_record
 
@@ -29,7 +29,7 @@ def surrogate_run(tmp_path_factory, single_thread):
     cfg = cheap_config(labeller="chgnet")
     cfg["dft"]["prerelax"]["steps"] = 5
     out = tmp / "dft" / f"{SLAB_ID}.json"
-    record = label_slab_from_db(db, SLAB_ID, cfg, tmp / "work", out)
+    record = label_slab_from_db(db, SLAB_ID, LabelSettings.of(cfg), tmp / "work", out)
     return {"tmp": tmp, "slab": slab, "out": out, "record": record, "db": db}
 
 
@@ -89,7 +89,9 @@ def test_uma_without_fairchem_is_an_error_naming_the_key(tmp_path, surrogate_run
     cfg = cheap_config(labeller="gpaw")
     cfg["dft"]["prerelax"].update(model="uma", uma_checkpoint=str(ckpt))
     with pytest.raises(PrerelaxConfigError):  # the job fails instead of writing a record
-        label_slab_from_db(surrogate_run["db"], SLAB_ID, cfg, tmp_path / "w", tmp_path / "r.json")
+        label_slab_from_db(
+            surrogate_run["db"], SLAB_ID, LabelSettings.of(cfg), tmp_path / "w", tmp_path / "r.json"
+        )
     assert not (tmp_path / "r.json").exists()
 
 

@@ -21,7 +21,7 @@ import time
 import pytest
 from dft_helpers import ROOT, cheap_config, slab_meta, tiny_slab, write_slab_db
 
-from magmom.dft.label import label_slab_job
+from magmom.dft.label import LabelSettings, label_slab_job
 
 SLAB = "ni100-fcc-pure-v0"
 PW_STEPS = 3
@@ -41,9 +41,9 @@ def test_sigterm_mid_relaxation_then_retry_resumes_at_the_checkpoint(tmp_path, s
     cfg_path = tmp_path / "config.json"
     cfg_path.write_text(json.dumps(_config()))
     job = (
-        "import json, sys; from magmom.dft.label import label_slab_job; "
-        f"label_slab_job({str(db)!r}, {SLAB!r}, json.load(open({str(cfg_path)!r})), "
-        f"{str(work)!r}, {str(out)!r})"
+        "import json, sys; from magmom.dft.label import LabelSettings, label_slab_job; "
+        f"settings = LabelSettings.of(json.load(open({str(cfg_path)!r}))); "
+        f"label_slab_job({str(db)!r}, {SLAB!r}, settings, {str(work)!r}, {str(out)!r})"
     )
     env = {"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-c", job], env={**__import__("os").environ, **env})
@@ -69,7 +69,7 @@ def test_sigterm_mid_relaxation_then_retry_resumes_at_the_checkpoint(tmp_path, s
     assert state["done"] is False and state["steps_done"] >= killed_at
 
     # Snakemake's retry: the same job, the same work directory
-    record = label_slab_job(db, SLAB, _config(), work, out)
+    record = label_slab_job(db, SLAB, LabelSettings.of(_config()), work, out)
     assert record["status"] == "ok", record.get("reason")
     pw = [a for a in record["scf_attempts"] if a["stage"] == "pw"]
     failed, first, resumed = pw

@@ -12,20 +12,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RULES = ROOT / "rules"
 
-# The DFT stage's helpers (job sizing, Slurm grouping, EOS and warm-start input functions): issue
-# 24 part B moves them to rules/helpers/{dft,warm_start}.smk; this set can go once that is merged
-# (a name no longer in common.smk is not looked at).
-DFT_HELPERS_PENDING = {
-    "eos_files",
-    "eos_runtime",
-    "eos_is_mpi",
-    "slurm_group",
-    "dft_slab_labeller",
-    "dft_slab_key",
-    "dft_slab_size",
-    "warm_start_slab_records",
-}
-
 
 def stage_files() -> dict[str, str]:
     """``rules/<stage>.smk`` (common.smk left out) -> its text with its helpers' text appended."""
@@ -55,7 +41,7 @@ def test_common_smk_holds_no_helper_of_a_single_stage():
         users = [f for f, text in stages.items() if uses(name, text)]
         if uses(name, common) == 1 and len(users) == 1:
             single[name] = users[0]
-    misplaced = {n: f for n, f in single.items() if n not in DFT_HELPERS_PENDING}
+    misplaced = single
     assert not misplaced, (
         "helpers of common.smk that one stage uses; move each to rules/helpers/<stage>.smk: "
         + ", ".join(f"{n} -> rules/helpers/{f}" for n, f in sorted(misplaced.items()))

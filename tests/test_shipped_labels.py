@@ -15,7 +15,7 @@ from dft_helpers import cheap_config, slab_meta, tiny_slab, write_slab_db
 
 from magmom.data import shipped
 from magmom.data.importers import read_source
-from magmom.dft.label import label_slab_from_db
+from magmom.dft.label import LabelSettings, label_slab_from_db
 from magmom.dft.record import read_record
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -38,7 +38,7 @@ def labelled(tmp_path_factory, single_thread):
     records = {}
     for slab_id in SLABS:
         out = tmp / "results" / "dft" / f"{slab_id}.json"
-        label_slab_from_db(db, slab_id, cfg, tmp / "work" / slab_id, out)
+        label_slab_from_db(db, slab_id, LabelSettings.of(cfg), tmp / "work" / slab_id, out)
         records[slab_id] = out
     return {"tmp": tmp, "records": records}
 

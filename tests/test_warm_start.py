@@ -19,7 +19,7 @@ from training_helpers import train_tiny_model
 from magmom.data.assemble import labelled_slab_from_record
 from magmom.data.dataset import LabelledSlab, write_dataset
 from magmom.data.split import format_split_csv
-from magmom.dft.label import label_slab_job
+from magmom.dft.label import LabelSettings, label_slab_job
 from magmom.dft.record import structure_dict
 from magmom.evaluation.report.warm_start import COLUMNS, write_page
 from magmom.io import write_json
@@ -247,7 +247,9 @@ def dft_labelled(model, tmp_path_factory, single_thread):
     initial = tiny_slab(("Fe", "Fe"), magmom=2.2)
     db = write_slab_db(tmp / "initial_slabs.db", [(initial, slab_meta(slab_id, "fe100"))])
     config = cheap_config("gpaw")
-    label = label_slab_job(db, slab_id, config, tmp / "dft-work", tmp / "dft.json")
+    label = label_slab_job(
+        db, slab_id, LabelSettings.of(config), tmp / "dft-work", tmp / "dft.json"
+    )
     assert label["status"] == "ok", label.get("reason")
     slab = labelled_slab_from_record(label, "dft.json")
     write_dataset(tmp / "d.db", [slab], "d", progress=False)

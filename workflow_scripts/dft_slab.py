@@ -7,17 +7,17 @@ snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake's script: d
 with log_to(script_log(snakemake)):
     import torch
 
-    from magmom.dft.label import label_slab_job
+    from magmom.dft.label import LabelSettings, label_slab_job
 
     torch.set_num_threads(snakemake.threads)
     label_slab_job(
         db_path=snakemake.input.slabs,
         slab_id=snakemake.wildcards.slab_id,
-        config={
-            "labeller": snakemake.params.labeller,
-            "dft": snakemake.params.dft,
-            "recipe": {"fixed_layers": snakemake.params.fixed_layers},
-        },
+        settings=LabelSettings(
+            labeller=snakemake.params.labeller,
+            dft=snakemake.params.dft,
+            fixed_layers=snakemake.params.fixed_layers,
+        ),
         workdir=snakemake.params.workdir,
         output=snakemake.output.record,
         tasks=snakemake.params.tasks,

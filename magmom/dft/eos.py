@@ -57,14 +57,7 @@ from magmom.io import write_json
 from magmom.layout import LATTICES
 
 from .gpaw_params import bulk_params, parameters_sha256
-from .parallel import (
-    gpaw_build,
-    gpaw_parallel,
-    is_master,
-    run_serial_or_mpi,
-    slab_layout,
-    world,
-)
+from .parallel import gpaw_build, gpaw_parallel, is_master, run_job, slab_layout, world
 from .record import versions
 
 log = logging.getLogger(__name__)
@@ -418,45 +411,11 @@ def run_eos(
         return _reference_result(out, element, lattice, default_magmom, rule)
     guess = reference_guess(element, lattice, default_magmom, rule)
     fit_coa = lattice == "hcp" and fixed_c_over_a(rule) is None
-    c_over_a = guess["c_over_a"] if lattice == "hcp" else None
-    m0 = guess["magmom"] if spinpol else 0.0
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    example = bulk_cell(element, lattice, guess["a0"], c_over_a)
-    evaluate = _evaluator(calculator, eos, dft, workdir, spinpol, example)
-    master = True
-    if calculator == "gpaw":  # magmom.dft.parallel; the layout is that of the point at a0
-        master = is_master()
-        out["parallel"] = {"world_size": int(world().size), "gpaw_build": gpaw_build(),
-                           "layout": {}}  # fmt: skip
-    params = {
-        **evaluate.parameters(),
-        "strain": eos["strain"],
-        "points": eos["points"],
-        "c_over_a": "fit" if fit_coa else c_over_a,
-        "initial_magmom": m0,
-    }
-    if fit_coa:
-        params["c_over_a_strain"] = eos["c_over_a_strain"]
-        params["c_over_a_points"] = eos["c_over_a_points"]
-    out.update(parameters=params, parameters_sha256=parameters_sha256(params), c_over_a=c_over_a)
-    cache_key = parameters_sha256({"element": element, "lattice": lattice, **params})
-    points = EnergyPoints(element, lattice, evaluate, m0, workdir / "points.json", cache_key,
-                          by_c_over_a=fit_coa, write_cache=master)  # fmt: skip
-
+    points = _energy_points(out, element, lattice, eos, dft, workdir, guess, fit_coa)
     t_start = time.perf_counter()
-    label = f"EOS {element}-{lattice}"
-    if fit_coa:
-        fit, reason, passes, out["c_over_a_scan"] = scan_c_over_a(points, guess, eos, label, master)
-        c_over_a = fit["c_over_a"] if fit else c_over_a
-    else:
-        strain, npts = float(eos["strain"]), int(eos["points"])
-        fit, reason, passes = scan_around(points, float(guess["a0"]), c_over_a, strain, npts,
-                                          label, master)  # fmt: skip
-    out["passes"] = passes
-    scanned = {points.tag(a, None) for p in passes for a in p} if not fit_coa else set(points.cache)
-    out["points"] = sorted((dict(points.cache[t]) for t in scanned if t in points.cache),
-                           key=lambda p: (p.get("c_over_a") or 0.0, p["a"]))  # fmt: skip
+    fit, reason, c_over_a = _scan(out, points, guess, eos, fit_coa)
     if fit is None:
         out.update(status="failed", reason=reason, wall_time=time.perf_counter() - t_start)
         return out
@@ -471,23 +430,68 @@ def run_eos(
         return out
     _fitted_result(out, fit, final, a0, c_over_a, spinpol, calculator)
     out["wall_time"] = time.perf_counter() - t_start
+    coa = f", c/a = {c_over_a:.3f}" if c_over_a else ""
     log.info(
         "%s %s: a0 = %.4f Å%s, |m| = %.3f μB/atom (%s)",
-        element, lattice, a0, f", c/a = {c_over_a:.3f}" if c_over_a else "", out["magmom"],
-        calculator,
+        element, lattice, a0, coa, out["magmom"], calculator,
     )  # fmt: skip
     return out
 
 
+def _energy_points(
+    out: dict, element, lattice, eos: Mapping, dft: Mapping, workdir: Path, guess, fit_coa: bool
+) -> EnergyPoints:
+    """The energy points of one EOS (its calculator, starting moment and cached points); the
+    scan's parameters (and, for GPAW, the process world) go into ``out``."""
+    spinpol, calculator = out["spinpol"], out["calculator"]
+    c_over_a = guess["c_over_a"] if lattice == "hcp" else None
+    m0 = guess["magmom"] if spinpol else 0.0
+    example = bulk_cell(element, lattice, guess["a0"], c_over_a)
+    evaluate = _evaluator(calculator, eos, dft, workdir, spinpol, example)
+    master = True
+    if calculator == "gpaw":  # magmom.dft.parallel; the layout is that of the point at a0
+        master = is_master()
+        out["parallel"] = {"world_size": int(world().size), "gpaw_build": gpaw_build()}
+        out["parallel"]["layout"] = {}
+    params = {
+        **evaluate.parameters(),
+        "strain": eos["strain"],
+        "points": eos["points"],
+        "c_over_a": "fit" if fit_coa else c_over_a,
+        "initial_magmom": m0,
+    }
+    if fit_coa:
+        params["c_over_a_strain"] = eos["c_over_a_strain"]
+        params["c_over_a_points"] = eos["c_over_a_points"]
+    out.update(parameters=params, parameters_sha256=parameters_sha256(params), c_over_a=c_over_a)
+    cache_key = parameters_sha256({"element": element, "lattice": lattice, **params})
+    return EnergyPoints(
+        element, lattice, evaluate, m0, workdir / "points.json", cache_key,
+        by_c_over_a=fit_coa, write_cache=master,
+    )  # fmt: skip
+
+
+def _scan(out: dict, points: EnergyPoints, guess, eos: Mapping, fit_coa: bool):
+    """The scan around the guess (over c/a too when ``fit_coa``) and its Birch–Murnaghan fit:
+    ``(fit or None, reason, c/a)``; the passes and the scanned points go into ``out``."""
+    label = f"EOS {out['element']}-{out['lattice']}"
+    master = points.write_cache
+    c_over_a = out["c_over_a"]
+    if fit_coa:
+        fit, reason, passes, out["c_over_a_scan"] = scan_c_over_a(points, guess, eos, label, master)
+        c_over_a = fit["c_over_a"] if fit else c_over_a
+    else:
+        strain, npts = float(eos["strain"]), int(eos["points"])
+        center = float(guess["a0"])
+        fit, reason, passes = scan_around(points, center, c_over_a, strain, npts, label, master)
+    out["passes"] = passes
+    scanned = {points.tag(a, None) for p in passes for a in p} if not fit_coa else set(points.cache)
+    kept = (dict(points.cache[t]) for t in scanned if t in points.cache)
+    out["points"] = sorted(kept, key=lambda p: (p.get("c_over_a") or 0.0, p["a"]))
+    return fit, reason, c_over_a
+
+
 # ---- the rule's job: GPAW on MPI ranks -------------------------------------------------------
-def run_eos_to_file(output: str | Path, **kwargs) -> dict:
-    """:func:`run_eos` (``kwargs``) and its result written to ``output`` (by rank 0 only)."""
-    result = run_eos(**kwargs)
-    if result["calculator"] != "gpaw" or is_master():
-        write_json(output, result)
-    return result
-
-
 def run_eos_job(
     element: str,
     lattice: str,
@@ -500,16 +504,11 @@ def run_eos_job(
     launcher: str = "auto",
 ) -> dict:
     """Rule ``eos``: the equation of state written to ``output``; with ``eos.calculator: gpaw``
-    GPAW runs on ``tasks`` MPI ranks when it can (:mod:`magmom.dft.parallel`), a CHGNet or
-    reference EOS always in this process."""
+    GPAW runs on ``tasks`` MPI ranks when it can (:func:`magmom.dft.parallel.run_job`), a CHGNet
+    or reference EOS always in this process."""
     kwargs = {"element": element, "lattice": lattice, "eos": dict(eos), "dft": dict(dft),
-              "recipe": dict(recipe), "workdir": str(workdir), "output": str(output)}  # fmt: skip
-    result = run_serial_or_mpi("magmom.dft.eos:run_eos_to_file", kwargs, tasks, launcher,
-                               gpaw=eos["calculator"] == "gpaw")  # fmt: skip
-    if result is None:  # the ranks ran it
-        with open(output) as fh:
-            return json.load(fh)
-    return result
+              "recipe": dict(recipe), "workdir": str(workdir)}  # fmt: skip
+    return run_job(run_eos, kwargs, output, tasks, launcher, gpaw=eos["calculator"] == "gpaw")
 
 
 # ---- the lattice table ---------------------------------------------------------------------

@@ -34,6 +34,7 @@ import logging
 import time
 import traceback
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -44,9 +45,9 @@ from magmom.slab_geometry import bottom_layers
 
 from . import equal_settings, initial_moments
 from .gpaw_params import parameters_sha256
-from .parallel import gpaw_build, run_serial_or_mpi, world
+from .parallel import gpaw_build, run_job, world
 from .prerelax import PrerelaxConfigError, check_prerelax_config
-from .record import finite, new_record, read_record, set_moments, structure_dict, write_record
+from .record import finite, new_record, set_moments, structure_dict, write_record
 from .scf_ladder import ladder_from_config
 from .staged_relaxation import (
     StageFailed,
@@ -58,6 +59,41 @@ from .staged_relaxation import (
 from .surrogate import label_with_chgnet
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LabelSettings:
+    """How the slabs are labelled: built once from the config (:meth:`of`, or by name).
+
+    ``labeller``: config ``labeller`` (or a slab's ``labeller_overrides`` entry); ``dft``: the
+    ``dft`` section (``resources`` are the job's, not the label's); ``fixed_layers``:
+    ``recipe.fixed_layers``, the bottom layers fixed when a db row has no FixAtoms.
+    """
+
+    labeller: str
+    dft: Mapping
+    fixed_layers: int = 2
+
+    def __post_init__(self):
+        if self.labeller not in LABELLERS:
+            raise ValueError(
+                f"config key 'labeller': {self.labeller!r} is not allowed; allowed values: "
+                f"{', '.join(LABELLERS)}"
+            )
+
+    @classmethod
+    def of(cls, config: Mapping) -> LabelSettings:
+        """The settings of a whole config (``labeller``, ``dft``, ``recipe.fixed_layers``)."""
+        return cls(
+            labeller=config["labeller"],
+            dft={k: v for k, v in config["dft"].items() if k != "resources"},
+            fixed_layers=int(config["recipe"]["fixed_layers"]),
+        )
+
+    @property
+    def initial_moments(self) -> str:
+        """``dft.initial_moments``: the start policy of a spin-polarised GPAW label."""
+        return self.dft["initial_moments"]
 
 
 def fix_bottom_layers(atoms, n_layers: int) -> list[int]:
@@ -219,9 +255,28 @@ def _equal_settings(run: dict, dft: Mapping, workdir: Path) -> dict:
         }
 
 
-def _label_with_gpaw(atoms, dft: Mapping, workdir: Path, record: dict) -> dict:
+def _label_with_gpaw(atoms, dft: Mapping, policy: str, workdir: Path, record: dict) -> dict:
+    """Fill ``record`` with the GPAW labels of ``atoms`` from the starts of ``policy`` (module
+    docstring): its settings, every start's run, their comparison, the kept start's labels."""
     spinpol = is_spin_polarised(atoms.get_chemical_symbols())
-    policy = dft["initial_moments"]
+    params = _begin_gpaw_record(record, atoms, dft, policy, spinpol)
+    listed = _listed_starts(atoms, policy, spinpol)
+    candidates = [s for s in listed if s.duplicate_of is None]
+    runs = _run_starts(atoms, candidates, dft, policy, workdir, spinpol)
+    parts = {s.name: run["record"] for s, run in zip(candidates, runs, strict=True)}
+    chosen = equal_settings.compare(parts)
+    parts.update(_skipped_starts(listed))
+    record["initial_moments"] = _start_comparison(
+        policy, chosen, [parts[s.name] for s in listed], listed, len(candidates) > 1, params, dft
+    )
+    kept = _keep_start(record, candidates, runs, chosen)
+    _set_labels(record, kept, dft["relax"]["fmax"])
+    return record
+
+
+def _begin_gpaw_record(record: dict, atoms, dft: Mapping, policy: str, spinpol: bool) -> dict:
+    """The labeller's settings (``parameters`` and their hash) and empty progress in ``record``;
+    returns the settings."""
     params = {**gpaw_parameters(atoms, dft, spinpol), "initial_moments": policy}
     record["parameters"] = params
     record["parameters_sha256"] = parameters_sha256(params)
@@ -229,14 +284,23 @@ def _label_with_gpaw(atoms, dft: Mapping, workdir: Path, record: dict) -> dict:
     record["stages"] = {}
     record["scf_attempts"] = []
     record["parallel"] = {"world_size": int(world().size), "gpaw_build": gpaw_build(), "layout": {}}
+    return params
+
+
+def _listed_starts(atoms, policy: str, spinpol: bool) -> list:
+    """The starts of ``policy`` (duplicates marked); a non-spin-polarised slab has one, ``none``."""
     if spinpol:
-        listed = initial_moments.starts(atoms, policy)
-    else:
-        listed = [initial_moments.Start("none", np.zeros(len(atoms)))]
-    candidates = [s for s in listed if s.duplicate_of is None]
+        return initial_moments.starts(atoms, policy)
+    return [initial_moments.Start("none", np.zeros(len(atoms)))]
+
+
+def _run_starts(atoms, candidates, dft: Mapping, policy: str, workdir: Path, spinpol: bool):
+    """:func:`_run_start` of every distinct start (in ``start-{name}/`` when there are several,
+    each finished one then evaluated at equal settings); their ``{"result" | "error",
+    "record"}``."""
     several = len(candidates) > 1
-    runs = []
     symbols = atoms.get_chemical_symbols()
+    runs = []
     for start in candidates:
         moments = ", ".join(f"{s} {m:+.2f}" for s, m in zip(symbols, start.magmoms, strict=True))
         log.info("initial moments %r (policy %s): %s", start.name, policy, moments)
@@ -247,8 +311,12 @@ def _label_with_gpaw(atoms, dft: Mapping, workdir: Path, record: dict) -> dict:
         if several and "result" in runs[-1]:
             part["equal_settings"] = _equal_settings(runs[-1], dft, start_dir)
         part["scf_iterations"] = _start_scf_iterations(part)
-    parts = {s.name: run["record"] for s, run in zip(candidates, runs, strict=True)}
-    chosen = equal_settings.compare(parts)
+    return runs
+
+
+def _skipped_starts(listed) -> dict:
+    """The record parts of the starts skipped as duplicates of an earlier one."""
+    parts = {}
     for start in listed:
         if start.duplicate_of is not None:
             log.info("start %r skipped: the same moments as %r", start.name, start.duplicate_of)
@@ -260,8 +328,16 @@ def _label_with_gpaw(atoms, dft: Mapping, workdir: Path, record: dict) -> dict:
                 "energy": None,
                 "stages": {},
             }
+    return parts
+
+
+def _start_comparison(
+    policy: str, chosen: Mapping, parts: list, listed, several: bool, params: Mapping, dft: Mapping
+) -> dict:
+    """The record's ``initial_moments``: how the starts (``parts``, in ``listed`` order) were
+    compared (``chosen``: :func:`magmom.dft.equal_settings.compare`); ``kept`` is set later."""
     ladder = ladder_from_config(dft["scf_ladder"])
-    record["initial_moments"] = {
+    out = {
         "policy": policy,
         "kept": None,
         "kept_by": chosen["kept_by"],
@@ -272,12 +348,19 @@ def _label_with_gpaw(atoms, dft: Mapping, workdir: Path, record: dict) -> dict:
         ),
         "equal_settings_energies": chosen["equal_settings_energies"] if several else {},
         "energy_gap": chosen["energy_gap"],
-        "starts": {s.name: parts[s.name] for s in listed},
+        "starts": {s.name: part for s, part in zip(listed, parts, strict=True)},
     }
     if chosen["comparison"] == "partial":
         log.warning(
             "partial comparison of the starts: %s", "; ".join(chosen["reasons"])
         )  # fmt: skip
+    return out
+
+
+def _keep_start(record: dict, candidates, runs, chosen: Mapping) -> dict:
+    """Put the kept start's stages, attempts, structure and initial moments (the first start's
+    when none finished) and the wall time of all starts in ``record``; raise the kept start's
+    error when no start finished, else return its run."""
     names = [s.name for s in candidates]
     best = None if chosen["kept"] is None else names.index(chosen["kept"])
     kept = runs[0] if best is None else runs[best]
@@ -292,7 +375,7 @@ def _label_with_gpaw(atoms, dft: Mapping, workdir: Path, record: dict) -> dict:
     if best is None:
         raise kept["error"]
     record["initial_moments"]["kept"] = candidates[best].name
-    if several:
+    if len(candidates) > 1:
         energies = {s.name: r["record"]["energy"] for s, r in zip(candidates, runs, strict=True)}
         log.info(
             "energies per start (eV): %s at their own ladder levels, %s at level %d's settings; "
@@ -300,6 +383,11 @@ def _label_with_gpaw(atoms, dft: Mapping, workdir: Path, record: dict) -> dict:
             energies, chosen["equal_settings_energies"], equal_settings.COMMON_LEVEL,
             candidates[best].name, chosen["comparison"],
         )  # fmt: skip
+    return kept
+
+
+def _set_labels(record: dict, kept: Mapping, fmax: float) -> None:
+    """The kept start's plane-wave labels (moments, energies, ladder level, ...) in ``record``."""
     pw = kept["result"].pw
     record["parallel"]["layout"] = kept["record"].get("layout", {})
     set_moments(record, pw.magmoms)
@@ -318,31 +406,26 @@ def _label_with_gpaw(atoms, dft: Mapping, workdir: Path, record: dict) -> dict:
     if not pw.relaxed:
         log.warning(
             "plane-wave relaxation stopped after %d steps with max force %.3f eV/Å > fmax %.3f",
-            pw.ionic_steps, pw.max_force, dft["relax"]["fmax"],
+            pw.ionic_steps, pw.max_force, fmax,
         )  # fmt: skip
-    return record
 
 
-def label_slab(atoms, meta: Mapping, slab_id: str, config: Mapping, workdir: str | Path) -> dict:
+def label_slab(
+    atoms, meta: Mapping, slab_id: str, settings: LabelSettings, workdir: str | Path
+) -> dict:
     """The record of one slab (see the module docstring for what fails and what raises)."""
-    labeller = config["labeller"]
-    if labeller not in LABELLERS:
-        raise ValueError(
-            f"config key 'labeller': {labeller!r} is not allowed; allowed values: "
-            f"{', '.join(LABELLERS)}"
-        )
-    dft = config["dft"]
+    dft = settings.dft
     check_prerelax_config(dft["prerelax"])
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    record = new_record(slab_id, meta, labeller)
+    record = new_record(slab_id, meta, settings.labeller)
     record["structure"] = structure_dict(atoms)
     t0 = time.perf_counter()
     try:
-        if labeller == "chgnet":
+        if settings.labeller == "chgnet":
             label_with_chgnet(atoms, dft, workdir, record)
         else:
-            _label_with_gpaw(atoms, dft, workdir, record)
+            _label_with_gpaw(atoms, dft, settings.initial_moments, workdir, record)
     except (MemoryError, KeyboardInterrupt, PrerelaxConfigError):
         raise
     except Exception as err:
@@ -350,7 +433,7 @@ def label_slab(atoms, meta: Mapping, slab_id: str, config: Mapping, workdir: str
         for key in ("magmoms", "abs_magmoms", "total_magmom"):
             record.pop(key, None)
         record.update(status="failed", reason=f"{type(err).__name__}: {err}")
-    if labeller == "gpaw":
+    if settings.labeller == "gpaw":
         stage_times = {k: v["wall_time"] for k, v in record.get("stages", {}).items()}
         total = record.pop("wall_time_all_starts", float(sum(stage_times.values())))
         record["wall_time"] = {**stage_times, "total": total}
@@ -362,16 +445,28 @@ def label_slab(atoms, meta: Mapping, slab_id: str, config: Mapping, workdir: str
     return record
 
 
+def label_slab_in_db(
+    db_path: str | Path, slab_id: str, settings: LabelSettings | Mapping, workdir: str | Path
+) -> dict:
+    """The record of ``slab_id`` in the initial-structure db ``db_path`` (:func:`label_slab`).
+
+    ``settings`` may come as the dict of its fields (how the MPI ranks get them).
+    """
+    if not isinstance(settings, LabelSettings):
+        settings = LabelSettings(**settings)
+    atoms, meta = read_initial_slab(db_path, slab_id, settings.fixed_layers)
+    return label_slab(atoms, meta, slab_id, settings, workdir)
+
+
 def label_slab_from_db(
     db_path: str | Path,
     slab_id: str,
-    config: Mapping,
+    settings: LabelSettings,
     workdir: str | Path,
     output: str | Path,
 ) -> dict:
-    """Read ``slab_id`` from ``db_path``, label it, write the record to ``output``."""
-    atoms, meta = read_initial_slab(db_path, slab_id, int(config["recipe"]["fixed_layers"]))
-    record = label_slab(atoms, meta, slab_id, config, workdir)
+    """:func:`label_slab_in_db` in this process, the record written to ``output``."""
+    record = label_slab_in_db(db_path, slab_id, settings, workdir)
     write_record(output, record)
     return record
 
@@ -379,7 +474,7 @@ def label_slab_from_db(
 def label_slab_job(
     db_path: str | Path,
     slab_id: str,
-    config: Mapping,
+    settings: LabelSettings,
     workdir: str | Path,
     output: str | Path,
     tasks: int = 1,
@@ -391,21 +486,20 @@ def label_slab_job(
     """
 
     def prerelax_once():
-        atoms, _ = read_initial_slab(db_path, slab_id, int(config["recipe"]["fixed_layers"]))
-        check_prerelax_config(config["dft"]["prerelax"])
+        atoms, _ = read_initial_slab(db_path, slab_id, settings.fixed_layers)
+        check_prerelax_config(settings.dft["prerelax"])
         Path(workdir).mkdir(parents=True, exist_ok=True)
-        prerelax_checkpointed(atoms, config["dft"]["prerelax"], workdir)
+        prerelax_checkpointed(atoms, settings.dft["prerelax"], workdir)
 
-    kwargs = {"db_path": str(db_path), "slab_id": slab_id, "config": dict(config),
-              "workdir": str(workdir), "output": str(output)}  # fmt: skip
-    record = run_serial_or_mpi(
-        "magmom.dft.label:label_slab_from_db",
+    kwargs = {"db_path": str(db_path), "slab_id": slab_id, "settings": asdict(settings),
+              "workdir": str(workdir)}  # fmt: skip
+    return run_job(
+        label_slab_in_db,
         kwargs,
+        output,
         tasks,
         launcher,
-        gpaw=config["labeller"] == "gpaw",
+        gpaw=settings.labeller == "gpaw",
         before_ranks=prerelax_once,
+        write=write_record,
     )
-    if record is not None:  # it ran here
-        return record
-    return read_record(output)

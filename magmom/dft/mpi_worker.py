@@ -1,9 +1,10 @@
 """One MPI rank of a DFT job: ``python -m magmom.dft.mpi_worker spec.json``.
 
 Started by :func:`magmom.dft.parallel.run_under_mpi` on every rank; ``spec.json`` holds
-``{"function": "module:name", "kwargs": {...}}``. Rank 0 logs at INFO, the others at WARNING
-(their lines are prefixed with the rank). A failing rank aborts the whole world, so no rank waits
-forever on a collective the failed one never reaches.
+``{"function": "module:name", "kwargs": {...}, "output": path, "write": "module:name"}``: every
+rank runs ``function(**kwargs)``, rank 0 writes its result with ``write(output, result)``. Rank 0
+logs at INFO, the others at WARNING (their lines are prefixed with the rank). A failing rank
+aborts the whole world, so no rank waits forever on a collective the failed one never reaches.
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ def main(spec_path: str) -> None:
     )
     with open(spec_path) as fh:
         spec = json.load(fh)
-    function = resolve(spec["function"])
+    function, write = resolve(spec["function"]), resolve(spec["write"])
     try:
-        function(**spec["kwargs"])
+        result = function(**spec["kwargs"])
+        if comm.rank == 0:
+            write(spec["output"], result)
     except BaseException:
         logging.getLogger(__name__).exception("rank %d failed", comm.rank)
         sys.stdout.flush()

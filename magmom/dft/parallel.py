@@ -10,7 +10,7 @@ script, so the job's own ``srun`` starts the ranks, ``--ntasks`` from the ``task
 
 Serial fallback: with ``tasks: 1``, or a GPAW built without MPI (``gpaw info``: MPI enabled no),
 GPAW runs in the script's own process (world size 1); the latter is logged as a warning. A job
-without a GPAW part (CHGNet labels, a CHGNet EOS) always runs there. :func:`run_serial_or_mpi`
+without a GPAW part (CHGNet labels, a CHGNet EOS) always runs there. :func:`run_job`
 makes this choice for every DFT job (``dft_slab``, ``eos``, ``warm_start_slab``).
 
 Layout of ``P`` processes (:func:`choose_layout`): GPAW distributes spins × irreducible k-points
@@ -150,8 +150,32 @@ def mpi_wanted(tasks: int) -> bool:
     return True
 
 
-def run_under_mpi(function: str, kwargs: Mapping, tasks: int, launcher: str = "auto") -> None:
-    """Run ``function`` (``"module:name"``) with ``kwargs`` (JSON-able) on ``tasks`` ranks.
+def importable_name(function: Callable) -> str:
+    """``"module:qualname"`` of a module-level ``function``: how the MPI ranks find it."""
+    name = f"{function.__module__}:{function.__qualname__}"
+    if "<" in function.__qualname__ or resolve(name) is not function:
+        raise ValueError(
+            f"{name} cannot run on MPI ranks: the ranks import it by name, so it must be a "
+            "module-level function"
+        )
+    return name
+
+
+def resolve(name: str) -> Callable:
+    """The function named ``"module:qualname"`` (:func:`importable_name`)."""
+    module, qualname = name.split(":")
+    obj = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def run_under_mpi(
+    function: Callable, kwargs: Mapping, output: str | Path, write: Callable, tasks: int,
+    launcher: str = "auto",
+) -> None:  # fmt: skip
+    """Run ``function(**kwargs)`` (JSON-able ``kwargs``) on ``tasks`` ranks; rank 0 writes its
+    result with ``write(output, result)`` (:mod:`magmom.dft.mpi_worker`).
 
     The ranks' output is streamed to this process's stdout (the rule's log). Raises
     ``RuntimeError`` with the exit status when the launcher fails; a SIGTERM to this process (a
@@ -163,8 +187,14 @@ def run_under_mpi(function: str, kwargs: Mapping, tasks: int, launcher: str = "a
         env.setdefault(var, "1")
     if os.geteuid() == 0:
         env.update(ROOT_ENV)
+    spec_content = {
+        "function": importable_name(function),
+        "kwargs": dict(kwargs),
+        "output": str(output),
+        "write": importable_name(write),
+    }
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
-        json.dump({"function": function, "kwargs": dict(kwargs)}, fh)
+        json.dump(spec_content, fh)
         spec = fh.name
     log.info("starting %d MPI ranks: %s %s", tasks, " ".join(cmd), spec)
     try:
@@ -187,32 +217,38 @@ def run_under_mpi(function: str, kwargs: Mapping, tasks: int, launcher: str = "a
         raise RuntimeError(f"{cmd[0]} with {tasks} ranks exited with status {status}")
 
 
-def resolve(function: str) -> Callable:
-    """The function named ``"module:name"``."""
-    module, name = function.split(":")
-    return getattr(importlib.import_module(module), name)
+def write_result(output: str | Path, result: Mapping) -> None:
+    """The default ``write`` of :func:`run_job`: ``result`` as JSON, atomically."""
+    from magmom.io import write_json
+
+    write_json(output, result)
 
 
-def run_serial_or_mpi(
-    function: str,
+def run_job(
+    function: Callable[..., Mapping],
     kwargs: Mapping,
+    output: str | Path,
     tasks: int,
     launcher: str = "auto",
     *,
     gpaw: bool = True,
     before_ranks: Callable[[], object] | None = None,
-):
-    """Run ``function`` (``"module:name"``) with ``kwargs`` on ``tasks`` MPI ranks
-    (:func:`run_under_mpi`) when the job has a GPAW part (``gpaw``) and MPI is wanted
-    (:func:`mpi_wanted`); else in this process (the serial fallback, module docstring).
+    write: Callable[[str | Path, Mapping], None] = write_result,
+) -> dict:
+    """A DFT job (``dft_slab``, ``eos``, ``warm_start_slab``): ``function(**kwargs)``, its result
+    written to ``output`` by ``write`` and returned.
 
-    ``before_ranks``: serial work done here, once, before the ranks start (the CHGNet
-    pre-relaxation). Returns ``function``'s result when it ran here, ``None`` when the ranks ran
-    it (its output file, written by rank 0, is then the result).
+    On ``tasks`` MPI ranks (:func:`run_under_mpi`; rank 0 writes, the result is read back from
+    ``output``) when the job has a GPAW part (``gpaw``) and MPI is wanted (:func:`mpi_wanted`);
+    else in this process (the serial fallback, module docstring). ``before_ranks``: serial work
+    done here, once, before the ranks start (the CHGNet pre-relaxation).
     """
     if gpaw and mpi_wanted(int(tasks)):
         if before_ranks is not None:
             before_ranks()
-        run_under_mpi(function, kwargs, int(tasks), launcher)
-        return None
-    return resolve(function)(**kwargs)
+        run_under_mpi(function, kwargs, output, write, int(tasks), launcher)
+        with open(output) as fh:
+            return json.load(fh)
+    result = function(**kwargs)
+    write(output, result)
+    return result

@@ -4,7 +4,8 @@
 stage     what happens
 ========= ======================================================================================
 prerelax  :func:`magmom.dft.prerelax.prerelax` (CHGNet by default); positions only
-lcao      GPAW LCAO (``dft.lcao``: sz(dzp)), optimiser ``dft.relax.optimizer`` to
+lcao      GPAW LCAO (``dft.lcao``: sz(dzp)), optimiser ``dft.relax.optimizer``
+          (:mod:`magmom.dft.optimizers`) to
           ``dft.lcao.fmax`` for at most ``dft.lcao.steps`` steps; its geometry and its converged
           per-atom moments start the plane-wave stage
 pw        GPAW plane waves (``dft.planewave``: 350 eV, RPBE, MP 3.5 Å⁻¹, Marzari–Vanderbilt,
@@ -40,6 +41,7 @@ import numpy as np
 from magmom.io import write_json
 
 from .gpaw_params import lcao_params, parameters_sha256, planewave_params
+from .optimizers import OPTIMIZERS
 from .parallel import gpaw_parallel, slab_layout, world
 from .prerelax import PrerelaxResult, prerelax
 from .record import structure_dict
@@ -142,12 +144,6 @@ def work_functions(calc) -> tuple[float, float]:
     v_z = np.asarray(calc.get_electrostatic_potential()).mean(axis=(0, 1))
     e_f = float(calc.get_fermi_level())
     return float(v_z[-1] - e_f), float(v_z[0] - e_f)
-
-
-def _optimizer(name: str):
-    from ase.optimize import BFGS, FIRE, LBFGS
-
-    return {"LBFGS": LBFGS, "BFGS": BFGS, "FIRE": FIRE}[name]
 
 
 # ---- one GPAW stage under the ladder --------------------------------------------------------
@@ -309,7 +305,7 @@ class _StageRun:
         calc = GPAW(**calculator_parameters(params), parallel=gpaw_parallel(layout), txt=str(txt))
         self.atoms.calc = calc
         logfile = str(self.workdir / f"{self.name}-opt.log")
-        opt = _optimizer(relax["optimizer"])(self.atoms, logfile=logfile)
+        opt = OPTIMIZERS[relax["optimizer"]](self.atoms, logfile=logfile)
         attempt = _Attempt(
             record, calc, opt, first_step, self.state["wall_time"], time.perf_counter()
         )

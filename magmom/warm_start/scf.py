@@ -33,7 +33,7 @@ Each finished run is kept in ``{workdir}/{start}.json`` (its single point at the
 are ``{workdir}/{start}-L{level}.txt`` (``{start}-equal-L{level}.txt``).
 
 **MPI.** :func:`run_slab_job` (the rule's entry point) runs the SCFs on ``dft.resources.tasks``
-MPI ranks like a ``dft_slab`` job (:func:`magmom.dft.parallel.run_serial_or_mpi`; serial with one
+MPI ranks like a ``dft_slab`` job (:func:`magmom.dft.parallel.run_job`; serial with one
 task or a GPAW without MPI). Every run records its process layout (``layout``: world size,
 k-point/domain/band split, chosen per start since the moments set the symmetry); the record's
 ``parallel`` holds the world size, the GPAW build and the layout of each start.
@@ -50,7 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
-from magmom.dft.parallel import gpaw_build, is_master, run_serial_or_mpi, world
+from magmom.dft.parallel import gpaw_build, is_master, run_job, world
 from magmom.io import write_json
 from magmom.warm_start import STARTS
 
@@ -235,15 +235,6 @@ def run_slab(
     }
 
 
-def run_slab_to_file(
-    slab_id: str, entry: Mapping, dft: Mapping, settings: Mapping, workdir: str, output: str
-) -> None:
-    """:func:`run_slab`, its record written to ``output`` (by rank 0 under MPI)."""
-    record = run_slab(slab_id, entry, dft, settings, workdir)
-    if is_master():
-        write_json(output, record)
-
-
 def run_slab_job(
     starts_path: str | os.PathLike,
     slab_id: str,
@@ -255,7 +246,7 @@ def run_slab_job(
     launcher: str = "auto",
 ) -> dict:
     """Rule ``warm_start_slab``: slab ``slab_id`` of ``starts.json`` from every start, GPAW on
-    ``tasks`` MPI ranks when it can (module docstring); returns the record."""
+    ``tasks`` MPI ranks when it can (module docstring); the record, written to ``output``."""
     entry = json.loads(Path(starts_path).read_text())["slabs"][slab_id]
     kwargs = {
         "slab_id": slab_id,
@@ -263,7 +254,5 @@ def run_slab_job(
         "dft": dict(dft),
         "settings": dict(settings),
         "workdir": str(workdir),
-        "output": str(output),
     }
-    run_serial_or_mpi("magmom.warm_start.scf:run_slab_to_file", kwargs, tasks, launcher)
-    return json.loads(Path(output).read_text())
+    return run_job(run_slab, kwargs, output, tasks, launcher)

@@ -1,0 +1,150 @@
+"""Resources of the DFT jobs (rules ``eos``, ``dft_slab``, ``warm_start_slab``) from the config.
+
+``dft.resources`` sets them; what it leaves out or sets to ``auto`` comes from here:
+
+============ ==========================================================================
+resource     value
+============ ==========================================================================
+tasks        MPI processes of a GPAW job (``dft.resources.tasks``, 1)
+threads      cores of one job: ``threads`` per process x ``tasks`` for an MPI job
+mpi          the launcher (``dft.resources.launcher``); only MPI jobs ask for it, with
+             ``tasks`` (sbatch ``--ntasks``) and ``cpus_per_task``
+mem_mb       a slab: :mod:`magmom.dft.cost_model` (GPAW) or the surrogate's; x attempt
+runtime      a slab: the cost model's first-attempt minutes; an EOS: 240; then
+             :func:`magmom.slurm_limits.runtime` (a retry, which resumes, asks for the
+             partition's limit) or, in a packed Slurm group, :func:`grouped_runtime`
+============ ==========================================================================
+
+A ``dft_slab`` job is an MPI job when some slab is labelled by GPAW on more than one process (one
+answer for every job: the jobs of a Slurm group must agree on string resources); an ``eos`` job
+when GPAW computes its energies on more than one process (a CHGNet or reference EOS is serial).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+
+from magmom import slurm_limits
+
+EOS_MINUTES = 240
+"""First-attempt minutes of an ``eos`` job when ``dft.resources.runtime`` is ``auto``."""
+
+
+def by_attempt(key: str, base: int, attempt: int, max_minutes: int | None) -> int:
+    """``mem_mb`` or ``runtime`` of a DFT job of first-attempt ``base`` on ``attempt``:
+    memory ``base x attempt``; time :func:`magmom.slurm_limits.runtime` of a job that resumes."""
+    if key == "runtime":
+        return slurm_limits.runtime(int(base), attempt, max_minutes, resumes=True)
+    return int(base) * attempt
+
+
+def grouped_runtime(
+    minutes: int,
+    attempt: int,
+    max_minutes: int | None,
+    group_members: Iterable[int] | None,
+) -> int:
+    """Minutes of a DFT job of first-attempt estimate ``minutes`` on ``attempt``.
+
+    First attempts (or no limit): :func:`by_attempt`. A retry of a job in a packed Slurm group
+    (``group_members``: the first-attempt estimates of its group's jobs in this run, itself
+    included) asks for its share of the limit (the group then asks for the limit); a retry of a
+    job outside any group for the limit.
+    """
+    if max_minutes is None or attempt <= 1:
+        return by_attempt("runtime", minutes, attempt, max_minutes)
+    if group_members is None:
+        return max_minutes
+    total = sum(slurm_limits.first_attempt(m, max_minutes) for m in group_members)
+    return slurm_limits.retry_share(minutes, total, max_minutes)
+
+
+class DftJobResources:
+    """The DFT job resources of one config (module docstring); slab sizes computed once.
+
+    ``cache_dir``: where :func:`magmom.dft.cost_model.recipe_job_sizes` keeps the slab sizes
+    (beside the slab index).
+    """
+
+    def __init__(self, config: Mapping, cache_dir: str | os.PathLike):
+        self.resources: Mapping = config["dft"].get("resources", {})
+        self.labeller: str = config["labeller"]
+        self.overrides: Mapping = config.get("labeller_overrides", {})
+        self.eos_calculator: str = config["eos"]["calculator"]
+        self._recipe = config["recipe"]
+        self._kpt_density = config["dft"]["planewave"]["kpt_density"]
+        self._initial_moments = config["dft"]["initial_moments"]
+        self._cache_dir = cache_dir
+        self._gpaw_sizes: dict[str, dict] = {}
+
+    def setting(self, key: str, default):
+        """``dft.resources.<key>`` as configured (``auto`` included), else ``default``."""
+        return self.resources.get(key, default)
+
+    def tasks(self) -> int:
+        return int(self.setting("tasks", 1))
+
+    def slab_labeller(self, slab_id: str) -> str:
+        """The slab's labeller: its ``labeller_overrides`` entry, else ``labeller``."""
+        return self.overrides.get(slab_id, self.labeller)
+
+    def unknown_overrides(self, slab_ids: Iterable[str]) -> list[str]:
+        """The ``labeller_overrides`` keys that are not slab ids of the recipe."""
+        return sorted(set(self.overrides) - set(slab_ids))
+
+    def dft_is_mpi(self) -> bool:
+        """Whether ``dft_slab`` jobs are MPI jobs (module docstring)."""
+        return "gpaw" in {self.labeller, *self.overrides.values()} and self.tasks() > 1
+
+    def eos_is_mpi(self) -> bool:
+        """Whether ``eos`` jobs are MPI jobs (module docstring)."""
+        return self.eos_calculator == "gpaw" and self.tasks() > 1
+
+    def threads(self, is_mpi: bool) -> int:
+        """Cores of one job: its MPI processes x their threads."""
+        return self.setting("threads", 1) * (self.tasks() if is_mpi else 1)
+
+    def mpi_resources(self, is_mpi: bool) -> dict:
+        """``mpi``, ``tasks``, ``cpus_per_task`` of an MPI job; nothing otherwise."""
+        if not is_mpi:
+            return {}
+        return {
+            "mpi": self.setting("launcher", "auto"),
+            "tasks": self.tasks(),
+            "cpus_per_task": self.setting("threads", 1),
+        }
+
+    def eos_minutes(self) -> int:
+        """First-attempt minutes of an ``eos`` job (``dft.resources.runtime``; ``auto``: 240)."""
+        base = self.setting("runtime", EOS_MINUTES)
+        return EOS_MINUTES if base == "auto" else int(base)
+
+    def gpaw_slab_sizes(self) -> dict[str, dict]:
+        """``{slab_id: {runtime, mem_mb}}`` of every recipe slab labelled by GPAW (cost model),
+        computed (or read from the cache) on the first call only."""
+        from magmom.dft import cost_model
+
+        if not self._gpaw_sizes:
+            self._gpaw_sizes.update(
+                cost_model.recipe_job_sizes(
+                    self._recipe,
+                    self._kpt_density,
+                    self.tasks() if self.dft_is_mpi() else 1,
+                    self._initial_moments,
+                    self._cache_dir,
+                )
+            )
+        return self._gpaw_sizes
+
+    def slab_estimate(self, slab_id: str, key: str) -> int:
+        """First-attempt ``key`` (runtime | mem_mb) of one slab: ``dft.resources.<key>``, or
+        with ``auto`` the cost model's (GPAW) or the surrogate's."""
+        from magmom.dft import cost_model
+
+        base = self.setting(key, "auto")
+        if base != "auto":
+            return int(base)
+        if self.slab_labeller(slab_id) != "gpaw":
+            return cost_model.SURROGATE[key]
+        return self.gpaw_slab_sizes()[slab_id][key]
