@@ -292,6 +292,38 @@ def print_tables(results: dict) -> None:
         print(f"  {slab_id}: " + "; ".join(cells))
 
 
+def markdown_table(results: dict, name: str) -> str:
+    """Per-element MAE / max |Δm| of setting ``name`` against the reference, as a Markdown table
+    (elements as columns), with the slab and atom counts and the median CPU time ratio."""
+    dm, cost = compare(results)
+    per_el = dm.get(name, {})
+    if not per_el:
+        return f"no slab has both {name} and {REFERENCE}"
+    els = sorted(per_el)
+    allv = [x for v in per_el.values() for x in v]
+    pairs = [
+        (e["settings"][name]["cpu_time"], e["settings"][REFERENCE]["cpu_time"])
+        for e in results["slabs"].values()
+        if e["settings"].get(name, {}).get("status") == "ok"
+        and e["settings"].get(REFERENCE, {}).get("status") == "ok"
+    ]
+    ratio = float(np.median([a / b for a, b in pairs]))
+    lines = [
+        "| | all | " + " | ".join(els) + " |",
+        "|---|---:|" + "---:|" * len(els),
+        f"| atoms | {len(allv)} | " + " | ".join(str(len(per_el[e])) for e in els) + " |",
+        f"| MAE (μB) | {np.mean(allv):.4f} | "
+        + " | ".join(f"{np.mean(per_el[e]):.4f}" for e in els)
+        + " |",
+        f"| max abs Δm (μB) | {np.max(allv):.4f} | "
+        + " | ".join(f"{np.max(per_el[e]):.4f}" for e in els)
+        + " |",
+    ]
+    return "\n".join(lines) + (
+        f"\n\n{len(pairs)} slabs; CPU time of {name} / {REFERENCE}: median {ratio:.2f}"
+    )
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--configfile", nargs="*", default=[str(ROOT / "presets" / "mini.yaml")])
@@ -302,9 +334,13 @@ def main(argv=None) -> int:
     ap.add_argument("--start", default="floor", choices=("floor", "eos", "afm"))
     ap.add_argument("--commit", action="store_true", help="git-commit the results file")
     ap.add_argument("--table", action="store_true", help="print the tables and exit")
+    ap.add_argument("--markdown", metavar="SETTING", help="print SETTING's Markdown table, exit")
     args = ap.parse_args(argv)
     path = Path(args.results)
     results = read_results(path)
+    if args.markdown:
+        print(markdown_table(results, args.markdown))
+        return 0
     if args.table:
         print_tables(results)
         return 0
