@@ -18,6 +18,7 @@ setting            what differs from the study (config.yaml ``dft.planewave``)
 ``pw250-k2.5``     plane waves 250 eV, 2.5 Å⁻¹
 ``pw250-k2.5-v6``  the same, and 6 Å of vacuum on each side instead of 10 (atoms not moved)
 ``pw250-k3.5``     plane waves 250 eV
+``pw250-k3.5-v6``  plane waves 250 eV and 6 Å of vacuum on each side
 ``pw300-k2.5``     plane waves 300 eV, 2.5 Å⁻¹
 ``lcao-dzp``       LCAO, dzp basis, grid spacing 0.2 Å, 3.5 Å⁻¹
 ``lcao-szp``       LCAO, sz(dzp) basis (the labeller's warm-up), 0.2 Å, 3.5 Å⁻¹
@@ -83,6 +84,11 @@ SETTINGS: dict[str, dict] = {
         "vacuum": 6.0,
     },
     "pw250-k3.5": {"mode": "pw", "planewave": {"ecut": 250.0, "kpt_density": 3.5}},
+    "pw250-k3.5-v6": {
+        "mode": "pw",
+        "planewave": {"ecut": 250.0, "kpt_density": 3.5},
+        "vacuum": 6.0,
+    },
     "pw300-k2.5": {"mode": "pw", "planewave": {"ecut": 300.0, "kpt_density": 2.5}},
     "lcao-dzp": {"mode": "lcao", "lcao": {"basis": "dzp", "h": 0.2}},
     "lcao-szp": {"mode": "lcao", "lcao": {"basis": "sz(dzp)", "h": 0.2}},
@@ -135,6 +141,20 @@ def read_results(path: Path) -> dict:
     if path.is_file():
         return json.loads(path.read_text())
     return {"about": __doc__.split("\n\n")[0], "reference": REFERENCE, "slabs": {}}
+
+
+def save_slab(path: Path, slab_id: str, entry: dict) -> None:
+    """Write ``entry`` as slab ``slab_id`` of the results file, merged under a lock with what other
+    processes (other slabs) wrote since: several runs of this script may share one file."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        results = read_results(path)
+        results.setdefault("versions", versions())
+        results["slabs"][slab_id] = entry
+        write_json(path, results)
 
 
 def commit(path: Path, message: str) -> None:
@@ -272,6 +292,38 @@ def print_tables(results: dict) -> None:
         print(f"  {slab_id}: " + "; ".join(cells))
 
 
+def markdown_table(results: dict, name: str) -> str:
+    """Per-element MAE / max |Δm| of setting ``name`` against the reference, as a Markdown table
+    (elements as columns), with the slab and atom counts and the median CPU time ratio."""
+    dm, cost = compare(results)
+    per_el = dm.get(name, {})
+    if not per_el:
+        return f"no slab has both {name} and {REFERENCE}"
+    els = sorted(per_el)
+    allv = [x for v in per_el.values() for x in v]
+    pairs = [
+        (e["settings"][name]["cpu_time"], e["settings"][REFERENCE]["cpu_time"])
+        for e in results["slabs"].values()
+        if e["settings"].get(name, {}).get("status") == "ok"
+        and e["settings"].get(REFERENCE, {}).get("status") == "ok"
+    ]
+    ratio = float(np.median([a / b for a, b in pairs]))
+    lines = [
+        "| | all | " + " | ".join(els) + " |",
+        "|---|---:|" + "---:|" * len(els),
+        f"| atoms | {len(allv)} | " + " | ".join(str(len(per_el[e])) for e in els) + " |",
+        f"| MAE (μB) | {np.mean(allv):.4f} | "
+        + " | ".join(f"{np.mean(per_el[e]):.4f}" for e in els)
+        + " |",
+        f"| max abs Δm (μB) | {np.max(allv):.4f} | "
+        + " | ".join(f"{np.max(per_el[e]):.4f}" for e in els)
+        + " |",
+    ]
+    return "\n".join(lines) + (
+        f"\n\n{len(pairs)} slabs; CPU time of {name} / {REFERENCE}: median {ratio:.2f}"
+    )
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--configfile", nargs="*", default=[str(ROOT / "presets" / "mini.yaml")])
@@ -282,29 +334,31 @@ def main(argv=None) -> int:
     ap.add_argument("--start", default="floor", choices=("floor", "eos", "afm"))
     ap.add_argument("--commit", action="store_true", help="git-commit the results file")
     ap.add_argument("--table", action="store_true", help="print the tables and exit")
+    ap.add_argument("--markdown", metavar="SETTING", help="print SETTING's Markdown table, exit")
     args = ap.parse_args(argv)
     path = Path(args.results)
     results = read_results(path)
+    if args.markdown:
+        print(markdown_table(results, args.markdown))
+        return 0
     if args.table:
         print_tables(results)
         return 0
     logging.basicConfig(level=logging.WARNING)
     cfg = load_config(args.configfile)
     work = Path(args.work or tempfile.mkdtemp(prefix="dft-settings-"))
-    results.setdefault("versions", versions())
     for slab_id in args.slabs:
         entry = results["slabs"].get(slab_id)
         if entry is None:
             entry = prepare_slab(slab_id, cfg, args.start)
-            results["slabs"][slab_id] = entry
-            write_json(path, results)
+            save_slab(path, slab_id, entry)
         for name in args.settings:
             if name in entry["settings"]:
                 continue
             print(f"{slab_id}: {name} ...", flush=True)
             res = run_setting(name, entry, cfg, work / slab_id)
             entry["settings"][name] = res
-            write_json(path, results)
+            save_slab(path, slab_id, entry)
             print(
                 f"{slab_id}: {name} {res['status']}, {res['scf_iterations']} SCF iterations, "
                 f"{res['wall_time']:.0f} s, total moment "
@@ -313,7 +367,7 @@ def main(argv=None) -> int:
             )
             if args.commit:
                 commit(path, f"dft_settings benchmark: {slab_id} at {name}")
-    print_tables(results)
+    print_tables(read_results(path))
     return 0
 
 
