@@ -8,6 +8,7 @@ seconds instead of minutes) on 3-atom slabs; the shipped extxyz is read back by 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +20,8 @@ from magmom.dft.label import LabelSettings, label_slab_from_db
 from magmom.dft.record import read_record
 
 pytestmark = pytest.mark.usefixtures("single_thread")
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SLABS = {
     "fe033-ni067-fcc-random-v0": (("Fe", "Ni", "Ni"), "fe033-ni067", "binary"),
@@ -104,3 +107,31 @@ def test_failed_record_is_shipped_without_a_structure(labelled, tmp_path):
     assert read_record(shipped.shipped_record(root, "fe033-ni067-fcc-random-v0"))["status"] == (
         "failed"
     )
+
+
+SHIPPED = sorted(p.parent for p in shipped.shipped_root("*", ROOT).parent.glob("*/SHA256SUMS"))
+
+
+@pytest.mark.parametrize("root", SHIPPED, ids=[p.name for p in SHIPPED])
+def test_the_repository_shipped_labels_match_their_sums_and_import(root):
+    """Every data/{name}/ of this repository: checksums hold, every listed file exists, the combined
+    extxyz imports through dataset.source's importer with one labelled slab per shipped record,
+    each with the record's moments, and every label is GPAW's (no surrogate in shipped DFT data)."""
+    assert shipped.check_sums(root) == []
+    listed = {line.split()[1] for line in (root / "SHA256SUMS").read_text().splitlines()}
+    assert f"{root.name}.extxyz" in listed
+    records = sorted((root / "records").glob("*.json"))
+    assert {f"records/{p.name}" for p in records} <= listed
+    slabs, failures = read_source(root / f"{root.name}.extxyz")
+    assert failures == []
+    by_id = {s.meta["slab_id"]: s for s in slabs}
+    ok = {p.stem: read_record(p) for p in records}
+    ok = {k: r for k, r in ok.items() if r["status"] == "ok"}
+    assert set(by_id) == set(ok)
+    for slab_id, rec in ok.items():
+        assert rec["labeller"] == "gpaw"
+        assert np.allclose(by_id[slab_id].magmoms, rec["magmoms"], rtol=0, atol=1e-7)
+
+
+def test_the_repository_ships_the_mini_labels():
+    assert ROOT / "data" / "mini" in SHIPPED
