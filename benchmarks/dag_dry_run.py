@@ -183,32 +183,11 @@ def profile_warm(configfiles: list[Path], out: Path) -> None:
     pstats.Stats(str(out)).sort_stats("cumulative").print_stats(25)
 
 
-def slurm_jobs(output: str) -> tuple[dict[str, list[int]], dict[str, int]]:
-    """The Slurm jobs of a dry run's output: ({job: runtimes of its rule jobs} (a group: all of
-    them), {rule: largest runtime})."""
-    jobs: dict[str, list[int]] = {}
-    largest: dict[str, int] = {}
-    group = rule = None
-    for line in output.splitlines():
-        m = re.search(r"Group job (\S+) \(jobs", line)
-        if m:
-            group = m.group(1)
-            continue
-        m = re.match(r"^(\s*)(?:localrule|rule) (\w+):", line)
-        if m:
-            rule, group = m.group(2), (group if m.group(1) else None)
-            continue
-        m = re.search(r"resources: .*\bruntime=(\d+)", line)
-        if m and rule:
-            largest[rule] = max(largest.get(rule, 0), int(m.group(1)))
-            jobs.setdefault(group or f"{rule}#{len(jobs)}", []).append(int(m.group(1)))
-    return jobs, largest
-
-
 def slurm_sizes(configfiles: list[Path], limits: list[int]) -> None:
     """The study under profiles/slurm at each time limit (SLURM_MAX_RUNTIME, minutes): Slurm jobs,
     the largest runtime asked per rule and per Slurm job, first attempts and retries."""
-    import os
+    sys.path.insert(0, str(ROOT))
+    from magmom.slurm_limits import dry_run_jobs
 
     workdir = Path(tempfile.mkdtemp(prefix="magmom-dag-slurm-"))
     try:
@@ -222,7 +201,7 @@ def slurm_sizes(configfiles: list[Path], limits: list[int]) -> None:
                 p = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=env)
                 if p.returncode != 0:
                     sys.exit(p.stderr[-3000:])
-                jobs, largest = slurm_jobs(p.stdout + p.stderr)
+                jobs, largest = dry_run_jobs(p.stdout + p.stderr)
                 totals = {j: sum(r) for j, r in jobs.items()}
                 dft = [t for j, t in totals.items() if j.startswith("dft-")]
                 slabs = sum(len(r) for j, r in jobs.items() if j.startswith("dft-"))

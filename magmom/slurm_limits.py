@@ -257,3 +257,31 @@ def retry_share(estimate: int, group_total: int, max_minutes: int) -> int:
     share of the limit, :math:`\\lfloor L\\, t / T \\rfloor \\ge t` (a lone job: :math:`L`)."""
     t = first_attempt(estimate, max_minutes)
     return max(1, (max_minutes * t) // max(group_total, 1))
+
+
+def dry_run_jobs(output: str) -> tuple[dict[str, list[int]], dict[str, int]]:
+    """The Slurm jobs a ``snakemake -n`` output would submit, read from its printed job blocks.
+
+    Returns ``({job: runtimes (min) of the rule jobs it runs}, {rule: largest runtime})``: a group
+    is one Slurm job under its group id (``Group job <id> (jobs ...``, its rule jobs indented
+    below), every unindented rule job one of its own, named ``<rule>#<n>``.
+    """
+    jobs: dict[str, list[int]] = {}
+    largest: dict[str, int] = {}
+    group = rule = None
+    for line in output.splitlines():
+        m = re.search(r"Group job (\S+) \(jobs", line)
+        if m:
+            group = m.group(1)
+            continue
+        m = re.match(r"^(\s*)(?:localrule|rule) (\w+):", line)
+        if m:
+            rule = m.group(2)
+            group = group if m.group(1) else None  # an unindented job is no group's
+            continue
+        m = re.search(r"resources: .*\bruntime=(\d+)", line)
+        if m and rule:
+            runtime = int(m.group(1))
+            largest[rule] = max(largest.get(rule, 0), runtime)
+            jobs.setdefault(group or f"{rule}#{len(jobs)}", []).append(runtime)
+    return jobs, largest

@@ -140,3 +140,34 @@ def test_resolve_prefers_the_setting_and_exports_what_scontrol_said(tmp_path, mo
     assert sl.resolve(["cpu"], {sl.ENV: "600"}) == 600
     monkeypatch.setattr(sl, "_resolved", {})
     assert sl.resolve((), {}) is None  # not under the Slurm profile: no query
+
+
+DRY_RUN = """\
+[Sun Dec  6 21:00:00 2026]
+localrule slab_settings:
+    output: results/x/recipe/slab_settings/fcc-pure.json
+    resources: tmpdir=/tmp
+
+[Sun Dec  6 21:00:00 2026]
+Group job dft-0 (jobs in lexicogr. order):
+
+    [Sun Dec  6 21:00:00 2026]
+    rule dft_slab:
+        wildcards: slab_id=a
+        resources: tmpdir=/tmp, runtime=300, mem_mb=1000
+
+    [Sun Dec  6 21:00:00 2026]
+    rule dft_slab:
+        wildcards: slab_id=b
+        resources: tmpdir=/tmp, runtime=500, mem_mb=1000
+
+[Sun Dec  6 21:00:00 2026]
+rule train:
+    resources: tmpdir=/tmp, runtime=120, slurm_partition=gpu
+"""
+
+
+def test_dry_run_jobs_reads_groups_and_single_jobs():
+    jobs, largest = sl.dry_run_jobs(DRY_RUN)
+    assert jobs == {"dft-0": [300, 500], "train#1": [120]}
+    assert largest == {"dft_slab": 500, "train": 120}

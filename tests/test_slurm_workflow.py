@@ -34,6 +34,8 @@ import pytest
 import yaml
 from training_helpers import TINY
 
+from magmom.slurm_limits import dry_run_jobs
+
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 CPU_RULES = {"eos", "dft_slab", "graph_cache", "baseline_tabular", "evaluate", "report"}
@@ -452,32 +454,6 @@ def partition_max_time(partition: str) -> str:
     return re.search(r"MaxTime=(\S+)", out).group(1)
 
 
-def group_runtimes(output: str) -> tuple[dict[str, list[int]], dict[str, int]]:
-    """A dry run's Slurm jobs: ({group id: its jobs' runtimes}, {rule: largest runtime})."""
-    groups: dict[str, list[int]] = {}
-    largest: dict[str, int] = {}
-    group = rule = None
-    for line in output.splitlines():
-        m = re.search(r"Group job (\S+) \(jobs", line)
-        if m:
-            group = m.group(1)
-            continue
-        m = re.match(r"^(\s*)(?:localrule|rule) (\w+):", line)
-        if m:
-            rule = m.group(2)
-            group = group if m.group(1) else None  # an unindented job is no group's
-            continue
-        m = re.search(r"resources: .*\bruntime=(\d+)", line)
-        if m and rule:
-            runtime = int(m.group(1))
-            largest[rule] = max(largest.get(rule, 0), runtime)
-            if group:
-                groups.setdefault(group, []).append(runtime)
-            else:
-                groups[f"{rule}-{len(groups)}"] = [runtime]
-    return groups, largest
-
-
 def test_every_job_of_the_study_fits_the_partition_limit(slurm_available, tmp_path):
     """A dry run of the full study (config.yaml) under the Slurm profile on this cluster: every
     Slurm job it would submit (a DFT/EOS group: the sum of its jobs) asks for at most MaxTime."""
@@ -486,7 +462,7 @@ def test_every_job_of_the_study_fits_the_partition_limit(slurm_available, tmp_pa
     env = {k: v for k, v in slurm_env().items() if k != "DFT_GROUP"}
     p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-    groups, largest = group_runtimes(p.stdout + p.stderr)
+    groups, largest = dry_run_jobs(p.stdout + p.stderr)
     print(f"\nstudy under a {CI_LIMIT_MINUTES} min limit: {len(groups)} Slurm jobs; "
           f"largest runtime per rule: {largest}")  # fmt: skip
     assert largest["dft_slab"] > 0 and len(groups) > 5000, "not the study's DAG"
