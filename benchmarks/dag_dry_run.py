@@ -16,6 +16,7 @@ the cold run builds `.snakemake/magmom`, the warm run reuses it, as every later 
     .venv/bin/python benchmarks/dag_dry_run.py --profile  # + where the time goes (cProfile)
     .venv/bin/python benchmarks/dag_dry_run.py --only-profile   # only that
     .venv/bin/python benchmarks/dag_dry_run.py --slurm-limits 1440 4320  # Slurm job sizes
+    .venv/bin/python benchmarks/dag_dry_run.py --compare OLD_TREE --repeats 3  # A/B, CPU time
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -50,11 +52,13 @@ _RUSAGE = (
 )
 
 
-def snakemake_cmd(configfiles: list[Path], *args: str, quiet: bool = True) -> list[str]:
+def snakemake_cmd(
+    configfiles: list[Path], *args: str, quiet: bool = True, root: Path = ROOT
+) -> list[str]:
     return [
         str(SNAKEMAKE),
         "--snakefile",
-        str(ROOT / "Snakefile"),
+        str(root / "Snakefile"),
         "--configfile",
         *map(str, configfiles),
         "--dry-run",
@@ -183,6 +187,49 @@ def profile_warm(configfiles: list[Path], out: Path) -> None:
     pstats.Stats(str(out)).sort_stats("cumulative").print_stats(25)
 
 
+def compare(reference: Path, repeats: int) -> None:
+    """The warm full dry run (``-q``) of a reference tree (an older checkout of this repository)
+    against this tree, with and without the speed-ups, interleaved ``repeats`` times (each case in
+    its own working directory, warmed first): medians of CPU time (user + system), wall time and
+    peak memory, and their ratios to the reference. On a loaded machine compare the CPU times."""
+    cases = {
+        "reference": (reference, None),
+        "this tree": (ROOT, None),
+        "this tree, no speed-ups": (ROOT, WITHOUT_SPEEDUPS),
+    }
+    runs = {name: [] for name in cases}
+    dirs = {name: Path(tempfile.mkdtemp(prefix="magmom-dag-ab-")) for name in cases}
+    try:
+        for repeat in range(repeats + 1):  # round 0 fills each slab-index and code cache
+            order = list(cases) if repeat % 2 else list(reversed(cases))
+            for name in order:
+                root, env = cases[name]
+                cmd = snakemake_cmd([root / "config.yaml"], root=root)
+                r = measure(cmd, dirs[name], env)
+                if repeat:
+                    runs[name].append(r)
+    finally:
+        for d in dirs.values():
+            shutil.rmtree(d, ignore_errors=True)
+    jobs = {name: r[0]["jobs"].get("total", 0) for name, r in runs.items()}
+    if len(set(jobs.values())) != 1:
+        sys.exit(f"the trees plan different numbers of jobs: {jobs}")
+
+    def median(name, key):
+        return statistics.median(r[key] for r in runs[name])
+
+    ref_cpu, ref_wall = median("reference", "cpu_s"), median("reference", "seconds")
+    print(f"study dry run (-q, warm, {jobs['reference']} jobs), medians of {repeats} interleaved:")
+    print(f"  {'case':<26}{'cpu s':>8}{'x ref':>7}{'wall s':>8}{'x ref':>7}{'peak MB':>9}")
+    for name in cases:
+        cpu, wall = median(name, "cpu_s"), median(name, "seconds")
+        print(
+            f"  {name:<26}{cpu:>8.1f}{cpu / ref_cpu:>7.2f}{wall:>8.1f}{wall / ref_wall:>7.2f}"
+            f"{median(name, 'peak_mb'):>9.0f}"
+        )
+        print("    cpu s per run: " + ", ".join(f"{r['cpu_s']:.1f}" for r in runs[name]))
+
+
 def slurm_sizes(configfiles: list[Path], limits: list[int]) -> None:
     """The study under profiles/slurm at each time limit (SLURM_MAX_RUNTIME, minutes): Slurm jobs,
     the largest runtime asked per rule and per Slurm job, first attempts and retries."""
@@ -231,9 +278,19 @@ def main() -> None:
         metavar="MIN",
         help="only the study's Slurm job sizes under these time limits (e.g. 1440 4320)",
     )
+    ap.add_argument(
+        "--compare",
+        type=Path,
+        metavar="TREE",
+        help="only the warm full dry run of TREE (an older checkout) against this tree, A/B",
+    )
+    ap.add_argument("--repeats", type=int, default=3, help="interleaved rounds of --compare")
     args = ap.parse_args()
 
     full = [ROOT / "config.yaml"]
+    if args.compare:
+        compare(args.compare.resolve(), args.repeats)
+        return
     if args.slurm_limits:
         slurm_sizes(full, args.slurm_limits)
         return

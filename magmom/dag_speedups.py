@@ -48,6 +48,9 @@ _FUNCTION_PARAMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _METHOD_PARAMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 # The per-DAG set of (script type, rule, script entry) already checked, on each processor.
 _CHECKED = "_magmom_checked_scripts"
+# {path: producing rules} on each output index; on a job, that its rule gave it no group.
+_PRODUCERS = "_magmom_producers"
+_NO_GROUP = "_magmom_no_group"
 
 
 def cache_function_params() -> None:
@@ -142,9 +145,84 @@ def skip_dropped_job_info() -> None:
     Executor.printjob = printjob
 
 
+def cache_producer_matches() -> None:
+    """Make Snakemake's output index answer "which rules produce this file" once per file."""
+    from snakemake.output_index import OutputIndex
+
+    original = OutputIndex.match_producers
+    if getattr(original, "_magmom_cached", False):
+        return
+
+    def match_producers(self, targetfile):
+        # the answer depends on the path only (prefix, suffix and output patterns of the rules
+        # indexed when this index was built); a new index (update_output_index) starts empty
+        cache = self.__dict__.setdefault(_PRODUCERS, {})
+        key = str(targetfile)
+        try:
+            return set(cache[key])
+        except KeyError:
+            rules = cache[key] = frozenset(original(self, targetfile))
+            return set(rules)
+
+    match_producers._magmom_cached = True
+    match_producers.__wrapped__ = original
+    OutputIndex.match_producers = match_producers
+
+
+def remember_no_group() -> None:
+    """Make a job remember that its rule gives it no group, as it remembers a group."""
+    from snakemake.jobs import Job
+
+    original = Job.group
+    if getattr(original.fget, "_magmom_remembers", False):
+        return
+
+    def group(self):
+        if self._group is None and not self.__dict__.get(_NO_GROUP, False):
+            self._group = self.rule.expand_group(self.wildcards_dict)
+            self.__dict__[_NO_GROUP] = self._group is None
+        return self._group
+
+    def set_group(self, value):
+        original.fset(self, value)
+        self.__dict__[_NO_GROUP] = False
+
+    group._magmom_remembers = True
+    group.__wrapped__ = original.fget
+    Job.group = property(group, set_group, doc=original.__doc__)
+
+
+def skip_constant_resources() -> None:
+    """Make Snakemake take a constant resource as it is instead of calling it per job."""
+    from snakemake.resources import Resource
+    from snakemake.rules import Rule
+
+    original = Rule.apply_input_function
+    if getattr(original, "_magmom_constants", False):
+        return
+
+    def apply_input_function(self, func, wildcards, *args, **kwargs):
+        # Resource.evaluate of a resource without an evaluator returns the resource itself,
+        # whatever the arguments (the aux params of expand_resources call nothing)
+        if (
+            type(func) is types.MethodType
+            and func.__func__ is Resource.evaluate
+            and func.__self__._evaluator is None
+        ):
+            return func.__self__, False
+        return original(self, func, wildcards, *args, **kwargs)
+
+    apply_input_function._magmom_constants = True
+    apply_input_function.__wrapped__ = original
+    Rule.apply_input_function = apply_input_function
+
+
 def install() -> None:
     if os.environ.get(ENV, "1") == "0":
         return
     cache_function_params()
     check_scripts_once()
     skip_dropped_job_info()
+    cache_producer_matches()
+    remember_no_group()
+    skip_constant_resources()

@@ -21,8 +21,12 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import json
+import os
 from functools import cache
 from pathlib import Path
+
+from magmom.io import write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 """The directory holding the ``magmom`` package (the repository root)."""
@@ -159,9 +163,56 @@ def _file_digest(path: Path, mtime_ns: int) -> str:
     return hashlib.sha256(ast.dump(tree, include_attributes=False).encode()).hexdigest()
 
 
-def code_sha256(script: str | Path) -> str:
+def code_sha256(script: str | Path, cache_dir: str | os.PathLike | None = None) -> str:
     """sha256 over the syntax trees (docstrings dropped) of ``script`` and its magmom closure,
-    each file named by its path relative to the repository."""
+    each file named by its path relative to the repository.
+
+    ``cache_dir``: keep the answer in ``<cache_dir>/code-sha256.json`` with the modification time
+    and size of every file of the closure, of the directories holding them (a module added or
+    removed there can change the closure) and of this module; a later call (every parse of the
+    Snakefile asks for each rule's) reuses it while all of them are unchanged, and recomputes it
+    otherwise.
+    """
+    if cache_dir is None:
+        return _code_sha256(script)
+    script = Path(script).resolve()
+    cache = Path(cache_dir) / CODE_CACHE
+    try:
+        entries = json.loads(cache.read_text())
+    except (OSError, ValueError):
+        entries = {}
+    entry = entries.get(str(script))
+    if isinstance(entry, dict) and entry.get("stamps") == _stamps(entry.get("stamps", {})):
+        return entry["sha256"]
+    sha = _code_sha256(script)
+    files = closure(script)
+    paths = {*files, *(f.parent for f in files), Path(__file__).resolve()}
+    entries[str(script)] = {"sha256": sha, "stamps": _stamps(sorted(map(str, paths)))}
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        write_json(cache, entries)
+    except OSError:  # a read-only working directory: no cache, the same answer
+        pass
+    return sha
+
+
+CODE_CACHE = "code-sha256.json"
+"""The file in ``cache_dir`` that keeps :func:`code_sha256`'s answers."""
+
+
+def _stamps(paths) -> dict[str, list[int] | None]:
+    """``{path: [mtime_ns, size]}`` (None: missing) of ``paths``."""
+    out = {}
+    for path in paths:
+        try:
+            st = os.stat(path)
+            out[path] = [st.st_mtime_ns, st.st_size]
+        except OSError:
+            out[path] = None
+    return out
+
+
+def _code_sha256(script: str | Path) -> str:
     digest = hashlib.sha256()
     for path in closure(script):
         try:

@@ -171,4 +171,6 @@ def code_version(script):
     (profiles/default turns off Snakemake's own trigger on the script's modification time). The
     GPAW rules (eos, dft_slab, warm_start_slab: hours per job) take none: relabel with --forcerun.
     """
-    return code_sha256(os.path.join(workflow.basedir, "workflow_scripts", script))
+    script = os.path.join(workflow.basedir, "workflow_scripts", script)
+    # kept beside the slab index, reused while no file of the closure changes (every parse asks)
+    return code_sha256(script, cache_dir=os.path.join(".snakemake", "magmom"))

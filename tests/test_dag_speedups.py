@@ -170,6 +170,18 @@ def sorted_list(items: str) -> str:
     return "|".join(sorted(re.split(r"[,;:] ", items)))
 
 
+def normalized(text: str, workdir: Path) -> list[str]:
+    """A printed dry run as the sorted list of its blocks (a job or a group header each), without
+    what differs between any two runs: start times, the run's id, job ids, the order of
+    independent jobs and of the file lists (reason, input) of a job."""
+    text = text.replace(str(workdir), "<workdir>")
+    varying = r"\[\w{3} \w{3} [^\]\n]*\] ?|Workflow ID: .*|Date: .*|^\s*jobid: \d+\n"
+    text = re.sub(varying, "", text, flags=re.M)
+    text = re.sub(r"^(\s*\w+: )(.*, .*)$", lambda m: m[1] + sorted_list(m[2]), text, flags=re.M)
+    blocks = re.split(r"\n\s*\n|\n(?=\s*(?:rule|localrule) \w+:|Group job )", text)
+    return sorted(b.strip("\n") for b in blocks)
+
+
 def test_the_tiny_preset_plans_the_same_jobs_with_and_without(tmp_path):
     """The workflow's own dry run, jobs printed: the same jobs, inputs, resources and reasons."""
     outputs = []
@@ -186,14 +198,79 @@ def test_the_tiny_preset_plans_the_same_jobs_with_and_without(tmp_path):
             cwd=workdir, env=env, capture_output=True, text=True, timeout=600,
         )  # fmt: skip
         assert p.returncode == 0, p.stderr[-3000:]
-        text = (p.stdout + p.stderr).replace(str(workdir), "<workdir>")
-        # start times, the run's id and job ids differ between any two runs, and so does the
-        # order of independent jobs: compare the set of printed blocks (a job each)
-        text = re.sub(
-            r"^\[\w{3} \w{3} .*\]\n|Workflow ID: .*|Date: .*|^\s*jobid: \d+\n", "", text, flags=re.M
-        )
-        # ... and so does the order of the file lists (reason, input) of a job
-        text = re.sub(r"^(\s*\w+: )(.*, .*)$", lambda m: m[1] + sorted_list(m[2]), text, flags=re.M)
-        outputs.append(sorted(re.split(r"\n\s*\n", text)))
+        outputs.append(normalized(p.stdout + p.stderr, workdir))
     assert sum(b.lstrip().startswith("rule dft_slab:") for b in outputs[0]) > 1
     assert outputs[0] == outputs[1], set(outputs[0]) ^ set(outputs[1])
+
+
+# Counts, into calls.json, how often Snakemake looks for the producers of a file (OutputIndex.match,
+# which match_producers calls), expands a job's group and evaluates a resource.
+COUNTING_HEAD = """
+import snakemake.output_index, snakemake.resources, snakemake.rules
+_calls.update(producer_searches=0, group_expansions=0, resource_evaluations=0)
+snakemake.output_index.OutputIndex.match = _counting(
+    "producer_searches", snakemake.output_index.OutputIndex.match
+)
+snakemake.rules.Rule.expand_group = _counting("group_expansions", snakemake.rules.Rule.expand_group)
+snakemake.resources.Resource.evaluate = _counting(
+    "resource_evaluations", snakemake.resources.Resource.evaluate
+)
+"""
+
+# Five jobs of `make` whose outputs two rules ask for (the default target and `gather`), a group
+# function that groups only job 0 (with --group-components), a constant and a function resource.
+SHARED_FILES = (
+    COUNTING_HEAD
+    + """
+rule all:
+    input: expand("out/{i}.txt", i=range(5)), "gathered.txt"
+
+rule gather:
+    input: expand("out/{i}.txt", i=range(5))
+    output: "gathered.txt"
+    shell: "cat {input} > {output}"
+
+rule make:
+    output: "out/{i}.txt"
+    group: lambda wildcards: "first" if wildcards.i == "0" else None
+    threads: 1
+    resources: mem_mb=100, runtime=lambda wildcards, attempt: 10 * (int(wildcards.i) + 1)
+    shell: "touch {output}"
+"""
+)
+
+
+def test_shared_files_groups_and_constant_resources_are_looked_at_once(tmp_path):
+    """A file asked for by two jobs: its producers are searched once; a job without a group:
+    its group function is called once, not on every look-up; a constant resource is taken as it
+    is. The printed dry run (jobs, groups, wildcards, threads, resources) is the same."""
+    printed = {}
+    for speedups in (False, True):
+        p = dry_run(tmp_path, SHARED_FILES, speedups, "--group-components", "first=1")
+        assert p.returncode == 0, p.stderr[-3000:]
+        n = calls(tmp_path)
+        if speedups:
+            # out/0..4 (twice each), gathered.txt: one search per file
+            assert n["producer_searches"] == 6, n
+            # one call per job (5 of make, gather, all): a group, once found, was kept already
+            assert n["group_expansions"] == 7, n
+            # runtime (a function) of each make job and tmpdir (Snakemake's default, an
+            # expression) of every job; each job's threads (a constant) is taken as it is
+            assert n["resource_evaluations"] == 5 + 7, n
+        else:
+            assert n["producer_searches"] == 11, n
+            assert n["group_expansions"] > 7, n
+            assert n["resource_evaluations"] == 5 + 7 + 7, n
+        printed[speedups] = normalized(p.stdout + p.stderr, tmp_path)
+    assert printed[False] == printed[True], set(printed[False]) ^ set(printed[True])
+    text = "\n".join(printed[True])
+    assert "runtime=50" in text and "mem_mb=100" in text and "Group job first" in text
+
+
+def test_a_file_no_rule_produces_still_fails(tmp_path):
+    missing = SHARED_FILES.replace('"gathered.txt"\n', '"gathered.txt", "nowhere.txt"\n', 1)
+    for speedups in (False, True):
+        p = dry_run(tmp_path, missing, speedups)
+        assert p.returncode != 0, f"speedups={speedups}"
+        assert "MissingInputException" in p.stdout + p.stderr
+        assert "nowhere.txt" in p.stdout + p.stderr

@@ -6,6 +6,7 @@ the working tree other tests import from.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -78,3 +79,40 @@ def test_every_script_rule_but_the_gpaw_ones_carries_its_own_code_version():
     for rule, (script, versions) in found.items():
         expected = [] if script in GPAW_SCRIPTS else [script]
         assert versions == expected, (rule, script, versions)
+
+
+def test_a_cached_code_version_is_reused_until_a_file_of_its_closure_changes(copy, monkeypatch):
+    """code_sha256(..., cache_dir): the answer is kept with the closure's file stamps; an edit, a
+    module added beside the closure's files or a deleted cache recomputes the uncached answer."""
+    train = copy / "workflow_scripts" / "train_model.py"
+    trainer = copy / "magmom" / "training" / "trainer.py"
+    cache = copy / "cache"
+    computed = []
+    uncached = source_closure._code_sha256
+
+    def counting(script):
+        computed.append(script)
+        return uncached(script)
+
+    monkeypatch.setattr(source_closure, "_code_sha256", counting)
+    first = code_sha256(train, cache_dir=cache)
+    assert first == uncached(train) and len(computed) == 1
+    assert code_sha256(train, cache_dir=cache) == first and len(computed) == 1  # reused
+    stamps = json.loads((cache / source_closure.CODE_CACHE).read_text())[str(train)]["stamps"]
+    assert str(trainer) in stamps and str(trainer.parent) in stamps
+
+    # an edit recomputes: another loss, another version
+    text = trainer.read_text()
+    trainer.write_text(text.replace("F.huber_loss(", "F.l1_loss(", 1).replace(
+        ", delta=self.settings.huber_delta", "", 1))  # fmt: skip
+    for fn in (source_closure.imports_of, source_closure._file_digest):
+        fn.cache_clear()
+    edited = code_sha256(train, cache_dir=cache)
+    assert len(computed) == 2 and edited != first and edited == uncached(train)
+    # a new file in a directory of the closure (a module an import may now resolve to)
+    (trainer.parent / "new_module.py").write_text("X = 1\n")
+    assert code_sha256(train, cache_dir=cache) == edited and len(computed) == 3
+    assert code_sha256(train, cache_dir=cache) == edited and len(computed) == 3
+    # an unreadable cache is recomputed, not trusted
+    (cache / source_closure.CODE_CACHE).write_text("{not json")
+    assert code_sha256(train, cache_dir=cache) == edited and len(computed) == 4
