@@ -1,9 +1,9 @@
-"""Three per-job costs of a Snakemake 9 dry run that repeat one answer for every job of a rule.
+"""Per-job costs of a Snakemake 9 dry run that repeat one answer for every job or every look-up.
 
 Planning the full study (``snakemake -n``, ~23k jobs, nearly all ``dft_slab``) spends most of its
-time in Snakemake's per-job bookkeeping, not in the workflow's functions. Three parts of it
-compute, for each of the ~23k jobs, what is the same for every job of the rule, or what no one
-reads (snakemake 9.27):
+time in Snakemake's per-job bookkeeping, not in the workflow's functions. Parts of it compute, for
+each of the ~23k jobs or each of the ~115k input-file look-ups, what is the same for every job of
+the rule, what it found already, or what no one reads (snakemake 9.27):
 
 - **The script check.** After building the DAG, ``snakemake.dag.ScriptProcessor.process_job``
   resolves each job's ``script:`` path (formatted with the job's wildcards and params), reads the
@@ -23,13 +23,30 @@ reads (snakemake 9.27):
   log record; under ``--quiet rules`` (or plain ``-q``) Snakemake's filter then drops that record.
   :func:`skip_dropped_job_info` skips the formatting when every handler would drop it (no logger
   plugin); the job's resources are still evaluated, so a failing resource function still fails.
+- **Producers of a file asked for again.** Every DFT record is an input of three jobs (``all``,
+  ``assemble_dataset``, ``publish_dataset``). For each look-up, ``DAG.file2jobs`` asks the output
+  index which rules produce the path (prefix look-up, then each candidate rule's output regex),
+  and ``DAG.update`` re-checks the one job it finds (wildcard periodicity, ordering, debug log
+  records) although its dependencies were added already. :func:`cache_producer_matches` keeps the
+  rules per path on the output index (they depend on the path alone; a rebuilt index starts
+  empty), and :func:`reuse_updated_producers` returns a single candidate already in the DAG, not on
+  the current path and not consuming the file, as ``DAG.update`` would (otherwise, and with
+  ``--verbose``/``--debug-dag``, the original runs: cycles, ambiguity and missing input are
+  found as before).
+- **No group, asked again.** ``Job.group`` keeps a group once its rule's group function gave one,
+  but calls the function again (three times per job) while it gives None, as it does for every
+  job of a local run. :func:`remember_no_group` keeps the None too (the setter still wins).
+- **Constant resources.** ``Rule.expand_resources`` passes every job's ``_cores`` (threads)
+  through ``apply_input_function`` (a Wildcards object, the aux params, the call), which for a
+  resource without an evaluator returns the resource itself: :func:`skip_constant_resources`
+  returns it directly.
 
 None of them changes which jobs the DAG holds, their inputs, params, resources or rerun reasons,
 only how often Snakemake recomputes an answer it already has or formats text it then drops.
-:func:`install` (rules/common.smk) applies all three once per process, unless the environment sets
+:func:`install` (rules/common.smk) applies them once per process, unless the environment sets
 ``MAGMOM_DAG_SPEEDUPS=0`` (the reference ``benchmarks/dag_dry_run.py`` compares against in the
-same run). tests/test_dag_speedups.py shows that they give the same dry run and still fail where
-Snakemake failed.
+same run). tests/test_dag_speedups.py shows that they give the same dry run (the tiny preset's,
+printed, both ways) and still fail where Snakemake failed.
 """
 
 from __future__ import annotations
@@ -50,6 +67,8 @@ _METHOD_PARAMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _CHECKED = "_magmom_checked_scripts"
 # {path: producing rules} on each output index; on a job, that its rule gave it no group.
 _PRODUCERS = "_magmom_producers"
+# On a dry-run executor: whether its logging drops every job-info record.
+_DROPPED = "_magmom_job_info_dropped"
 _NO_GROUP = "_magmom_no_group"
 
 
@@ -133,7 +152,11 @@ def skip_dropped_job_info() -> None:
         return
 
     def printjob(self, job):
-        if not _job_info_is_dropped(self.workflow):
+        # the run's logging is set up before the first job: asked once per executor
+        dropped = self.__dict__.get(_DROPPED)
+        if dropped is None:
+            dropped = self.__dict__[_DROPPED] = _job_info_is_dropped(self.workflow)
+        if not dropped:
             return original(self, job)
         # what log_info evaluates besides formatting: a failing resource function still fails
         for j in job.jobs if job.is_group() else (job,):
@@ -217,6 +240,58 @@ def skip_constant_resources() -> None:
     Rule.apply_input_function = apply_input_function
 
 
+def reuse_updated_producers() -> None:
+    """Make Snakemake take a file's one producing job, already in the DAG, as it is."""
+    import logging
+
+    from snakemake.dag import DAG
+    from snakemake.logging import logger
+
+    original = DAG.update
+    if getattr(original, "_magmom_reuses", False):
+        return
+
+    async def update(
+        self,
+        jobs,
+        file=None,
+        visited=None,
+        known_producers=None,
+        progress=False,
+        create_inventory=False,
+    ):
+        # One candidate whose dependencies were added already (update_ returns at once for it),
+        # that is no cycle (not on the current path, not consuming the file) and no debug log to
+        # write: what DAG.update returns after checking it again (its wildcards passed the
+        # periodicity check before it was added), with the same progress message.
+        if (
+            visited is not None
+            and not create_inventory
+            and len(jobs) == 1
+            and not logger.isEnabledFor(logging.DEBUG)
+        ):
+            (job,) = jobs
+            if job in self._dependencies and job not in visited and file not in job.input:
+                n = len(self._dependencies)
+                if progress and n % 1000 == 0 and n and self._progress != n:
+                    logger.info(f"Processed {n} potential jobs.")
+                    self._progress = n
+                return job
+        return await original(
+            self,
+            jobs,
+            file=file,
+            visited=visited,
+            known_producers=known_producers,
+            progress=progress,
+            create_inventory=create_inventory,
+        )
+
+    update._magmom_reuses = True
+    update.__wrapped__ = original
+    DAG.update = update
+
+
 def install() -> None:
     if os.environ.get(ENV, "1") == "0":
         return
@@ -226,3 +301,4 @@ def install() -> None:
     cache_producer_matches()
     remember_no_group()
     skip_constant_resources()
+    reuse_updated_producers()

@@ -36,9 +36,10 @@ from magmom.recipe import slab_index  # noqa: E402
 from magmom.source_closure import code_sha256  # noqa: E402
 from magmom import dag_speedups  # noqa: E402
 
-# Snakemake re-derives per job what is the same for every job of a rule (a rule's script check,
-# function signatures) and formats job info a quiet dry run drops: once per rule or function, and
-# not at all (magmom/dag_speedups.py; the same DAG; MAGMOM_DAG_SPEEDUPS=0 turns it off).
+# Snakemake re-derives per job or per input look-up what it knows already (a rule's script check,
+# function signatures, a file's producers, a missing group, constant resources) and formats job
+# info a quiet dry run drops: once per rule, function or file, and not at all
+# (magmom/dag_speedups.py; the same DAG; MAGMOM_DAG_SPEEDUPS=0 turns it off).
 dag_speedups.install()
 
 # A closed terminal (SIGHUP) stops the run as a Ctrl-C does: running jobs are stopped and marked

@@ -204,10 +204,14 @@ def test_the_tiny_preset_plans_the_same_jobs_with_and_without(tmp_path):
 
 
 # Counts, into calls.json, how often Snakemake looks for the producers of a file (OutputIndex.match,
-# which match_producers calls), expands a job's group and evaluates a resource.
+# which match_producers calls), checks a producing job it found (DAG.update checks its wildcards
+# first), expands a job's group and evaluates a resource.
 COUNTING_HEAD = """
-import snakemake.output_index, snakemake.resources, snakemake.rules
-_calls.update(producer_searches=0, group_expansions=0, resource_evaluations=0)
+import snakemake.dag, snakemake.output_index, snakemake.resources, snakemake.rules
+_calls.update(producer_searches=0, producer_checks=0, group_expansions=0, resource_evaluations=0)
+snakemake.dag.DAG.check_periodic_wildcards = _counting(
+    "producer_checks", snakemake.dag.DAG.check_periodic_wildcards
+)
 snakemake.output_index.OutputIndex.match = _counting(
     "producer_searches", snakemake.output_index.OutputIndex.match
 )
@@ -241,7 +245,8 @@ rule make:
 
 
 def test_shared_files_groups_and_constant_resources_are_looked_at_once(tmp_path):
-    """A file asked for by two jobs: its producers are searched once; a job without a group:
+    """A file asked for by two jobs: its producers are searched once, and the job found checked
+    once; a job without a group:
     its group function is called once, not on every look-up; a constant resource is taken as it
     is. The printed dry run (jobs, groups, wildcards, threads, resources) is the same."""
     printed = {}
@@ -252,6 +257,8 @@ def test_shared_files_groups_and_constant_resources_are_looked_at_once(tmp_path)
         if speedups:
             # out/0..4 (twice each), gathered.txt: one search per file
             assert n["producer_searches"] == 6, n
+            # and the job found is checked once: all, gather, 5 x make
+            assert n["producer_checks"] == 7, n
             # one call per job (5 of make, gather, all): a group, once found, was kept already
             assert n["group_expansions"] == 7, n
             # runtime (a function) of each make job and tmpdir (Snakemake's default, an
@@ -259,6 +266,7 @@ def test_shared_files_groups_and_constant_resources_are_looked_at_once(tmp_path)
             assert n["resource_evaluations"] == 5 + 7, n
         else:
             assert n["producer_searches"] == 11, n
+            assert n["producer_checks"] == 12, n
             assert n["group_expansions"] > 7, n
             assert n["resource_evaluations"] == 5 + 7 + 7, n
         printed[speedups] = normalized(p.stdout + p.stderr, tmp_path)
@@ -274,3 +282,25 @@ def test_a_file_no_rule_produces_still_fails(tmp_path):
         assert p.returncode != 0, f"speedups={speedups}"
         assert "MissingInputException" in p.stdout + p.stderr
         assert "nowhere.txt" in p.stdout + p.stderr
+
+
+def test_a_cycle_is_still_found(tmp_path):
+    """The producer of y.txt (rule a) is in the DAG already, half-built, when rule b asks for it."""
+    cyclic = """
+rule all:
+    input: "y.txt"
+
+rule a:
+    input: "x.txt"
+    output: "y.txt"
+    shell: "touch {output}"
+
+rule b:
+    input: "y.txt"
+    output: "x.txt"
+    shell: "touch {output}"
+"""
+    for speedups in (False, True):
+        p = dry_run(tmp_path, cyclic, speedups)
+        assert p.returncode != 0, f"speedups={speedups}"
+        assert "CyclicGraphException" in p.stdout + p.stderr, p.stderr[-2000:]
