@@ -40,6 +40,11 @@ the rule, what it found already, or what no one reads (snakemake 9.27):
   through ``apply_input_function`` (a Wildcards object, the aux params, the call), which for a
   resource without an evaluator returns the resource itself: :func:`skip_constant_resources`
   returns it directly.
+- **Flags of plain paths.** ``snakemake.io.is_flagged`` (~2.8M calls) asks
+  ``isinstance(value, AnnotatedStringInterface)``, an abstract-base-class check, first; most
+  values are plain ``str`` (no flags) or one of the interface's two classes (``_IOFile``,
+  ``AnnotatedString``). :func:`check_flags_by_type` answers those by their exact type and
+  anything else as before.
 
 None of them changes which jobs the DAG holds, their inputs, params, resources or rerun reasons,
 only how often Snakemake recomputes an answer it already has or formats text it then drops.
@@ -292,6 +297,31 @@ def reuse_updated_producers() -> None:
     DAG.update = update
 
 
+def check_flags_by_type() -> None:
+    """Make Snakemake's ``is_flagged`` tell a plain path from an annotated one by its type."""
+    import snakemake.io as io
+
+    original = io.is_flagged
+    if getattr(original, "_magmom_by_type", False):
+        return
+    annotated = (io._IOFile, io.AnnotatedString)  # AnnotatedStringInterface's two classes
+
+    def is_flagged(value, flag):
+        kind = type(value)
+        if kind is str:  # no str is an AnnotatedStringInterface
+            return False
+        if kind in annotated:
+            return value.is_flagged(flag)
+        return original(value, flag)
+
+    is_flagged._magmom_by_type = True
+    is_flagged.__wrapped__ = original
+    # every snakemake module that imported the name (dag, jobs, rules, persistence, ...) and io
+    for name, module in list(sys.modules.items()):
+        if name.split(".")[0] == "snakemake" and getattr(module, "is_flagged", None) is original:
+            module.is_flagged = is_flagged
+
+
 def install() -> None:
     if os.environ.get(ENV, "1") == "0":
         return
@@ -302,3 +332,4 @@ def install() -> None:
     remember_no_group()
     skip_constant_resources()
     reuse_updated_producers()
+    check_flags_by_type()

@@ -304,3 +304,34 @@ rule b:
         p = dry_run(tmp_path, cyclic, speedups)
         assert p.returncode != 0, f"speedups={speedups}"
         assert "CyclicGraphException" in p.stdout + p.stderr, p.stderr[-2000:]
+
+
+def test_flags_are_read_the_same_by_type():
+    """is_flagged by type: a plain str has no flags, an IOFile or AnnotatedString answers itself,
+    anything else as before; the modules that imported the name use it."""
+    import snakemake.io as io
+
+    dag_speedups.check_flags_by_type()
+    by_type = io.is_flagged
+    shipped = by_type.__wrapped__
+    assert shipped is not by_type
+    assert snakemake.jobs.is_flagged is by_type and snakemake.rules.is_flagged is by_type
+    values = [
+        "plain",
+        io.IOFile("out/a.txt"),
+        io.temp("out/b.txt"),
+        io.ancient("in/c.txt"),
+        io.IOFile(io.protected("out/d.txt")),
+        io.unpack(lambda wildcards: {}),
+        lambda wildcards: "x",
+        Path("p"),
+        ["a"],
+        None,
+    ]
+    for value in values:
+        for flag in ("temp", "ancient", "protected", "unpack", "storage_object", "directory"):
+            assert by_type(value, flag) == shipped(value, flag), (value, flag)
+    assert by_type(values[2], "temp") and by_type(values[3], "ancient")
+    assert by_type(values[4], "protected") and not by_type(values[1], "temp")
+    dag_speedups.check_flags_by_type()  # installing twice wraps once
+    assert io.is_flagged is by_type
