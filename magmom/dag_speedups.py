@@ -45,6 +45,10 @@ the rule, what it found already, or what no one reads (snakemake 9.27):
   values are plain ``str`` (no flags) or one of the interface's two classes (``_IOFile``,
   ``AnnotatedString``). :func:`check_flags_by_type` answers those by their exact type and
   anything else as before.
+- **Outputs inside outputs.** ``DAG.check_directory_outputs`` builds ``Path(f).absolute()`` (a
+  ``getcwd`` each) for every output and calls ``os.path.commonpath`` twice per neighbouring pair;
+  :func:`compare_output_paths_by_parts` builds the same paths from one ``getcwd`` and compares
+  their parts (same order, same pairs, same ChildIOException).
 
 None of them changes which jobs the DAG holds, their inputs, params, resources or rerun reasons,
 only how often Snakemake recomputes an answer it already has or formats text it then drops.
@@ -322,6 +326,34 @@ def check_flags_by_type() -> None:
             module.is_flagged = is_flagged
 
 
+def compare_output_paths_by_parts() -> None:
+    """Make Snakemake's check for outputs inside another job's output compare path parts."""
+    from pathlib import Path
+
+    from snakemake.dag import DAG
+    from snakemake.exceptions import ChildIOException
+
+    original = DAG.check_directory_outputs
+    if getattr(original, "_magmom_by_parts", False):
+        return
+
+    def check_directory_outputs(self):
+        # As DAG.check_directory_outputs: every output as an absolute path (Path(f).absolute()
+        # is Path(cwd, f)), sorted, and each neighbour pair tested; "a's parts begin b's" is
+        # os.path.commonpath([a, b]) == os.path.commonpath([a]) for such normalized paths.
+        cwd = os.getcwd()
+        outputs = sorted({(Path(cwd, f), job) for job in self.jobs for f in job.output})
+        for i in range(len(outputs) - 1):
+            (a, job_a), (b, job_b) = outputs[i : i + 2]
+            parts = a.parts
+            if b.parts[: len(parts)] == parts and a != b and job_a != job_b:
+                raise ChildIOException(parent=outputs[i], child=outputs[i + 1])
+
+    check_directory_outputs._magmom_by_parts = True
+    check_directory_outputs.__wrapped__ = original
+    DAG.check_directory_outputs = check_directory_outputs
+
+
 def install() -> None:
     if os.environ.get(ENV, "1") == "0":
         return
@@ -333,3 +365,4 @@ def install() -> None:
     skip_constant_resources()
     reuse_updated_producers()
     check_flags_by_type()
+    compare_output_paths_by_parts()

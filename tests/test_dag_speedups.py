@@ -335,3 +335,30 @@ def test_flags_are_read_the_same_by_type():
     assert by_type(values[4], "protected") and not by_type(values[1], "temp")
     dag_speedups.check_flags_by_type()  # installing twice wraps once
     assert io.is_flagged is by_type
+
+
+def test_an_output_inside_another_jobs_output_still_fails(tmp_path):
+    nested = """
+rule all:
+    input: "d", "d/x.txt", "e/y.txt"
+
+rule dir:
+    output: directory("d")
+    shell: "mkdir -p {output}"
+
+rule inside:
+    output: "d/x.txt"
+    shell: "touch {output}"
+
+rule beside:
+    output: "e/y.txt"
+    shell: "touch {output}"
+"""
+    for speedups in (False, True):
+        p = dry_run(tmp_path, nested, speedups)
+        assert p.returncode != 0, f"speedups={speedups}"
+        assert "ChildIOException" in p.stdout + p.stderr, p.stderr[-2000:]
+        assert f"{tmp_path}/d/x.txt" in p.stdout + p.stderr
+    for speedups in (False, True):  # beside one another: no error
+        p = dry_run(tmp_path, nested.replace('"d/x.txt"', '"dx.txt"'), speedups)
+        assert p.returncode == 0, p.stderr[-2000:]
