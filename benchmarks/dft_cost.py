@@ -58,6 +58,7 @@ def worker(args) -> None:
     from magmom.dft.gpaw_params import planewave_params
     from magmom.dft.parallel import gpaw_parallel, slab_layout, world
     from magmom.dft.scf_ladder import ladder_from_config, level_parameters
+    from magmom.dft.settings import DftSettings
 
     t_start, c_start = time.perf_counter(), time.process_time()
     with open(ROOT / "config.yaml") as fh:
@@ -65,7 +66,7 @@ def worker(args) -> None:
     dft = cfg["dft"]
     size = tuple(int(s) for s in args.size.split("x"))
     atoms = slab(size, args.element, args.a, cfg["recipe"]["vacuum"], args.magmom)
-    base = planewave_params(dft, atoms, spinpol=True)
+    base = planewave_params(DftSettings.from_config(dft).planewave, atoms, spinpol=True)
     ladder = ladder_from_config(dft["scf_ladder"])
     params = level_parameters(ladder[0], base, dft["planewave"]["smearing"])
     params["maxiter"] = args.iterations + 5

@@ -44,7 +44,7 @@ Run on one core, in the background:
 from __future__ import annotations
 
 import argparse
-import copy
+import dataclasses
 import json
 import logging
 import subprocess
@@ -69,6 +69,7 @@ from magmom.dft.scf_ladder import (  # noqa: E402
     converge_single_point,
     ladder_from_config,
 )
+from magmom.dft.settings import DftSettings  # noqa: E402
 from magmom.elements import is_spin_polarised  # noqa: E402
 from magmom.io import write_json  # noqa: E402
 from magmom.layout import Layout  # noqa: E402
@@ -124,17 +125,17 @@ def load_config(configfiles) -> dict:
     return load_workflow_config(ROOT / "config.yaml", list(configfiles))
 
 
-def setting_base(name: str, dft: dict, atoms, spinpol: bool) -> tuple[dict, object]:
+def setting_base(name: str, dft: DftSettings, atoms, spinpol: bool) -> tuple[dict, object]:
     """GPAW base parameters of setting ``name`` and the atoms it runs on (vacuum changed)."""
     spec = SETTINGS[name]
-    d = copy.deepcopy(dft)
-    d["planewave"].update(spec.get("planewave", {}))
-    d["lcao"].update(spec.get("lcao", {}))
+    pw = dataclasses.replace(dft.planewave, **spec.get("planewave", {}))
+    lcao = dataclasses.replace(dft.lcao, **spec.get("lcao", {}))
     work = atoms.copy()
     if spec.get("vacuum") is not None:
         work.center(vacuum=float(spec["vacuum"]), axis=2)
-    make = planewave_params if spec["mode"] == "pw" else lcao_params
-    return make(d, work, spinpol), work
+    if spec["mode"] == "pw":
+        return planewave_params(pw, work, spinpol), work
+    return lcao_params(lcao, pw, work, spinpol), work
 
 
 def read_results(path: Path) -> dict:
@@ -179,7 +180,7 @@ def prepare_slab(slab_id: str, cfg: dict, start_name: str) -> dict:
     """The slab's entry: metadata, CHGNet-prerelaxed structure, the start's moments."""
     db = ROOT / Layout.of(cfg).initial_slabs()
     atoms, meta = read_initial_slab(db, slab_id, int(cfg["recipe"]["fixed_layers"]))
-    pre = prerelax(atoms, cfg["dft"]["prerelax"])
+    pre = prerelax(atoms, DftSettings.from_config(cfg["dft"]).prerelax)
     spinpol = is_spin_polarised(atoms.get_chemical_symbols())
     if spinpol:
         starts = initial_moments.starts(pre.atoms, cfg["dft"]["initial_moments"])
@@ -210,7 +211,7 @@ def prepare_slab(slab_id: str, cfg: dict, start_name: str) -> dict:
 def run_setting(name: str, entry: dict, cfg: dict, workdir: Path) -> dict:
     atoms = atoms_from_structure(entry["structure"])
     atoms.set_initial_magnetic_moments(entry["initial_magmoms"])
-    base, work = setting_base(name, cfg["dft"], atoms, entry["spinpol"])
+    base, work = setting_base(name, DftSettings.from_config(cfg["dft"]), atoms, entry["spinpol"])
     ladder = ladder_from_config(cfg["dft"]["scf_ladder"])
     smearing = cfg["dft"]["planewave"]["smearing"]
     workdir.mkdir(parents=True, exist_ok=True)

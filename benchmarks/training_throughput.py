@@ -74,7 +74,8 @@ from magmom.training.checkpoint import seed_everything  # noqa: E402
 from magmom.training.cli import load_config  # noqa: E402
 from magmom.training.device import configure_threads, loader_workers  # noqa: E402
 from magmom.training.loader import graph_loader, set_loader_epoch  # noqa: E402
-from magmom.training.trainer import Trainer, TrainingSettings  # noqa: E402
+from magmom.training.settings import TrainingSettings  # noqa: E402
+from magmom.training.trainer import Trainer  # noqa: E402
 
 PROBE_BATCH = 2
 FLOOR = "element-mean"

@@ -87,12 +87,14 @@ def main() -> None:
     from magmom.chgnet import energy_and_magmoms
     from magmom.data.dataset import LabelledSlab, write_dataset
     from magmom.data.split import format_split_csv
+    from magmom.dft.settings import DftSettings
     from magmom.evaluation.report.warm_start import write_page
     from magmom.graphs import GraphCache
     from magmom.graphs.builder import SlabInput, build_caches
+    from magmom.layout import ModelSpec
     from magmom.recipe.lattice_table import reference_lattice_table
     from magmom.rule_logging import log_to
-    from magmom.training.trainer import ModelSpec, train_from_config
+    from magmom.training.run import train_from_config
     from magmom.warm_start.scf import run_slab
     from magmom.warm_start.starts import warm_start_starts
 
@@ -171,7 +173,8 @@ def main() -> None:
         (out / "starts.json").write_text(json.dumps(starts))
         records = []
         for slab_id, entry in starts["slabs"].items():
-            record = run_slab(slab_id, entry, config["dft"], settings, out / "work" / slab_id)
+            dft = DftSettings.from_config(config["dft"])
+            record = run_slab(slab_id, entry, dft, settings, out / "work" / slab_id)
             path = out / "slabs" / f"{slab_id}.json"
             path.parent.mkdir(exist_ok=True)
             path.write_text(json.dumps(record))

@@ -2,7 +2,9 @@
 
 The library's errors name the file and what is wrong with it, and carry ``path`` and ``remedy``
 (:class:`magmom.graphs.cache.CacheError`: ``build`` or ``rebuild``;
-:class:`magmom.training.checkpoint.CheckpointError`: ``retrain``); they build no command line.
+:class:`magmom.training.checkpoint.CheckpointError`: ``retrain``;
+:class:`magmom.predict.predictor.ModelNotFoundError`: ``train``, with the ``checkpoints`` the
+repository's configurations write for the model); they build no command line.
 The layers a user runs word the suggestion here: the rule scripts through
 :func:`magmom.rule_logging.log_to` (which adds it to the exception as a note, so it stands in the
 job's log and in Snakemake's output) and the command lines (``python -m magmom.training``,
@@ -35,12 +37,21 @@ def retrain_hint(path: str | os.PathLike) -> str:
     )
 
 
+def train_hint(checkpoints) -> str:
+    """How to train a model whose checkpoint the repository's configurations write at
+    ``checkpoints`` (:func:`magmom.predict.predictor.training_checkpoints`): the ``snakemake``
+    command of each."""
+    return "train it first: " + " or ".join(f"`{snakemake_command(str(c))}`" for c in checkpoints)
+
+
 def suggestion(exc: BaseException) -> str | None:
     """The command that fixes ``exc`` (or the error it was raised from), or None."""
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
         path, remedy = getattr(exc, "path", None), getattr(exc, "remedy", None)
+        if remedy == "train" and getattr(exc, "checkpoints", None):
+            return train_hint(exc.checkpoints)
         if path is not None and remedy == "build":
             return f"build it with: {snakemake_command(str(path))}"
         if path is not None and remedy == "rebuild":

@@ -120,6 +120,7 @@ def test_starts_that_climbed_the_ladder_are_compared_at_the_base_level(tmp_path,
 
     from magmom.dft.gpaw_params import planewave_params
     from magmom.dft.scf_ladder import calculator_parameters, level_parameters
+    from magmom.dft.settings import DftSettings
 
     atoms = tiny_slab(("Fe", "Fe"), magmom=0.0)  # eos: non-magnetic start; floor: 3 μB
     cfg = fe_config(CLIMB)
@@ -150,7 +151,7 @@ def test_starts_that_climbed_the_ladder_are_compared_at_the_base_level(tmp_path,
     # floor start's final state gives its energy; its own (0.3 eV) energy differs by ~6 meV
     final = atoms_from_structure(floor["structure"])
     final.set_initial_magnetic_moments(floor["magmoms"])
-    base = planewave_params(cfg["dft"], final, True)
+    base = planewave_params(DftSettings.from_config(cfg["dft"]).planewave, final, True)
     (level0,) = ladder_from_config([{**CLIMB[0], "maxiter": 100}])
     params = level_parameters(level0, base, "marzari-vanderbilt")
     final.calc = GPAW(**calculator_parameters(params), txt=str(tmp_path / "reference.txt"))

@@ -248,17 +248,21 @@ def test_chgnet_eos_stays_serial(tmp_path, monkeypatch, single_thread):
 
 
 def test_label_settings_are_built_once_and_reach_the_ranks_as_fields():
-    """What dft_slab hands the labeller: named fields, no nested config; the ranks rebuild them
-    from the JSON of the job spec."""
-    from dataclasses import asdict
+    """What dft_slab hands the labeller: named fields, the DFT settings as one frozen object;
+    the ranks rebuild them from the JSON of the job spec."""
+    from dataclasses import FrozenInstanceError
 
     from magmom.dft.label import LabelSettings
+    from magmom.dft.settings import DftSettings
 
     cfg = cheap_config()
     settings = LabelSettings.of(cfg)
     assert settings.labeller == "gpaw" and settings.fixed_layers == 1
-    assert "resources" not in settings.dft  # the job's, not the label's
+    assert isinstance(settings.dft, DftSettings)
+    assert "resources" not in settings.dft.config()  # the job's, not the label's
     assert settings.initial_moments == cfg["dft"]["initial_moments"] == "floor"
-    assert LabelSettings(**json.loads(json.dumps(asdict(settings)))) == settings
+    assert LabelSettings.from_dict(json.loads(json.dumps(settings.as_dict()))) == settings
+    with pytest.raises(FrozenInstanceError):
+        settings.dft.planewave.ecut = 1.0
     with pytest.raises(ValueError, match="config key 'labeller': 'dft'"):
         LabelSettings(labeller="dft", dft=settings.dft)

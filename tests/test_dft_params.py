@@ -24,6 +24,7 @@ from magmom.dft.scf_ladder import (
     ladder_from_config,
     level_parameters,
 )
+from magmom.dft.settings import DftSettings
 
 
 def test_kpoint_density_follows_the_reciprocal_cell():
@@ -50,18 +51,20 @@ def test_stage_parameters_spell_the_study_settings():
     cfg = project_config()
     slab = fcc111("Ni", size=(2, 2, 3), vacuum=10.0)
     slab.pbc = (True, True, False)
-    pw = planewave_params(cfg["dft"], slab, spinpol=True)
+    dft = DftSettings.from_config(cfg["dft"])
+    pw = planewave_params(dft.planewave, slab, spinpol=True)
     assert pw["mode"] == {"name": "pw", "ecut": 350.0}
     assert pw["xc"] == "RPBE"
     assert pw["occupations"] == {"name": "marzari-vanderbilt", "width": 0.1}
     assert pw["poissonsolver"] == {"dipolelayer": "xy"}
     assert pw["spinpol"] is True
     assert pw["kpts"]["size"][2] == 1
-    lcao = lcao_params(cfg["dft"], slab, spinpol=False)
+    lcao = lcao_params(dft.lcao, dft.planewave, slab, spinpol=False)
     assert (lcao["mode"], lcao["basis"], lcao["h"]) == ("lcao", "sz(dzp)", 0.2)
     assert lcao["kpts"] == pw["kpts"] and lcao["spinpol"] is False
     no_dipole = copy.deepcopy(cfg["dft"])
     no_dipole["planewave"]["dipole_correction"] = False
+    no_dipole = DftSettings.from_config(no_dipole).planewave
     assert "poissonsolver" not in planewave_params(no_dipole, slab, True)
     b = bulk_params(cfg["eos"], "RPBE", "marzari-vanderbilt", bulk("Fe", "bcc", a=2.87), True)
     assert b["mode"]["ecut"] == 350.0 and min(b["kpts"]["size"]) > 1
@@ -77,8 +80,9 @@ def test_ladder_levels_of_the_study():
     assert [lvl.eigenstates for lvl in ladder] == [1e-8, 1e-7, 1e-6, 1e-5]
     slab = fcc111("Ni", size=(1, 1, 3), vacuum=5.0)
     slab.pbc = (True, True, False)
-    base_pw = planewave_params(cfg["dft"], slab, True)
-    base_lcao = lcao_params(cfg["dft"], slab, True)
+    dft = DftSettings.from_config(cfg["dft"])
+    base_pw = planewave_params(dft.planewave, slab, True)
+    base_lcao = lcao_params(dft.lcao, dft.planewave, slab, True)
     p = [level_parameters(lvl, base_pw, "marzari-vanderbilt") for lvl in ladder]
     assert [q["convergence"]["eigenstates"] for q in p] == [1e-8, 1e-7, 1e-6, 1e-5]
     assert [q["maxiter"] for q in p] == [300, 400, 500, 600]

@@ -14,6 +14,7 @@ from ase.build import bcc110
 from ase.constraints import FixAtoms
 
 from magmom.dft.prerelax import SYMPREC, prerelax, symmetrise
+from magmom.dft.settings import Prerelax
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -41,7 +42,7 @@ def gpaw_symmetries(atoms) -> int:
 
 def test_chgnet_relaxed_symmetric_slab_passes_gpaw_symmetry_analysis():
     slab = cr110_slab()
-    res = prerelax(slab, {"model": "chgnet", "fmax": 0.1, "steps": 200})
+    res = prerelax(slab, Prerelax(model="chgnet", fmax=0.1, steps=200))
     assert res.steps > 0
     moved = np.abs(res.atoms.positions - slab.positions).max()
     assert moved > 1e-3  # it relaxed for real

@@ -13,6 +13,7 @@ from magmom.data.dataset import iter_labelled_slabs, read_metadata
 from magmom.dft.label import LabelSettings, label_slab_from_db, read_initial_slab
 from magmom.dft.prerelax import PrerelaxConfigError, check_prerelax_config, prerelax
 from magmom.dft.record import atoms_from_structure, read_record
+from magmom.dft.settings import Prerelax
 
 SLAB_ID = "fe033-ni067-fcc-random-v0"
 
@@ -68,24 +69,24 @@ def test_surrogate_labels_assemble_into_a_surrogate_dataset(surrogate_run):
 def test_prerelax_keeps_fixed_atoms_and_restores_slab_pbc():
     slab = tiny_slab(("Ni", "Ni", "Ni"), vacuum=5.0)
     slab.positions[2, 2] += 0.3  # push the top atom away so the relaxation moves it
-    res = prerelax(slab, {"model": "chgnet", "fmax": 0.05, "steps": 10})
+    res = prerelax(slab, Prerelax(model="chgnet", fmax=0.05, steps=10))
     assert res.steps > 0
     assert list(res.atoms.pbc) == [True, True, False]
     assert np.allclose(res.atoms.positions[0], slab.positions[0])  # fixed bottom layer
     assert not np.allclose(res.atoms.positions[2], slab.positions[2])
     assert list(slab.pbc) == [True, True, False]  # the input is untouched
-    none = prerelax(slab, {"model": "none", "fmax": 0.05, "steps": 10})
+    none = prerelax(slab, Prerelax(model="none", fmax=0.05, steps=10))
     assert np.allclose(none.atoms.positions, slab.positions) and none.steps == 0
 
 
 @pytest.mark.skipif(importlib.util.find_spec("fairchem") is not None, reason="fairchem installed")
 def test_uma_without_fairchem_is_an_error_naming_the_key(tmp_path, surrogate_run):
     with pytest.raises(PrerelaxConfigError, match="uma_checkpoint"):
-        check_prerelax_config({"model": "uma", "uma_checkpoint": None})
+        check_prerelax_config(Prerelax(model="uma", fmax=0.1, steps=1, uma_checkpoint=None))
     ckpt = tmp_path / "uma-s-1p2.pt"
     ckpt.write_bytes(b"not a real checkpoint")
     with pytest.raises(PrerelaxConfigError, match=r"dft.prerelax.model.*fairchem"):
-        check_prerelax_config({"model": "uma", "uma_checkpoint": str(ckpt)})
+        check_prerelax_config(Prerelax(model="uma", fmax=0.1, steps=1, uma_checkpoint=str(ckpt)))
     cfg = cheap_config(labeller="gpaw")
     cfg["dft"]["prerelax"].update(model="uma", uma_checkpoint=str(ckpt))
     with pytest.raises(PrerelaxConfigError):  # the job fails instead of writing a record

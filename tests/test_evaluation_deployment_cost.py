@@ -11,7 +11,8 @@ from baselines_helpers import ELEMENTS, toy_dataset, toy_split, write_caches
 
 from magmom.evaluation.deployment_cost import COLUMNS, benchmark, synthetic_slab, time_call
 from magmom.graphs import GraphCache
-from magmom.training.trainer import ModelSpec, train_from_config
+from magmom.layout import ModelSpec
+from magmom.training.run import train_from_config
 
 REPO_CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
 

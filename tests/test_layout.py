@@ -25,6 +25,7 @@ from magmom.layout import (
     TARGETS,
     Layout,
     ModelId,
+    ModelSpec,
     baseline_model_ids,
     format_model_id,
     gnn_model_id_pattern,
@@ -34,7 +35,6 @@ from magmom.layout import (
 from magmom.recipe import slab_index
 from magmom.recipe.slab_settings import slab_family
 from magmom.training.cli import load_config
-from magmom.training.trainer import ModelSpec
 
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 SCHEMA = load_schema(REPO / "schemas" / "config.schema.yaml")

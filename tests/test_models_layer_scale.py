@@ -14,10 +14,11 @@ from torch_geometric.data import Batch
 from magmom.graphs import GraphCache
 from magmom.graphs.builder import SlabInput, graph_arrays
 from magmom.graphs.dataset import arrays_to_data
+from magmom.layout import ModelSpec
 from magmom.models import build_model
 from magmom.models.magmom_gnn import MagmomGNN, calibrate_layer_scales
 from magmom.training.checkpoint import load_model
-from magmom.training.trainer import ModelSpec, train_from_config
+from magmom.training.run import train_from_config
 
 REPO_CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
 CUTOFF = 6.0

@@ -14,11 +14,13 @@ from training_helpers import tiny_slabs, train_tiny_model
 
 import magmom
 from magmom.evaluation.metrics import evaluate
+from magmom.layout import ModelSpec
 from magmom.predict.predictor import MomentPredictor
 from magmom.predictions import RAW_COLUMN, read_predictions
 from magmom.training.checkpoint import load_checkpoint, load_model, save_checkpoint
 from magmom.training.predict import predict, predict_checkpoint
-from magmom.training.trainer import ModelSpec, Trainer, TrainingSettings
+from magmom.training.settings import TrainingSettings
+from magmom.training.trainer import Trainer
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -20,6 +20,7 @@ from gpaw.mpi import world
 from magmom.dft.gpaw_params import parameters_sha256, planewave_params
 from magmom.dft.moment_criterion import MagneticMoments, moment_change
 from magmom.dft.scf_ladder import LadderLevel, calculator_parameters, level_parameters
+from magmom.dft.settings import DftSettings
 
 
 def test_moment_change_is_the_largest_peak_to_peak_of_any_moment():
@@ -66,7 +67,7 @@ def test_ladder_key_magmoms_records_json_and_feeds_gpaw_fresh_criteria():
     cfg = project_config()
     slab = fcc111("Ni", size=(1, 1, 3), vacuum=5.0)
     slab.pbc = (True, True, False)
-    base = planewave_params(cfg["dft"], slab, True)
+    base = planewave_params(DftSettings.from_config(cfg["dft"]).planewave, slab, True)
     level0 = cfg["dft"]["scf_ladder"][0]
     plain = LadderLevel.from_config(0, level0)
     # absent: the level's description, GPAW parameters and their hash are as before the key

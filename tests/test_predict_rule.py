@@ -15,8 +15,8 @@ from ase.build import fcc111
 from test_training_rules import dry_run
 from training_helpers import REPO, TINY, train_tiny_model
 
+from magmom.layout import ModelSpec
 from magmom.predict.predictor import MomentPredictor
-from magmom.training.trainer import ModelSpec
 
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 

@@ -21,13 +21,13 @@ from ase.build import bulk, fcc111
 from training_helpers import REPO, tiny_slabs, train_tiny_model
 
 from magmom.graphs import SCHEMA_VERSION
+from magmom.layout import ModelSpec
 from magmom.predict.cli import main
 from magmom.predict.output import COLUMNS, FAILURE_COLUMNS
 from magmom.predict.predictor import MomentPredictor
 from magmom.predict.structures import FLAG_UNSEEN, FLAG_UNSEEN_NEIGHBOUR, StructureError
 from magmom.training.checkpoint import load_checkpoint, save_checkpoint
 from magmom.training.predict import predict_checkpoint
-from magmom.training.trainer import ModelSpec
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

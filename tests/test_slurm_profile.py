@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from magmom.layout import Layout
+from magmom.slurm_limits import dry_run_jobs
 from magmom.training.cli import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,13 +74,10 @@ def runtimes(output: str, rule: str) -> list[int]:
 
 
 def group_runtimes(output: str, prefix: str) -> list[list[int]]:
-    """Runtimes of the jobs of each group `prefix`-N of a dry run."""
-    groups = re.split(r"Group job (\S+) \(jobs in lexicogr. order\):", output)
-    return [
-        [int(r) for r in re.findall(r"\bruntime=(\d+)", body.split("\n\n[", 1)[0])]
-        for gid, body in zip(groups[1::2], groups[2::2], strict=True)
-        if re.fullmatch(rf"{prefix}-\d+", gid)
-    ]
+    """Runtimes of the jobs of each group `prefix`-N of a dry run (the shared reader of a dry
+    run's Slurm jobs, magmom.slurm_limits.dry_run_jobs)."""
+    jobs, _ = dry_run_jobs(output)
+    return [runtimes for job, runtimes in jobs.items() if re.fullmatch(rf"{prefix}-\d+", job)]
 
 
 def test_profile_is_found_as_typed(profile_dry_run):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from magmom.config import CONFIG_ARGS_ENV, REPO, config_files_for, snakemake_command
-from magmom.predict.predictor import how_to_train, resolve_checkpoint
+from magmom.predict.predictor import ModelNotFoundError, resolve_checkpoint
 from magmom.suggestions import retrain_hint, suggestion
 
 
@@ -26,16 +26,36 @@ def test_a_results_path_brings_its_config_file(at_repo):
 
 
 def test_the_predictor_says_how_to_train_a_missing_model(at_repo, tmp_path):
+    """The predictor's error carries the facts (which checkpoints the repository's configurations
+    write for the model) and no command; magmom.suggestions words the command from them."""
     with pytest.raises(FileNotFoundError) as err:
         resolve_checkpoint("cgconv-r6-res", results_dir=tmp_path)
+    assert isinstance(err.value, ModelNotFoundError) and err.value.remedy == "train"
+    assert "results/demo/models/cgconv-r6-res/best.pt" in err.value.checkpoints
+    assert "snakemake" not in str(err.value) and str(tmp_path) in str(err.value)
     assert (
         "train it first: `snakemake results/demo/models/cgconv-r6-res/best.pt "
-        "--configfile presets/demo.yaml`" in str(err.value)
+        "--configfile presets/demo.yaml`" in suggestion(err.value)
     )
     # a baseline is not called untrained: it has no checkpoint the predictor runs
-    assert "is not a GNN id" in how_to_train("xgboost-r4")
-    assert "train it first" not in how_to_train("xgboost-r4")
-    assert "no configuration of this repository trains 'cgconv-r5'" in how_to_train("cgconv-r5")
+    with pytest.raises(ModelNotFoundError) as err:
+        resolve_checkpoint("xgboost-r4", results_dir=tmp_path)
+    assert "is not a GNN id" in str(err.value) and err.value.checkpoints == ()
+    assert suggestion(err.value) is None
+    with pytest.raises(ModelNotFoundError) as err:
+        resolve_checkpoint("cgconv-r5", results_dir=tmp_path)
+    assert "no configuration of this repository trains 'cgconv-r5'" in str(err.value)
+    assert err.value.remedy is None and suggestion(err.value) is None
+
+
+def test_the_predict_command_line_prints_the_training_command(at_repo, tmp_path, caplog):
+    from magmom.predict.cli import main
+
+    structures = tmp_path / "s.extxyz"
+    structures.write_text("")
+    argv = ["cgconv-r6-res", str(structures), "-o", str(tmp_path / "out.csv")]
+    assert main([*argv, "--results-dir", str(tmp_path)]) == 2
+    assert "train it first: `snakemake results/demo/models/cgconv-r6-res/best.pt" in caplog.text
 
 
 def test_retrain_hint_only_suggests_snakemake_inside_a_results_tree(at_repo):

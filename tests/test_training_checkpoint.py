@@ -10,6 +10,7 @@ import torch
 from training_helpers import state_equal, tiny_caches, tiny_config
 
 from magmom.graphs import GraphCache
+from magmom.layout import ModelSpec
 from magmom.training import checkpoint as ckpt_module
 from magmom.training.checkpoint import (
     CheckpointError,
@@ -20,13 +21,9 @@ from magmom.training.checkpoint import (
     set_rng_state,
 )
 from magmom.training.loader import graph_loader
-from magmom.training.trainer import (
-    ModelSpec,
-    Trainer,
-    TrainingSettings,
-    train_from_config,
-    train_model,
-)
+from magmom.training.run import train_from_config, train_model
+from magmom.training.settings import TrainingSettings
+from magmom.training.trainer import Trainer
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

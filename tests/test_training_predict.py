@@ -10,10 +10,10 @@ from ase.data import chemical_symbols
 from training_helpers import tiny_caches, tiny_factory, tiny_graphs, train_tiny_model
 
 from magmom.graphs import GraphCache
+from magmom.layout import ModelSpec
 from magmom.predictions import COLUMNS, RAW_COLUMN, write_predictions
 from magmom.training.checkpoint import load_model
 from magmom.training.predict import predict, predict_checkpoint
-from magmom.training.trainer import ModelSpec
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -14,16 +14,12 @@ import pytest
 import torch
 from training_helpers import REPO, state_equal, tiny_config, tiny_factory, tiny_graphs
 
+from magmom.layout import ModelSpec
 from magmom.training.checkpoint import load_checkpoint
 from magmom.training.loader import EpochShuffleSampler
-from magmom.training.trainer import (
-    SET_ASIDE,
-    ModelSpec,
-    TrainingError,
-    TrainingSettings,
-    stop_epoch,
-    train_from_config,
-)
+from magmom.training.run import train_from_config
+from magmom.training.set_aside import SET_ASIDE
+from magmom.training.settings import TrainingError, TrainingSettings, stop_epoch
 
 SPEC = ModelSpec("tiny", 4.0, residual=True)
 
@@ -141,7 +137,8 @@ import torch
 torch.set_num_threads(1)
 sys.path.insert(0, {tests!r})
 from training_helpers import tiny_config, tiny_factory, tiny_graphs
-from magmom.training.trainer import ModelSpec, train_from_config
+from magmom.layout import ModelSpec
+from magmom.training.run import train_from_config
 config = tiny_config(max_epochs={epochs}, batch_size=8, early_stopping_patience=50)
 train_from_config(ModelSpec("tiny", 4.0, True), config, tiny_graphs(24, seed=1),
                   tiny_graphs(8, seed=2), {out!r}, model_factory=tiny_factory, progress=False)

@@ -21,10 +21,11 @@ from magmom.data.dataset import LabelledSlab, write_dataset
 from magmom.data.split import format_split_csv
 from magmom.dft.label import LabelSettings, label_slab_job
 from magmom.dft.record import structure_dict
+from magmom.dft.settings import DftSettings
 from magmom.evaluation.report.warm_start import COLUMNS, write_page
 from magmom.io import write_json
+from magmom.layout import ModelSpec
 from magmom.predict.predictor import MomentPredictor
-from magmom.training.trainer import ModelSpec
 from magmom.warm_start import STARTS
 from magmom.warm_start import scf as scf_module
 from magmom.warm_start.scf import run_slab, run_slab_job
@@ -70,7 +71,7 @@ def test_starts_pick_spin_polarised_test_slabs_smallest_first(model, tmp_path, c
     assert fe["converged_source"] == "dft_label" and fe["starts"]["converged"] == [2.8, -2.6]
     assert ni["converged_source"] == "reference_scf" and ni["starts"]["converged"] is None
     # the slabs are fcc: the fcc entries of the table, as the recipe would have set them
-    assert fe["starts"]["eos_table"] == [2.3, 2.3] and ni["starts"]["eos_table"] == [0.6] * 3
+    assert fe["starts"]["eos"] == [2.3, 2.3] and ni["starts"]["eos"] == [0.6] * 3
     assert ni["starts"]["uniform"] == [1.5] * 3
     predictor = MomentPredictor(model, device="cpu")
     np.testing.assert_allclose(
@@ -90,10 +91,10 @@ def gpaw_record(tmp_path_factory, single_thread):
         "labeller": "chgnet",
         "converged_source": "reference_scf",
         "structure": structure_dict(atoms),
-        "starts": {"eos_table": [2.2, 2.2], "model": [2.6, 2.4], "uniform": [1.0, 1.0]}
+        "starts": {"eos": [2.2, 2.2], "model": [2.6, 2.4], "uniform": [1.0, 1.0]}
         | {"converged": None},
     }
-    dft = cheap_config()["dft"]
+    dft = DftSettings.from_config(cheap_config()["dft"])
     settings = {"same_state": SAME, "planewave": {"ecut": 220.0}}
     record = run_slab("fe100-fcc-pure-v0", entry, dft, settings, tmp / "work")
     print(
@@ -113,7 +114,7 @@ def test_every_start_runs_the_same_gpaw_single_point(gpaw_record):
     assert list(runs) == list(STARTS)
     assert record["gpaw"]["mode"] == {"name": "pw", "ecut": 220.0}  # the override applied
     assert record["gpaw"]["spinpol"] is True
-    eos = runs["eos_table"]
+    eos = runs["eos"]
     # the reference SCF: the converged start is the EOS-table run's converged moments
     assert runs["converged"]["initial_magmoms"] == eos["final_magmoms"]
     for name, run in runs.items():
@@ -136,8 +137,8 @@ def test_every_start_runs_the_same_gpaw_single_point(gpaw_record):
         assert run["max_abs_dm"] == pytest.approx(dm.max())
         assert run["same_state"] == (dm.max() <= 0.1 and abs(run["de"]) <= 0.01)
     assert runs["converged"]["same_state"] is True
-    assert runs["eos_table"]["same_state"] is True  # the state its own moments start from
-    assert min(runs["eos_table"]["final_magmoms"]) > 1.5  # ferromagnetic Fe, not a collapse
+    assert runs["eos"]["same_state"] is True  # the state its own moments start from
+    assert min(runs["eos"]["final_magmoms"]) > 1.5  # ferromagnetic Fe, not a collapse
 
 
 @pytest.mark.slow
@@ -173,7 +174,7 @@ def test_report_page(gpaw_record, tmp_path):
     summary = write_page(paths, outputs, setup)
     table = pd.read_csv(outputs["csv"])
     assert tuple(table.columns) == COLUMNS and len(table) == 8
-    eos = record["runs"]["eos_table"]["total_scf_iterations"]
+    eos = record["runs"]["eos"]["total_scf_iterations"]
     model = record["runs"]["model"]["total_scf_iterations"]
     row = summary.set_index("start").loc["model"]
     assert row["iteration_saving_vs_eos"] == pytest.approx(1 - model / eos)
@@ -197,7 +198,7 @@ def test_same_state_is_decided_at_equal_settings(tmp_path, single_thread):
         "converged_source": "dft_label",
         "structure": structure_dict(atoms),
         # from 0.5 μB Pulay at 0.1 eV wanders for 300+ iterations, MSR1 at 0.3 eV converges
-        "starts": {"eos_table": [3.0, 3.0], "model": [2.6, 2.4], "uniform": [0.5, 0.5],
+        "starts": {"eos": [3.0, 3.0], "model": [2.6, 2.4], "uniform": [0.5, 0.5],
                    "converged": [2.54, 2.54]},
     }  # fmt: skip
     dft = cheap_config()["dft"]
@@ -205,6 +206,7 @@ def test_same_state_is_decided_at_equal_settings(tmp_path, single_thread):
         {"mixer": "pulay", "eigenstates": 1.0e-6, "smearing_width": 0.1, "maxiter": 60},
         {"mixer": "msr1", "eigenstates": 1.0e-6, "smearing_width": 0.3, "maxiter": 100},
     ]
+    dft = DftSettings.from_config(dft)
     settings = {"same_state": {"max_abs_dm": 0.1, "max_abs_de": 0.002}}
     record = run_slab("fe100-fcc-pure-v0", entry, dft, settings, tmp_path / "work")
     runs = record["runs"]
@@ -262,9 +264,10 @@ def dft_labelled(model, tmp_path_factory, single_thread):
     )
     write_json(tmp / "starts.json", starts)
     tasks = 2 if MPI else 1
+    dft = DftSettings.from_config(config["dft"])
     record = run_slab_job(
-        tmp / "starts.json", slab_id, config["dft"], settings, tmp / "work",
-        tmp / "record.json", tasks=tasks, launcher="mpiexec",
+        tmp / "starts.json", slab_id, dft, settings, tmp / "work", tmp / "record.json",
+        tasks=tasks, launcher="mpiexec",
     )  # fmt: skip
     print(
         f"\nwarm start from a GPAW label, 2-atom Fe slab, {tasks} rank(s): "
@@ -286,12 +289,12 @@ def test_gpaw_label_is_the_converged_start(dft_labelled):
     runs = record["runs"]
     # the label's moments start the converged run; no reference SCF stands in for them
     assert runs["converged"]["initial_magmoms"] == pytest.approx(label["magmoms"], abs=1e-12)
-    assert runs["converged"]["initial_magmoms"] != runs["eos_table"]["final_magmoms"]
-    assert runs["converged"]["status"] == runs["eos_table"]["status"] == "ok"
+    assert runs["converged"]["initial_magmoms"] != runs["eos"]["final_magmoms"]
+    assert runs["converged"]["status"] == runs["eos"]["status"] == "ok"
     # same geometry and plane-wave settings as the label: the label's own DFT state again
     np.testing.assert_allclose(runs["converged"]["final_magmoms"], label["magmoms"], atol=0.05)
     assert runs["converged"]["energy"] == pytest.approx(label["energy"], abs=0.01)
-    assert runs["eos_table"]["same_state"] is True
+    assert runs["eos"]["same_state"] is True
     assert min(label["magmoms"]) > 1.5  # ferromagnetic Fe: a label worth starting from
 
 
@@ -311,20 +314,118 @@ def test_warm_start_runs_on_the_mpi_ranks_and_records_the_layout(dft_labelled):
 
 
 def test_eos_moments_need_a_known_lattice():
-    from magmom.warm_start.starts import eos_table_moments
+    from magmom.warm_start.starts import eos_moments
 
     table = {"Fe": {"bcc": {"magmom": 2.2}}}
-    assert eos_table_moments(table, ["Fe", "Fe"], "bcc", 1.0, "x").tolist() == [2.2, 2.2]
+    assert eos_moments(table, ["Fe", "Fe"], "bcc", 1.0, "x").tolist() == [2.2, 2.2]
     with pytest.raises(ValueError, match="db: slab s1: lattice 'unknown' is not fcc, bcc or hcp"):
-        eos_table_moments(table, ["Fe"], "unknown", 1.0, "db: slab s1")
+        eos_moments(table, ["Fe"], "unknown", 1.0, "db: slab s1")
 
 
 def test_experiment_settings_override_the_planewave_and_cap_the_ladder():
     from magmom.warm_start.scf import experiment_dft
 
-    dft = cheap_config()["dft"]
+    dft = DftSettings.from_config(cheap_config()["dft"])
     out = experiment_dft(dft, {"ecut": 150.0}, maxiter=50)
-    assert out["planewave"]["ecut"] == 150.0 and dft["planewave"]["ecut"] == 200.0
-    assert [lvl["maxiter"] for lvl in out["scf_ladder"]] == [1, 50]
-    assert [lvl["maxiter"] for lvl in dft["scf_ladder"]] == [1, 100]  # the input is untouched
-    assert experiment_dft(dft, None)["scf_ladder"] == dft["scf_ladder"]
+    assert out.planewave.ecut == 150.0 and dft.planewave.ecut == 200.0
+    assert [lvl["maxiter"] for lvl in out.scf_ladder] == [1, 50]
+    assert [lvl["maxiter"] for lvl in dft.scf_ladder] == [1, 100]  # the input is untouched
+    assert experiment_dft(dft, None) == dft
+    with pytest.raises(ValueError, match="warm_start.planewave': unknown ecutt"):
+        experiment_dft(dft, {"ecutt": 150.0})
+
+
+def _run(iterations: int, energy: float) -> dict:
+    return {
+        "status": "ok", "initial_magmoms": [2.0, 2.0], "final_magmoms": [2.5, 2.5],
+        "energy": energy, "scf_iterations": iterations, "total_scf_iterations": iterations,
+        "ladder_level": 0, "wall_time": 10.0 * iterations, "de": 0.0, "de_own_level": 0.0,
+        "max_abs_dm": 0.0, "mean_abs_dm": 0.0, "same_state": True, "layout": {"world_size": 1},
+    }  # fmt: skip
+
+
+def _record(slab_id: str, runs: dict, schema: int) -> dict:
+    layout = {name: run["layout"] for name, run in runs.items()}
+    return {
+        "schema_version": schema, "slab_id": slab_id, "n_atoms": 2, "formula": "Fe2",
+        "labeller": "gpaw", "converged_source": "dft_label", "spinpol": True,
+        "parallel": {"world_size": 1, "layout": layout}, "runs": runs,
+    }  # fmt: skip
+
+
+def test_records_and_starts_written_with_the_old_eos_table_name_still_read(tmp_path):
+    """Schema-2 files (before ``eos_table`` became ``eos``) mean the same start."""
+    from magmom.warm_start import current_record, current_starts_entry
+
+    old_runs = {"eos_table": _run(40, -10.0), "model": _run(30, -10.0)}
+    old_runs |= {"uniform": _run(50, -10.0), "converged": _run(20, -10.0)}
+    new_runs = {"eos": _run(44, -11.0), "model": _run(22, -11.0)}
+    new_runs |= {"uniform": _run(55, -11.0), "converged": _run(11, -11.0)}
+    old = _record("fe100-fcc-pure-v0", old_runs, schema=2)
+    new = _record("fe100-fcc-pure-v1", new_runs, schema=3)
+    migrated = current_record(old, "old.json")
+    assert (
+        list(migrated["runs"]) == list(STARTS) and list(migrated["parallel"]["layout"])[0] == "eos"
+    )
+    assert migrated["runs"]["eos"] == old_runs["eos_table"] and "eos_table" in old["runs"]
+    paths = []
+    for rec in (old, new):
+        paths.append(tmp_path / f"{rec['slab_id']}.json")
+        paths[-1].write_text(json.dumps(rec))
+    outputs = {"csv": tmp_path / "w.csv", "md": tmp_path / "w.md", "figure": tmp_path / "w.png"}
+    summary = write_page(paths, outputs, {"model_id": "cgconv-r4", **SAME}).set_index("start")
+    table = pd.read_csv(outputs["csv"])
+    assert set(table["start"]) == set(STARTS)
+    eos_rows = table[table["start"] == "eos"].set_index("slab_id")["total_scf_iterations"]
+    assert eos_rows.to_dict() == {"fe100-fcc-pure-v0": 40, "fe100-fcc-pure-v1": 44}
+    # the paired saving counts the old file's EOS-table run as the reference
+    assert summary.loc["model", "pairs"] == 2
+    assert summary.loc["model", "iteration_saving_vs_eos"] == pytest.approx(1 - 52 / 84)
+    entry = {"n_atoms": 2, "starts": {"eos_table": [2.2, 2.2], "converged": None}}
+    assert current_starts_entry(entry, "starts.json")["starts"] == {
+        "eos": [2.2, 2.2],
+        "converged": None,
+    }
+    with pytest.raises(ValueError, match="starts.json: start 'eos' appears twice.*eos_table"):
+        current_starts_entry({"starts": {"eos": [1.0], "eos_table": [1.0]}}, "starts.json")
+
+
+@pytest.mark.slow
+def test_a_job_started_before_the_rename_resumes_its_eos_table_run(
+    gpaw_record, tmp_path, monkeypatch
+):
+    """A slab's work directory kept from before the rename (``eos_table.json``) and an old
+    ``starts.json`` entry resume without GPAW and give the same record."""
+    import shutil
+
+    def no_gpaw(*args, **kwargs):
+        raise AssertionError("GPAW ran again although every start was done")
+
+    work = tmp_path / "work"
+    shutil.copytree(gpaw_record["tmp"] / "work", work)
+    for kept in work.glob("eos*.json"):
+        kept.rename(work / kept.name.replace("eos", "eos_table", 1))
+    assert (work / "eos_table.json").is_file() and not (work / "eos.json").exists()
+    entry = json.loads(json.dumps(gpaw_record["entry"]))
+    entry["starts"] = {("eos_table" if k == "eos" else k): v for k, v in entry["starts"].items()}
+    write_json(tmp_path / "starts.json", {"slabs": {"fe100-fcc-pure-v0": entry}})
+    monkeypatch.setattr(scf_module, "_run_one", no_gpaw)
+    again = run_slab_job(
+        tmp_path / "starts.json", "fe100-fcc-pure-v0", gpaw_record["dft"],
+        gpaw_record["settings"], work, tmp_path / "record.json",
+    )  # fmt: skip
+    assert again == json.loads(json.dumps(gpaw_record["record"]))
+    assert json.loads((tmp_path / "record.json").read_text()) == again
+
+
+def test_kept_runs_of_the_old_start_name_are_found(tmp_path):
+    from magmom.warm_start.scf import kept_run
+
+    assert kept_run(tmp_path, "eos") == tmp_path / "eos.json"  # nothing kept: the new name
+    (tmp_path / "eos_table.json").write_text("{}")
+    (tmp_path / "eos_table-equal.json").write_text("{}")
+    assert kept_run(tmp_path, "eos") == tmp_path / "eos_table.json"
+    assert kept_run(tmp_path, "eos", "-equal") == tmp_path / "eos_table-equal.json"
+    assert kept_run(tmp_path, "model") == tmp_path / "model.json"
+    (tmp_path / "eos.json").write_text("{}")
+    assert kept_run(tmp_path, "eos") == tmp_path / "eos.json"  # the new file wins

@@ -18,9 +18,9 @@ from torch import nn
 
 from magmom.graphs.builder import SlabInput, build_caches, graph_arrays
 from magmom.graphs.dataset import GraphCache, arrays_to_data
-from magmom.layout import Layout
+from magmom.layout import Layout, ModelSpec
 from magmom.training.cli import load_config
-from magmom.training.trainer import ModelSpec, train_from_config
+from magmom.training.run import train_from_config
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = Layout.of(load_config(REPO / "config.yaml", [REPO / "presets" / "tiny.yaml"]))

@@ -8,6 +8,7 @@ with log_to(script_log(snakemake)):
     import torch
 
     from magmom.dft.label import LabelSettings, label_slab_job
+    from magmom.dft.settings import DftSettings
 
     torch.set_num_threads(snakemake.threads)
     label_slab_job(
@@ -15,7 +16,7 @@ with log_to(script_log(snakemake)):
         slab_id=snakemake.wildcards.slab_id,
         settings=LabelSettings(
             labeller=snakemake.params.labeller,
-            dft=snakemake.params.dft,
+            dft=DftSettings.from_config(snakemake.params.dft),
             fixed_layers=snakemake.params.fixed_layers,
         ),
         workdir=snakemake.params.workdir,

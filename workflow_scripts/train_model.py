@@ -10,9 +10,10 @@ with log_to(script_log(snakemake)):  # noqa: F821
     import torch
 
     from magmom.graphs import GraphCache
+    from magmom.layout import ModelSpec
     from magmom.training.checkpoint import HISTORY
     from magmom.training.device import configure_threads, describe, select_device
-    from magmom.training.trainer import ModelSpec, train_model
+    from magmom.training.run import train_model
 
     architecture, cutoff, residual = sm.params.spec
     spec = ModelSpec(architecture, float(cutoff), residual)

@@ -1,7 +1,8 @@
 """GPAW parameter dictionaries of the study's DFT settings, and their hash.
 
-Every number comes from the config (``dft.lcao``, ``dft.planewave``, ``eos``); this module only
-spells them the way GPAW 26.7 reads them:
+Every number comes from the config (``dft.lcao``, ``dft.planewave`` as parts of
+:class:`magmom.dft.settings.DftSettings`; ``eos``); this module only spells them the way GPAW 26.7
+reads them:
 
 ============== ===========================================================================
 stage          GPAW parameters
@@ -25,6 +26,7 @@ import json
 from collections.abc import Mapping
 
 from .kpoints import gpaw_kpts
+from .settings import Lcao, PlaneWave
 
 SMEARING: dict[str, dict] = {
     "marzari-vanderbilt": {"name": "marzari-vanderbilt"},
@@ -41,31 +43,26 @@ def occupations(smearing: str, width: float) -> dict:
     return {**SMEARING[smearing], "width": float(width)}
 
 
-def _common(dft: Mapping, atoms, spinpol: bool) -> dict:
-    pw = dft["planewave"]
+def _common(pw: PlaneWave, atoms, spinpol: bool) -> dict:
     params = {
-        "xc": pw["xc"],
-        "kpts": gpaw_kpts(atoms, pw["kpt_density"], pw["kpts_z"]),
-        "occupations": occupations(pw["smearing"], pw["smearing_width"]),
+        "xc": pw.xc,
+        "kpts": gpaw_kpts(atoms, pw.kpt_density, pw.kpts_z),
+        "occupations": occupations(pw.smearing, pw.smearing_width),
         "spinpol": bool(spinpol),
     }
-    if pw["dipole_correction"]:
+    if pw.dipole_correction:
         params["poissonsolver"] = {"dipolelayer": "xy"}
     return params
 
 
-def lcao_params(dft: Mapping, atoms, spinpol: bool) -> dict:
+def lcao_params(lcao: Lcao, pw: PlaneWave, atoms, spinpol: bool) -> dict:
     """Base parameters of the LCAO warm-up of a slab (before the ladder level is applied)."""
-    lcao = dft["lcao"]
-    return {"mode": "lcao", "basis": lcao["basis"], "h": float(lcao["h"])} | _common(
-        dft, atoms, spinpol
-    )
+    return {"mode": "lcao", "basis": lcao.basis, "h": float(lcao.h)} | _common(pw, atoms, spinpol)
 
 
-def planewave_params(dft: Mapping, atoms, spinpol: bool) -> dict:
+def planewave_params(pw: PlaneWave, atoms, spinpol: bool) -> dict:
     """Base parameters of the plane-wave relaxation of a slab."""
-    ecut = float(dft["planewave"]["ecut"])
-    return {"mode": {"name": "pw", "ecut": ecut}} | _common(dft, atoms, spinpol)
+    return {"mode": {"name": "pw", "ecut": float(pw.ecut)}} | _common(pw, atoms, spinpol)
 
 
 def bulk_params(eos: Mapping, xc: str, smearing: str, atoms, spinpol: bool) -> dict:

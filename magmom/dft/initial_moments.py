@@ -88,10 +88,15 @@ import numpy as np
 
 from magmom.elements import is_spin_polarised
 
+EOS = "eos"
+"""The start from the lattice table's moments (the EOS table's), as the recipe stored them in
+the slab: the one name of this start, here and in the warm-start experiment
+(:data:`magmom.warm_start.STARTS`)."""
+
 POLICY_STARTS: dict[str, tuple[str, ...]] = {
-    "floor+eos": ("floor", "eos"),
-    "floor+eos+afm": ("floor", "eos", "afm"),
-    "eos": ("eos",),
+    "floor+eos": ("floor", EOS),
+    "floor+eos+afm": ("floor", EOS, "afm"),
+    "eos": (EOS,),
     "floor": ("floor",),
     "floor-afm": ("floor", "afm"),
 }
@@ -171,7 +176,7 @@ def policy_starts(symbols: Sequence[str], table_magmoms, tags, policy: str) -> l
     table = np.asarray(table_magmoms, dtype=float)
     out: list[Start] = []
     for name in POLICY_STARTS[check_policy(policy)]:
-        if name == "eos":
+        if name == EOS:
             m = table.copy()
         elif name == "floor":
             m = floored(symbols, table)
@@ -212,4 +217,4 @@ def n_runs(elements: Sequence[str], policy: str) -> int:
 def plane_wave_start(start: Start) -> np.ndarray | None:
     """Initial moments of the plane-wave stage: ``start``'s again, or None (the LCAO stage's
     converged moments) after an ``eos`` start."""
-    return None if start.name == "eos" else start.magmoms
+    return None if start.name == EOS else start.magmoms

@@ -34,7 +34,7 @@ import logging
 import time
 import traceback
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +49,7 @@ from .parallel import gpaw_build, run_job, world
 from .prerelax import PrerelaxConfigError, check_prerelax_config
 from .record import finite, new_record, set_moments, structure_dict, write_record
 from .scf_ladder import ladder_from_config
+from .settings import DftSettings
 from .staged_relaxation import (
     StageFailed,
     StageResult,
@@ -66,12 +67,13 @@ class LabelSettings:
     """How the slabs are labelled: built once from the config (:meth:`of`, or by name).
 
     ``labeller``: config ``labeller`` (or a slab's ``labeller_overrides`` entry); ``dft``: the
-    ``dft`` section (``resources`` are the job's, not the label's); ``fixed_layers``:
-    ``recipe.fixed_layers``, the bottom layers fixed when a db row has no FixAtoms.
+    ``dft`` section (:class:`magmom.dft.settings.DftSettings`; ``resources`` are the job's, not
+    the label's); ``fixed_layers``: ``recipe.fixed_layers``, the bottom layers fixed when a db
+    row has no FixAtoms.
     """
 
     labeller: str
-    dft: Mapping
+    dft: DftSettings
     fixed_layers: int = 2
 
     def __post_init__(self):
@@ -86,14 +88,31 @@ class LabelSettings:
         """The settings of a whole config (``labeller``, ``dft``, ``recipe.fixed_layers``)."""
         return cls(
             labeller=config["labeller"],
-            dft={k: v for k, v in config["dft"].items() if k != "resources"},
+            dft=DftSettings.from_config(config["dft"]),
             fixed_layers=int(config["recipe"]["fixed_layers"]),
+        )
+
+    def as_dict(self) -> dict:
+        """Plain data (the ``dft`` section as the config spells it): how the MPI ranks get the
+        settings; :meth:`from_dict` reads it back."""
+        return {
+            "labeller": self.labeller,
+            "dft": self.dft.config(),
+            "fixed_layers": self.fixed_layers,
+        }
+
+    @classmethod
+    def from_dict(cls, fields: Mapping) -> LabelSettings:
+        return cls(
+            labeller=fields["labeller"],
+            dft=DftSettings.from_config(fields["dft"]),
+            fixed_layers=fields["fixed_layers"],
         )
 
     @property
     def initial_moments(self) -> str:
         """``dft.initial_moments``: the start policy of a spin-polarised GPAW label."""
-        return self.dft["initial_moments"]
+        return self.dft.initial_moments
 
 
 def fix_bottom_layers(atoms, n_layers: int) -> list[int]:
@@ -154,7 +173,7 @@ def _stage_summary(name: str, res) -> dict:
     }
 
 
-def _run_start(atoms, start, dft: Mapping, workdir: Path, base: Path, spinpol: bool) -> dict:
+def _run_start(atoms, start, dft: DftSettings, workdir: Path, base: Path, spinpol: bool) -> dict:
     """Staged relaxation of ``atoms`` from ``start`` in ``workdir`` (the pre-relaxation shared in
     ``base``): ``{"result" | "error", "record"}``, the record part holding this start's stages,
     SCF attempts and outcome."""
@@ -220,7 +239,7 @@ def _start_scf_iterations(part: Mapping) -> dict:
     return out
 
 
-def _equal_settings(run: dict, dft: Mapping, workdir: Path) -> dict:
+def _equal_settings(run: dict, dft: DftSettings, workdir: Path) -> dict:
     """The equal-settings entry of one finished start (:mod:`magmom.dft.equal_settings`): its own
     energy when its plane-wave stage finished on ladder level 0, else one single point there."""
     from .parallel import gpaw_parallel, slab_layout
@@ -235,8 +254,8 @@ def _equal_settings(run: dict, dft: Mapping, workdir: Path) -> dict:
             pw.level,
             pw.energy,
             base,
-            dft["planewave"]["smearing"],
-            ladder_from_config(dft["scf_ladder"]),
+            dft.planewave.smearing,
+            ladder_from_config(dft.scf_ladder),
             workdir / "equal-settings",
             parallel=gpaw_parallel(layout),
             cache=workdir / "equal-settings.json",
@@ -255,7 +274,7 @@ def _equal_settings(run: dict, dft: Mapping, workdir: Path) -> dict:
         }
 
 
-def _label_with_gpaw(atoms, dft: Mapping, policy: str, workdir: Path, record: dict) -> dict:
+def _label_with_gpaw(atoms, dft: DftSettings, policy: str, workdir: Path, record: dict) -> dict:
     """Fill ``record`` with the GPAW labels of ``atoms`` from the starts of ``policy`` (module
     docstring): its settings, every start's run, their comparison, the kept start's labels."""
     spinpol = is_spin_polarised(atoms.get_chemical_symbols())
@@ -270,11 +289,11 @@ def _label_with_gpaw(atoms, dft: Mapping, policy: str, workdir: Path, record: di
         policy, chosen, [parts[s.name] for s in listed], listed, len(candidates) > 1, params, dft
     )
     kept = _keep_start(record, candidates, runs, chosen)
-    _set_labels(record, kept, dft["relax"]["fmax"])
+    _set_labels(record, kept, dft.relax.fmax)
     return record
 
 
-def _begin_gpaw_record(record: dict, atoms, dft: Mapping, policy: str, spinpol: bool) -> dict:
+def _begin_gpaw_record(record: dict, atoms, dft: DftSettings, policy: str, spinpol: bool) -> dict:
     """The labeller's settings (``parameters`` and their hash) and empty progress in ``record``;
     returns the settings."""
     params = {**gpaw_parameters(atoms, dft, spinpol), "initial_moments": policy}
@@ -294,7 +313,7 @@ def _listed_starts(atoms, policy: str, spinpol: bool) -> list:
     return [initial_moments.Start("none", np.zeros(len(atoms)))]
 
 
-def _run_starts(atoms, candidates, dft: Mapping, policy: str, workdir: Path, spinpol: bool):
+def _run_starts(atoms, candidates, dft: DftSettings, policy: str, workdir: Path, spinpol: bool):
     """:func:`_run_start` of every distinct start (in ``start-{name}/`` when there are several,
     each finished one then evaluated at equal settings); their ``{"result" | "error",
     "record"}``."""
@@ -332,11 +351,17 @@ def _skipped_starts(listed) -> dict:
 
 
 def _start_comparison(
-    policy: str, chosen: Mapping, parts: list, listed, several: bool, params: Mapping, dft: Mapping
+    policy: str,
+    chosen: Mapping,
+    parts: list,
+    listed,
+    several: bool,
+    params: Mapping,
+    dft: DftSettings,
 ) -> dict:
     """The record's ``initial_moments``: how the starts (``parts``, in ``listed`` order) were
     compared (``chosen``: :func:`magmom.dft.equal_settings.compare`); ``kept`` is set later."""
-    ladder = ladder_from_config(dft["scf_ladder"])
+    ladder = ladder_from_config(dft.scf_ladder)
     out = {
         "policy": policy,
         "kept": None,
@@ -344,7 +369,7 @@ def _start_comparison(
         "comparison": chosen["comparison"],
         "comparison_reasons": chosen["reasons"],
         "common_level": equal_settings.common_level(
-            ladder, params["planewave"]["gpaw"], dft["planewave"]["smearing"]
+            ladder, params["planewave"]["gpaw"], dft.planewave.smearing
         ),
         "equal_settings_energies": chosen["equal_settings_energies"] if several else {},
         "energy_gap": chosen["energy_gap"],
@@ -415,7 +440,7 @@ def label_slab(
 ) -> dict:
     """The record of one slab (see the module docstring for what fails and what raises)."""
     dft = settings.dft
-    check_prerelax_config(dft["prerelax"])
+    check_prerelax_config(dft.prerelax)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     record = new_record(slab_id, meta, settings.labeller)
@@ -450,10 +475,10 @@ def label_slab_in_db(
 ) -> dict:
     """The record of ``slab_id`` in the initial-structure db ``db_path`` (:func:`label_slab`).
 
-    ``settings`` may come as the dict of its fields (how the MPI ranks get them).
+    ``settings`` may come as :meth:`LabelSettings.as_dict` (how the MPI ranks get them).
     """
     if not isinstance(settings, LabelSettings):
-        settings = LabelSettings(**settings)
+        settings = LabelSettings.from_dict(settings)
     atoms, meta = read_initial_slab(db_path, slab_id, settings.fixed_layers)
     return label_slab(atoms, meta, slab_id, settings, workdir)
 
@@ -487,11 +512,11 @@ def label_slab_job(
 
     def prerelax_once():
         atoms, _ = read_initial_slab(db_path, slab_id, settings.fixed_layers)
-        check_prerelax_config(settings.dft["prerelax"])
+        check_prerelax_config(settings.dft.prerelax)
         Path(workdir).mkdir(parents=True, exist_ok=True)
-        prerelax_checkpointed(atoms, settings.dft["prerelax"], workdir)
+        prerelax_checkpointed(atoms, settings.dft.prerelax, workdir)
 
-    kwargs = {"db_path": str(db_path), "slab_id": slab_id, "settings": asdict(settings),
+    kwargs = {"db_path": str(db_path), "slab_id": slab_id, "settings": settings.as_dict(),
               "workdir": str(workdir)}  # fmt: skip
     return run_job(
         label_slab_in_db,

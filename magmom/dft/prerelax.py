@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from magmom.chgnet import shared_pretrained
+
+from .settings import Prerelax
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +59,11 @@ class PrerelaxResult:
     magmoms: np.ndarray | None = None  # the model's per-atom moments (μB) when it predicts them
 
 
-def check_prerelax_config(cfg: Mapping) -> None:
+def check_prerelax_config(cfg: Prerelax) -> None:
     """Fail early, naming the key, when ``uma`` is selected but cannot run here."""
-    if cfg["model"] != "uma":
+    if cfg.model != "uma":
         return
-    ckpt = cfg.get("uma_checkpoint")
+    ckpt = cfg.uma_checkpoint
     if not ckpt:
         raise PrerelaxConfigError(
             "config key 'dft.prerelax.uma_checkpoint': dft.prerelax.model is 'uma' but no "
@@ -131,22 +132,22 @@ def _relax_uma(work, fmax: float, steps: int, checkpoint: str, task: str) -> int
     return int(opt.nsteps)
 
 
-def prerelax(atoms, cfg: Mapping) -> PrerelaxResult:
+def prerelax(atoms, cfg: Prerelax) -> PrerelaxResult:
     """Pre-relax a copy of ``atoms`` with the configured model; ``atoms`` is left untouched."""
     check_prerelax_config(cfg)
-    model = cfg["model"]
+    model = cfg.model
     start = time.perf_counter()
     work = atoms.copy()  # keeps FixAtoms, tags and initial moments
-    if model == "none" or int(cfg["steps"]) == 0:
+    if model == "none" or int(cfg.steps) == 0:
         work.pbc = SLAB_PBC
         return PrerelaxResult(work, model, 0, False, None, time.perf_counter() - start)
     work.pbc = True
-    fmax, steps = float(cfg["fmax"]), int(cfg["steps"])
+    fmax, steps = float(cfg.fmax), int(cfg.steps)
     if model == "chgnet":
         n = _relax_chgnet(work, fmax, steps)
         magmoms = np.abs(np.asarray(work.get_magnetic_moments(), dtype=float))
     elif model == "uma":
-        n = _relax_uma(work, fmax, steps, cfg["uma_checkpoint"], cfg.get("uma_task", "oc20"))
+        n = _relax_uma(work, fmax, steps, cfg.uma_checkpoint, cfg.uma_task)
         magmoms = None
     else:
         raise PrerelaxConfigError(

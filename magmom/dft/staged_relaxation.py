@@ -53,6 +53,7 @@ from .scf_ladder import (
     realisation,
     scf_errors,
 )
+from .settings import DftSettings, Prerelax
 
 log = logging.getLogger(__name__)
 
@@ -447,7 +448,7 @@ def _result_from_state(name: str, atoms, state: Mapping) -> StageResult:
 
 
 # ---- the pre-relaxation checkpoint ----------------------------------------------------------
-def prerelax_checkpointed(atoms, cfg: Mapping, workdir: str | Path) -> PrerelaxResult:
+def prerelax_checkpointed(atoms, cfg: Prerelax, workdir: str | Path) -> PrerelaxResult:
     """:func:`~magmom.dft.prerelax.prerelax` with its result kept in ``{workdir}/prerelax.json``.
 
     Under MPI (world size > 1) the checkpoint must exist: the job's serial process writes it
@@ -456,7 +457,7 @@ def prerelax_checkpointed(atoms, cfg: Mapping, workdir: str | Path) -> PrerelaxR
     """
     workdir = Path(workdir)
     path = workdir / "prerelax.json"
-    key = parameters_sha256({"prerelax": dict(cfg), "structure": structure_dict(atoms)})
+    key = parameters_sha256({"prerelax": cfg.config(), "structure": structure_dict(atoms)})
     state = _load_checkpoint(path, key)
     if state is not None:
         log.info("prerelax: finished in an earlier run (checkpoint %s)", path)
@@ -502,26 +503,27 @@ class StagedResult:
     parameters: dict
 
 
-def gpaw_parameters(atoms, dft: Mapping, spinpol: bool) -> dict:
+def gpaw_parameters(atoms, settings: DftSettings, spinpol: bool) -> dict:
     """Every setting of the GPAW labeller for ``atoms`` (what ``parameters_sha256`` hashes)."""
+    lcao, pw = settings.lcao, settings.planewave
     return {
-        "prerelax": {k: dft["prerelax"][k] for k in sorted(dft["prerelax"])},
+        "prerelax": dict(sorted(settings.prerelax.config().items())),
         "lcao": {
-            "gpaw": lcao_params(dft, atoms, spinpol),
-            "fmax": dft["lcao"]["fmax"],
-            "steps": dft["lcao"]["steps"],
+            "gpaw": lcao_params(lcao, pw, atoms, spinpol),
+            "fmax": lcao.fmax,
+            "steps": lcao.steps,
         },
-        "planewave": {"gpaw": planewave_params(dft, atoms, spinpol)},
-        "relax": dict(dft["relax"]),
-        "smearing": dft["planewave"]["smearing"],
-        "scf_ladder": [dict(level) for level in dft["scf_ladder"]],
+        "planewave": {"gpaw": planewave_params(pw, atoms, spinpol)},
+        "relax": settings.relax.config(),
+        "smearing": pw.smearing,
+        "scf_ladder": settings.ladder_config(),
         "spinpol": bool(spinpol),
     }
 
 
 def run_staged_relaxation(
     atoms,
-    dft: Mapping,
+    settings: DftSettings,
     workdir: str | Path,
     spinpol: bool,
     on_stage=None,
@@ -536,11 +538,11 @@ def run_staged_relaxation(
     LCAO stage's converged moments; :mod:`magmom.dft.initial_moments`).
     """
     workdir = Path(workdir)
-    ladder = ladder_from_config(dft["scf_ladder"])
-    smearing = dft["planewave"]["smearing"]
-    params = gpaw_parameters(atoms, dft, spinpol)
+    ladder = ladder_from_config(settings.scf_ladder)
+    smearing = settings.planewave.smearing
+    params = gpaw_parameters(atoms, settings, spinpol)
 
-    pre = prerelax_checkpointed(atoms, dft["prerelax"], prerelax_dir or workdir)
+    pre = prerelax_checkpointed(atoms, settings.prerelax, prerelax_dir or workdir)
     if on_stage:
         on_stage("prerelax", pre)
     start = pre.atoms.copy()
@@ -554,9 +556,9 @@ def run_staged_relaxation(
         smearing,
         ladder,
         {
-            "optimizer": dft["relax"]["optimizer"],
-            "fmax": dft["lcao"]["fmax"],
-            "steps": dft["lcao"]["steps"],
+            "optimizer": settings.relax.optimizer,
+            "fmax": settings.lcao.fmax,
+            "steps": settings.lcao.steps,
         },
         workdir,
         spinpol,
@@ -573,10 +575,10 @@ def run_staged_relaxation(
         params["planewave"]["gpaw"],
         smearing,
         ladder,
-        dft["relax"],
+        settings.relax.config(),
         workdir,
         spinpol,
-        work_function=bool(dft["planewave"]["dipole_correction"]),
+        work_function=bool(settings.planewave.dipole_correction),
     )
     if on_stage:
         on_stage("pw", pw)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
 from pathlib import Path
 
 from magmom.chgnet import energy_and_magmoms
@@ -22,28 +21,29 @@ from magmom.elements import is_spin_polarised
 from .gpaw_params import parameters_sha256
 from .initial_moments import SURROGATE_NOTE
 from .record import finite, set_moments, structure_dict
+from .settings import DftSettings
 from .staged_relaxation import prerelax_checkpointed
 
 log = logging.getLogger(__name__)
 
 
-def surrogate_parameters(dft: Mapping) -> dict:
+def surrogate_parameters(settings: DftSettings) -> dict:
     from importlib import metadata
 
     return {
         "labeller": "chgnet",
         "chgnet": metadata.version("chgnet"),
-        "prerelax": {k: dft["prerelax"][k] for k in sorted(dft["prerelax"])},
+        "prerelax": dict(sorted(settings.prerelax.config().items())),
     }
 
 
-def label_with_chgnet(atoms, dft: Mapping, workdir: str | Path, record: dict) -> dict:
+def label_with_chgnet(atoms, settings: DftSettings, workdir: str | Path, record: dict) -> dict:
     """Fill ``record`` (from :func:`magmom.dft.record.new_record`) with surrogate labels."""
-    params = surrogate_parameters(dft)
+    params = surrogate_parameters(settings)
     record["initial_moments"] = {"policy": None, "kept": None, "starts": {}, "note": SURROGATE_NOTE}
     record["parameters"] = params
     record["parameters_sha256"] = parameters_sha256(params)
-    pre = prerelax_checkpointed(atoms, dft["prerelax"], workdir)
+    pre = prerelax_checkpointed(atoms, settings.prerelax, workdir)
     t0 = time.perf_counter()
     energy, magmoms = energy_and_magmoms(pre.atoms)
     t_label = time.perf_counter() - t0

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from magmom.errors import FileRemedyError
 from magmom.models.output import to_target
 from magmom.predict.structures import Frame, StructureError, check_frame
 from magmom.training.checkpoint import BEST, element_counts, graph_settings, load_model
@@ -59,37 +60,60 @@ def resolve_checkpoint(
             f"model id {str(model)!r} exists in several results trees "
             f"({', '.join(map(str, found))}); pass the checkpoint path or --results-dir"
         )
-    raise FileNotFoundError(
-        f"model {str(model)!r} is neither a checkpoint file, nor a model directory with {BEST}, "
-        f"nor a trained model id ({pattern} does not exist); {how_to_train(str(model))}"
-    )
+    raise ModelNotFoundError(str(model), pattern)
 
 
-def how_to_train(model_id: str) -> str:
-    """What to run to get a checkpoint of ``model_id``: the ``snakemake`` command of every
-    configuration of this repository that trains it, or why none does."""
-    from magmom.config import REPO, known_configs, snakemake_command
-    from magmom.layout import ARCHITECTURES, Layout, gnn_model_ids, parse_model_id
+class ModelNotFoundError(FileRemedyError, FileNotFoundError):
+    """No checkpoint for ``model_id`` (looked for as ``pattern``). The facts a caller words a fix
+    from (:func:`magmom.suggestions.suggestion`): ``checkpoints``, where the configurations of
+    this repository that train the model write its checkpoint (remedy ``train``; empty when none
+    does, remedy None), and ``gnn``, whether the id names a GNN at all (the baselines have no
+    checkpoint the predictor runs)."""
+
+    def __init__(self, model_id: str, pattern: str):
+        self.model_id = model_id
+        self.gnn = is_gnn_id(model_id)
+        self.checkpoints = training_checkpoints(model_id) if self.gnn else ()
+        message = (
+            f"model {model_id!r} is neither a checkpoint file, nor a model directory with {BEST}, "
+            f"nor a trained model id ({pattern} does not exist)"
+        )
+        if not self.gnn:
+            from magmom.layout import ARCHITECTURES
+
+            message += (
+                f"; {model_id!r} is not a GNN id ({{architecture}}-r{{cutoff}}[-res]; "
+                f"architectures: {', '.join(ARCHITECTURES)}): the baselines (element-mean, "
+                "linear, xgboost, chgnet-*) have no checkpoint the predictor runs"
+            )
+        elif not self.checkpoints:
+            message += (
+                f"; no configuration of this repository trains {model_id!r} (see "
+                "models.architectures and models.cutoffs)"
+            )
+        super().__init__(message, remedy="train" if self.checkpoints else None)
+
+
+def is_gnn_id(model_id: str) -> bool:
+    """Whether ``model_id`` names a GNN (``{architecture}-r{cutoff}[-res]``)."""
+    from magmom.layout import ARCHITECTURES, parse_model_id
+
+    return parse_model_id(model_id).architecture in ARCHITECTURES
+
+
+def training_checkpoints(model_id: str) -> tuple[str, ...]:
+    """Where the configurations of this repository that train ``model_id`` write its checkpoint
+    (``{results_dir}/models/{model_id}/best.pt``, relative to the repository), study first."""
+    from magmom.config import REPO, known_configs
+    from magmom.layout import Layout, gnn_model_ids
     from magmom.training.cli import load_config
 
-    if parse_model_id(model_id).architecture not in ARCHITECTURES:
-        return (
-            f"{model_id!r} is not a GNN id ({{architecture}}-r{{cutoff}}[-res]; architectures: "
-            f"{', '.join(ARCHITECTURES)}): the baselines (element-mean, linear, xgboost, "
-            "chgnet-*) have no checkpoint the predictor runs"
-        )
-    commands = []
+    out = []
     for results_dir, files in known_configs().items():
         config = load_config(REPO / "config.yaml", [REPO / f for f in files])
         if model_id in gnn_model_ids(config["models"]):
-            target = Layout(results_dir, "").checkpoint(model_id)
-            commands.append(f"`{snakemake_command(target)}`")
-    if not commands:
-        return (
-            f"no configuration of this repository trains {model_id!r} (see models.architectures "
-            "and models.cutoffs)"
-        )
-    return "train it first: " + " or ".join(commands)
+            out.append(Layout(results_dir, "").checkpoint(model_id))
+    return tuple(out)
 
 
 @dataclass

@@ -4,18 +4,13 @@
 trains one model into ``<results_dir>/models/cgconv-r4/``; see :mod:`magmom.training.cli`.
 """
 
+from magmom.layout import ModelSpec
 from magmom.training.checkpoint import load_checkpoint, load_model, save_checkpoint
 from magmom.training.loader import graph_loader
 from magmom.training.predict import predict, predict_checkpoint
-from magmom.training.trainer import (
-    ModelSpec,
-    Trainer,
-    TrainingError,
-    TrainingResult,
-    TrainingSettings,
-    train_from_config,
-    train_model,
-)
+from magmom.training.run import train_from_config, train_model
+from magmom.training.settings import TrainingError, TrainingResult, TrainingSettings
+from magmom.training.trainer import Trainer
 
 __all__ = [
     "ModelSpec",

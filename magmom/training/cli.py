@@ -93,8 +93,9 @@ def parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from magmom.graphs import GraphCache
+    from magmom.layout import ModelSpec
     from magmom.training.predict import predict_checkpoint
-    from magmom.training.trainer import ModelSpec, train_from_config
+    from magmom.training.run import train_from_config
 
     config = load_config(args.config, args.configfile)
     spec = ModelSpec(args.architecture, args.cutoff, args.residual)
@@ -143,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from magmom.graphs.cache import CacheError
     from magmom.suggestions import suggestion
     from magmom.training.checkpoint import CheckpointError
-    from magmom.training.trainer import TrainingError
+    from magmom.training.settings import TrainingError
 
     args = parser().parse_args(argv)
     try:

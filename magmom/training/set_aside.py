@@ -1,9 +1,9 @@
 """List or delete the training state a ``train`` job set aside (``models/<id>/set-aside/<time>/``).
 
 A training job never deletes an earlier run it cannot continue: it moves it to
-``<results_dir>/models/<model_id>/set-aside/<UTC time>/`` and logs why
-(:meth:`magmom.training.trainer.Trainer.set_aside`). Those folders are the user's to inspect and
-remove; this command does both::
+``<results_dir>/models/<model_id>/set-aside/<UTC time>/`` and logs why (:func:`set_aside`,
+called by :meth:`magmom.training.trainer.Trainer.start`). Those folders are the user's to inspect
+and remove; this command does both::
 
     python -m magmom.training.set_aside results/demo                  # list, with sizes
     python -m magmom.training.set_aside results/demo --delete         # delete them all
@@ -15,13 +15,43 @@ Only folders under ``models/*/set-aside/`` are touched.
 from __future__ import annotations
 
 import argparse
+import logging
 import shutil
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from magmom.training.trainer import SET_ASIDE
+log = logging.getLogger(__name__)
+
+SET_ASIDE = "set-aside"
+"""Where earlier training state goes when a run cannot continue it (renamed, never deleted)."""
+
+
+def set_aside(out_dir: Path, paths, model_id: str, reason: str) -> Path | None:
+    """Move those of ``paths`` that exist (a model directory's ``best.pt``, ``last.pt``,
+    ``history.csv``) into ``{out_dir}/set-aside/<UTC time>/`` (renamed, not deleted) and log
+    why; the set-aside folder, or None when there was nothing to move."""
+    present = [p for p in paths if p.exists()]
+    if not present:
+        return None
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    folder = out_dir / SET_ASIDE / stamp
+    n = 1
+    while folder.exists():
+        n += 1
+        folder = out_dir / SET_ASIDE / f"{stamp}-{n}"
+    folder.mkdir(parents=True)
+    for path in present:
+        path.rename(folder / path.name)
+    log.warning(
+        "%s: starting from scratch; earlier training state (%s) set aside in %s because %s",
+        model_id,
+        ", ".join(p.name for p in present),
+        folder,
+        reason,
+    )
+    return folder
 
 
 @dataclass(frozen=True)

@@ -28,14 +28,11 @@ process or a restart.
 from __future__ import annotations
 
 import copy
-import csv
-import io
 import logging
 import math
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,108 +41,26 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from magmom.io import write_text
-from magmom.layout import ModelSpec
 from magmom.models.output import to_target
 from magmom.training.checkpoint import (
     BEST,
-    FORMAT,
-    FORMAT_VERSION,
     HISTORY,
     LAST,
     CheckpointError,
     load_checkpoint,
     rng_state,
     save_checkpoint,
-    seed_everything,
     set_rng_state,
     to_cpu,
 )
-from magmom.training.device import configure_tf32, loader_workers, select_device
+from magmom.training.history import write_history
 from magmom.training.loader import graph_loader, set_loader_epoch
-from magmom.training.run_identity import (
-    element_counts_of,
-    element_mean_of,
-    fingerprint_differences,
-    graph_settings_of,
-    plain,
-    run_fingerprint,
-)
+from magmom.training.optim import optimizer_and_scheduler
+from magmom.training.run_identity import fingerprint_differences
+from magmom.training.set_aside import set_aside
+from magmom.training.settings import TrainingError, TrainingResult, TrainingSettings, stop_epoch
 
 log = logging.getLogger(__name__)
-
-HISTORY_COLUMNS = ("epoch", "train_loss", "train_mae", "val_mae", "lr", "time")
-
-# Where earlier training state goes when a run cannot continue it (renamed, never deleted).
-SET_ASIDE = "set-aside"
-
-ModelFactory = Callable[..., nn.Module]
-
-
-class TrainingError(RuntimeError):
-    """Training cannot go on (diverged, empty inputs, mismatched caches); the message says why."""
-
-
-# ---- settings --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TrainingSettings:
-    """The ``training`` section of the config, with the study's values as defaults."""
-
-    huber_delta: float = 0.1
-    lr: float = 1e-3
-    weight_decay: float = 0.01
-    batch_size: int = 32
-    max_epochs: int = 1000
-    early_stopping_patience: int = 100
-    scheduler_factor: float = 0.5
-    scheduler_patience: int = 10
-    min_lr: float = 1e-6
-    grad_clip: float = 1.0
-    seed: int = 42
-    tf32: bool = True
-
-    @classmethod
-    def from_config(cls, training: Mapping[str, Any]) -> TrainingSettings:
-        flat = {k: v for k, v in training.items() if k not in ("scheduler", "resources")}
-        scheduler = training.get("scheduler", {})
-        for key, field in (("factor", "scheduler_factor"), ("patience", "scheduler_patience")):
-            if key in scheduler:
-                flat[field] = scheduler[key]
-        if "min_lr" in scheduler:
-            flat["min_lr"] = scheduler["min_lr"]
-        known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in flat.items() if k in known})
-
-
-@dataclass(frozen=True)
-class TrainingResult:
-    model_id: str
-    epochs: int
-    best_epoch: int
-    best_val_mae: float
-    stopped_early: bool
-    resumed_from_epoch: int
-    seconds: float
-
-
-def stop_epoch(history: Sequence[Mapping[str, Any]], settings: TrainingSettings) -> int | None:
-    """The epoch at which a run under ``settings`` would have stopped, replaying the validation
-    MAEs of ``history`` (None if it would go on past the last row)."""
-    best, without = math.inf, 0
-    for row in history:
-        epoch = int(row["epoch"])
-        if row["val_mae"] < best:
-            best, without = row["val_mae"], 0
-        else:
-            without += 1
-        if without >= settings.early_stopping_patience or epoch >= settings.max_epochs:
-            return epoch
-    return None
-
-
-# ---- the loop --------------------------------------------------------------------------------
 
 
 class Trainer:
@@ -182,16 +97,7 @@ class Trainer:
         self.target = (self.identity.get("graph") or {}).get("target", "abs")
         self.num_workers = num_workers
         self.progress = progress
-        self.optimizer = torch.optim.AdamW(
-            self.model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay
-        )
-        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            self.optimizer,
-            mode="min",
-            factor=settings.scheduler_factor,
-            patience=settings.scheduler_patience,
-            min_lr=settings.min_lr,
-        )
+        self.optimizer, self.scheduler = optimizer_and_scheduler(self.model, settings)
         self.epoch = 0
         self.best_val_mae = math.inf
         self.best_epoch = 0
@@ -318,14 +224,7 @@ class Trainer:
         }
 
     def write_history(self) -> None:
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=HISTORY_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        for row in self.history:
-            writer.writerow(
-                {k: (f"{v:.8g}" if isinstance(v, float) else v) for k, v in row.items()}
-            )
-        write_text(self.history_path, buffer.getvalue())
+        write_history(self.history_path, self.history)
 
     def remove_stale_temporaries(self) -> None:
         """Delete temporary siblings left by a job killed while writing (``.last.pt.xyz.pt``)."""
@@ -392,28 +291,10 @@ class Trainer:
         return True
 
     def set_aside(self, reason: str) -> Path | None:
-        """Move any earlier ``best.pt``/``last.pt``/``history.csv`` of this directory into
-        ``set-aside/<UTC time>/`` (renamed, not deleted) and log why; the set-aside folder."""
-        present = [p for p in (self.best_path, self.last_path, self.history_path) if p.exists()]
-        if not present:
-            return None
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        folder = self.out_dir / SET_ASIDE / stamp
-        n = 1
-        while folder.exists():
-            n += 1
-            folder = self.out_dir / SET_ASIDE / f"{stamp}-{n}"
-        folder.mkdir(parents=True)
-        for path in present:
-            path.rename(folder / path.name)
-        log.warning(
-            "%s: starting from scratch; earlier training state (%s) set aside in %s because %s",
-            self.model_id,
-            ", ".join(p.name for p in present),
-            folder,
-            reason,
-        )
-        return folder
+        """Move any earlier ``best.pt``/``last.pt``/``history.csv`` of this directory aside
+        (:func:`magmom.training.set_aside.set_aside`); the set-aside folder."""
+        paths = (self.best_path, self.last_path, self.history_path)
+        return set_aside(self.out_dir, paths, self.model_id, reason)
 
     # -- the loop --
     def fit(
@@ -544,161 +425,3 @@ class Trainer:
             resumed_from_epoch=resumed_from,
             seconds=seconds,
         )
-
-
-# ---- entry point -----------------------------------------------------------------------------
-
-
-def calibrate_on_first_batch(model: nn.Module, train_set: Sequence, batch_size: int) -> None:
-    """Data-dependent initialisation: the layer scales of every MagmomGNN in ``model`` from the
-    first ``batch_size`` training graphs in cache order (:mod:`magmom.models.magmom_gnn`). A resumed
-    run then restores the scales it started with from ``last.pt``."""
-    from torch_geometric.data import Batch
-
-    from magmom.models.magmom_gnn import calibrate_layer_scales
-
-    first = Batch.from_data_list([train_set[i] for i in range(min(len(train_set), batch_size))])
-    for scales in calibrate_layer_scales(model, first):
-        log.info("layer scales from the first training batch: %s", scales.tolist())
-
-
-def check_inputs(spec: ModelSpec, train_set: Sequence, val_set: Sequence, names=("", "")) -> None:
-    """Fail early, naming the file, when a cache is empty or built for another cutoff."""
-    for dataset, split, name in (
-        (train_set, "training", names[0]),
-        (val_set, "validation", names[1]),
-    ):
-        where = f" {name}" if name else ""
-        if len(dataset) == 0:
-            raise TrainingError(f"the {split} graph cache{where} holds no graphs")
-        header = getattr(dataset, "header", None)
-        if header and "cutoff" in header and not math.isclose(float(header["cutoff"]), spec.cutoff):
-            raise TrainingError(
-                f"the {split} graph cache{where} was built with cutoff {header['cutoff']} Å, "
-                f"but model {spec.model_id} needs {spec.cutoff:g} Å"
-            )
-
-
-def checkpoint_identity(
-    spec: ModelSpec, element_mean: torch.Tensor | None, config: Mapping[str, Any]
-) -> dict[str, Any]:
-    """The keys every checkpoint of a run starts with: format, model, element mean and the
-    recorded config (:mod:`magmom.training.checkpoint`)."""
-    return {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "model_id": spec.model_id,
-        "architecture": spec.architecture,
-        "cutoff": float(spec.cutoff),
-        "residual": bool(spec.residual),
-        "element_mean": element_mean,
-        "config": plain(config),
-    }
-
-
-def train_model(
-    spec: ModelSpec,
-    train_set: Sequence,
-    val_set: Sequence,
-    out_dir: str | Path,
-    *,
-    models: Mapping[str, Any],
-    training: Mapping[str, Any],
-    target: str = "abs",
-    graphs: Mapping[str, Any] | None = None,
-    recorded_config: Mapping[str, Any] | None = None,
-    threads: int = 1,
-    device: str | torch.device | None = None,
-    resume: bool = True,
-    progress: bool = True,
-    on_epoch_end: Callable[[Trainer], None] | None = None,
-    model_factory: ModelFactory | None = None,
-    cache_names: tuple[str, str] = ("", ""),
-) -> TrainingResult:
-    """Train ``spec`` on ``train_set`` (early stopping on ``val_set``) into ``out_dir``.
-
-    Args:
-        spec: architecture, cutoff and residual flag of the model.
-        train_set, val_set: graphs (a :class:`~magmom.graphs.GraphCache` or a list of ``Data``).
-        out_dir: the model directory (``best.pt``, ``last.pt``, ``history.csv``).
-        models: the ``models`` settings (those of ``spec.architecture`` are used).
-        training: the ``training`` settings (:class:`TrainingSettings`).
-        target: ``abs`` or ``signed``, what the outputs are clipped to when the caches' headers
-            do not say.
-        graphs: the ``graphs`` settings, for graphs without a cache header only.
-        recorded_config: the configuration the checkpoint records as its ``config``; default
-            ``{"models": models, "training": training, "dataset": {"target": target}}``.
-        threads: cores; the DataLoader gets ``threads - 1`` workers.
-        device: where to train (None: CUDA when available).
-        resume: continue this same run's ``last.pt`` (else set earlier state aside).
-        progress: a tqdm bar per epoch.
-        on_epoch_end: called after each epoch's checkpoints are written (tests interrupt here).
-        model_factory: builds the model; :func:`magmom.models.build_model` by default.
-        cache_names: the two caches' paths, for messages.
-
-    Re-running with the same arguments after a kill resumes.
-    """
-    if model_factory is None:
-        from magmom.models import build_model as model_factory
-    models, training = plain(models), plain(training)
-    if recorded_config is None:
-        recorded_config = {"models": models, "training": training, "dataset": {"target": target}}
-    settings = TrainingSettings.from_config(training)
-    check_inputs(spec, train_set, val_set, cache_names)
-    device = select_device(device)
-    configure_tf32(device, settings.tf32)
-    seed_everything(settings.seed)
-    element_mean = element_mean_of(train_set) if spec.residual else None
-    model = model_factory(spec.architecture, spec.cutoff, models, element_mean=element_mean)
-    calibrate_on_first_batch(model, train_set, settings.batch_size)
-    identity = checkpoint_identity(spec, element_mean, recorded_config)
-    identity.update(
-        fingerprint=run_fingerprint(spec, models, training, train_set, val_set),
-        graph=graph_settings_of(train_set, spec.cutoff, target, graphs),
-        element_counts=element_counts_of(train_set),
-        torch_version=str(torch.__version__),
-    )
-    n_params = sum(p.numel() for p in model.parameters())
-    log.info(
-        "training %s (%d parameters) on %d graphs, validating on %d, device %s, %d loader workers",
-        spec.model_id,
-        n_params,
-        len(train_set),
-        len(val_set),
-        device,
-        loader_workers(threads),
-    )
-    trainer = Trainer(
-        model,
-        settings,
-        out_dir,
-        identity=identity,
-        device=device,
-        num_workers=loader_workers(threads),
-        progress=progress,
-    )
-    return trainer.fit(train_set, val_set, resume=resume, on_epoch_end=on_epoch_end)
-
-
-def train_from_config(
-    spec: ModelSpec,
-    config: Mapping[str, Any],
-    train_set: Sequence,
-    val_set: Sequence,
-    out_dir: str | Path,
-    **kwargs: Any,
-) -> TrainingResult:
-    """:func:`train_model` with its settings taken from a whole workflow ``config`` (the
-    command line, benchmarks, tests), which the checkpoint records."""
-    return train_model(
-        spec,
-        train_set,
-        val_set,
-        out_dir,
-        models=config["models"],
-        training=config["training"],
-        target=config.get("dataset", {}).get("target", "abs"),
-        graphs=config.get("graphs"),
-        recorded_config=config,
-        **kwargs,
-    )

@@ -15,6 +15,51 @@ module         concept
 The report page is :mod:`magmom.evaluation.report.warm_start`.
 """
 
-STARTS = ("eos_table", "model", "uniform", "converged")
-"""The starts: the study's EOS-table moments (what the labeller started from), the model's
-prediction, ``warm_start.uniform_magmom`` on every atom, and the slab's DFT-converged moments."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from magmom.dft.initial_moments import EOS
+
+STARTS = (EOS, "model", "uniform", "converged")
+"""The starts: the study's EOS-table moments (what the labeller started from, the labeller's
+start :data:`magmom.dft.initial_moments.EOS`), the model's prediction,
+``warm_start.uniform_magmom`` on every atom, and the slab's DFT-converged moments."""
+
+OLD_START_NAMES = {"eos_table": EOS}
+"""Start names of files written before the EOS-table start took the labeller's name (``starts.json``
+of the ``warm_start_starts`` checkpoint, the per-slab records, the runs kept in a slab's
+``work/``): old name → name. Readers map them with :func:`current_start_names`."""
+
+
+def current_start_names(by_start: Mapping, where: str) -> dict:
+    """``by_start`` (a mapping keyed by start name, read from ``where``) with every old name of
+    :data:`OLD_START_NAMES` replaced by its current one, order kept; a mapping that holds one
+    start under both names is refused."""
+    out = {}
+    for name, value in by_start.items():
+        new = OLD_START_NAMES.get(name, name)
+        if new in out:
+            raise ValueError(
+                f"{where}: start {new!r} appears twice, once under an old name "
+                f"({', '.join(k for k, v in OLD_START_NAMES.items() if v == new)})"
+            )
+        out[new] = value
+    return out
+
+
+def current_record(record: Mapping, where: str) -> dict:
+    """A per-slab warm-start record (:mod:`magmom.warm_start.scf`, read from ``where``) with
+    current start names in ``runs`` and ``parallel.layout`` (records of schema 2 call the
+    EOS-table start ``eos_table``)."""
+    out = dict(record)
+    out["runs"] = current_start_names(record.get("runs", {}), where)
+    parallel = record.get("parallel")
+    if isinstance(parallel, Mapping) and "layout" in parallel:
+        out["parallel"] = {**parallel, "layout": current_start_names(parallel["layout"], where)}
+    return out
+
+
+def current_starts_entry(entry: Mapping, where: str) -> dict:
+    """One slab's entry of ``starts.json`` (read from ``where``) with current start names."""
+    return {**entry, "starts": current_start_names(entry["starts"], where)}

@@ -25,12 +25,13 @@ different smearing widths):
 ``de_own_level`` keeps :math:`E - E^{\mathrm{best}}` at the levels the runs converged on).
 ``warm_start.maxiter`` caps every ladder level's ``maxiter`` (a bound on the run time for cheap
 presets: a start that needs more fails and is reported so). When the slab's label is not DFT,
-the ``eos_table`` run is the reference SCF: its converged moments become the ``converged``
+the ``eos`` run is the reference SCF: its converged moments become the ``converged``
 start (``converged_source: reference_scf``).
 
 Each finished run is kept in ``{workdir}/{start}.json`` (its single point at the common level in
 ``{workdir}/{start}-equal.json``), so a killed job resumes with the next start; GPAW's text logs
-are ``{workdir}/{start}-L{level}.txt`` (``{start}-equal-L{level}.txt``).
+are ``{workdir}/{start}-L{level}.txt`` (``{start}-equal-L{level}.txt``). A run kept under the old
+name of its start (``eos_table.json``, :data:`magmom.warm_start.OLD_START_NAMES`) is resumed too.
 
 **MPI.** :func:`run_slab_job` (the rule's entry point) runs the SCFs on ``dft.resources.tasks``
 MPI ranks like a ``dft_slab`` job (:func:`magmom.dft.parallel.run_job`; serial with one
@@ -41,7 +42,6 @@ k-point/domain/band split, chosen per start since the moments set the symmetry);
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import os
@@ -50,26 +50,40 @@ from pathlib import Path
 
 import numpy as np
 
+from magmom.dft.initial_moments import EOS
 from magmom.dft.parallel import gpaw_build, is_master, run_job, world
+from magmom.dft.settings import DftSettings
 from magmom.io import write_json
-from magmom.warm_start import STARTS
+from magmom.warm_start import OLD_START_NAMES, STARTS, current_starts_entry
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+"""3: the EOS-table start is ``eos``; schema 2 called it ``eos_table`` (still read,
+:data:`magmom.warm_start.OLD_START_NAMES`)."""
+
+ORDER = (EOS, "converged", "model", "uniform")
+"""The order the starts run in: the EOS-table run first, since it is the reference SCF when the
+slab's label is not DFT."""
+
+
+def kept_run(workdir: Path, name: str, suffix: str = "") -> Path:
+    """``{workdir}/{name}{suffix}.json``, where run ``name`` is kept; the file of the start's old
+    name (:data:`magmom.warm_start.OLD_START_NAMES`) when only that one exists."""
+    path = workdir / f"{name}{suffix}.json"
+    for old in (k for k, v in OLD_START_NAMES.items() if v == name):
+        legacy = workdir / f"{old}{suffix}.json"
+        if not path.exists() and legacy.is_file():
+            return legacy
+    return path
 
 
 def experiment_dft(
-    dft: Mapping, planewave_overrides: Mapping | None, maxiter: int | None = None
-) -> dict:
+    dft: DftSettings, planewave_overrides: Mapping | None, maxiter: int | None = None
+) -> DftSettings:
     """``dft`` with ``warm_start.planewave`` overrides applied to ``dft.planewave`` and every
     ladder level's ``maxiter`` capped at ``warm_start.maxiter`` (when set)."""
-    out = copy.deepcopy(dict(dft))
-    out["planewave"] = {**out["planewave"], **dict(planewave_overrides or {})}
-    if maxiter:
-        for level in out["scf_ladder"]:
-            level["maxiter"] = min(int(level["maxiter"]), int(maxiter))
-    return out
+    return dft.with_planewave(planewave_overrides, "warm_start.planewave").with_maxiter_cap(maxiter)
 
 
 def _run_one(atoms, moments, base, smearing, ladder, txt_prefix: Path) -> dict:
@@ -126,7 +140,7 @@ def at_common_level(run: dict, atoms, base, smearing, ladder, workdir: Path, nam
         ladder,
         workdir / f"{name}-equal",
         parallel=gpaw_parallel(layout),
-        cache=workdir / f"{name}-equal.json",
+        cache=kept_run(workdir, name, "-equal"),
     )
 
 
@@ -159,7 +173,7 @@ def compare_to_best(runs: dict, max_abs_dm: float, max_abs_de: float) -> None:
 def run_slab(
     slab_id: str,
     entry: Mapping,
-    dft: Mapping,
+    dft: DftSettings,
     settings: Mapping,
     workdir: str | os.PathLike,
 ) -> dict:
@@ -171,23 +185,23 @@ def run_slab(
 
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
+    entry = current_starts_entry(entry, f"starts of slab {slab_id}")
     atoms = atoms_from_structure(entry["structure"])
     spinpol = is_spin_polarised(atoms.get_chemical_symbols())
     dft = experiment_dft(dft, settings.get("planewave"), settings.get("maxiter"))
-    base = planewave_params(dft, atoms, spinpol)
-    ladder = ladder_from_config(dft["scf_ladder"])
-    smearing = dft["planewave"]["smearing"]
-    starts = {k: v for k, v in entry["starts"].items()}
-    order = ["eos_table", "converged", "model", "uniform"]
+    base = planewave_params(dft.planewave, atoms, spinpol)
+    ladder = ladder_from_config(dft.scf_ladder)
+    smearing = dft.planewave.smearing
+    starts = dict(entry["starts"])
     runs: dict[str, dict] = {}
-    for name in order:
-        done = workdir / f"{name}.json"
+    for name in ORDER:
+        done = kept_run(workdir, name)
         if done.is_file():
             runs[name] = json.loads(done.read_text())
             log.info("%s %s: resumed from %s", slab_id, name, done)
         else:
             if starts[name] is None:  # converged moments from the reference SCF
-                reference = runs["eos_table"]
+                reference = runs[EOS]
                 if reference["status"] != "ok":
                     runs[name] = {"status": "failed", "reason": "the reference SCF failed"}
                     continue
@@ -208,7 +222,7 @@ def run_slab(
             run.get("energy"),
         )
     reference_ok = runs["converged"].get("status") == "ok"  # else nothing to compare with
-    for name in order:
+    for name in ORDER:
         run = runs[name]
         if reference_ok and run["status"] == "ok" and "equal_settings" not in run:
             run["equal_settings"] = at_common_level(
@@ -230,7 +244,7 @@ def run_slab(
             "gpaw_build": gpaw_build(),
             "layout": {name: run["layout"] for name, run in runs.items() if "layout" in run},
         },
-        "scf_ladder": [dict(level) for level in dft["scf_ladder"]],
+        "scf_ladder": dft.ladder_config(),
         "runs": {name: runs[name] for name in STARTS},
     }
 
@@ -238,7 +252,7 @@ def run_slab(
 def run_slab_job(
     starts_path: str | os.PathLike,
     slab_id: str,
-    dft: Mapping,
+    dft: DftSettings,
     settings: Mapping,
     workdir: str | os.PathLike,
     output: str | os.PathLike,
@@ -247,12 +261,21 @@ def run_slab_job(
 ) -> dict:
     """Rule ``warm_start_slab``: slab ``slab_id`` of ``starts.json`` from every start, GPAW on
     ``tasks`` MPI ranks when it can (module docstring); the record, written to ``output``."""
-    entry = json.loads(Path(starts_path).read_text())["slabs"][slab_id]
+    entry = current_starts_entry(
+        json.loads(Path(starts_path).read_text())["slabs"][slab_id],
+        f"{starts_path}: slab {slab_id}",
+    )
     kwargs = {
         "slab_id": slab_id,
         "entry": entry,
-        "dft": dict(dft),
+        "dft": dft.config(),  # plain data for the MPI ranks; run_slab_from_config reads it
         "settings": dict(settings),
         "workdir": str(workdir),
     }
-    return run_job(run_slab, kwargs, output, tasks, launcher)
+    return run_job(run_slab_from_config, kwargs, output, tasks, launcher)
+
+
+def run_slab_from_config(slab_id: str, entry: Mapping, dft: Mapping, settings: Mapping, workdir):
+    """:func:`run_slab` with ``dft`` as the config spells it (how :func:`run_slab_job` hands
+    the settings to the MPI ranks)."""
+    return run_slab(slab_id, entry, DftSettings.from_config(dft), settings, workdir)

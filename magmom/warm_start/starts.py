@@ -8,11 +8,11 @@ geometry is the labelled (final) structure of the dataset.
 
 **Starts** (μB per atom, :data:`magmom.warm_start.STARTS`):
 
-* ``eos_table``: the EOS table's moment of each element on the slab's lattice
-  (``results/eos/lattice_table.json`` with the recipe's logged fallbacks,
-  :func:`magmom.recipe.lattice_table.lattice_entry`): exactly the initial moments the recipe
-  gives its slabs, so what the study's labeller started from; it also works for imported
-  datasets whose rows name their lattice;
+* ``eos`` (:data:`magmom.dft.initial_moments.EOS`, the labeller's name of this start): the
+  EOS table's moment of each element on the slab's lattice (``results/eos/lattice_table.json``
+  with the recipe's logged fallbacks, :func:`magmom.recipe.lattice_table.lattice_entry`):
+  exactly the initial moments the recipe gives its slabs, so what the study's labeller started
+  from; it also works for imported datasets whose rows name their lattice;
 * ``model``: the chosen GNN's prediction for the labelled structure
   (:class:`magmom.predict.MomentPredictor`);
 * ``uniform``: ``warm_start.uniform_magmom`` on every atom;
@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from magmom.dft.initial_moments import EOS
 from magmom.dft.record import structure_dict
 from magmom.elements import STRONGLY_MAGNETIC
 
@@ -68,7 +69,7 @@ def select_slabs(dataset_db: str | os.PathLike, split_csv: str | os.PathLike, n:
     return candidates[:n]
 
 
-def eos_table_moments(
+def eos_moments(
     table: Mapping, symbols, lattice: str, default_magmom: float, where: str
 ) -> np.ndarray:
     """Per-atom moments of the lattice table for ``symbols`` on ``lattice`` (as the recipe)."""
@@ -112,7 +113,7 @@ def warm_start_starts(
             "converged_source": "dft_label" if converged is not None else "reference_scf",
             "structure": structure_dict(slab.atoms),
             "starts": {
-                "eos_table": eos_table_moments(
+                EOS: eos_moments(
                     table,
                     slab.atoms.get_chemical_symbols(),
                     str(slab.meta.get("lattice")),

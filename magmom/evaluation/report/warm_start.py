@@ -12,7 +12,7 @@ Input: the per-slab records of :mod:`magmom.warm_start.scf` (``results/warm_star
   wall time, and the paired saving against the EOS-table start,
 
   .. math:: s = 1 - \frac{\sum_{\text{slabs}} n_{\text{start}}}{\sum_{\text{slabs}}
-            n_{\text{eos\_table}}}
+            n_{\text{eos}}}
 
   over the slabs where both converged (:math:`n`: total SCF iterations; the same for wall time);
 * ``warm_start.png``: SCF iterations and wall time per start, one line per slab (paired).
@@ -28,8 +28,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from magmom.dft.initial_moments import EOS
 from magmom.io import atomic_path, write_text
-from magmom.warm_start import STARTS
+from magmom.warm_start import STARTS, current_record
 
 from ..plots import save, theme
 
@@ -54,7 +55,7 @@ COLUMNS = (
     "converged_source",
 )
 START_LABELS = {
-    "eos_table": "EOS table",
+    EOS: "EOS table",
     "model": "model",
     "uniform": "uniform",
     "converged": "DFT-converged",
@@ -97,10 +98,10 @@ def runs_table(records: Sequence[Mapping]) -> pd.DataFrame:
 def _paired_saving(table: pd.DataFrame, start: str, column: str) -> tuple[float, int]:
     wide = table.pivot(index="slab_id", columns="start", values=column)
     ok = table.pivot(index="slab_id", columns="start", values="status") == "ok"
-    both = ok[start] & ok["eos_table"]
+    both = ok[start] & ok[EOS]
     if not both.any():
         return float("nan"), 0
-    ref = wide.loc[both, "eos_table"].astype(float).sum()
+    ref = wide.loc[both, EOS].astype(float).sum()
     return float(1.0 - wide.loc[both, start].astype(float).sum() / ref), int(both.sum())
 
 
@@ -222,8 +223,10 @@ def write_page(
     outputs: Mapping[str, str | os.PathLike],
     setup: Mapping,
 ) -> pd.DataFrame:
-    """Read the per-slab records; write ``outputs['csv']``, ``['md']`` and ``['figure']``."""
-    records = [json.loads(Path(p).read_text()) for p in record_paths]
+    """Read the per-slab records (older ones with their start names mapped,
+    :func:`magmom.warm_start.current_record`); write ``outputs['csv']``, ``['md']`` and
+    ``['figure']``."""
+    records = [current_record(json.loads(Path(p).read_text()), str(p)) for p in record_paths]
     if not records:
         raise ValueError("no warm-start records: warm_start.slabs picked no slab")
     table = runs_table(records)
