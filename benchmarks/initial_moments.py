@@ -58,6 +58,7 @@ sys.path.insert(0, str(ROOT))
 from magmom.dft.eos import lattice_table_from_eos, run_eos  # noqa: E402
 from magmom.dft.initial_moments import AFM_ELEMENTS, POLICIES, POLICY_STARTS  # noqa: E402
 from magmom.dft.label import LabelSettings, fix_bottom_layers, label_slab  # noqa: E402
+from magmom.dft.settings import EosSettings  # noqa: E402
 from magmom.recipe.lattice_table import lattice_entry  # noqa: E402
 from magmom.recipe.slabs import base_slab  # noqa: E402
 
@@ -270,7 +271,7 @@ def main(argv=None) -> int:
         work = out / "eos" / f"{el}-{lat}"
         calculator = "chgnet" if el in FROM_CHGNET else "gpaw"
         eos = {**cfg["eos"], "calculator": calculator}
-        res = run_eos(el, lat, eos, cfg["dft"], cfg["recipe"], work)
+        res = run_eos(el, lat, EosSettings.from_params(eos, cfg["dft"], cfg["recipe"]), work)
         path = out / "eos" / f"{el}-{lat}.json"
         path.write_text(json.dumps(res))
         eos_files[(el, lat)] = path

@@ -33,6 +33,7 @@ from dft_helpers import (
 from magmom.dft.eos import run_eos_job
 from magmom.dft.label import LabelSettings, label_slab_job
 from magmom.dft.parallel import choose_layout, gpaw_build, launcher_command
+from magmom.dft.settings import EosSettings
 
 SLAB = "ni100-fcc-pure-v0"
 # the moments converged too (magmom/dft/moment_criterion.py), as in the Slurm CI run
@@ -204,10 +205,11 @@ def test_gpaw_eos_on_two_ranks_gives_the_serial_energies_and_moment(tmp_path, si
     cfg = cheap_config()
     eos = {**cfg["eos"], "calculator": "gpaw", "points": 5, "ecut": 150.0, "kpt_density": 0.6}
     dft = {"planewave": cfg["dft"]["planewave"], "scf_ladder": ONE_LEVEL}
+    settings = EosSettings.from_params(eos, dft, cfg["recipe"])
     out = {}
     for tasks in (1, 2):
         out[tasks] = run_eos_job(
-            "Ni", "fcc", eos, dft, cfg["recipe"], tmp_path / f"work-{tasks}",
+            "Ni", "fcc", settings, tmp_path / f"work-{tasks}",
             tmp_path / f"Ni-fcc-{tasks}.json", tasks=tasks, launcher="mpiexec",
         )  # fmt: skip
     serial, mpi = out[1], out[2]
@@ -240,9 +242,8 @@ def test_chgnet_eos_stays_serial(tmp_path, monkeypatch, single_thread):
     monkeypatch.setattr(parallel, "run_under_mpi", lambda *a, **k: pytest.fail("MPI started"))
     cfg = cheap_config()
     eos = {**cfg["eos"], "calculator": "chgnet", "points": 5}
-    res = run_eos_job(
-        "Cu", "fcc", eos, {}, cfg["recipe"], tmp_path / "w", tmp_path / "Cu.json", tasks=2
-    )
+    settings = EosSettings.from_params(eos, {}, cfg["recipe"])
+    res = run_eos_job("Cu", "fcc", settings, tmp_path / "w", tmp_path / "Cu.json", tasks=2)
     assert res["status"] == "ok" and "parallel" not in res
     assert json.loads((tmp_path / "Cu.json").read_text()) == res
 

@@ -24,7 +24,7 @@ from magmom.dft.scf_ladder import (
     ladder_from_config,
     level_parameters,
 )
-from magmom.dft.settings import DftSettings
+from magmom.dft.settings import DftSettings, EosSettings
 
 
 def test_kpoint_density_follows_the_reciprocal_cell():
@@ -66,8 +66,10 @@ def test_stage_parameters_spell_the_study_settings():
     no_dipole["planewave"]["dipole_correction"] = False
     no_dipole = DftSettings.from_config(no_dipole).planewave
     assert "poissonsolver" not in planewave_params(no_dipole, slab, True)
-    b = bulk_params(cfg["eos"], "RPBE", "marzari-vanderbilt", bulk("Fe", "bcc", a=2.87), True)
+    eos = EosSettings.from_params(cfg["eos"], cfg["dft"], cfg["recipe"])
+    b = bulk_params(eos, bulk("Fe", "bcc", a=2.87), True)
     assert b["mode"]["ecut"] == 350.0 and min(b["kpts"]["size"]) > 1
+    assert (b["xc"], b["occupations"]) == ("RPBE", {"name": "marzari-vanderbilt", "width": 0.1})
     assert occupations("gaussian", 0.1) == {"name": "methfessel-paxton", "order": 0, "width": 0.1}
     with pytest.raises(ValueError, match="smearing"):
         occupations("cold", 0.1)

@@ -8,16 +8,16 @@ with log_to(script_log(snakemake)):
     import torch
 
     from magmom.dft.eos import run_eos_job
+    from magmom.dft.settings import EosSettings
 
     torch.set_num_threads(snakemake.threads)
+    params = snakemake.params
     run_eos_job(
         element=snakemake.wildcards.element,
         lattice=snakemake.wildcards.lattice,
-        eos=snakemake.params.eos,
-        dft=snakemake.params.dft,
-        recipe=snakemake.params.recipe,
-        workdir=snakemake.params.workdir,
+        settings=EosSettings.from_params(params.eos, params.dft, params.recipe),
+        workdir=params.workdir,
         output=snakemake.output.eos,
-        tasks=snakemake.params.tasks,
-        launcher=snakemake.params.launcher,
+        tasks=params.tasks,
+        launcher=params.launcher,
     )

@@ -38,6 +38,13 @@ c/a), each with its own Birch–Murnaghan scan in :math:`a` (centred at the gues
 atom). A parabola through the minima :math:`E_0(r_j)` gives :math:`(c/a)^*`; :math:`V_0` and
 :math:`B_0` are interpolated there by parabolas through :math:`V_0(r_j)`, :math:`B_0(r_j)`
 (:func:`fit_c_over_a`). The cost is ``eos.c_over_a_points`` times a fixed-c/a scan.
+
+**Settings.** The stage's settings are one frozen :class:`EosSettings`, built where the config
+enters (the rule script: :meth:`EosSettings.from_params` of the rule's ``eos``, ``dft`` and
+``recipe`` params) and passed by name; the library reads attributes. Values are kept as the
+config spells them, so the scan's parameters, their ``parameters_sha256`` and the point-cache key
+equal those the config dicts gave (``tests/test_dft_eos.py`` compares them with hashes stored
+before the change).
 """
 
 from __future__ import annotations
@@ -59,6 +66,7 @@ from magmom.layout import LATTICES
 from .gpaw_params import bulk_params, parameters_sha256
 from .parallel import gpaw_build, gpaw_parallel, is_master, run_job, slab_layout, world
 from .record import versions
+from .settings import EosSettings
 
 log = logging.getLogger(__name__)
 
@@ -159,17 +167,22 @@ class GpawBulk:
 
     name = "gpaw"
 
-    def __init__(self, eos: Mapping, dft: Mapping, workdir: Path, spinpol: bool, example):
+    def __init__(self, settings: EosSettings, workdir: Path, spinpol: bool, example):
         from .scf_ladder import ladder_from_config
 
-        self.eos, self.dft, self.workdir, self.spinpol = eos, dft, workdir, spinpol
-        self.ladder = ladder_from_config(dft["scf_ladder"])
-        self.smearing = dft["planewave"]["smearing"]
+        missing = [k for k in ("xc", "smearing", "scf_ladder") if not getattr(settings, k)]
+        if missing:
+            raise ValueError(
+                f"eos.calculator gpaw needs the dft settings {', '.join(missing)} "
+                "(dft.planewave.xc, dft.planewave.smearing, dft.scf_ladder)"
+            )
+        self.settings, self.workdir, self.spinpol = settings, workdir, spinpol
+        self.ladder = ladder_from_config([dict(level) for level in settings.scf_ladder])
+        self.smearing = settings.smearing
         self.example = example
 
     def base(self, atoms) -> dict:
-        xc = self.dft["planewave"]["xc"]
-        return bulk_params(self.eos, xc, self.smearing, atoms, self.spinpol)
+        return bulk_params(self.settings, atoms, self.spinpol)
 
     def parameters(self) -> dict:
         return {
@@ -315,14 +328,14 @@ def fit_c_over_a(scan: list[dict]) -> dict:
 
 
 def scan_c_over_a(
-    points: EnergyPoints, guess: Mapping, eos: Mapping, label: str, progress: bool = True
+    points: EnergyPoints, guess: Mapping, eos: EosSettings, label: str, progress: bool = True
 ) -> tuple[dict | None, str | None, list, list[dict]]:
     """The 2-D equation of state of an hcp entry (module docstring, **c/a**): one
     :func:`scan_around` per ratio, centred at the guess's volume per atom, then
     :func:`fit_c_over_a`. Returns ``(fit or None, reason, passes, per-ratio results)``."""
     c_over_a = guess["c_over_a"]
-    strain, npts = float(eos["strain"]), int(eos["points"])
-    c_strain, c_points = float(eos["c_over_a_strain"]), int(eos["c_over_a_points"])
+    strain, npts = float(eos.strain), int(eos.points)
+    c_strain, c_points = float(eos.c_over_a_strain), int(eos.c_over_a_points)
     ratios = [round(c_over_a * (1 + t), 6) for t in np.linspace(-c_strain, c_strain, c_points)]
     per_coa, passes = [], []
     for coa in ratios:
@@ -338,9 +351,9 @@ def scan_c_over_a(
         return None, f"c/a fit: {err}", passes, per_coa
 
 
-def _evaluator(calculator: str, eos, dft, workdir: Path, spinpol: bool, example):
+def _evaluator(calculator: str, eos: EosSettings, workdir: Path, spinpol: bool, example):
     if calculator == "gpaw":
-        return GpawBulk(eos, dft, workdir, spinpol, example)
+        return GpawBulk(eos, workdir, spinpol, example)
     if calculator == "chgnet":
         return ChgnetBulk()
     raise ValueError(
@@ -382,23 +395,21 @@ def _fitted_result(out: dict, fit: dict, final: dict, a0, c_over_a, spinpol, cal
 
 
 def run_eos(
-    element: str,
-    lattice: str,
-    eos: Mapping,
-    dft: Mapping,
-    recipe: Mapping,
-    workdir: str | Path,
+    element: str, lattice: str, settings: EosSettings | Mapping, workdir: str | Path
 ) -> dict:
     """The content of ``<results_dir>/eos/{element}-{lattice}.json`` (see the module docstring).
 
     With ``eos.calculator: gpaw`` it may run on every rank of an MPI job (:func:`run_eos_job`):
     the ranks compute the same points together, rank 0 writes the point cache and shows progress.
+    ``settings`` may come as :meth:`EosSettings.as_dict` (how the MPI ranks get them).
     """
     from magmom.recipe.lattice_table import fixed_c_over_a
 
-    calculator = eos["calculator"]
-    default_magmom = float(recipe["default_magmom"])
-    rule = recipe["hcp_c_over_a"]
+    if not isinstance(settings, EosSettings):
+        settings = EosSettings.from_dict(settings)
+    calculator = settings.calculator
+    default_magmom = float(settings.default_magmom)
+    rule = settings.hcp_c_over_a
     spinpol = element in SPIN_POLARISED_ELEMENTS
     out = {
         "element": element,
@@ -413,9 +424,9 @@ def run_eos(
     fit_coa = lattice == "hcp" and fixed_c_over_a(rule) is None
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    points = _energy_points(out, element, lattice, eos, dft, workdir, guess, fit_coa)
+    points = _energy_points(out, element, lattice, settings, workdir, guess, fit_coa)
     t_start = time.perf_counter()
-    fit, reason, c_over_a = _scan(out, points, guess, eos, fit_coa)
+    fit, reason, c_over_a = _scan(out, points, guess, settings, fit_coa)
     if fit is None:
         out.update(status="failed", reason=reason, wall_time=time.perf_counter() - t_start)
         return out
@@ -439,7 +450,7 @@ def run_eos(
 
 
 def _energy_points(
-    out: dict, element, lattice, eos: Mapping, dft: Mapping, workdir: Path, guess, fit_coa: bool
+    out: dict, element, lattice, eos: EosSettings, workdir: Path, guess, fit_coa: bool
 ) -> EnergyPoints:
     """The energy points of one EOS (its calculator, starting moment and cached points); the
     scan's parameters (and, for GPAW, the process world) go into ``out``."""
@@ -447,7 +458,7 @@ def _energy_points(
     c_over_a = guess["c_over_a"] if lattice == "hcp" else None
     m0 = guess["magmom"] if spinpol else 0.0
     example = bulk_cell(element, lattice, guess["a0"], c_over_a)
-    evaluate = _evaluator(calculator, eos, dft, workdir, spinpol, example)
+    evaluate = _evaluator(calculator, eos, workdir, spinpol, example)
     master = True
     if calculator == "gpaw":  # magmom.dft.parallel; the layout is that of the point at a0
         master = is_master()
@@ -455,14 +466,14 @@ def _energy_points(
         out["parallel"]["layout"] = {}
     params = {
         **evaluate.parameters(),
-        "strain": eos["strain"],
-        "points": eos["points"],
+        "strain": eos.strain,
+        "points": eos.points,
         "c_over_a": "fit" if fit_coa else c_over_a,
         "initial_magmom": m0,
     }
     if fit_coa:
-        params["c_over_a_strain"] = eos["c_over_a_strain"]
-        params["c_over_a_points"] = eos["c_over_a_points"]
+        params["c_over_a_strain"] = eos.c_over_a_strain
+        params["c_over_a_points"] = eos.c_over_a_points
     out.update(parameters=params, parameters_sha256=parameters_sha256(params), c_over_a=c_over_a)
     cache_key = parameters_sha256({"element": element, "lattice": lattice, **params})
     return EnergyPoints(
@@ -471,7 +482,7 @@ def _energy_points(
     )  # fmt: skip
 
 
-def _scan(out: dict, points: EnergyPoints, guess, eos: Mapping, fit_coa: bool):
+def _scan(out: dict, points: EnergyPoints, guess, eos: EosSettings, fit_coa: bool):
     """The scan around the guess (over c/a too when ``fit_coa``) and its Birch–Murnaghan fit:
     ``(fit or None, reason, c/a)``; the passes and the scanned points go into ``out``."""
     label = f"EOS {out['element']}-{out['lattice']}"
@@ -481,7 +492,7 @@ def _scan(out: dict, points: EnergyPoints, guess, eos: Mapping, fit_coa: bool):
         fit, reason, passes, out["c_over_a_scan"] = scan_c_over_a(points, guess, eos, label, master)
         c_over_a = fit["c_over_a"] if fit else c_over_a
     else:
-        strain, npts = float(eos["strain"]), int(eos["points"])
+        strain, npts = float(eos.strain), int(eos.points)
         center = float(guess["a0"])
         fit, reason, passes = scan_around(points, center, c_over_a, strain, npts, label, master)
     out["passes"] = passes
@@ -495,9 +506,7 @@ def _scan(out: dict, points: EnergyPoints, guess, eos: Mapping, fit_coa: bool):
 def run_eos_job(
     element: str,
     lattice: str,
-    eos: Mapping,
-    dft: Mapping,
-    recipe: Mapping,
+    settings: EosSettings,
     workdir: str | Path,
     output: str | Path,
     tasks: int = 1,
@@ -505,10 +514,12 @@ def run_eos_job(
 ) -> dict:
     """Rule ``eos``: the equation of state written to ``output``; with ``eos.calculator: gpaw``
     GPAW runs on ``tasks`` MPI ranks when it can (:func:`magmom.dft.parallel.run_job`), a CHGNet
-    or reference EOS always in this process."""
-    kwargs = {"element": element, "lattice": lattice, "eos": dict(eos), "dft": dict(dft),
-              "recipe": dict(recipe), "workdir": str(workdir)}  # fmt: skip
-    return run_job(run_eos, kwargs, output, tasks, launcher, gpaw=eos["calculator"] == "gpaw")
+    or reference EOS always in this process. The ranks get ``settings`` as plain data
+    (:meth:`EosSettings.as_dict`)."""
+    kwargs = {"element": element, "lattice": lattice, "settings": settings.as_dict(),
+              "workdir": str(workdir)}  # fmt: skip
+    gpaw = settings.calculator == "gpaw"
+    return run_job(run_eos, kwargs, output, tasks, launcher, gpaw=gpaw)
 
 
 # ---- the lattice table ---------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """GPAW parameter dictionaries of the study's DFT settings, and their hash.
 
 Every number comes from the config (``dft.lcao``, ``dft.planewave`` as parts of
-:class:`magmom.dft.settings.DftSettings`; ``eos``); this module only spells them the way GPAW 26.7
+:class:`magmom.dft.settings.DftSettings`; ``eos`` as
+:class:`~magmom.dft.settings.EosSettings`); this module only spells them the way GPAW 26.7
 reads them:
 
 ============== ===========================================================================
@@ -23,10 +24,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
 
 from .kpoints import gpaw_kpts
-from .settings import Lcao, PlaneWave
+from .settings import EosSettings, Lcao, PlaneWave
 
 SMEARING: dict[str, dict] = {
     "marzari-vanderbilt": {"name": "marzari-vanderbilt"},
@@ -65,13 +65,13 @@ def planewave_params(pw: PlaneWave, atoms, spinpol: bool) -> dict:
     return {"mode": {"name": "pw", "ecut": float(pw.ecut)}} | _common(pw, atoms, spinpol)
 
 
-def bulk_params(eos: Mapping, xc: str, smearing: str, atoms, spinpol: bool) -> dict:
+def bulk_params(eos: EosSettings, atoms, spinpol: bool) -> dict:
     """Base parameters of one bulk energy of the equation of state."""
     return {
-        "mode": {"name": "pw", "ecut": float(eos["ecut"])},
-        "xc": xc,
-        "kpts": gpaw_kpts(atoms, eos["kpt_density"]),
-        "occupations": occupations(smearing, eos["smearing_width"]),
+        "mode": {"name": "pw", "ecut": float(eos.ecut)},
+        "xc": eos.xc,
+        "kpts": gpaw_kpts(atoms, eos.kpt_density),
+        "occupations": occupations(eos.smearing, eos.smearing_width),
         "spinpol": bool(spinpol),
     }
 

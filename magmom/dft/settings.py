@@ -27,6 +27,9 @@ and :meth:`DftSettings.config` gives the section back key for key, in the config
 labeller's records and checkpoints hash these values (``parameters_sha256``, the stage and
 pre-relaxation keys), so a hash computed from the settings equals the one the ``dft`` dict gave
 (``tests/test_dft_settings.py`` compares them with hashes stored before the change).
+
+:class:`EosSettings` is the EOS stage's (:mod:`magmom.dft.eos`): the ``eos`` section, the two
+``recipe`` keys and the three ``dft`` settings the rule ``eos`` passes, kept as spelled too.
 """
 
 from __future__ import annotations
@@ -205,3 +208,85 @@ class DftSettings:
             for level in self.scf_ladder
         )
         return replace(self, scf_ladder=tuple(capped))
+
+
+@dataclass(frozen=True)
+class EosSettings:
+    """How an equation of state is computed (:mod:`magmom.dft.eos`); build it with
+    :meth:`from_params`.
+
+    The ``eos`` section's keys (``calculator``, ``strain``, ``points``, ``c_over_a_strain``,
+    ``c_over_a_points``, ``ecut`` in eV, ``kpt_density`` in Å⁻¹, ``smearing_width`` in eV);
+    ``default_magmom`` (μB) and ``hcp_c_over_a`` (a ratio or ``"fit"``) from ``recipe``; ``xc``,
+    ``smearing`` (``dft.planewave``) and the ``dft.scf_ladder`` levels as the config spells them,
+    None / empty when the rule passes no ``dft`` settings (a CHGNet or reference EOS).
+    """
+
+    calculator: str
+    strain: float
+    points: int
+    c_over_a_strain: float
+    c_over_a_points: int
+    ecut: float
+    kpt_density: float
+    smearing_width: float
+    default_magmom: float
+    hcp_c_over_a: float | str
+    xc: str | None = None
+    smearing: str | None = None
+    scf_ladder: tuple[Mapping, ...] = ()
+
+    EOS_KEYS = (
+        "calculator", "strain", "points", "c_over_a_strain", "c_over_a_points", "ecut",
+        "kpt_density", "smearing_width",
+    )  # fmt: skip
+
+    @classmethod
+    def from_params(cls, eos: Mapping, dft: Mapping, recipe: Mapping) -> EosSettings:
+        """The settings of the rule's params: the ``eos`` section (every key, no other), the
+        ``dft`` settings (``planewave.xc``, ``planewave.smearing``, ``scf_ladder``; ``{}`` for a
+        CHGNet or reference EOS; a whole ``dft`` section also does) and ``recipe``
+        (``default_magmom``, ``hcp_c_over_a``). A missing or unknown key is an error naming it."""
+        missing = [k for k in cls.EOS_KEYS if k not in eos]
+        unknown = [k for k in eos if k not in cls.EOS_KEYS]
+        if missing or unknown:
+            raise ValueError(
+                "config key 'eos': "
+                + "; ".join(
+                    ([f"missing {', '.join(missing)}"] if missing else [])
+                    + ([f"unknown {', '.join(map(str, unknown))}"] if unknown else [])
+                )
+            )
+        for key in ("default_magmom", "hcp_c_over_a"):
+            if key not in recipe:
+                raise ValueError(f"config key 'recipe.{key}' missing (the EOS needs it)")
+        pw = dft.get("planewave", {})
+        ladder = dft.get("scf_ladder", ())
+        if not isinstance(ladder, list | tuple) or not all(isinstance(x, Mapping) for x in ladder):
+            raise ValueError(
+                f"config key 'dft.scf_ladder': expected a list of levels, got {ladder!r}"
+            )
+        return cls(
+            **{k: eos[k] for k in cls.EOS_KEYS},
+            default_magmom=recipe["default_magmom"],
+            hcp_c_over_a=recipe["hcp_c_over_a"],
+            xc=pw.get("xc"),
+            smearing=pw.get("smearing"),
+            scf_ladder=tuple(MappingProxyType(dict(level)) for level in ladder),
+        )
+
+    def as_dict(self) -> dict:
+        """Plain data (the ladder as the config spells it): how the MPI ranks get the settings;
+        :meth:`from_dict` reads it back."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["scf_ladder"] = [dict(level) for level in self.scf_ladder]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> EosSettings:
+        names = {f.name for f in fields(cls)}
+        unknown = [k for k in data if k not in names]
+        if unknown:
+            raise ValueError(f"EOS settings: unknown {', '.join(map(str, unknown))}")
+        ladder = tuple(MappingProxyType(dict(level)) for level in data.get("scf_ladder", ()))
+        return cls(**{**data, "scf_ladder": ladder})
