@@ -194,7 +194,7 @@ def test_gpaw_scan_parameters_and_cache_key_equal_the_dict_codes(tmp_path, eleme
         ]
 
 
-def test_eos_settings_name_a_missing_or_unknown_key():
+def test_eos_settings_name_a_missing_or_unknown_key(tmp_path):
     from dataclasses import FrozenInstanceError
 
     eos, dft, recipe = rule_params(project_config(), 1.633)
@@ -211,7 +211,7 @@ def test_eos_settings_name_a_missing_or_unknown_key():
     chgnet = EosSettings.from_params({**eos, "calculator": "chgnet"}, {}, recipe)
     assert chgnet.xc is None and chgnet.scf_ladder == ()
     with pytest.raises(ValueError, match=r"dft\.planewave\.xc"):
-        run_eos("Ni", "fcc", {**chgnet.as_dict(), "calculator": "gpaw"}, "unused")
+        run_eos("Ni", "fcc", {**chgnet.as_dict(), "calculator": "gpaw"}, tmp_path)
 
 
 def test_lattice_table_falls_back_with_a_warning(tmp_path, caplog):
