@@ -42,6 +42,13 @@ from types import MappingProxyType
 def _from_section(cls, section: Mapping, where: str):
     """``cls`` from the config section ``section`` (at ``where``): every field, no other key."""
     names = [f.name for f in fields(cls)]
+    _check_keys(section, names, where)
+    return cls(**{n: section[n] for n in names})
+
+
+def _check_keys(section: Mapping, names, where: str) -> None:
+    """Raise naming the keys of the config section ``section`` (at ``where``) that are missing
+    from ``names`` or not among them."""
     if not isinstance(section, Mapping):
         raise ValueError(f"config key {where!r}: expected a mapping, got {section!r}")
     missing = [n for n in names if n not in section]
@@ -55,7 +62,6 @@ def _from_section(cls, section: Mapping, where: str):
             )
             + f" (keys: {', '.join(names)})"
         )
-    return cls(**{n: section[n] for n in names})
 
 
 def _section(part) -> dict:
@@ -247,16 +253,7 @@ class EosSettings:
         ``dft`` settings (``planewave.xc``, ``planewave.smearing``, ``scf_ladder``; ``{}`` for a
         CHGNet or reference EOS; a whole ``dft`` section also does) and ``recipe``
         (``default_magmom``, ``hcp_c_over_a``). A missing or unknown key is an error naming it."""
-        missing = [k for k in cls.EOS_KEYS if k not in eos]
-        unknown = [k for k in eos if k not in cls.EOS_KEYS]
-        if missing or unknown:
-            raise ValueError(
-                "config key 'eos': "
-                + "; ".join(
-                    ([f"missing {', '.join(missing)}"] if missing else [])
-                    + ([f"unknown {', '.join(map(str, unknown))}"] if unknown else [])
-                )
-            )
+        _check_keys(eos, cls.EOS_KEYS, "eos")
         for key in ("default_magmom", "hcp_c_over_a"):
             if key not in recipe:
                 raise ValueError(f"config key 'recipe.{key}' missing (the EOS needs it)")
