@@ -13,6 +13,10 @@ clone never relabels a shipped slab.
     # the recipe and initial structures (cheap), then 4 slabs at a time, 2 jobs side by side
     nice -n 19 .venv/bin/python scripts/label_in_chunks.py --configfile presets/mini.yaml \\
         --chunk 4 --chunks 10 --cores 2 --commit
+    # or two workers, one slab at a time each (a slow slab does not hold the other core idle);
+    # start the second once the first has built the recipe
+    nice -n 19 .venv/bin/python scripts/label_in_chunks.py --chunk 1 --chunks 100 --cores 1 \\
+        --commit --worker 1/2
     # only copy what a run made by hand finished; rebuild the combined file and checksums
     .venv/bin/python scripts/label_in_chunks.py --configfile presets/mini.yaml --chunks 0 --collect
 """
@@ -23,6 +27,7 @@ import argparse
 import hashlib
 import subprocess
 import sys
+import time
 from itertools import zip_longest
 from pathlib import Path
 
@@ -44,22 +49,21 @@ def _stable_rank(slab_id: str) -> str:
     return hashlib.sha256(slab_id.encode()).hexdigest()
 
 
-def pending(manifest, root: Path) -> list[str]:
-    """Slab ids without a shipped record, in an order whose every prefix is a sample of the recipe.
+def labelling_order(manifest) -> list[str]:
+    """Every slab id, in an order whose every prefix is a sample of the recipe.
 
     First :data:`FIRST`, then round-robin over the composition types (one slab of each family
     in turn); within a family, slabs holding Cr, V or Mn alternate with the others (Cr/V/Mn
     first), each in the order of a SHA-256 of the slab id (stable, and not alphabetical: the
     manifest sorts by the first element). So a session that labels only the first few dozen
     slabs still covers every family, both kinds of slab and (over the rounds) the three facets.
+    The order depends on the recipe only, so workers that split it (:func:`pending`) never
+    take the same slab.
     """
-    done = {s for s in manifest["slab_id"] if shipped.shipped_record(root, s).exists()}
     queues: dict[str, list[str]] = {}
     for family, rows in manifest.groupby("type", sort=False):
         hard, rest = [], []
         for r in rows.to_dict("records"):
-            if r["slab_id"] in done:
-                continue
             (hard if set(r["elements"].split()) & set(PRIORITY_ELEMENTS) else rest).append(
                 r["slab_id"]
             )
@@ -67,24 +71,48 @@ def pending(manifest, root: Path) -> list[str]:
         rest.sort(key=_stable_rank)
         mixed = [s for pair in zip_longest(hard, rest) for s in pair if s is not None]
         queues[family] = mixed
-    order = [s for s in FIRST if s in manifest["slab_id"].values and s not in done]
+    order = [s for s in FIRST if s in manifest["slab_id"].values]
     for row in zip_longest(*queues.values()):
         order.extend(s for s in row if s is not None and s not in order)
     return order
+
+
+def pending(manifest, root: Path, worker: int = 0, workers: int = 1) -> list[str]:
+    """This worker's slab ids without a shipped record: every ``workers``-th slab of
+    :func:`labelling_order`, starting at ``worker``."""
+    order = labelling_order(manifest)[worker::workers]
+    return [s for s in order if not shipped.shipped_record(root, s).exists()]
 
 
 def git(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
 
 
-def commit(paths: list[Path], message: str) -> None:
+def commit(paths: list[Path], message: str, attempts: int = 10) -> None:
+    """Commit ``paths`` only; retried while another worker holds the index lock."""
     if not paths:
         return
     rel = [str(p.relative_to(ROOT)) for p in paths]
-    add = git("add", "--", *rel)
-    done = git("commit", "-m", message, "--", *rel)
-    if add.returncode or done.returncode:
-        print(f"warning: git commit failed: {add.stderr}{done.stderr}", flush=True)
+    for attempt in range(attempts):
+        add = git("add", "--", *rel)
+        done = git("commit", "-m", message, "--", *rel) if not add.returncode else add
+        if not done.returncode:
+            return
+        if "index.lock" not in add.stderr + done.stderr:
+            break
+        time.sleep(1 + attempt)
+    print(f"warning: git commit failed: {add.stderr}{done.stderr}", flush=True)
+
+
+def worker_split(text: str) -> tuple[int, int]:
+    """``I/N`` -> (I-1, N): worker I of N, counted from 1."""
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--worker {text!r}: expected I/N, e.g. 1/2") from None
+    if not 1 <= i <= n:
+        raise argparse.ArgumentTypeError(f"--worker {text!r}: need 1 <= I <= N")
+    return i - 1, n
 
 
 def main(argv=None) -> int:
@@ -96,6 +124,13 @@ def main(argv=None) -> int:
     ap.add_argument("--commit", action="store_true", help="git-commit each chunk's shipped files")
     ap.add_argument("--dry-run", action="store_true", help="snakemake -n: show the chunks' jobs")
     ap.add_argument("--collect", action="store_true", help="write the combined extxyz + sums")
+    ap.add_argument(
+        "--worker",
+        type=worker_split,
+        default=(0, 1),
+        metavar="I/N",
+        help="run as worker I of N side by side (each takes every N-th slab of the order)",
+    )
     args = ap.parse_args(argv)
 
     cfg = load_config(ROOT / "config.yaml", [ROOT / args.configfile])
@@ -137,11 +172,8 @@ def main(argv=None) -> int:
             )
         if k == args.chunks:
             break
-        todo = (
-            pending(manifest, root)[k * args.chunk : (k + 1) * args.chunk]
-            if args.dry_run
-            else (pending(manifest, root)[: args.chunk])
-        )
+        mine = pending(manifest, root, *args.worker)
+        todo = mine[k * args.chunk : (k + 1) * args.chunk] if args.dry_run else mine[: args.chunk]
         if not todo:
             print("every slab of the recipe has a shipped record")
             break
