@@ -37,7 +37,8 @@ CONFIGS = {
     "mini": ["presets/mini.yaml"],
 }
 STORED = json.loads((ROOT / "tests" / "data" / "dft_settings_sha256.json").read_text())
-SHIPPED = ROOT / "data" / "mini" / "records" / "fe100-bcc-pure-v0.json"
+SHIPPED = ROOT / "data" / "mini" / "records"
+FE_SLAB = ROOT / "tests" / "data" / "dft_settings_fe_slab.json"
 
 
 def config(name: str) -> dict:
@@ -45,7 +46,7 @@ def config(name: str) -> dict:
 
 
 def slabs() -> dict:
-    fe = atoms_from_structure(json.loads(SHIPPED.read_text())["structure"])
+    fe = atoms_from_structure(json.loads(FE_SLAB.read_text())["structure"])
     fe.set_initial_magnetic_moments([2.2] * len(fe))
     cu = fcc111("Cu", (2, 2, 3), vacuum=6.0)
     cu.pbc = (True, True, False)
@@ -122,17 +123,23 @@ def test_every_settings_hash_is_the_one_the_dft_dict_gave(name, tmp_path, monkey
     assert fingerprints(settings, tmp_path, monkeypatch) == STORED[name]
 
 
-def test_the_shipped_record_hash_is_reproduced():
-    """data/mini's GPAW record was written by the dict path; the settings give its hash again."""
-    record = json.loads(SHIPPED.read_text())
+def test_every_shipped_record_was_labelled_with_the_mini_settings():
+    """data/mini holds one dataset: every shipped GPAW record's settings are the preset's
+    (a settings change relabels, it does not mix; scripts/label_in_chunks.py refuses stale ones)."""
     settings = DftSettings.from_config(config("mini")["dft"])
-    atoms = atoms_from_structure(record["structure"])
-    params = {
-        **sr.gpaw_parameters(atoms, settings, record["spinpol"]),
-        "initial_moments": "floor+eos",
-    }
+    records = sorted(SHIPPED.glob("*.json"))
+    assert records, f"{SHIPPED}: no shipped record"
+    stale = [
+        p.stem for p in records if not label.labelled_with(json.loads(p.read_text()), settings)
+    ]
+    assert not stale, f"labelled with other settings than presets/mini.yaml: {stale}"
+    record = json.loads(records[0].read_text())
+    params = label.gpaw_record_parameters(
+        atoms_from_structure(record["structure"]), settings, "floor+eos", record["spinpol"]
+    )
     assert params == record["parameters"]
-    assert parameters_sha256(params) == record["parameters_sha256"]
+    # and the check can fail: the study's settings are not the preset's
+    assert not label.labelled_with(record, DftSettings.from_config(config("study")["dft"]))
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))

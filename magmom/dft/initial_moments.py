@@ -215,6 +215,6 @@ def n_runs(elements: Sequence[str], policy: str) -> int:
 
 
 def plane_wave_start(start: Start) -> np.ndarray | None:
-    """Initial moments of the plane-wave stage: ``start``'s again, or None (the LCAO stage's
-    converged moments) after an ``eos`` start."""
+    """Initial moments of the plane-wave stage: ``start``'s again, or None after an ``eos``
+    start (the LCAO stage's converged moments; ``start``'s own when ``dft.lcao`` is null)."""
     return None if start.name == EOS else start.magmoms

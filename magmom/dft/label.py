@@ -47,7 +47,14 @@ from . import equal_settings, initial_moments
 from .gpaw_params import parameters_sha256
 from .parallel import gpaw_build, run_job, world
 from .prerelax import PrerelaxConfigError, check_prerelax_config
-from .record import finite, new_record, set_moments, structure_dict, write_record
+from .record import (
+    atoms_from_structure,
+    finite,
+    new_record,
+    set_moments,
+    structure_dict,
+    write_record,
+)
 from .scf_ladder import ladder_from_config
 from .settings import DftSettings
 from .staged_relaxation import (
@@ -293,10 +300,24 @@ def _label_with_gpaw(atoms, dft: DftSettings, policy: str, workdir: Path, record
     return record
 
 
+def gpaw_record_parameters(atoms, dft: DftSettings, policy: str, spinpol: bool) -> dict:
+    """What a GPAW record's ``parameters`` hold for ``atoms`` (``parameters_sha256`` hashes it)."""
+    return {**gpaw_parameters(atoms, dft, spinpol), "initial_moments": policy}
+
+
+def labelled_with(record: Mapping, dft: DftSettings) -> bool:
+    """Whether the GPAW ``record`` was labelled with the settings ``dft`` (its start policy
+    included): its ``parameters_sha256`` is theirs for its structure."""
+    params = gpaw_record_parameters(
+        atoms_from_structure(record["structure"]), dft, dft.initial_moments, record["spinpol"]
+    )
+    return parameters_sha256(params) == record.get("parameters_sha256")
+
+
 def _begin_gpaw_record(record: dict, atoms, dft: DftSettings, policy: str, spinpol: bool) -> dict:
     """The labeller's settings (``parameters`` and their hash) and empty progress in ``record``;
     returns the settings."""
-    params = {**gpaw_parameters(atoms, dft, spinpol), "initial_moments": policy}
+    params = gpaw_record_parameters(atoms, dft, policy, spinpol)
     record["parameters"] = params
     record["parameters_sha256"] = parameters_sha256(params)
     record["spinpol"] = spinpol
@@ -426,7 +447,11 @@ def _set_labels(record: dict, kept: Mapping, fmax: float) -> None:
         work_function_bottom=finite(pw.work_function_bottom),
         ladder_level=pw.level,
         relaxed=pw.relaxed,
-        scf_iterations={name: record["stages"][name]["scf_iterations"] for name in ("lcao", "pw")},
+        scf_iterations={
+            name: st["scf_iterations"]
+            for name, st in record["stages"].items()
+            if name != "prerelax"
+        },
     )
     if not pw.relaxed:
         log.warning(

@@ -12,7 +12,8 @@ part              config keys (``dft.*``)
 ================  ===============================================================================
 ``prerelax``      :class:`Prerelax`: ``model``, ``uma_checkpoint``, ``uma_task``, ``fmax``,
                   ``steps``
-``lcao``          :class:`Lcao`: ``basis``, ``h`` (Å), ``fmax`` (eV/Å), ``steps``
+``lcao``          :class:`Lcao`: ``basis``, ``h`` (Å), ``fmax`` (eV/Å), ``steps``; or null: no
+                  LCAO warm-up (the plane-wave stage starts from the pre-relaxed geometry)
 ``planewave``     :class:`PlaneWave`: ``ecut`` (eV), ``xc``, ``kpt_density`` (Å⁻¹), ``kpts_z``,
                   ``smearing``, ``smearing_width`` (eV), ``dipole_correction``
 ``relax``         :class:`Relax`: ``optimizer``, ``fmax`` (eV/Å), ``steps``
@@ -146,12 +147,13 @@ class DftSettings:
 
     initial_moments: str
     prerelax: Prerelax
-    lcao: Lcao
+    lcao: Lcao | None
     planewave: PlaneWave
     relax: Relax
     scf_ladder: tuple[Mapping, ...]
 
     PARTS = {"prerelax": Prerelax, "lcao": Lcao, "planewave": PlaneWave, "relax": Relax}
+    OPTIONAL = ("lcao",)  # null: the stage does not run
 
     @classmethod
     def from_config(cls, dft: Mapping) -> DftSettings:
@@ -176,14 +178,21 @@ class DftSettings:
         return cls(
             initial_moments=dft["initial_moments"],
             scf_ladder=tuple(MappingProxyType(dict(level)) for level in ladder),
-            **{k: _from_section(part, dft[k], f"dft.{k}") for k, part in cls.PARTS.items()},
-        )
+            **{
+                k: None if k in cls.OPTIONAL and dft[k] is None
+                else _from_section(part, dft[k], f"dft.{k}")
+                for k, part in cls.PARTS.items()
+            },
+        )  # fmt: skip
 
     def config(self) -> dict:
         """The ``dft`` section these settings came from (without ``resources``), key for key."""
         return {
             "initial_moments": self.initial_moments,
-            **{k: _ordered(getattr(self, k)) for k in self.PARTS},
+            **{
+                k: None if getattr(self, k) is None else _ordered(getattr(self, k))
+                for k in self.PARTS
+            },
             "scf_ladder": self.ladder_config(),
         }
 

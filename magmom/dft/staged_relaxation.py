@@ -7,7 +7,8 @@ prerelax  :func:`magmom.dft.prerelax.prerelax` (CHGNet by default); positions on
 lcao      GPAW LCAO (``dft.lcao``: sz(dzp)), optimiser ``dft.relax.optimizer``
           (:mod:`magmom.dft.optimizers`) to
           ``dft.lcao.fmax`` for at most ``dft.lcao.steps`` steps; its geometry and its converged
-          per-atom moments start the plane-wave stage
+          per-atom moments start the plane-wave stage. ``dft.lcao: null`` skips it: the
+          plane-wave stage starts from the pre-relaxed geometry and the start's moments
 pw        GPAW plane waves (``dft.planewave``: 350 eV, RPBE, MP 3.5 Å⁻¹, Marzari–Vanderbilt,
           dipole layer along z), ``dft.relax`` (LBFGS, fmax 0.2 eV/Å, bottom layers fixed by the
           slab's ``FixAtoms``)
@@ -497,7 +498,7 @@ def prerelax_checkpointed(atoms, cfg: Prerelax, workdir: str | Path) -> Prerelax
 @dataclass
 class StagedResult:
     prerelax: PrerelaxResult
-    lcao: StageResult
+    lcao: StageResult | None  # None: dft.lcao is null (no LCAO warm-up)
     pw: StageResult
     spinpol: bool
     parameters: dict
@@ -508,7 +509,9 @@ def gpaw_parameters(atoms, settings: DftSettings, spinpol: bool) -> dict:
     lcao, pw = settings.lcao, settings.planewave
     return {
         "prerelax": dict(sorted(settings.prerelax.config().items())),
-        "lcao": {
+        "lcao": None
+        if lcao is None
+        else {
             "gpaw": lcao_params(lcao, pw, atoms, spinpol),
             "fmax": lcao.fmax,
             "steps": lcao.steps,
@@ -530,16 +533,16 @@ def run_staged_relaxation(
     prerelax_dir: str | Path | None = None,
     pw_magmoms=None,
 ) -> StagedResult:
-    """Pre-relaxation, LCAO warm-up and plane-wave relaxation of one slab.
+    """Pre-relaxation, LCAO warm-up (unless ``settings.lcao`` is None) and plane-wave
+    relaxation of one slab.
 
-    ``on_stage(name, result)`` is called after each stage (the caller records partial progress).
-    ``prerelax_dir``: where the pre-relaxation checkpoint lives (default ``workdir``; the starts
-    of one slab share it). ``pw_magmoms``: initial moments of the plane-wave stage (default: the
-    LCAO stage's converged moments; :mod:`magmom.dft.initial_moments`).
+    ``on_stage(name, result)`` is called after each stage that runs (the caller records partial
+    progress). ``prerelax_dir``: where the pre-relaxation checkpoint lives (default ``workdir``;
+    the starts of one slab share it). ``pw_magmoms``: initial moments of the plane-wave stage
+    (default: the LCAO stage's converged moments, or ``atoms``' initial moments without an LCAO
+    stage; :mod:`magmom.dft.initial_moments`).
     """
     workdir = Path(workdir)
-    ladder = ladder_from_config(settings.scf_ladder)
-    smearing = settings.planewave.smearing
     params = gpaw_parameters(atoms, settings, spinpol)
 
     pre = prerelax_checkpointed(atoms, settings.prerelax, prerelax_dir or workdir)
@@ -549,12 +552,28 @@ def run_staged_relaxation(
     if not spinpol:
         start.set_initial_magnetic_moments(np.zeros(len(start)))
 
+    if settings.lcao is None:
+        pw_start = start
+        if spinpol:
+            pw_start.set_initial_magnetic_moments(
+                np.asarray(
+                    atoms.get_initial_magnetic_moments() if pw_magmoms is None else pw_magmoms,
+                    dtype=float,
+                )
+            )
+        return StagedResult(
+            pre,
+            None,
+            _pw_stage(pw_start, settings, params, workdir, spinpol, on_stage),
+            spinpol,
+            params,
+        )
     lcao = relax_stage(
         "lcao",
         start,
         params["lcao"]["gpaw"],
-        smearing,
-        ladder,
+        settings.planewave.smearing,
+        ladder_from_config(settings.scf_ladder),
         {
             "optimizer": settings.relax.optimizer,
             "fmax": settings.lcao.fmax,
@@ -569,12 +588,17 @@ def run_staged_relaxation(
     if spinpol and pw_magmoms is not None:
         pw_start = lcao.atoms.copy()
         pw_start.set_initial_magnetic_moments(np.asarray(pw_magmoms, dtype=float))
+    pw = _pw_stage(pw_start, settings, params, workdir, spinpol, on_stage)
+    return StagedResult(pre, lcao, pw, spinpol, params)
+
+
+def _pw_stage(pw_start, settings: DftSettings, params, workdir: Path, spinpol, on_stage):
     pw = relax_stage(
         "pw",
         pw_start,
         params["planewave"]["gpaw"],
-        smearing,
-        ladder,
+        settings.planewave.smearing,
+        ladder_from_config(settings.scf_ladder),
         settings.relax.config(),
         workdir,
         spinpol,
@@ -582,4 +606,4 @@ def run_staged_relaxation(
     )
     if on_stage:
         on_stage("pw", pw)
-    return StagedResult(pre, lcao, pw, spinpol, params)
+    return pw
