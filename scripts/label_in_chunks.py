@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import subprocess
 import sys
 import time
@@ -35,6 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from magmom.data import shipped  # noqa: E402
+from magmom.dft.label import labelled_with  # noqa: E402
+from magmom.dft.settings import DftSettings  # noqa: E402
 from magmom.layout import Layout  # noqa: E402
 from magmom.recipe.manifest import read_manifest  # noqa: E402
 from magmom.training.cli import load_config  # noqa: E402
@@ -82,6 +85,15 @@ def pending(manifest, root: Path, worker: int = 0, workers: int = 1) -> list[str
     :func:`labelling_order`, starting at ``worker``."""
     order = labelling_order(manifest)[worker::workers]
     return [s for s in order if not shipped.shipped_record(root, s).exists()]
+
+
+def stale_records(root: Path, settings: DftSettings) -> list[str]:
+    """Shipped GPAW records whose settings are not ``settings`` (:func:`labelled_with`)."""
+    return [
+        path.stem
+        for path in sorted((root / shipped.RECORDS).glob("*.json"))
+        if not labelled_with(json.loads(path.read_text()), settings)
+    ]
 
 
 def git(*args: str) -> subprocess.CompletedProcess:
@@ -147,6 +159,16 @@ def main(argv=None) -> int:
             [*snakemake[:3], paths.initial_slabs(), *snakemake[3:], "--cores", "1"],
             cwd=ROOT,
             check=True,
+        )
+    stale = stale_records(root, DftSettings.from_config(cfg["dft"]))
+    if stale:
+        raise SystemExit(
+            f"{root}: {len(stale)} shipped record(s) were labelled with other settings than "
+            f"{args.configfile} ({', '.join(stale[:5])}{', ...' if len(stale) > 5 else ''}). "
+            "One dataset has one set of settings: relabel them by removing "
+            f"{shipped.shipped_record(root, '<slab_id>').relative_to(ROOT)}, "
+            f"{shipped.shipped_slab(root, '<slab_id>').relative_to(ROOT)} and "
+            f"{paths.dft_record('<slab_id>')} (git rm the shipped ones), or restore the settings."
         )
     restored = shipped.restore_records(root, ROOT / Path(paths.dft_record("x")).parent)
     if restored:
