@@ -175,6 +175,7 @@ def main(argv=None) -> int:
         print(f"restored {len(restored)} shipped record(s) into {paths.dft_record('*')}")
     manifest = read_manifest(manifest_path)
 
+    failed_in_a_row = 0
     for k in range(args.chunks + 1):
         records = [ROOT / paths.dft_record(s) for s in manifest["slab_id"]]
         done = shipped.export_records(records, root)
@@ -205,7 +206,18 @@ def main(argv=None) -> int:
             [*snakemake[:3], *targets, *snakemake[3:], "--cores", str(args.cores)], cwd=ROOT
         )
         if run.returncode:
-            print(f"snakemake returned {run.returncode}; shipping what finished", flush=True)
+            # e.g. the other worker's run holds the lock of the recipe it is rebuilding: wait
+            # instead of spinning through the chunks
+            failed_in_a_row += 1
+            wait = min(600, 30 * 2**failed_in_a_row)
+            print(
+                f"snakemake returned {run.returncode}; shipping what finished, "
+                f"next chunk in {wait} s",
+                flush=True,
+            )
+            time.sleep(wait)
+        else:
+            failed_in_a_row = 0
     if args.collect:
         out = shipped.collect(root, cfg["dataset_name"])
         print(f"{out['file']}: {out['slabs']} slab(s); {out['records']} record(s); SHA256SUMS")
