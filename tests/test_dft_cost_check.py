@@ -1,0 +1,120 @@
+"""The DFT cost model against GPAW records (issue 21 item 5), on the shipped Fe(110) record and
+records derived from it: what is counted as measured, the prediction at the record's settings,
+the ratios, the refits and their record threshold."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from magmom.dft import cost_check, cost_model
+
+RECORD = Path(__file__).resolve().parents[1] / "data/mini/records/fe100-bcc-pure-v0.json"
+
+
+@pytest.fixture(scope="module")
+def shipped() -> dict:
+    return json.loads(RECORD.read_text())
+
+
+def by_start(costs):
+    return {c.start: c for c in costs}
+
+
+def test_measured_counts_every_iteration_of_a_start(shipped):
+    costs = by_start(cost_check.start_costs(shipped))
+    eos = costs["eos"]
+    assert (eos.scf_lcao, eos.scf_pw, eos.scf_failed, eos.scf_single_point) == (39, 76, 0, 0)
+    assert eos.scf_total == 115 and eos.ionic_steps == 2 and eos.pw_scf_per_step == (37, 12, 27)
+    assert eos.core_seconds == pytest.approx(280.2209881889976 + 1306.3161966780008)
+    assert (eos.n_atoms, eos.kpts, eos.n_k, eos.n_ibz, eos.ecut) == (12, (4, 6), 24, 6, 250.0)
+    assert eos.ibz_factor == pytest.approx(6 / 24 * 3)
+    # a failed ladder level and an equal-settings single point are part of the start's cost
+    r = copy.deepcopy(shipped)
+    part = r["initial_moments"]["starts"]["eos"]
+    part["scf_iterations"]["failed_levels"] = 150
+    part["equal_settings"].update(scf_iterations=16, wall_time=40.0)
+    eos = by_start(cost_check.start_costs(r))["eos"]
+    assert eos.scf_total == 115 + 150 + 16
+    assert eos.core_seconds == pytest.approx(280.2209881889976 + 1306.3161966780008 + 40.0)
+    # skipped duplicates cost nothing and are not listed
+    part.clear()
+    part.update(status="skipped", duplicate_of="floor")
+    assert [c.start for c in cost_check.start_costs(r)] == ["floor"]
+
+
+def test_prediction_at_the_fit_settings_is_the_cost_model(shipped):
+    r = copy.deepcopy(shipped)
+    z = np.asarray(r["structure"]["positions"])[:, 2]
+    r["structure"]["cell"][2][2] = float(np.ptp(z)) + 2 * cost_model.FIT_VACUUM
+    r["parameters"]["planewave"]["gpaw"]["mode"]["ecut"] = cost_model.FIT_ECUT
+    c = by_start(cost_check.start_costs(r))["floor"]
+    p = cost_check.predict(c)
+    assert p.core_seconds == pytest.approx(cost_model.start_seconds(12, 24, 1))
+    assert p.seconds_per_iteration == pytest.approx(cost_model.seconds_per_iteration(12, 24))
+    assert p.scf == 400 and p.ionic_steps == 20
+    # the shipped record: 250 eV and 6 Å of vacuum per side scale the plane-wave count
+    c = by_start(cost_check.start_costs(shipped))["floor"]
+    f = (250 / 350) ** 1.5 * 16.058792924 / (4.0899693452 + 20)
+    assert cost_check.predict(c).core_seconds == pytest.approx(
+        f * cost_model.start_seconds(12, 24, 1)
+    )
+
+
+def test_error_table_ratios(shipped):
+    md = cost_check.comparison_markdown(cost_check.start_costs(shipped))
+    f = (250 / 350) ** 1.5 * 16.058792924 / (4.0899693452 + 20)
+    core = (280.2209881889976 + 1306.3161966780008) / (f * cost_model.start_seconds(12, 24, 1))
+    assert f"| fe100-bcc-pure-v0 | `eos` | ok | 12 | 4x6 (6) | 39 + 76 + 0 + 0 = 115 | 400 | " \
+        f"{115 / 400:.2f} | 0 + 2 | 0.10 | 1587 |" in md  # fmt: skip
+    assert f"| {core:.2f} |" in md
+    assert "SCF iterations 0.29 (0.28–0.29)" in md  # 114/400 and 115/400
+    assert "load-polluted" in md
+
+
+def test_refit_medians_and_record_threshold(shipped):
+    a = copy.deepcopy(shipped)
+    b = copy.deepcopy(shipped)
+    b["slab_id"] = "other-slab"
+    for part in b["initial_moments"]["starts"].values():
+        part["stages"]["pw"]["scf_iterations_per_step"] = [50, 50, 50, 50]
+        part["stages"]["pw"]["ionic_steps"] = 3
+        part["scf_iterations"]["pw"] = 200
+        part["layout"]["pw"]["n_ibz_kpoints"] = 12
+    costs = cost_check.all_start_costs([a, b])
+    fits = cost_check.refit(costs)
+    assert fits["ionic_steps"].value == pytest.approx(2.5)  # median of 2, 2, 3, 3
+    assert fits["ionic_steps"].n_records == 2 and fits["ionic_steps"].n_values == 4
+    steps = [37, 12, 27, 44, 12, 28] + [50] * 8
+    assert fits["scf_per_step"].value == pytest.approx(float(np.median(steps)))
+    assert fits["kpoint_factor"].value == pytest.approx(np.median([0.75, 0.75, 1.5, 1.5]))
+    lcao = [c.lcao_cost for c in costs]
+    assert fits["lcao_cost"].value == pytest.approx(float(np.median(lcao)))
+    eff = [c.scf_pw + fits["lcao_cost"].value * c.scf_lcao for c in costs]
+    assert fits["scf_per_start"].value == pytest.approx(float(np.median(eff)))
+    assert cost_check.refit_arguments(fits, cost_check.REFIT_MIN_RECORDS) == {}
+    assert set(cost_check.refit_arguments(fits, 2)) == {"scf_iterations", "kpoint_factor"}
+
+
+def test_cost_model_refit_arguments_scale_as_documented():
+    base = cost_model.start_seconds(64, 9, 32)
+    assert cost_model.start_seconds(64, 9, 32, scf_iterations=400) == pytest.approx(base)
+    assert cost_model.start_seconds(64, 9, 32, kpoint_factor=1.5) == pytest.approx(1.5 * base)
+    setup = 2 * cost_model.setup_seconds(64, 9, 32)
+    it = cost_model.seconds_per_iteration(64, 9, 32)
+    with_100 = cost_model.start_seconds(64, 9, 32, scf_iterations=100)
+    assert with_100 == pytest.approx(setup + 100 * it)
+    assert cost_model.core_hours(64, 9, 32, 2, scf_iterations=100) == pytest.approx(
+        2 * (setup + 100 * it) * 32 / 3600
+    )
+
+
+def test_errors_name_the_slab_and_key(shipped):
+    r = copy.deepcopy(shipped)
+    del r["parameters"]
+    with pytest.raises(ValueError, match="fe100-bcc-pure-v0.*parameters"):
+        cost_check.start_costs(r)
