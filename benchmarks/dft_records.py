@@ -98,6 +98,12 @@ def main() -> None:
                 else f"not used: fewer than {cost_check.REFIT_MIN_RECORDS} records behind them."
             )
         )
+        print(
+            f"\nCore-seconds measured / predicted ({cost_check.LOAD_NOTE}), median (range): "
+            f"{cost_check.core_seconds_error(costs)} with the cost model's constants, "
+            f"{cost_check.core_seconds_error(costs, **refit_all)} with the refits (in-sample: "
+            "fitted on these records)."
+        )
         check = args.settings_check or ROOT / "data/mini/settings-check/dft_settings.json"
         if check.exists():
             print("\n" + cost_check.settings_check_markdown(json.loads(check.read_text())))

@@ -118,3 +118,21 @@ def test_errors_name_the_slab_and_key(shipped):
     del r["parameters"]
     with pytest.raises(ValueError, match="fe100-bcc-pure-v0.*parameters"):
         cost_check.start_costs(r)
+
+
+def test_a_failed_start_is_listed_but_not_in_the_error_or_the_refits(shipped):
+    r = copy.deepcopy(shipped)
+    eos = r["initial_moments"]["starts"]["eos"]
+    eos.update(status="failed", reason="SCF ladder exhausted", relaxed=False, ladder_level=None)
+    del eos["stages"]["pw"]
+    eos["scf_iterations"] = {"lcao": 39, "failed_levels": 1650}
+    eos["equal_settings"] = None
+    costs = cost_check.start_costs(r)
+    failed = by_start(costs)["eos"]
+    assert failed.scf_total == 39 + 1650 and failed.ionic_steps == 0
+    md = cost_check.comparison_markdown(costs)
+    assert "| fe100-bcc-pure-v0 | `eos` | failed | 12 | 4x6 (6) | 39 + 0 + 1650 + 0 = 1689 |" in md
+    assert "Error over 1 finished starts of 1 records" in md
+    assert "SCF iterations 0.28;" in md  # floor alone: 114 / 400
+    assert cost_check.error_ratios(costs)["scf"] == [pytest.approx(114 / 400)]
+    assert cost_check.refit(costs)["ionic_steps"].n_values == 1

@@ -269,19 +269,10 @@ def comparison_markdown(costs: Sequence[StartCost]) -> str:
         "s/iteration PW measured | predicted | ratio |",
         "|---|---|---|---:|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    ratios: dict[str, list] = {"scf": [], "ionic": [], "core": [], "iter": []}
     for c in costs:
         p = predict(c)
         t_pw = c.processes * c.wall_pw / c.scf_pw if c.scf_pw else None
-        r = {
-            "scf": c.scf_total / p.scf,
-            "ionic": c.ionic_steps / p.ionic_steps,
-            "core": c.core_seconds / p.core_seconds if c.core_seconds else None,
-            "iter": t_pw / p.seconds_per_iteration if t_pw else None,
-        }
-        for k, v in r.items():
-            if c.status == "ok" and v is not None:
-                ratios[k].append(v)
+        r = ratios(c)
         kp = f"{c.kpts[0]}x{c.kpts[1]} ({c.n_ibz if c.n_ibz else '?'})"
         lines.append(
             f"| {c.slab_id} | `{c.start}` | {c.status} | {c.n_atoms} | {kp} | "
@@ -292,15 +283,48 @@ def comparison_markdown(costs: Sequence[StartCost]) -> str:
             f"{_fmt(r['iter'])} |"
         )
     n = len([c for c in costs if c.status == "ok"])
+    by = error_ratios(costs)
     lines += [
         "",
         f"Error over {n} finished starts of {len({c.slab_id for c in costs})} records, "
         "measured / predicted, median (range): "
-        f"SCF iterations {_ratio_summary(ratios['scf'])}; ionic steps "
-        f"{_ratio_summary(ratios['ionic'])}; core-seconds {_ratio_summary(ratios['core'])} "
-        f"and seconds per plane-wave iteration {_ratio_summary(ratios['iter'])} ({LOAD_NOTE}).",
+        f"SCF iterations {_ratio_summary(by['scf'])}; ionic steps "
+        f"{_ratio_summary(by['ionic'])}; core-seconds {_ratio_summary(by['core'])} "
+        f"and seconds per plane-wave iteration {_ratio_summary(by['iter'])} ({LOAD_NOTE}).",
     ]
     return "\n".join(lines)
+
+
+def ratios(c: StartCost, **refit) -> dict[str, float | None]:
+    """Measured / predicted (:func:`predict` with ``refit``) of one start: ``scf``, ``ionic``,
+    ``core`` (core-seconds), ``iter`` (seconds per plane-wave SCF iteration, the stage's wall
+    time over its iterations); None where nothing was measured."""
+    p = predict(c, **refit)
+    t_pw = c.processes * c.wall_pw / c.scf_pw if c.scf_pw else None
+    return {
+        "scf": c.scf_total / p.scf,
+        "ionic": c.ionic_steps / p.ionic_steps,
+        "core": c.core_seconds / p.core_seconds if c.core_seconds else None,
+        "iter": t_pw / p.seconds_per_iteration if t_pw else None,
+    }
+
+
+def error_ratios(costs: Sequence[StartCost], **refit) -> dict[str, list[float]]:
+    """:func:`ratios` of the finished starts, per quantity (failed starts stopped early: their
+    cost says nothing about a finished one's)."""
+    out: dict[str, list[float]] = {"scf": [], "ionic": [], "core": [], "iter": []}
+    for c in costs:
+        if c.status != "ok":
+            continue
+        for k, v in ratios(c, **refit).items():
+            if v is not None:
+                out[k].append(v)
+    return out
+
+
+def core_seconds_error(costs: Sequence[StartCost], **refit) -> str:
+    """Median (range) of measured / predicted core-seconds of the finished starts."""
+    return _ratio_summary(error_ratios(costs, **refit)["core"])
 
 
 def _fmt(x, spec: str = ".2f") -> str:
