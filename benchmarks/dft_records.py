@@ -106,7 +106,9 @@ def main() -> None:
         )
         check = args.settings_check or ROOT / "data/mini/settings-check/dft_settings.json"
         if check.exists():
-            print("\n" + cost_check.settings_check_markdown(json.loads(check.read_text())))
+            results = json.loads(check.read_text())
+            print("\n" + cost_check.settings_check_markdown(results))
+            print("\n" + cost_check.plane_wave_factor_markdown(results))
 
 
 if __name__ == "__main__":

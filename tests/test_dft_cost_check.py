@@ -136,3 +136,29 @@ def test_a_failed_start_is_listed_but_not_in_the_error_or_the_refits(shipped):
     assert "SCF iterations 0.28;" in md  # floor alone: 114 / 400
     assert cost_check.error_ratios(costs)["scf"] == [pytest.approx(114 / 400)]
     assert cost_check.refit(costs)["ionic_steps"].n_values == 1
+
+
+def test_settings_check_cpu_times_against_the_model():
+    """The shipped settings check (data/mini/settings-check): predicted CPU seconds of one serial
+    single point and the plane-wave factor, recomputed here for pure Cr(110)."""
+    path = RECORD.parents[1] / "settings-check/dft_settings.json"
+    results = json.loads(path.read_text())
+    slab = results["slabs"]["cr100-bcc-pure-v0"]
+    ref, cheap = slab["settings"]["pw350-k3.5"], slab["settings"]["pw250-k3.5-v6"]
+    thick = float(np.ptp(np.asarray(slab["structure"]["positions"])[:, 2]))
+    f350 = ref["cell_z"] / (thick + 20)
+    f250 = (250 / 350) ** 1.5 * cheap["cell_z"] / (thick + 20)
+    n_k = 24  # 4 x 6 k-points, 6 irreducible
+    pred = f350 * (
+        cost_model.setup_seconds(12, n_k)
+        + ref["scf_iterations"] * cost_model.seconds_per_iteration(12, n_k)
+    )
+    md = cost_check.settings_check_markdown(results)
+    ratio = ref["cpu_time"] / pred
+    assert f"| cr100-bcc-pure-v0 | 12 | 4x6 (6) | 85 | 594 | {pred:.0f} | {ratio:.2f} | 0.75 | " \
+        f"{ratio / 0.75:.2f} |" in md  # fmt: skip
+    md = cost_check.plane_wave_factor_markdown(results)
+    measured = (cheap["cpu_time"] / cheap["scf_iterations"]) / (
+        ref["cpu_time"] / ref["scf_iterations"]
+    )
+    assert f"| cr100-bcc-pure-v0 | 16.0 / 24.1 | {measured:.2f} | {f250 / f350:.2f} |" in md

@@ -394,3 +394,40 @@ def settings_check_markdown(results: Mapping, setting: str = "pw350-k3.5") -> st
         f"{_ratio_summary(plain)}; with the irreducible-k-point factor {_ratio_summary(with_k)}.",
     ]
     return "\n".join(lines)
+
+
+def plane_wave_factor_markdown(
+    results: Mapping, cheap: str = "pw250-k3.5-v6", reference: str = "pw350-k3.5"
+) -> str:
+    """The assumption :func:`plane_wave_factor` checked on the settings check's pairs of single
+    points (same slab, geometry and start): CPU seconds per SCF iteration at ``cheap`` over
+    ``reference``, measured against the ratio of their plane-wave factors."""
+    rows, measured, predicted = [], [], []
+    for slab_id, slab in sorted(results.get("slabs", {}).items()):
+        runs = slab.get("settings") or {}
+        a, b = runs.get(cheap), runs.get(reference)
+        if not a or not b or "ok" != a.get("status") or "ok" != b.get("status"):
+            continue
+        thick = float(np.ptp(np.asarray(slab["structure"]["positions"], dtype=float)[:, 2]))
+        f = [
+            plane_wave_factor(float(r["parameters"]["mode"]["ecut"]), float(r["cell_z"]), thick)
+            for r in (a, b)
+        ]
+        m = (a["cpu_time"] / a["scf_iterations"]) / (b["cpu_time"] / b["scf_iterations"])
+        measured.append(m)
+        predicted.append(f[0] / f[1])
+        rows.append(
+            f"| {slab_id} | {a['cell_z']:.1f} / {b['cell_z']:.1f} | {m:.2f} | {f[0] / f[1]:.2f} |"
+        )
+    return "\n".join([
+        f"The plane-wave factor against the settings check: CPU s per SCF iteration at `{cheap}` "
+        f"over `{reference}` (same slab, geometry and start):",
+        "",
+        "| slab | cell height (Å) | measured | predicted |",
+        "|---|---|---:|---:|",
+        *rows,
+        "",
+        f"{len(rows)} slabs: measured {_ratio_summary(measured)}, predicted "
+        f"{_ratio_summary(predicted)}; measured / predicted "
+        f"{_ratio_summary([m / p for m, p in zip(measured, predicted, strict=True)])}.",
+    ])  # fmt: skip
