@@ -163,7 +163,7 @@ def element_group(symbols: Sequence[str]) -> str:
         return "mixed"
     if weak:
         return weak[0].lower()
-    return "fe-co-ni" if present & {"Fe", "Co", "Ni"} else "none"
+    return "fe-co-ni" if present & (set(MOMENT_FLOOR) - set(WEAK_GROUP_ELEMENTS)) else "none"
 
 
 def parse_policy(policy: str) -> tuple[str, dict[str, str]]:

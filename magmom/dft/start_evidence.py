@@ -23,7 +23,7 @@ kept start :math:`k`:
 with :math:`\delta_E` = :data:`SAME_STATE_EV_PER_ATOM` (1 meV per atom). Why 1 meV/atom: two
 starts that reach one state differ by the SCF and relaxation noise only (0.013 meV/atom between
 the ``floor`` and ``eos`` starts of the shipped Fe(110) record, whose moments agree to 1e-4 μB;
-0.0003–0.0007 meV/atom on the Cr/Fe slabs of ``benchmarks/initial_moments.py``), while the
+≈0.0003 meV/atom on the two Cr/Fe slabs of ``benchmarks/initial_moments.py``), while the
 smallest difference between two states measured so far is 5.7 meV/atom (Cr(110), ``floor``
 against ``eos``; V(110) 9.6, Mn/Ni/Mn 28). A threshold per atom because the mini-study's slabs hold
 12–16 atoms and the study's 64. Moving the common level's smearing width from 0.1 to 0.2 eV moves
