@@ -189,3 +189,18 @@ def test_read_records_from_a_directory(tmp_path, shipped):
     (tmp_path / "c.json").write_text("{")
     with pytest.raises(ValueError, match="c.json"):
         read_records([tmp_path])
+
+
+def test_a_failed_slab_without_structure_is_grouped_by_its_composition(shipped):
+    r = derived(shipped, "cr022-fe045-os033-bcc-random-v1", ["Cr"])
+    r.update(status="failed", reason="every start failed")
+    r["meta"]["composition_id"] = "cr022-fe045-os033"
+    del r["structure"]
+    r["initial_moments"].update(comparison="partial", kept=None)
+    for part in r["initial_moments"]["starts"].values():
+        part["status"] = "failed"
+    found = start_evidence.outcomes([r])
+    assert {(o.group, o.outcome, o.detail) for o in found} == {("cr", "partial", "failed")}
+    del r["meta"]["composition_id"]
+    with pytest.raises(ValueError, match="cr022-fe045-os033-bcc-random-v1"):
+        start_evidence.outcomes([r])

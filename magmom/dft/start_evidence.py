@@ -46,6 +46,7 @@ policy (every start is the same calculation there).
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -91,12 +92,21 @@ class Outcome:
 
 
 def record_symbols(record: Mapping) -> list[str]:
+    """The record's atoms; without a structure (a slab that failed early), the elements of
+    ``meta.composition_id`` (``cr022-fe045-os033``: one of each)."""
     from ase.data import chemical_symbols
 
-    try:
-        return [chemical_symbols[z] for z in record["structure"]["numbers"]]
-    except KeyError as err:
-        raise ValueError(f"record {record.get('slab_id')!r}: no structure numbers") from err
+    structure = record.get("structure") or {}
+    if structure.get("numbers"):
+        return [chemical_symbols[z] for z in structure["numbers"]]
+    found = re.findall(r"([a-z]+)\d+", str((record.get("meta") or {}).get("composition_id", "")))
+    symbols = [e.capitalize() for e in found]
+    if not symbols or any(s not in chemical_symbols for s in symbols):
+        raise ValueError(
+            f"record {record.get('slab_id')!r}: no structure numbers and no composition_id "
+            "in meta to read its elements from"
+        )
+    return symbols
 
 
 def spin_flip_max_dm(a: Sequence[float], b: Sequence[float]) -> float:
