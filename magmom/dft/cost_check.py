@@ -55,7 +55,7 @@ import numpy as np
 from magmom.dft import cost_model
 
 REFIT_MIN_RECORDS = 10
-LOAD_NOTE = "load-polluted (2 shared cores, 2–4 heavy processes)"
+LOAD_NOTE = "load-polluted: 2 shared cores, 2–4 heavy processes"
 
 
 @dataclass(frozen=True)

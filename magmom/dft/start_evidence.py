@@ -325,6 +325,10 @@ def _spread(values: Sequence[float]) -> str:
     return f"{statistics.median(values):.1f} ({min(values):.1f}–{max(values):.1f})"
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' * (n != 1)}"
+
+
 def evidence_markdown(found: Sequence[Outcome]) -> str:
     """The per-group x start table, the slabs counted apart, and the recommendation."""
     stats = group_stats(found)
@@ -332,7 +336,7 @@ def evidence_markdown(found: Sequence[Outcome]) -> str:
     lines = [
         f"Same state: |ΔE| ≤ {SAME_STATE_EV_PER_ATOM * 1e3:g} meV/atom at equal settings and "
         f"max |Δm| ≤ {STATE_TOLERANCE} μB (spin flip allowed) against the kept (lowest) start; "
-        f"{len({o.slab_id for o in found})} slabs.",
+        f"{_count(len({o.slab_id for o in found}), 'slab')}.",
         "",
         "| group | start | slabs compared | kept | same state | other moments, same energy | "
         "higher | ΔE higher, meV/slab | ΔE higher, meV/atom | max abs Δm same (μB) | "
