@@ -201,7 +201,10 @@ def schema_errors(config: Mapping, schema: Mapping) -> list[str]:
     for err in errors:
         # report the most specific cause of a oneOf/anyOf/$ref failure
         leaf = min(err.context, key=lambda e: len(e.schema_path)) if err.context else err
-        messages.append(_describe(leaf, schema))
+        message = _describe(leaf, schema)
+        if leaf is not err and err.validator == "anyOf" and "description" in err.schema:
+            message += f"; {' '.join(err.schema['description'].split())}"  # the other forms
+        messages.append(message)
     return messages
 
 

@@ -65,7 +65,12 @@ BAD_CONFIGS = {
             "dft.initial_moments",
             "'high' is not allowed",
             "floor+eos, floor+eos+afm, eos, floor, floor-afm",
+            "',group=policy' overrides, groups fe-co-ni, cr, v, mn, mixed, none",
         ],
+    ),
+    "unknown-group-in-initial-moment-policy": (
+        {"dft": {"initial_moments": "floor+eos,iron=eos"}},
+        ["dft.initial_moments", "'floor+eos,iron=eos' is not allowed", "groups fe-co-ni, cr"],
     ),
     "signed-target-with-chgnet-baselines": (
         {"dataset": {"target": "signed"}},
@@ -111,6 +116,12 @@ def test_signed_target_without_chgnet_baselines_is_accepted():
             "baselines": {"chgnet_zeroshot": False, "chgnet_finetune": {"enabled": False}},
         },
     )
+    check(config, SCHEMA)
+
+
+def test_check_accepts_a_per_group_initial_moment_policy():
+    config = base_config()
+    update_config(config, {"dft": {"initial_moments": "floor+eos,fe-co-ni=eos,mn=floor"}})
     check(config, SCHEMA)
 
 

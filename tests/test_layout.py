@@ -13,7 +13,7 @@ import pytest
 from training_helpers import REPO
 
 from magmom.config import load_schema
-from magmom.dft.initial_moments import POLICIES
+from magmom.dft.initial_moments import ELEMENT_GROUPS, POLICIES
 from magmom.layout import (
     ARCHITECTURES,
     COMPOSITION_TYPES,
@@ -118,7 +118,14 @@ def test_schema_enums_are_the_module_lists():
     rule = props["graphs"]["properties"]["neighbor_rule"]
     assert tuple(rule["enum"]) == NEIGHBOR_RULES and rule["default"] == NEIGHBOR_RULES[0]
     assert tuple(props["dataset"]["properties"]["target"]["enum"]) == TARGETS
-    assert tuple(props["dft"]["properties"]["initial_moments"]["enum"]) == POLICIES
+    policy = props["dft"]["properties"]["initial_moments"]["anyOf"]
+    assert tuple(policy[0]["enum"]) == POLICIES
+    pattern = re.compile(policy[1]["pattern"])  # the per-group form names the same lists
+    for name in POLICIES:
+        assert pattern.fullmatch(f"{POLICIES[0]},{next(iter(ELEMENT_GROUPS))}={name}")
+    for group in ELEMENT_GROUPS:
+        assert pattern.fullmatch(f"{POLICIES[0]},{group}={POLICIES[-1]}")
+    assert not pattern.fullmatch(f"{POLICIES[0]},nogroup={POLICIES[0]}")
 
 
 def test_composition_types_have_one_definition():

@@ -64,6 +64,12 @@ FIT = {
     "alpha": 0.15,  # eta_P = P**-alpha; assumed for 32 processes (measured at 2: 0.98, k-points)
 }
 BUDGET = {"ionic_steps": 20, "scf_per_step": 20, "safety": 2.0}
+FIT_ECUT = 350.0  # eV: the plane-wave cutoff of the fit (the study's)
+FIT_VACUUM = 10.0  # Å per side: the vacuum of the fit's slabs (the study's)
+ANCHOR_IBZ_FRACTION = 12 / 36
+"""Irreducible share of the Monkhorst–Pack points on the fit's anchor slabs (pure Ni fcc(111):
+12 of 6x6x1, 3 of 3x3x1): ``n_k`` counts every MP point, so this share is built into :data:`FIT`.
+A slab of lower symmetry (a random alloy) keeps more irreducible points."""
 MEM_PER_PROCESS_MB = 600  # Python, numpy, GPAW of one rank (~0.45 GB RSS before any array)
 MEM_SAFETY = 2.5  # wave functions x this: work arrays, mixer history, LCAO matrices
 MIN_RUNTIME_MIN = 10
@@ -91,11 +97,25 @@ def setup_seconds(n_atoms: int, n_k: int, processes: int = 1) -> float:
     return FIT["c_setup"] * n_atoms ** FIT["p_setup"] * n_k / (processes * efficiency(processes))
 
 
-def start_seconds(n_atoms: int, n_k: int, processes: int) -> float:
-    """Expected wall-clock seconds of one start (two setups, the budgeted SCF iterations)."""
-    b = BUDGET
+def budget_scf_iterations() -> int:
+    """SCF iterations one start is budgeted (:data:`BUDGET`: ionic steps x iterations per step,
+    at plane-wave cost)."""
+    return BUDGET["ionic_steps"] * BUDGET["scf_per_step"]
+
+
+def start_seconds(
+    n_atoms: int,
+    n_k: int,
+    processes: int,
+    scf_iterations: float | None = None,
+    kpoint_factor: float = 1.0,
+) -> float:
+    """Expected wall-clock seconds of one start (two setups, the budgeted SCF iterations).
+    ``scf_iterations`` replaces the budget's and ``kpoint_factor`` scales both terms (the
+    refits of :mod:`magmom.dft.cost_check`: irreducible k-points against the anchor's)."""
+    n_scf = budget_scf_iterations() if scf_iterations is None else scf_iterations
     t = 2 * setup_seconds(n_atoms, n_k, processes)
-    return t + b["ionic_steps"] * b["scf_per_step"] * seconds_per_iteration(n_atoms, n_k, processes)
+    return kpoint_factor * (t + n_scf * seconds_per_iteration(n_atoms, n_k, processes))
 
 
 def job_minutes(n_atoms: int, n_k: int, processes: int, starts: int = 1) -> int:
@@ -110,10 +130,18 @@ def job_mem_mb(n_atoms: int, n_k: int, processes: int) -> int:
     return int(math.ceil(MEM_PER_PROCESS_MB * processes + MEM_SAFETY * wf))
 
 
-def core_hours(n_atoms: int, n_k: int, processes: int, starts: int = 1) -> float:
+def core_hours(
+    n_atoms: int,
+    n_k: int,
+    processes: int,
+    starts: int = 1,
+    scf_iterations: float | None = None,
+    kpoint_factor: float = 1.0,
+) -> float:
     """Expected (not budgeted: no safety factor) core-hours of one slab of ``starts`` starts on
-    ``processes``."""
-    return starts * start_seconds(n_atoms, n_k, processes) * processes / 3600
+    ``processes`` (``scf_iterations``, ``kpoint_factor``: :func:`start_seconds`)."""
+    t = start_seconds(n_atoms, n_k, processes, scf_iterations, kpoint_factor)
+    return starts * t * processes / 3600
 
 
 def slab_job_size(

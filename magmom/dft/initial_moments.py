@@ -72,6 +72,13 @@ monolayers and dilute), Cr 3.0 (bulk spin-density wave ≈ 0.6, surfaces 2–3),
 bulk; surface moments predicted up to ≈ 1.5). ``benchmarks/initial_moments.py`` measures the
 policies with GPAW on Cr, V and Mn slabs and four alloys.
 
+**A policy per element group.** The policy may differ between the element groups of
+:data:`ELEMENT_GROUPS` (:func:`element_group`: which of the six moment-capable elements a slab
+holds), written as a default policy followed by ``group=policy`` overrides, comma-separated:
+``floor+eos,fe-co-ni=eos`` runs ``eos`` alone on slabs whose moment-capable elements are only
+Fe, Co and Ni, and ``floor+eos`` on every other slab (:func:`slab_policy`). Which group needs
+which starts is measured from the DFT records by :mod:`magmom.dft.start_evidence`.
+
 Layer-alternating (not the bulk B2 sublattice order, which lies inside a bcc(110) layer) is the
 antiferromagnetic start that every lattice and cell shape allows, including one atom per layer.
 
@@ -131,13 +138,68 @@ class Start:
     duplicate_of: str | None = None
 
 
-def check_policy(policy: str) -> str:
-    if policy not in POLICIES:
+ELEMENT_GROUPS: dict[str, str] = {
+    "fe-co-ni": "Fe/Co/Ni only (no Cr, V or Mn)",
+    "cr": "with Cr (no V or Mn)",
+    "v": "with V (no Cr or Mn)",
+    "mn": "with Mn (no Cr or V)",
+    "mixed": "two or more of Cr, V, Mn",
+    "none": "none of Fe, Co, Ni, Cr, V, Mn",
+}
+"""The element groups of a slab by the moment-capable elements it holds (:func:`element_group`),
+with their descriptions; a per-group policy names them."""
+
+WEAK_GROUP_ELEMENTS: tuple[str, ...] = ("Cr", "V", "Mn")
+"""The elements whose bulk table moment is near zero or ambiguous: each has its own group."""
+
+
+def element_group(symbols: Sequence[str]) -> str:
+    """The :data:`ELEMENT_GROUPS` key of a slab holding ``symbols``: ``mixed`` with two or more of
+    Cr, V, Mn; ``cr``, ``v`` or ``mn`` with exactly one of them (Fe, Co, Ni may be present);
+    ``fe-co-ni`` with Fe, Co or Ni but none of the three; ``none`` with none of the six."""
+    present = set(symbols)
+    weak = [e for e in WEAK_GROUP_ELEMENTS if e in present]
+    if len(weak) > 1:
+        return "mixed"
+    if weak:
+        return weak[0].lower()
+    return "fe-co-ni" if present & (set(MOMENT_FLOOR) - set(WEAK_GROUP_ELEMENTS)) else "none"
+
+
+def parse_policy(policy: str) -> tuple[str, dict[str, str]]:
+    """``(default, {group: policy})`` of a policy string (module docstring, "A policy per
+    element group"); errors name the config key and the allowed values."""
+    where = "config key 'dft.initial_moments'"
+    default, *overrides = [part.strip() for part in str(policy).split(",")]
+    if default not in POLICIES:
         raise ValueError(
-            f"config key 'dft.initial_moments': {policy!r} is not allowed; allowed values: "
-            f"{', '.join(POLICIES)}"
+            f"{where}: {policy!r} does not start with an allowed policy; allowed values: "
+            f"{', '.join(POLICIES)}, optionally followed by ',group=policy' overrides"
         )
+    by_group: dict[str, str] = {}
+    for part in overrides:
+        group, sep, value = (x.strip() for x in part.partition("="))
+        if not sep or group not in ELEMENT_GROUPS or value not in POLICIES:
+            raise ValueError(
+                f"{where}: {part!r} in {policy!r} is not 'group=policy' with a group of "
+                f"{', '.join(ELEMENT_GROUPS)} and a policy of {', '.join(POLICIES)}"
+            )
+        if group in by_group:
+            raise ValueError(f"{where}: group {group!r} is given twice in {policy!r}")
+        by_group[group] = value
+    return default, by_group
+
+
+def check_policy(policy: str) -> str:
+    parse_policy(policy)
     return policy
+
+
+def slab_policy(policy: str, symbols: Sequence[str]) -> str:
+    """The single policy (a key of :data:`POLICY_STARTS`) that ``policy`` gives a slab holding
+    ``symbols``: its group's override, else the default."""
+    default, by_group = parse_policy(policy)
+    return by_group.get(element_group(symbols), default)
 
 
 def floored(symbols: Sequence[str], table_magmoms) -> np.ndarray:
@@ -171,11 +233,11 @@ def same_start(a, b) -> bool:
 
 def policy_starts(symbols: Sequence[str], table_magmoms, tags, policy: str) -> list[Start]:
     """Every start ``policy`` lists for a slab of ``symbols`` (table moments ``table_magmoms``,
-    layer ``tags``), a duplicate of an earlier start marked as such; ``afm`` only when the slab
-    holds Cr or Mn."""
+    layer ``tags``; a per-group policy as :func:`slab_policy` resolves it), a duplicate of an
+    earlier start marked as such; ``afm`` only when the slab holds Cr or Mn."""
     table = np.asarray(table_magmoms, dtype=float)
     out: list[Start] = []
-    for name in POLICY_STARTS[check_policy(policy)]:
+    for name in POLICY_STARTS[slab_policy(policy, symbols)]:
         if name == EOS:
             m = table.copy()
         elif name == "floor":

@@ -194,3 +194,14 @@ def read_record(path: str | Path) -> dict:
         raise ValueError(f"{path}: expected a JSON object")
     check_record(record, str(path))
     return record
+
+
+def read_records(paths) -> list[dict]:
+    """Every record of ``paths`` (files, or directories whose ``*.json`` are read), sorted by
+    slab id; a malformed file is an error naming it."""
+    files: list[Path] = []
+    for p in map(Path, paths):
+        files.extend(sorted(p.glob("*.json")) if p.is_dir() else [p])
+    if not files:
+        raise FileNotFoundError(f"no record (*.json) in {', '.join(map(str, paths))}")
+    return sorted((read_record(f) for f in files), key=lambda r: r["slab_id"])
