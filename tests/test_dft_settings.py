@@ -12,7 +12,7 @@ A shipped DFT record and DFT jobs running now depend on them; no GPAW runs here.
 from __future__ import annotations
 
 import json
-from dataclasses import FrozenInstanceError
+from dataclasses import FrozenInstanceError, replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -140,6 +140,20 @@ def test_every_shipped_record_was_labelled_with_the_mini_settings():
     assert params == record["parameters"]
     # and the check can fail: the study's settings are not the preset's
     assert not label.labelled_with(record, DftSettings.from_config(config("study")["dft"]))
+
+
+def test_a_policy_override_for_another_group_keeps_a_record_current():
+    """The record hashes the start policy as it applies to its slab: adding starts for Cr slabs
+    leaves a pure Fe record labelled with the preset's settings; changing Fe's policy does not."""
+    fe = json.loads((SHIPPED / "fe100-bcc-pure-v0.json").read_text())
+    settings = DftSettings.from_config(config("mini")["dft"])
+    assert fe["parameters"]["initial_moments"] == settings.initial_moments == "floor+eos"
+    assert label.labelled_with(fe, replace(settings, initial_moments="floor+eos,cr=floor"))
+    assert not label.labelled_with(fe, replace(settings, initial_moments="floor+eos,fe-co-ni=eos"))
+    cr = atoms_from_structure(fe["structure"])
+    cr.set_chemical_symbols(["Cr"] * len(cr))
+    policy = "floor+eos,cr=floor"
+    assert label.gpaw_record_parameters(cr, settings, policy, True)["initial_moments"] == "floor"
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))

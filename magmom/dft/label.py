@@ -301,8 +301,11 @@ def _label_with_gpaw(atoms, dft: DftSettings, policy: str, workdir: Path, record
 
 
 def gpaw_record_parameters(atoms, dft: DftSettings, policy: str, spinpol: bool) -> dict:
-    """What a GPAW record's ``parameters`` hold for ``atoms`` (``parameters_sha256`` hashes it)."""
-    return {**gpaw_parameters(atoms, dft, spinpol), "initial_moments": policy}
+    """What a GPAW record's ``parameters`` hold for ``atoms`` (``parameters_sha256`` hashes it):
+    the policy as it applies to this slab (:func:`~magmom.dft.initial_moments.slab_policy`), so
+    an override for another element group leaves the slab's settings as they were."""
+    applied = initial_moments.slab_policy(policy, atoms.get_chemical_symbols())
+    return {**gpaw_parameters(atoms, dft, spinpol), "initial_moments": applied}
 
 
 def labelled_with(record: Mapping, dft: DftSettings) -> bool:
