@@ -64,7 +64,8 @@ BAD_CONFIGS = {
         [
             "dft.initial_moments",
             "'high' is not allowed",
-            "floor+eos, floor+eos+afm, eos, floor, floor-afm",
+            "floor+eos, floor+eos+afm, eos, floor, floor-afm, floor+eos+inplane_afm, "
+            "floor+inplane_afm",
             "',group=policy' overrides, groups fe-co-ni, cr, v, mn, mixed, none",
         ],
     ),

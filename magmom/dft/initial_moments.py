@@ -6,29 +6,36 @@ exists but the start lies below it: bulk bcc Cr and V are non-magnetic in a ferr
 calculation, so an equation of state leaves them at :math:`\\approx 0` μB, yet their surfaces (and
 Mn's) carry moments. The policy says where every atom starts:
 
-================= ================================================================================
-policy            starts (each labelled in full; the lowest energy at equal settings is kept)
-================= ================================================================================
-``floor+eos``     **default**: ``floor`` and ``eos``
-``floor+eos+afm`` ``floor``, ``eos`` and, for slabs holding Cr or Mn, ``afm``
-``eos``           ``eos`` alone (the study's rule; kept for exact reproduction)
-``floor``         ``floor`` alone
-``floor-afm``     ``floor`` and, for slabs holding Cr or Mn, ``afm``
-================= ================================================================================
+========================= ========================================================================
+policy                    starts (each labelled in full; the lowest energy at equal settings kept)
+========================= ========================================================================
+``floor+eos``             **default**: ``floor`` and ``eos``
+``floor+eos+afm``         ``floor``, ``eos`` and, for slabs holding Cr or Mn, ``afm``
+``eos``                   ``eos`` alone (the study's rule; kept for exact reproduction)
+``floor``                 ``floor`` alone
+``floor-afm``             ``floor`` and, for slabs holding Cr or Mn, ``afm``
+``floor+eos+inplane_afm`` ``floor``, ``eos`` and, for slabs holding Cr or Mn, ``inplane_afm``
+``floor+inplane_afm``     ``floor`` and, for slabs holding Cr or Mn, ``inplane_afm`` (the same
+                          moments but for their signs)
+========================= ========================================================================
 
 where the start :math:`m_i^0` of atom :math:`i` (element :math:`X_i`, layer :math:`\\ell_i`) is
 
-=========== ======================================================================================
-start       :math:`m_i^0`
-=========== ======================================================================================
-``eos``     the lattice table's moment of :math:`X_i` on the slab's lattice, as the recipe
-            stored it in the slab
-``floor``   :math:`\\max(|m_i^\\mathrm{table}|, f_{X_i})`, ferromagnetic, for an element with a
-            floor :math:`f_X` in :data:`MOMENT_FLOOR`; the table's moment for the others
-``afm``     the ``floor`` start with the signs of Cr and Mn alternating layer by layer,
-            :math:`m_i^0 = (-1)^{\\ell_i} \\max(|m_i^\\mathrm{table}|, f_{X_i})` (ASE tags,
-            :math:`\\ell = 1` at the top); other elements as in ``floor``
-=========== ======================================================================================
+=============== ==================================================================================
+start           :math:`m_i^0`
+=============== ==================================================================================
+``eos``         the lattice table's moment of :math:`X_i` on the slab's lattice, as the recipe
+                stored it in the slab
+``floor``       :math:`\\max(|m_i^\\mathrm{table}|, f_{X_i})`, ferromagnetic, for an element with a
+                floor :math:`f_X` in :data:`MOMENT_FLOOR`; the table's moment for the others
+``afm``         the ``floor`` start with the signs of Cr and Mn alternating layer by layer,
+                :math:`m_i^0 = (-1)^{\\ell_i} \\max(|m_i^\\mathrm{table}|, f_{X_i})` (ASE tags,
+                :math:`\\ell = 1` at the top); other elements as in ``floor``
+``inplane_afm`` the ``floor`` start with the signs of Cr and Mn from an antiferromagnetic pattern
+                *within* each layer,
+                :math:`m_i^0 = \\sigma_i \\max(|m_i^\\mathrm{table}|, f_{X_i})`, :math:`\\sigma_i =
+                \\pm 1` from :func:`inplane_signs` (below); other elements as in ``floor``
+=============== ==================================================================================
 
 **Which start is kept.** Starts may finish on different levels of the SCF ladder, whose
 smearing widths and criteria differ, so their final energies are compared at one common level
@@ -82,6 +89,38 @@ which starts is measured from the DFT records by :mod:`magmom.dft.start_evidence
 Layer-alternating (not the bulk B2 sublattice order, which lies inside a bcc(110) layer) is the
 antiferromagnetic start that every lattice and cell shape allows, including one atom per layer.
 
+**Why an in-plane start.** Every other start gives all atoms of one element in one layer the same
+moment, so the slab keeps its full in-plane symmetry, and GPAW (which treats atoms of different
+initial moments as inequivalent, and otherwise symmetrises the density) keeps it through the SCF:
+an in-plane antiferromagnetic state, such as bulk Cr's, cannot be reached from them on a pure or
+ordered slab. ``inplane_afm`` breaks that symmetry at the start, and GPAW keeps the lower
+symmetry (its atom classes include the initial moments). It can cost irreducible k-points; on the
+mini recipe's 2 × 2 × 3 Cr(110) slab it does not: GPAW uses 4 symmorphic operations and 6
+irreducible k-points from either start (the translations the B2 pattern breaks are not among
+the operations GPAW uses). What it finds there (``benchmarks/inplane_afm.py``, README): the
+B2 antiferromagnet, ±2.2 μB at the surface, 1.52 eV (127 meV per atom) below the ``floor``
+start's weak layered state at equal settings.
+
+**The pattern** (:func:`inplane_signs`, :math:`\\sigma_i` from the geometry alone). Nearest
+in-plane neighbours are the pairs within :data:`NEIGHBOUR_TOLERANCE` of the layer's shortest
+in-plane (minimum-image) distance. Each layer is two-coloured so that these neighbours are
+antiparallel: a checkerboard where the in-plane neighbour graph allows it, as on bcc(110)'s
+centred rectangular net (the 4 nearest neighbours at :math:`a\\sqrt{3}/2` antiparallel, the 2 at
+:math:`a` along [001] parallel: bulk Cr's B2 order restricted to the layer; on bcc(100), not a
+study facet, the square net's neighbours are bulk second neighbours and B2 is ``afm`` instead).
+A triangular net — fcc(111), hcp(0001) — has odd rings of neighbours, so no collinear pattern
+makes every neighbour antiparallel (a checkerboard is frustrated there); the bonds along the
+first in-plane cell vector are then dropped and the rest two-coloured, giving rows along that
+vector of alternating sign (each atom 2 of its 6 neighbours parallel, 4 antiparallel: the least
+frustration a collinear state allows on a triangular net). Both patterns need an even period
+along the alternating direction: on the recipe's 2 × 2 and 4 × 4 cells they fit (bcc(110) 2 × 2
+is the 2 × 1 centred rectangular cell), on a 3 × 3 cell they do not and the colouring leaves
+some neighbours parallel; a 1 × 1 cell has no in-plane pattern at all (every atom is its own
+neighbour). Then the layers, top down, are flipped as a whole so that most nearest neighbours
+between adjacent layers are antiparallel: on bcc(110) the whole slab is bulk B2 (every nearest
+neighbour antiparallel), on a 1 × 1 cell this is ``afm``'s layer alternation, on fcc(111) and
+hcp(0001) the rows of adjacent layers are arranged as well as a global flip allows.
+
 The CHGNet surrogate labeller (:mod:`magmom.dft.surrogate`) predicts moments from the structure
 alone: no SCF, no start, and the policy does not apply (its records say so).
 """
@@ -100,12 +139,17 @@ EOS = "eos"
 the slab: the one name of this start, here and in the warm-start experiment
 (:data:`magmom.warm_start.STARTS`)."""
 
+INPLANE_AFM = "inplane_afm"
+"""The start whose Cr/Mn moments alternate within each layer (:func:`inplane_signs`)."""
+
 POLICY_STARTS: dict[str, tuple[str, ...]] = {
     "floor+eos": ("floor", EOS),
     "floor+eos+afm": ("floor", EOS, "afm"),
     "eos": (EOS,),
     "floor": ("floor",),
     "floor-afm": ("floor", "afm"),
+    "floor+eos+inplane_afm": ("floor", EOS, INPLANE_AFM),
+    "floor+inplane_afm": ("floor", INPLANE_AFM),
 }
 """The starts of each policy, in the order they run (a duplicate of an earlier one is skipped;
 on equal energies the earlier one is kept)."""
@@ -121,6 +165,10 @@ MOMENT_FLOOR: dict[str, float] = {
 
 AFM_ELEMENTS: tuple[str, ...] = ("Cr", "Mn")
 """Elements whose moments alternate by layer in the ``afm`` start."""
+
+NEIGHBOUR_TOLERANCE = 0.1
+"""Relative: atoms within (1 + this) times the shortest distance are nearest neighbours (the next
+shell lies 15 % (bcc(110)), 41 % (bcc(100)) or 73 % (triangular nets) farther out)."""
 
 DUPLICATE_TOLERANCE = 1e-8
 """μB: a start within this of an earlier start on every atom is a duplicate and is not run."""
@@ -231,10 +279,87 @@ def same_start(a, b) -> bool:
     return bool(np.allclose(a, b, rtol=0, atol=tol) or np.allclose(a, -b, rtol=0, atol=tol))
 
 
-def policy_starts(symbols: Sequence[str], table_magmoms, tags, policy: str) -> list[Start]:
+def _neighbour_pairs(vectors: np.ndarray, dist: np.ndarray) -> list[tuple[int, int, np.ndarray]]:
+    """Pairs ``(i, j, vector)`` (i < j) whose distance lies within :data:`NEIGHBOUR_TOLERANCE` of
+    the shortest in ``dist`` (minimum-image distances, (n, n), 0 on the diagonal)."""
+    n = len(dist)
+    upper = np.triu(np.ones((n, n), dtype=bool), 1)
+    if not upper.any() or not (dist[upper] > 1e-6).any():
+        return []
+    shortest = dist[upper & (dist > 1e-6)].min()
+    near = upper & (dist > 1e-6) & (dist <= (1 + NEIGHBOUR_TOLERANCE) * shortest)
+    return [(int(i), int(j), vectors[i, j]) for i, j in zip(*np.nonzero(near), strict=True)]
+
+
+def _two_colour(n: int, pairs) -> np.ndarray:
+    """Signs ±1 of ``n`` atoms, neighbours (``pairs``) antiparallel where no odd ring forbids it:
+    breadth first from the lowest index of each connected part (which starts at +1)."""
+    links: list[list[int]] = [[] for _ in range(n)]
+    for i, j, _ in pairs:
+        links[i].append(j)
+        links[j].append(i)
+    sign = np.zeros(n)
+    for seed in range(n):
+        if sign[seed]:
+            continue
+        sign[seed], queue = 1.0, [seed]
+        while queue:
+            i = queue.pop(0)
+            for j in links[i]:
+                if not sign[j]:
+                    sign[j] = -sign[i]
+                    queue.append(j)
+    return sign
+
+
+def _frustrated(sign: np.ndarray, pairs) -> int:
+    """How many neighbour pairs are parallel under ``sign``."""
+    return sum(sign[i] == sign[j] for i, j, _ in pairs)
+
+
+def inplane_signs(atoms) -> np.ndarray:
+    """Signs :math:`\\sigma_i = \\pm 1` of the ``inplane_afm`` start (the pattern: module
+    docstring): each layer two-coloured over its nearest in-plane neighbours (rows along the
+    first cell vector where the net is triangular), then each layer flipped, top down, so that
+    most nearest neighbours between it and the layer above are antiparallel."""
+    from ase.geometry import get_distances
+
+    from magmom.slab_geometry import slab_layers
+
+    pbc = (True, True, False)
+    sign = np.ones(len(atoms))
+    a1 = np.asarray(atoms.cell[0], dtype=float)
+    layers = slab_layers(atoms)[::-1]  # top layer first
+    for layer in layers:
+        pos = atoms.positions[layer].copy()
+        pos[:, 2] = 0.0  # in-plane distances
+        vec, dist = get_distances(pos, cell=atoms.cell, pbc=pbc)
+        pairs = _neighbour_pairs(vec, dist)
+        s = _two_colour(len(layer), pairs)
+        if _frustrated(s, pairs):  # odd rings (triangular net): rows along a1
+            cross = [np.linalg.norm(np.cross(v, a1)) for _, _, v in pairs]
+            rows = [p for p, c in zip(pairs, cross, strict=True) if c > 1e-3 * np.linalg.norm(a1)]
+            rowwise = _two_colour(len(layer), rows)
+            if _frustrated(rowwise, pairs) < _frustrated(s, pairs):
+                s = rowwise
+        sign[layer] = s
+    for upper, lower in zip(layers[:-1], layers[1:], strict=True):
+        _, dist = get_distances(
+            atoms.positions[upper], atoms.positions[lower], cell=atoms.cell, pbc=pbc
+        )
+        near = dist <= (1 + NEIGHBOUR_TOLERANCE) * dist.min()
+        if (np.outer(sign[upper], sign[lower]) * near).sum() > 0:
+            sign[lower] *= -1
+    return sign
+
+
+def policy_starts(
+    symbols: Sequence[str], table_magmoms, tags, policy: str, signs=None
+) -> list[Start]:
     """Every start ``policy`` lists for a slab of ``symbols`` (table moments ``table_magmoms``,
-    layer ``tags``; a per-group policy as :func:`slab_policy` resolves it), a duplicate of an
-    earlier start marked as such; ``afm`` only when the slab holds Cr or Mn."""
+    layer ``tags``, ``signs`` :func:`inplane_signs` when the policy has ``inplane_afm``; a
+    per-group policy as :func:`slab_policy` resolves it), a duplicate of an earlier start marked
+    as such; ``afm`` and ``inplane_afm`` only when the slab holds Cr or Mn."""
     table = np.asarray(table_magmoms, dtype=float)
     out: list[Start] = []
     for name in POLICY_STARTS[slab_policy(policy, symbols)]:
@@ -242,23 +367,36 @@ def policy_starts(symbols: Sequence[str], table_magmoms, tags, policy: str) -> l
             m = table.copy()
         elif name == "floor":
             m = floored(symbols, table)
-        elif any(s in AFM_ELEMENTS for s in symbols):
-            m = layer_alternating(symbols, tags, floored(symbols, table))
-        else:
+        elif not any(s in AFM_ELEMENTS for s in symbols):
             continue
+        elif name == INPLANE_AFM:
+            if signs is None:
+                raise ValueError(f"policy {policy!r}: the {INPLANE_AFM} start needs the signs")
+            m = signed(symbols, signs, floored(symbols, table))
+        else:
+            m = layer_alternating(symbols, tags, floored(symbols, table))
         same = next((s.name for s in out if same_start(s.magmoms, m)), None)
         out.append(Start(name, m, duplicate_of=same))
     return out
 
 
+def signed(symbols: Sequence[str], signs, magmoms) -> np.ndarray:
+    """``magmoms`` with every Cr/Mn atom at :math:`\\sigma_i |m_i|`, the other atoms unchanged."""
+    afm = np.array([s in AFM_ELEMENTS for s in symbols], dtype=bool)
+    m = np.asarray(magmoms, dtype=float)
+    return np.where(afm, np.asarray(signs, dtype=float) * np.abs(m), m)
+
+
 def starts(atoms, policy: str) -> list[Start]:
     """The starts ``policy`` gives ``atoms`` (whose initial moments are the table's), duplicates
     marked (:func:`policy_starts`)."""
+    inplane = INPLANE_AFM in POLICY_STARTS[check_policy(policy)]
     return policy_starts(
         atoms.get_chemical_symbols(),
         atoms.get_initial_magnetic_moments(),
         atoms.get_tags(),
         policy,
+        signs=inplane_signs(atoms) if inplane else None,
     )
 
 
@@ -266,13 +404,15 @@ def n_runs(elements: Sequence[str], policy: str) -> int:
     """Starts the GPAW labeller runs, at most, for a slab holding ``elements`` (before the
     equation of state: table unknown): 1 without spin polarisation, else the starts of ``policy``
     that are no duplicates when every table moment is 0 (below every floor) and every element
-    sits in two adjacent layers. An upper bound when the table's moments are non-negative, as
-    the cost model needs; the labeller itself deduplicates with the slab's real moments."""
+    sits in two adjacent layers, two atoms of opposite in-plane sign in each. An upper bound when
+    the table's moments are non-negative, as the cost model needs; the labeller itself
+    deduplicates with the slab's real moments."""
     if not is_spin_polarised(elements):
         return 1
-    symbols = [e for e in elements for _ in range(2)]
-    tags = [1, 2] * len(elements)
-    found = policy_starts(symbols, np.zeros(len(symbols)), tags, policy)
+    symbols = [e for e in elements for _ in range(4)]
+    tags = [1, 1, 2, 2] * len(elements)
+    signs = [1, -1, 1, -1] * len(elements)
+    found = policy_starts(symbols, np.zeros(len(symbols)), tags, policy, signs=signs)
     return sum(s.duplicate_of is None for s in found)
 
 
