@@ -147,7 +147,8 @@ def test_a_policy_override_for_another_group_keeps_a_record_current():
     leaves a pure Fe record labelled with the preset's settings; changing Fe's policy does not."""
     fe = json.loads((SHIPPED / "fe100-bcc-pure-v0.json").read_text())
     settings = DftSettings.from_config(config("mini")["dft"])
-    assert fe["parameters"]["initial_moments"] == settings.initial_moments == "floor+eos"
+    assert fe["parameters"]["initial_moments"] == "floor+eos"
+    assert label.labelled_with(fe, replace(settings, initial_moments="floor+eos"))
     assert label.labelled_with(fe, replace(settings, initial_moments="floor+eos,cr=floor"))
     assert not label.labelled_with(fe, replace(settings, initial_moments="floor+eos,fe-co-ni=eos"))
     cr = atoms_from_structure(fe["structure"])
