@@ -13,7 +13,7 @@ with log_to(script_log(snakemake)):  # noqa: F821
         for path in sm.input.records:
             with open(path) as fh:
                 settings.append(record_dft_settings(json.load(fh)))
-        source = f"{len(settings)} shipped DFT records"
+        source = f"{len(settings)} shipped DFT record" + ("" if len(settings) == 1 else "s")
     elif sm.params.dft_settings:  # labelled by this run
         settings, source = [sm.params.dft_settings], "this run's dft settings"
     else:

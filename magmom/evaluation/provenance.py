@@ -92,17 +92,17 @@ def config_dft_settings(dft: Mapping) -> dict:
 
 
 REDUCED_WHEN = {"ecut": "lower", "kpt_density": "lower", "relax_fmax": "higher", "xc": "other"}
-UNITS = {"ecut": " eV", "kpt_density": " Å⁻¹", "relax_fmax": " eV/Å", "xc": ""}
 """How a setting differs from the study's (:data:`magmom.evaluation.study.STUDY_DFT`) when it makes
 the labels reduced: a lower cutoff or k-point density, a looser relaxation, another functional."""
+UNITS = {"ecut": " eV", "kpt_density": " Å⁻¹", "relax_fmax": " eV/Å", "xc": ""}
 
 
 def dft_label_settings(settings: Sequence[Mapping], source: str = "") -> dict:
     """``{"source", "values", "differences", "reduced"}``: ``source`` (where ``settings`` come
     from, for the reader), for each compared setting the set of values in ``settings`` (one
-    mapping per record or per configuration), the settings that differ
-    from the study's in the direction :data:`REDUCED_WHEN` names (``"ecut 250 eV (study 350)"``),
-    and whether any does. No settings (an imported file without records): ``reduced`` None."""
+    mapping per record or per configuration), the settings that differ from the study's in the
+    direction :data:`REDUCED_WHEN` names (``"ecut 250.0 eV (study 350.0 eV)"``), and whether any
+    does. No settings (an imported file without records): ``reduced`` None."""
     values: dict[str, list] = {}
     for one in settings:
         for key, value in one.items():
