@@ -154,6 +154,8 @@ def test_surrogate_labels_leave_the_chgnet_claims_unjudged_and_a_missing_model_i
     row = study.set_index("row").loc["best-dimenet"]
     assert pd.isna(row["model"]) and row["note"] == "no such model in this run"
     assert study.set_index("row").loc["best-gnn", "model"] == "schnetconv-r4"
+    md = study_markdown(study, claims_table(study), {}, "CHGNet surrogate (not DFT)")
+    assert "| best DimeNet++ | – | – | dimenet r8 | 0.0427 | no such model in this run |" in md
 
 
 def test_markdown_shows_every_row_interval_and_verdict(tables):

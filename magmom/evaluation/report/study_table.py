@@ -161,6 +161,10 @@ def _mae(value, digits: int = 4) -> str:
     return "–" if pd.isna(value) else f"{float(value):.{digits}f}"
 
 
+def _model(value) -> str:
+    return "–" if value is None or pd.isna(value) else str(value)
+
+
 def _interval(row: Mapping) -> str:
     if pd.isna(row["MAE"]):
         return "–"
@@ -192,7 +196,7 @@ def study_markdown(
     for _, r in table.iterrows():
         note = str(r["note"]).replace("|", "/")
         lines.append(
-            f"| {r['label']} | {r['model'] or '–'} | {_interval(r)} | {r['study_model']} | "
+            f"| {r['label']} | {_model(r['model'])} | {_interval(r)} | {r['study_model']} | "
             f"{_mae(r['study_MAE'])} | {note} |"
         )
     lines += [
@@ -230,7 +234,7 @@ def study_markdown(
         b = {"MAE": c["b_MAE"], "MAE_low": c["b_low"], "MAE_high": c["b_high"]}
         lines.append(
             f"| {c['claim']} | {_mae(c['study_a_MAE'])} vs {_mae(c['study_b_MAE'])} | "
-            f"{c['a_model'] or '–'} {_interval(a)} | {c['b_model'] or '–'} {_interval(b)} | "
+            f"{_model(c['a_model'])} {_interval(a)} | {_model(c['b_model'])} {_interval(b)} | "
             f"**{c['verdict']}** |"
         )
     lines.append("")
