@@ -219,6 +219,9 @@ REPORT_OUTPUTS: dict[str, str] = {
     "heatmap": "per_element_heatmap.png",
     "cost_csv": "deployment_cost.csv",
     "cost_md": "deployment_cost.md",
+    "study_csv": "study_comparison.csv",
+    "study_claims_csv": "study_claims.csv",
+    "study_md": "study_comparison.md",
 }
 """The report rule's outputs (key -> file name under ``{results_dir}/report``)."""
 

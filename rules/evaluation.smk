@@ -8,6 +8,7 @@ rule label_provenance:
     input:
         db=PATHS.dataset_db(),
         split=PATHS.split_file(),
+        records=shipped_dft_records(),
     output:
         PATHS.provenance(),
     log:
@@ -19,6 +20,7 @@ rule label_provenance:
         imported=bool(dataset_source()),
         labeller=config["labeller"],
         target=config["dataset"]["target"],
+        dft_settings=own_dft_settings(),
     script:
         "../workflow_scripts/label_provenance.py"
 

@@ -53,6 +53,19 @@ rule report:
             labels=report_figure_labels("deployment cost"),
         ),
         cost_md=PATHS.report_outputs()["cost_md"],
+        study_csv=report(
+            PATHS.report_outputs()["study_csv"],
+            caption="../report/study_comparison.rst",
+            category="Ranking",
+            labels=report_figure_labels("study side by side"),
+        ),
+        study_claims_csv=report(
+            PATHS.report_outputs()["study_claims_csv"],
+            caption="../report/study_claims.rst",
+            category="Ranking",
+            labels=report_figure_labels("study claims"),
+        ),
+        study_md=PATHS.report_outputs()["study_md"],
     log:
         PATHS.log("report", "report"),
     conda:

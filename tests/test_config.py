@@ -165,6 +165,28 @@ def test_snakemake_dry_run_on_presets(tmp_path, preset):
     assert "slab_recipe" in proc.stdout + proc.stderr
 
 
+def test_demo_dft_preset_plans_training_on_the_shipped_labels(tmp_path):
+    """presets/demo-dft.yaml imports data/mini/mini.extxyz (relative to the run directory, here a
+    link to the repository's data/): no recipe, EOS or DFT job, every architecture and baseline
+    trained, the shipped records an input of the provenance (their settings mark the labels)."""
+    (tmp_path / "data").symlink_to(ROOT / "data")
+    proc = dry_run(tmp_path, ROOT / "presets" / "demo-dft.yaml")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    stats = dict(
+        line.split()[:2] for line in out.split("Job stats:")[1].splitlines()[3:] if line.strip()
+    )
+    assert {"slab_recipe", "eos", "dft_slab", "assemble_dataset"}.isdisjoint(stats), stats
+    assert stats["import_dataset"] == "1" and stats["train"] == "32"  # 16 architectures x 2
+    assert stats["baseline_tabular"] == "4" and stats["baseline_chgnet_finetune"] == "1"
+    assert stats["baseline_chgnet_zeroshot"] == "1" and stats["baseline_element_mean"] == "1"
+    assert stats["evaluate"] == "39"  # 32 GNNs + 7 baselines
+    assert "input: data/mini/mini.extxyz" in out
+    records = sorted((ROOT / "data" / "mini" / "records").glob("*.json"))
+    provenance = out.split("rule label_provenance:")[1].split("output:")[0]
+    assert records and all(f"data/mini/records/{p.name}" in provenance for p in records)
+
+
 @pytest.mark.slow
 def test_snakemake_dry_run_on_full_config(tmp_path):
     proc = dry_run(tmp_path, timeout=1800)

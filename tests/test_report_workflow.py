@@ -4,6 +4,8 @@ and every baseline -> evaluation -> deployment cost -> report, then `snakemake -
 from __future__ import annotations
 
 import json
+import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,16 +17,26 @@ from baselines_helpers import toy_dataset, write_dataset_db
 from browser_helpers import ReportBrowser
 from test_evaluation_plots import assert_png
 
+from magmom.evaluation.provenance import REDUCED_DFT_ORIGIN
+from magmom.evaluation.report.study_table import NOT_RESOLVED, VERDICTS
+from magmom.evaluation.study import COMPARED_ELEMENTS, STUDY_CLAIMS, STUDY_ENTRIES
 from magmom.graphs.cap_report import cap_summary
 from magmom.layout import SPLITS, Layout
 
 REPO = Path(__file__).resolve().parents[1]
+SHIPPED_RECORD = REPO / "data" / "mini" / "records" / "fe100-bcc-pure-v0.json"
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 GNNS = ["cgconv-r3", "schnetconv-r3"]
 BASELINES = ["element-mean", "linear-r3", "xgboost-r3", "chgnet-zeroshot", "chgnet-finetuned"]
 FIGURES = ["parity", "parity_excl", "error_hist", "error_hist_excl"]
 REPORT_CATEGORIES = {  # category -> the first label (figure) of its results
-    "Ranking": ["ranking table", "ranking plot", "cutoff sweep"],
+    "Ranking": [
+        "ranking table",
+        "ranking plot",
+        "cutoff sweep",
+        "study side by side",
+        "study claims",
+    ],  # fmt: skip
     "Per-element error": ["per-element table", "per-element heatmap"],
     "Deployment cost": ["deployment cost"],
     "Models": [],
@@ -60,6 +72,10 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
 def run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("e2e")
     source = write_dataset_db(workdir / "source.db", toy_dataset(30, seed=11), labeller="gpaw")
+    # a DFT record shipped beside the source (data/{name}/ layout): its GPAW settings (250 eV)
+    # mark the labels as DFT labels at reduced settings
+    (workdir / "records").mkdir()
+    shutil.copy(SHIPPED_RECORD, workdir / "records" / SHIPPED_RECORD.name)
     overrides = {**OVERRIDES, "dataset": {"source": str(source)}}
     (workdir / "overrides.yaml").write_text(yaml.safe_dump(overrides))
     proc = snakemake(workdir)
@@ -99,6 +115,74 @@ def test_ranking_holds_every_model(run):
     assert set(per_element["model"]) == set(GNNS + BASELINES)
     cost = pd.read_csv(run / E2E.deployment_benchmark())
     assert set(cost["model_id"]) == {*GNNS, "chgnet-pretrained"}
+
+
+@pytest.mark.slow
+def test_study_side_by_side(run):
+    """study_comparison.csv/.md and study_claims.csv: one row per study entry with this run's model
+    (the best of its kind in the ranking), MAE inside its 95 % interval, the study's numbers of
+    magmom/evaluation/study.py, per-element MAE from per_element.csv; each claim's verdict follows
+    from the two intervals alone; the labels are DFT at reduced settings (the shipped record)."""
+    out = {k: run / v for k, v in E2E.report_outputs().items()}
+    ranking = pd.read_csv(out["ranking_csv"])
+    per_element = pd.read_csv(out["per_element_csv"]).set_index(["model", "element"])
+    study = pd.read_csv(out["study_csv"]).set_index("row")
+    assert list(study.index) == [e.row for e in STUDY_ENTRIES]
+    gnn = ranking[ranking["family"] == "gnn"].sort_values(["MAE", "model"])
+    best = {
+        "element-mean": "element-mean", "linear": "linear-r3", "xgboost": "xgboost-r3",
+        "chgnet-zeroshot": "chgnet-zeroshot", "chgnet-finetuned": "chgnet-finetuned",
+        "best-gnn": gnn["model"].iloc[0], "best-cgconv": "cgconv-r3",
+        "best-schnetconv": "schnetconv-r3",
+    }  # fmt: skip
+    assert study["model"].dropna().to_dict() == best  # no DimeNet in this run
+    assert study.loc["best-dimenet", "note"] == "no such model in this run"
+    scored = study.dropna(subset=["model"])
+    assert ((scored["MAE_low"] <= scored["MAE"]) & (scored["MAE"] <= scored["MAE_high"])).all()
+    by_model = ranking.set_index("model")
+    for entry in STUDY_ENTRIES:
+        row = study.loc[entry.row]
+        assert row["study_MAE"] == entry.study_mae and row["study_model"] == entry.study_model
+        for el in COMPARED_ELEMENTS:
+            expected = entry.study_per_element.get(el)
+            assert row[f"study_MAE_{el}"] == expected if expected else math.isnan(
+                row[f"study_MAE_{el}"]
+            )  # fmt: skip
+        if isinstance(row["model"], str):
+            ranked = by_model.loc[row["model"]]
+            assert row[["MAE", "MAE_low", "MAE_high"]].tolist() == pytest.approx(
+                ranked[["MAE", "MAE_low", "MAE_high"]].tolist(), rel=1e-5
+            )
+            assert row["n_atoms"] == ranked["n_atoms"]
+            for el in ("Fe", "Mn", "Ni"):  # the toy dataset's magnetic elements
+                assert row[f"n_atoms_{el}"] == per_element.loc[(row["model"], el), "n_atoms"] > 0
+                assert row[f"MAE_{el}"] == pytest.approx(
+                    per_element.loc[(row["model"], el), "MAE"], rel=1e-5
+                )
+    claims = pd.read_csv(out["study_claims_csv"])
+    assert len(claims) == len(STUDY_CLAIMS) and set(claims["verdict"]) <= set(VERDICTS)
+    for _, c in claims.dropna(subset=["a_low", "b_low"]).iterrows():
+        if c["a_model"] == c["b_model"]:
+            continue
+        overlap = c["a_low"] <= c["b_high"] and c["b_low"] <= c["a_high"]
+        if overlap:  # a tie is called a tie, whichever point MAE is lower
+            assert c["verdict"] == NOT_RESOLVED, c
+        else:
+            assert c["verdict"] == (
+                "holds" if c["a_MAE"] < c["b_MAE"] else "reversed at this scale"
+            )
+    # the label source comes from the data: the shipped record's 250 eV
+    prov = json.loads((run / E2E.provenance()).read_text())
+    assert prov["dft_settings"]["reduced"] is True
+    assert prov["dft_settings"]["differences"] == ["ecut 250.0 eV (study 350.0 eV)"]
+    md = out["study_md"].read_text()
+    assert f"> **{REDUCED_DFT_ORIGIN}.** Labels come from GPAW DFT" in md
+    assert f"**{prov['n_slabs']['test']} test slabs, {prov['n_atoms']['test']} test atoms**" in md
+    for model in best.values():
+        assert f"| {model} |" in md
+    assert "> **DFT labels at reduced settings.**" in out["ranking_md"].read_text()
+    metrics = json.loads((run / E2E.metrics("cgconv-r3")).read_text())
+    assert metrics["dft_settings"]["reduced"] is True  # the figures' labels read it
 
 
 @pytest.mark.slow

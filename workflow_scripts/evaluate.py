@@ -20,6 +20,7 @@ with log_to(script_log(snakemake)):  # noqa: F821
         target=provenance["target"],
         labellers=provenance["labellers"],
         surrogate=provenance["surrogate"],
+        dft_settings=provenance.get("dft_settings"),
     )
     write_json(sm.output.metrics, result)
     plots.model_figures(

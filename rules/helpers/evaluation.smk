@@ -1,13 +1,34 @@
 # Helpers of the evaluation stage (rules/evaluation.smk); the report reads its labels the same way:
 # input, params and resource functions and their constants.
 import json
+from pathlib import Path
 
-from magmom.evaluation.provenance import label_origin
+from magmom.data.shipped import RECORDS
+from magmom.evaluation.provenance import config_dft_settings, label_origin
 
 
 def _labels_source(path):
     with open(path) as fh:
         return json.load(fh)
+
+
+def shipped_dft_records():
+    """Input of label_provenance: the per-slab DFT records shipped beside an imported dataset file
+    (``data/{name}/records/*.json`` next to ``data/{name}/{name}.extxyz``, magmom.data.shipped),
+    whose GPAW settings say whether the labels are at the study's settings; [] otherwise.
+    """
+    source = dataset_source()
+    if not source:
+        return []
+    return sorted(str(p) for p in (Path(source).parent / RECORDS).glob("*.json"))
+
+
+def own_dft_settings():
+    """Param of label_provenance: the ``dft`` settings this run labels its slabs with (None when the
+    dataset is imported: its records, if shipped, say how it was labelled)."""
+    if dataset_source() or config["labeller"] != "gpaw":
+        return None
+    return config_dft_settings(config["dft"])
 
 
 MODEL_FIGURE_KINDS = {"parity": "parity plot", "error_hist": "signed-error histogram"}
@@ -36,7 +57,7 @@ def model_figure_labels(figure):
             "model": wildcards.model_id,
             "figure": kind,
             "test atoms": f"{name}: {subset['n_atoms']:,} atoms in {subset['n_slabs']:,} slabs",
-            "labels": label_origin(m["labellers"]),
+            "labels": label_origin(m["labellers"], m.get("dft_settings")),
         }
 
     return labels

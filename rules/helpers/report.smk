@@ -10,7 +10,7 @@ def report_figure_labels(figure):
             "models": len(input.metrics),
             "test atoms": prov["n_atoms"].get("test", 0),
             "test slabs": prov["n_slabs"].get("test", 0),
-            "labels": label_origin(prov["labellers"]),
+            "labels": label_origin(prov["labellers"], prov.get("dft_settings")),
         }
 
     return labels

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from magmom.evaluation.provenance import label_origin
 from magmom.io import atomic_path, write_text
 from magmom.layout import REPORT_OUTPUTS
 
@@ -14,6 +15,7 @@ from .cutoff_sweep import cutoff_sweep_figure
 from .heatmap import per_element_heatmap
 from .markdown import cost_markdown, ranking_markdown
 from .ranking_plot import ranking_figure
+from .study_table import claims_table, study_markdown, study_table
 from .tables import deployment_table, load_metrics, per_element_table, ranking_table
 
 OUTPUT_KEYS = tuple(REPORT_OUTPUTS)
@@ -59,4 +61,11 @@ def build_report(
         ),
     )
     write_text(outputs["cost_md"], cost_markdown(cost, provenance))
+
+    study = study_table(ranking, per_element)
+    claims = claims_table(study)
+    _write_csv(study, outputs["study_csv"])
+    _write_csv(claims, outputs["study_claims_csv"])
+    origin = label_origin(provenance.get("labellers", {}), provenance.get("dft_settings"))
+    write_text(outputs["study_md"], study_markdown(study, claims, provenance, origin))
     return ranking

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 
 from magmom.evaluation.plots import count
-from magmom.evaluation.provenance import surrogate_note
+from magmom.evaluation.provenance import reduced_settings_note, surrogate_note
 
 from .tables import OFF_SCALE_FACTOR, is_diverged
 
@@ -77,6 +77,11 @@ def _banner(note: str | None) -> list[str]:
     return [f"> **Surrogate labels.** {note}", ""] if note else []
 
 
+def _reduced_banner(provenance: Mapping) -> list[str]:
+    note = reduced_settings_note(provenance)
+    return [f"> **DFT labels at reduced settings.** {note}", ""] if note else []
+
+
 def _header(ranking: pd.DataFrame, provenance: Mapping) -> list[str]:
     """Title, surrogate banner, test split and labellers, unequal-atom-count warning."""
     n_atoms, n_slabs = int(ranking["n_atoms"].max()), int(ranking["n_slabs"].max())
@@ -87,6 +92,7 @@ def _header(ranking: pd.DataFrame, provenance: Mapping) -> list[str]:
     per_split = ", ".join(f"{k} {v:,}" for k, v in provenance.get("n_slabs", {}).items())
     lines = [f"# magmom21 ranking: {len(ranking)} models on the test split", ""]
     lines += _banner(surrogate_note(provenance))
+    lines += _reduced_banner(provenance)
     lines += [
         f"Test split: **{count(n_slabs, 'slab')}, {count(n_atoms, 'atom')}**; target {target} in "
         f"μB; labels from: {labellers or 'unknown'}. Dataset slabs per split: {per_split}.",
