@@ -321,3 +321,16 @@ def test_gpaw_reaches_the_inplane_antiferromagnet_only_from_the_inplane_start(
     assert energies["inplane_afm"] < energies["floor"] - 0.1
     assert rec["initial_moments"]["kept"] == "inplane_afm"
     assert rec["magmoms"] == starts["inplane_afm"]["magmoms"]
+
+
+def test_a_per_group_policy_gives_the_inplane_start_to_its_groups_only():
+    """The mini preset's form: ``inplane_afm`` for the cr, mn and mixed groups only."""
+    policy = "floor+eos,cr=floor+eos+inplane_afm,mn=floor+eos+inplane_afm"
+    cr = cr110_layer(1).repeat((2, 1, 1))
+    found = im.starts(cr, policy)
+    assert [s.name for s in found] == ["floor", "eos", "inplane_afm"]
+    np.testing.assert_array_equal(np.sign(found[2].magmoms), im.inplane_signs(cr))
+    fe = cr.copy()
+    fe.set_chemical_symbols(["Fe"] * len(fe))
+    assert [s.name for s in im.starts(fe, policy)] == ["floor", "eos"]
+    assert im.n_runs(["Cr", "Pd"], policy) == 3 and im.n_runs(["V", "Pd"], policy) == 2

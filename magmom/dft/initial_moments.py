@@ -390,7 +390,7 @@ def signed(symbols: Sequence[str], signs, magmoms) -> np.ndarray:
 def starts(atoms, policy: str) -> list[Start]:
     """The starts ``policy`` gives ``atoms`` (whose initial moments are the table's), duplicates
     marked (:func:`policy_starts`)."""
-    inplane = INPLANE_AFM in POLICY_STARTS[check_policy(policy)]
+    inplane = INPLANE_AFM in POLICY_STARTS[slab_policy(policy, atoms.get_chemical_symbols())]
     return policy_starts(
         atoms.get_chemical_symbols(),
         atoms.get_initial_magnetic_moments(),
