@@ -96,6 +96,18 @@ def stale_records(root: Path, settings: DftSettings) -> list[str]:
     ]
 
 
+MAX_FAILED_IN_A_ROW = 3
+"""Failed records in a row that stop the labelling (DFT failures are recorded and shipped, but a
+run of them is more likely a setup or code error than physics)."""
+
+
+def _status(record: Path) -> str | None:
+    try:
+        return json.loads(record.read_text()).get("status")
+    except (OSError, ValueError):
+        return None
+
+
 def git(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
 
@@ -176,6 +188,7 @@ def main(argv=None) -> int:
     manifest = read_manifest(manifest_path)
 
     failed_in_a_row = 0
+    failed_records = 0
     for k in range(args.chunks + 1):
         records = [ROOT / paths.dft_record(s) for s in manifest["slab_id"]]
         done = shipped.export_records(records, root)
@@ -205,6 +218,14 @@ def main(argv=None) -> int:
         run = subprocess.run(
             [*snakemake[:3], *targets, *snakemake[3:], "--cores", str(args.cores)], cwd=ROOT
         )
+        outcomes = [_status(ROOT / paths.dft_record(s)) for s in todo]
+        failed_records = failed_records + len(todo) if set(outcomes) == {"failed"} else 0
+        if failed_records >= MAX_FAILED_IN_A_ROW:
+            raise SystemExit(
+                f"the last {failed_records} slabs all failed (last: {todo[-1]}, "
+                f"{paths.dft_record(todo[-1])}): stopping before a setup or code error fails "
+                "the whole recipe; read the records' reasons"
+            )
         if run.returncode:
             # e.g. the other worker's run holds the lock of the recipe it is rebuilding: wait
             # instead of spinning through the chunks
@@ -218,6 +239,7 @@ def main(argv=None) -> int:
             time.sleep(wait)
         else:
             failed_in_a_row = 0
+    failed_records = 0
     if args.collect:
         out = shipped.collect(root, cfg["dataset_name"])
         print(f"{out['file']}: {out['slabs']} slab(s); {out['records']} record(s); SHA256SUMS")
