@@ -39,14 +39,20 @@ def config_args(configfiles) -> str:
 REPO = Path(__file__).resolve().parents[1]
 """The repository: ``config.yaml`` (the study) and the presets in ``presets/``."""
 
+DEMO_PRESET = "presets/demo.yaml"
+"""The preset of the README's ``make demo``: listed first among the presets, as what a user has
+most likely run."""
+
 
 def known_configs() -> dict[str, list[str]]:
     """``{results_dir: [--configfile arguments]}`` of this repository's configurations: the
-    study (``config.yaml``, Snakemake's default config file: no argument) and every preset."""
+    study (``config.yaml``, Snakemake's default config file: no argument), :data:`DEMO_PRESET`,
+    then the other presets by name."""
     out = {}
     study = yaml.safe_load((REPO / "config.yaml").read_text())
     out[str(study["results_dir"])] = []
-    for preset in sorted((REPO / "presets").glob("*.yaml")):
+    presets = sorted((REPO / "presets").glob("*.yaml"))
+    for preset in sorted(presets, key=lambda p: p.relative_to(REPO).as_posix() != DEMO_PRESET):
         results_dir = (yaml.safe_load(preset.read_text()) or {}).get("results_dir")
         if results_dir:
             out[str(results_dir)] = [str(preset.relative_to(REPO))]
