@@ -6,7 +6,8 @@ turn, slabs holding Cr, V or Mn alternating with the others, see :func:`pending`
 workflow's own resume applies (per-stage checkpoints, ``--rerun-incomplete``). After every chunk
 the finished records are copied into ``data/{dataset_name}/`` (:mod:`magmom.data.shipped`: the
 record JSON and an extxyz of the final structure with its moments) and, with ``--commit``,
-committed (those files only), so that a killed session loses at most the chunk in progress.
+committed with the combined extxyz and the sums (those files only), so that a killed session
+loses at most the chunk in progress.
 Before the first chunk the shipped records are restored into ``<results_dir>/dft/``, so a fresh
 clone never relabels a shipped slab.
 
@@ -198,9 +199,12 @@ def main(argv=None) -> int:
             f"{len(done['missing'])} slab(s) not labelled yet",
             flush=True,
         )
+        if changed:  # the combined file and the sums follow every shipped record
+            collected = shipped.collect(root, cfg["dataset_name"])
         if args.commit and changed:
             files = [shipped.shipped_record(root, s) for s in changed]
             files += [shipped.shipped_slab(root, s) for s in changed]
+            files += [Path(collected["file"]), root / shipped.CHECKSUMS]
             commit(
                 [f for f in files if f.exists()],
                 f"{cfg['dataset_name']} labels: {len(changed)} slab(s) ({', '.join(changed[:4])}"
