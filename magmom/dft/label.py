@@ -310,7 +310,10 @@ def gpaw_record_parameters(atoms, dft: DftSettings, policy: str, spinpol: bool) 
 
 def labelled_with(record: Mapping, dft: DftSettings) -> bool:
     """Whether the GPAW ``record`` was labelled with the settings ``dft`` (its start policy
-    included): its ``parameters_sha256`` is theirs for its structure."""
+    included): its ``parameters_sha256`` is theirs for its structure. A record without a
+    structure (a slab that failed before its geometry was read) cannot show it, so: False."""
+    if "structure" not in record or "spinpol" not in record:
+        return False
     params = gpaw_record_parameters(
         atoms_from_structure(record["structure"]), dft, dft.initial_moments, record["spinpol"]
     )
