@@ -140,6 +140,9 @@ def test_every_shipped_record_was_labelled_with_the_mini_settings():
     assert params == record["parameters"]
     # and the check can fail: the study's settings are not the preset's
     assert not label.labelled_with(record, DftSettings.from_config(config("study")["dft"]))
+    # a record that failed before its geometry was read cannot show its settings
+    no_geometry = {k: v for k, v in record.items() if k != "structure"}
+    assert not label.labelled_with(no_geometry, settings)
 
 
 def test_a_policy_override_for_another_group_keeps_a_record_current():
