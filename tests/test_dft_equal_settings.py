@@ -110,7 +110,10 @@ def fe_config(ladder, policy="floor+eos") -> dict:
     cfg = cheap_config(ladder=copy.deepcopy(ladder))
     cfg["dft"]["initial_moments"] = policy
     cfg["dft"]["prerelax"].update(model="none")
-    cfg["dft"]["relax"].update(steps=0, fmax=10.0)  # one SCF per stage, counted as relaxed
+    # dft.relax.steps 0: the plane-wave stage is a single point (one SCF and its forces). fmax
+    # is out of reach on purpose: a single point has nothing to finish, so it must not make the
+    # comparison partial (it did while `relaxed` was the fmax check: False here)
+    cfg["dft"]["relax"].update(steps=0, fmax=1e-4)
     return cfg
 
 
@@ -135,7 +138,9 @@ def test_starts_that_climbed_the_ladder_are_compared_at_the_base_level(tmp_path,
     assert im["comparison"] == "complete" and im["comparison_reasons"] == []
     floor, eos = im["starts"]["floor"], im["starts"]["eos"]
     for start in (floor, eos):
-        assert start["ladder_level"] == 1 and start["relaxed"] is True
+        assert start["ladder_level"] == 1 and start["relaxed"] is None  # a single point
+        assert start["stages"]["pw"]["ionic_steps"] == 0
+        assert len(start["stages"]["pw"]["scf_iterations_per_step"]) == 1
         assert start["scf_iterations"]["failed_levels"] >= 2  # level 0 failed in both stages
         same = start["equal_settings"]
         assert same["source"] == "single_point" and same["status"] == "ok" and same["level"] == 0
@@ -202,5 +207,6 @@ def test_a_failed_start_makes_the_comparison_partial_and_the_summary_counts_it(
     summary = assemble_dataset([tmp_path / "dft" / "fe-partial.json"], out, "d", progress=False)
     assert summary["start_comparison"] == {"partial": 1}
     assert summary["start_comparison_partial"] == ["fe-partial"]
+    assert summary["relaxed"] == {"single_point": 1}
     (row,) = iter_labelled_slabs(out["db"])
     assert row.meta["start_comparison"] == "partial"

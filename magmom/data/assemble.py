@@ -36,6 +36,8 @@ from .dataset import (
 log = logging.getLogger(__name__)
 
 META_KEYS = ("composition_id", "comp_type", "lattice", "placement", "variant")
+# the summary's count of a record's ``relaxed``: a single point (dft.relax.steps 0) has None
+RELAXED_KEYS = {True: "True", False: "False", None: "single_point"}
 
 
 def labelled_slab_from_record(record: Mapping, where: str) -> LabelledSlab:
@@ -122,7 +124,7 @@ def assemble_dataset(
                 continue
             if record.get("ladder_level") is not None:
                 ladder[str(record["ladder_level"])] += 1
-            relaxed[str(bool(record.get("relaxed")))] += 1
+            relaxed[RELAXED_KEYS[record.get("relaxed")]] += 1
             comparison = start_comparison(record)
             comparisons[comparison or "not_recorded"] += 1
             if comparison == "partial":

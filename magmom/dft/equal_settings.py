@@ -49,8 +49,9 @@ energy :math:`E_s`). The comparison is
 ``single``   one start ran (one start in the policy, the others skipped as duplicates, or no spin
              polarisation): nothing to compare, no extra run
 ``complete`` two or more starts ran, each finished (status ok), each finished relaxing
-             (``relaxed``: max force ≤ ``dft.relax.fmax`` within the step budget) and each has
-             :math:`E^{\mathrm{eq}}`
+             (``relaxed``: max force ≤ ``dft.relax.fmax`` within the step budget; with
+             ``dft.relax.steps: 0`` every start is a single point at the same pre-relaxed
+             geometry, ``relaxed`` None, nothing to finish) and each has :math:`E^{\mathrm{eq}}`
 ``partial``  two or more starts ran and at least one did not meet that, or its single point
              moved some moment by more than :data:`STATE_TOLERANCE` (it left the state it is
              meant to price); ``reasons`` lists which and why. The label is still the kept
@@ -270,7 +271,7 @@ def compare(starts: Mapping[str, Mapping]) -> dict:
         if part["status"] != "ok":
             reasons.append(f"start {name!r} failed: {part.get('reason')}")
             continue
-        if not part.get("relaxed"):
+        if part.get("relaxed") is False:  # None: single points (dft.relax.steps 0)
             reasons.append(f"start {name!r} did not finish relaxing")
         eq = part.get("equal_settings")
         if len(names) > 1 and (eq is None or eq.get("energy") is None):

@@ -227,7 +227,7 @@ def _run_start(atoms, start, dft: DftSettings, workdir: Path, base: Path, spinpo
         magmoms=np.asarray(res.pw.magmoms, dtype=float).tolist(),
         total_magmom=finite(float(np.sum(res.pw.magmoms))),
         ladder_level=int(res.pw.level),
-        relaxed=bool(res.pw.relaxed),
+        relaxed=res.pw.relaxed,
     )
     return {"result": res, "record": part}
 
@@ -459,7 +459,7 @@ def _set_labels(record: dict, kept: Mapping, fmax: float) -> None:
             if name != "prerelax"
         },
     )
-    if not pw.relaxed:
+    if pw.relaxed is False:
         log.warning(
             "plane-wave relaxation stopped after %d steps with max force %.3f eV/Å > fmax %.3f",
             pw.ionic_steps, pw.max_force, fmax,

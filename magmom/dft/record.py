@@ -34,8 +34,8 @@ One JSON object per slab, whatever the labeller and whatever the outcome::
                     ``starts``: per start (``floor``, ``eos``, ``afm``; ``none`` without spin)
                     initial_magmoms, status ("ok" | "failed" | "skipped"), reason, energy (eV,
                     at its own ladder level), magmoms (final), total_magmom, ladder_level (of
-                    its plane-wave stage; null when failed), relaxed (bool), stages,
-                    scf_attempts, scf_iterations ({lcao, pw, failed_levels}), layout, and
+                    its plane-wave stage; null when failed), relaxed (bool; null: single point),
+                    stages, scf_attempts, scf_iterations ({lcao, pw, failed_levels}), layout, and
                     equal_settings: null (one start, or failed) or {level, source ("own": it
                     finished at the common level's settings | "single_point"), status, energy
                     (eV at the common level), magmoms (at the common level), max_abs_dm (vs its
@@ -43,7 +43,8 @@ One JSON object per slab, whatever the labeller and whatever the outcome::
                     start (the same moments as an earlier one, not run) names it in
                     ``duplicate_of``. The CHGNet surrogate has none (``note`` says why)
     ladder_level    ladder level at which the plane-wave stage finished (GPAW)
-    relaxed         whether the final relaxation reached its fmax within its step budget
+    relaxed         whether the final relaxation reached its fmax within its step budget; null
+                    for a single point (``dft.relax.steps: 0``: no relaxation asked for)
     stages          per stage (prerelax, lcao, pw): wall_time (s), ionic_steps, scf_iterations
                     (total) and scf_iterations_per_step, level, max_force (eV/Å), ...
     scf_attempts    every (stage, ladder level) attempt: mixer, criterion, smearing, maxiter,

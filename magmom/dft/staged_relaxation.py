@@ -11,7 +11,9 @@ lcao      GPAW LCAO (``dft.lcao``: sz(dzp)), optimiser ``dft.relax.optimizer``
           plane-wave stage starts from the pre-relaxed geometry and the start's moments
 pw        GPAW plane waves (``dft.planewave``: 350 eV, RPBE, MP 3.5 Å⁻¹, Marzari–Vanderbilt,
           dipole layer along z), ``dft.relax`` (LBFGS, fmax 0.2 eV/Å, bottom layers fixed by the
-          slab's ``FixAtoms``)
+          slab's ``FixAtoms``). ``dft.relax.steps: 0`` makes it a single point (energy, moments
+          and forces) at the geometry it starts from; its ``relaxed`` is then None (no
+          relaxation was asked for), not False (a relaxation that ran out of steps)
 ========= ======================================================================================
 
 Both GPAW stages run every SCF under the retry ladder (:mod:`magmom.dft.scf_ladder`): when an
@@ -91,7 +93,7 @@ class StageResult:
     name: str
     atoms: object
     level: int
-    relaxed: bool
+    relaxed: bool | None
     ionic_steps: int
     scf_iterations: list[int]
     wall_time: float
@@ -162,7 +164,8 @@ def relax_stage(
 ) -> StageResult:
     """Relax ``atoms`` (a copy) with GPAW at ``base_params`` under the SCF ladder.
 
-    ``relax``: ``{"optimizer", "fmax", "steps"}``. Raises :class:`LadderExhausted` when no level
+    ``relax``: ``{"optimizer", "fmax", "steps"}``; ``steps`` 0: a single point, ``relaxed``
+    None (module docstring). Raises :class:`LadderExhausted` when no level
     converges; other GPAW exceptions propagate. See the module docstring for checkpoints.
     """
     workdir = Path(workdir)
@@ -197,6 +200,8 @@ def relax_stage(
             raise StageFailed(
                 name, run.state["attempts"], f"{name}: {attempt.record['error']}"
             ) from err
+        if int(relax["steps"]) == 0:
+            relaxed = None  # a single point: no relaxation was asked for
         run.converged(attempt, relaxed)
         return run.finish(
             attempt.calc, relaxed, level_parameters(level, base_params, smearing), work_function
@@ -373,12 +378,15 @@ class _StageRun:
         )
         write_json(self.path, self.state)
 
-    def converged(self, attempt: _Attempt, relaxed: bool) -> None:
-        """Record the attempt whose SCFs all converged (``relaxed``: the optimiser reached fmax)."""
+    def converged(self, attempt: _Attempt, relaxed: bool | None) -> None:
+        """Record the attempt whose SCFs all converged (``relaxed``: the optimiser reached fmax;
+        None for a single point)."""
         self._close(attempt, outcome="converged", ionic_steps=attempt.opt.nsteps, relaxed=relaxed)
         self.state["steps_done"] = attempt.first_step + attempt.opt.nsteps
 
-    def finish(self, calc, relaxed: bool, params: Mapping, work_function: bool) -> StageResult:
+    def finish(
+        self, calc, relaxed: bool | None, params: Mapping, work_function: bool
+    ) -> StageResult:
         """Read the converged stage's energies, moments and forces; mark the checkpoint done."""
         atoms, state = self.atoms, self.state
         t_post = time.perf_counter()
@@ -432,7 +440,7 @@ def _result_from_state(name: str, atoms, state: Mapping) -> StageResult:
         name=name,
         atoms=atoms,
         level=int(state["level"]),
-        relaxed=bool(res["relaxed"]),
+        relaxed=None if res["relaxed"] is None else bool(res["relaxed"]),
         ionic_steps=int(state["steps_done"]),
         scf_iterations=list(state["scf_iterations"]),
         wall_time=float(state["wall_time"]),

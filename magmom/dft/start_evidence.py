@@ -139,7 +139,7 @@ def slab_outcomes(record: Mapping) -> list[Outcome]:
             continue
         if comparison != "complete":
             what = "single" if comparison == "single" else "partial"
-            detail = status if part.get("relaxed", True) or status != "ok" else "not relaxed"
+            detail = status if part.get("relaxed") is not False or status != "ok" else "not relaxed"
             out.append(Outcome(slab_id, group, n, name, what, detail=detail))
             continue
         e, m = _equal_state(part)
