@@ -194,3 +194,34 @@ def test_a_record_without_the_lcao_warm_up(shipped):
     assert "| fe100-bcc-pure-v0 | `eos` | ok | 12 | 4x6 (6) | 0 + 76 + 0 + 0 = 76 |" in (
         cost_check.comparison_markdown(list(costs.values()))
     )
+
+
+def test_a_single_point_record_is_predicted_at_its_own_budget(shipped):
+    """A record made with ``dft.lcao: null`` and ``dft.relax.steps: 0`` (the mini preset on
+    wip-labels): predicted one setup and ONE SCF of SINGLE_POINT_SCF iterations, not the study's
+    20 x 20 and two setups; SCF runs measured 1 against 1."""
+    r = copy.deepcopy(shipped)
+    r["parameters"]["lcao"] = None
+    r["parameters"]["relax"]["steps"] = 0
+    for part in r["initial_moments"]["starts"].values():
+        del part["stages"]["lcao"]
+        del part["scf_iterations"]["lcao"]
+        part["stages"]["pw"].update(ionic_steps=0, scf_iterations_per_step=[37])
+        part["scf_iterations"]["pw"] = 37
+    c = by_start(cost_check.start_costs(r))["eos"]
+    assert c.budget == (1, 1, cost_model.SINGLE_POINT_SCF) and c.scf_runs == 1
+    p = cost_check.predict(c)
+    assert (p.scf, p.scf_runs) == (cost_model.SINGLE_POINT_SCF, 1)
+    f = (250 / 350) ** 1.5 * 16.058792924 / (4.0899693452 + 20)
+    one_scf = cost_model.setup_seconds(12, 24) + 60 * cost_model.seconds_per_iteration(12, 24)
+    assert p.core_seconds == pytest.approx(f * one_scf)
+    r_ = cost_check.ratios(c)
+    assert r_["scf"] == pytest.approx(37 / 60) and r_["runs"] == 1.0
+    md = cost_check.comparison_markdown([c])
+    assert "| 0 + 37 + 0 + 0 = 37 | 60 | 0.62 | 0 + 1 | 1 | 1.00 |" in md
+    fits = cost_check.refit([c])
+    assert fits["scf_per_start"].current == 60 and fits["scf_runs"].current == 1
+    # a record without its relaxation settings names the slab and the key
+    del r["parameters"]["relax"]
+    with pytest.raises(ValueError, match="fe100-bcc-pure-v0.*'relax'"):
+        cost_check.start_costs(r)
