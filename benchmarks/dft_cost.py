@@ -162,29 +162,29 @@ def recipe_estimate() -> str:
     with open(ROOT / "config.yaml") as fh:
         cfg = yaml.safe_load(fh)
     tasks = int(cfg["dft"]["resources"]["tasks"])
-    density = cfg["dft"]["planewave"]["kpt_density"]
+    job = cost_model.JobSettings.from_config(cfg)
     policy = cfg["dft"]["initial_moments"]
     shapes = cost_model.slab_shapes(cfg["recipe"], tempfile.mkdtemp()).values()
     groups = Counter((shape.size, n_runs(shape.elements, policy)) for shape in shapes)
     per_start = Counter(n for (_, n), count in groups.items() for _ in range(count))
     lines = [
         f"\nfull recipe (config.yaml, {len(shapes)} slabs), cost model at {tasks} processes per "
-        f"slab (budget {cost_model.BUDGET}); dft.initial_moments: {policy}, slabs per number of "
-        f"starts: {dict(sorted(per_start.items()))}"
+        f"slab (budget per start {job.budget}, {cost_model.BUDGET}); dft.initial_moments: "
+        f"{policy}, slabs per number of starts: {dict(sorted(per_start.items()))}"
     ]
     total = one_start = 0.0
     for (size, starts), count in sorted(groups.items()):
-        n1, n2 = kpoint_grid = cost_model.kpoint_grid(size, density)
+        kpoint_grid = cost_model.kpoint_grid(size, job.kpt_density)
         n_atoms = size[0] * size[1] * size[2]
-        serial = cost_model.core_hours(n_atoms, n1 * n2, 1)
-        parallel = cost_model.core_hours(n_atoms, n1 * n2, tasks)
+        serial = cost_model.slab_core_hours(size, job, 1)
+        parallel = cost_model.slab_core_hours(size, job, tasks)
         total += count * starts * parallel
         one_start += count * parallel
         lines.append(
             f"  {'x'.join(map(str, size))} ({n_atoms} atoms, {'x'.join(map(str, kpoint_grid))} "
             f"k), {starts} start(s): {count} slabs, {serial:.1f} core-h serial per start, "
             f"{parallel:.1f} core-h on {tasks} processes per start ({parallel / tasks:.1f} h "
-            f"wall); job asks {cost_model.slab_job_size(size, density, tasks, starts)}"
+            f"wall); job asks {cost_model.slab_job_size(size, job, tasks, starts)}"
         )
     lines.append(
         f"  total: {total:,.0f} core-hours ({total / 1e6:.2f} M); one start per slab "

@@ -50,8 +50,8 @@ def recipe_costs(config: Path, policies, **refit):
         cfg = yaml.safe_load(fh)
     shapes = cost_model.slab_shapes(cfg["recipe"], tempfile.mkdtemp()).values()
     tasks = int(cfg["dft"]["resources"]["tasks"])
-    density = cfg["dft"]["planewave"]["kpt_density"]
-    return start_evidence.policy_costs(shapes, density, tasks, policies, **refit), tasks
+    job = cost_model.JobSettings.from_config(cfg)
+    return start_evidence.policy_costs(shapes, job, tasks, policies, **refit), tasks
 
 
 def main() -> None:

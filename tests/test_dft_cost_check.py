@@ -57,23 +57,28 @@ def test_prediction_at_the_fit_settings_is_the_cost_model(shipped):
     r["parameters"]["planewave"]["gpaw"]["mode"]["ecut"] = cost_model.FIT_ECUT
     c = by_start(cost_check.start_costs(r))["floor"]
     p = cost_check.predict(c)
-    assert p.core_seconds == pytest.approx(cost_model.start_seconds(12, 24, 1))
+    study = cost_model.budget(30, 30)  # the record's LCAO 30 steps and relaxation 30 steps
+    assert c.budget == study == (2, 20, 400)
+    assert p.core_seconds == pytest.approx(cost_model.start_seconds(12, 24, 1, study))
     assert p.seconds_per_iteration == pytest.approx(cost_model.seconds_per_iteration(12, 24))
-    assert p.scf == 400 and p.ionic_steps == 20
+    assert p.scf == 400 and p.scf_runs == 20
     # the shipped record: 250 eV and 6 Å of vacuum per side scale the plane-wave count
     c = by_start(cost_check.start_costs(shipped))["floor"]
     f = (250 / 350) ** 1.5 * 16.058792924 / (4.0899693452 + 20)
     assert cost_check.predict(c).core_seconds == pytest.approx(
-        f * cost_model.start_seconds(12, 24, 1)
+        f * cost_model.start_seconds(12, 24, 1, study)
     )
 
 
 def test_error_table_ratios(shipped):
     md = cost_check.comparison_markdown(cost_check.start_costs(shipped))
     f = (250 / 350) ** 1.5 * 16.058792924 / (4.0899693452 + 20)
-    core = (280.2209881889976 + 1306.3161966780008) / (f * cost_model.start_seconds(12, 24, 1))
+    study = cost_model.budget(30, 30)
+    core = (280.2209881889976 + 1306.3161966780008) / (
+        f * cost_model.start_seconds(12, 24, 1, study)
+    )
     assert f"| fe100-bcc-pure-v0 | `eos` | ok | 12 | 4x6 (6) | 39 + 76 + 0 + 0 = 115 | 400 | " \
-        f"{115 / 400:.2f} | 0 + 2 | 0.10 | 1587 |" in md  # fmt: skip
+        f"{115 / 400:.2f} | 1 + 3 | 20 | 0.20 | 1587 |" in md  # fmt: skip
     assert f"| {core:.2f} |" in md
     assert "SCF iterations 0.29 (0.28–0.29)" in md  # 114/400 and 115/400
     assert "load-polluted" in md
@@ -90,8 +95,9 @@ def test_refit_medians_and_record_threshold(shipped):
         part["layout"]["pw"]["n_ibz_kpoints"] = 12
     costs = cost_check.all_start_costs([a, b])
     fits = cost_check.refit(costs)
-    assert fits["ionic_steps"].value == pytest.approx(2.5)  # median of 2, 2, 3, 3
-    assert fits["ionic_steps"].n_records == 2 and fits["ionic_steps"].n_values == 4
+    assert fits["scf_runs"].value == pytest.approx(4.5)  # median of 1 + 3, 1 + 3, 1 + 4, 1 + 4
+    assert fits["scf_runs"].n_records == 2 and fits["scf_runs"].n_values == 4
+    assert fits["scf_runs"].current == 20 and fits["scf_per_start"].current == 400
     steps = [37, 12, 27, 44, 12, 28] + [50] * 8
     assert fits["scf_per_step"].value == pytest.approx(float(np.median(steps)))
     assert fits["kpoint_factor"].value == pytest.approx(np.median([0.75, 0.75, 1.5, 1.5]))
@@ -104,14 +110,17 @@ def test_refit_medians_and_record_threshold(shipped):
 
 
 def test_cost_model_refit_arguments_scale_as_documented():
-    base = cost_model.start_seconds(64, 9, 32)
-    assert cost_model.start_seconds(64, 9, 32, scf_iterations=400) == pytest.approx(base)
-    assert cost_model.start_seconds(64, 9, 32, kpoint_factor=1.5) == pytest.approx(1.5 * base)
+    study = cost_model.budget(30, 150)
+    base = cost_model.start_seconds(64, 9, 32, study)
+    assert cost_model.start_seconds(64, 9, 32, study, scf_iterations=400) == pytest.approx(base)
+    assert cost_model.start_seconds(64, 9, 32, study, kpoint_factor=1.5) == pytest.approx(
+        1.5 * base
+    )
     setup = 2 * cost_model.setup_seconds(64, 9, 32)
     it = cost_model.seconds_per_iteration(64, 9, 32)
-    with_100 = cost_model.start_seconds(64, 9, 32, scf_iterations=100)
+    with_100 = cost_model.start_seconds(64, 9, 32, study, scf_iterations=100)
     assert with_100 == pytest.approx(setup + 100 * it)
-    assert cost_model.core_hours(64, 9, 32, 2, scf_iterations=100) == pytest.approx(
+    assert cost_model.core_hours(64, 9, 32, study, 2, scf_iterations=100) == pytest.approx(
         2 * (setup + 100 * it) * 32 / 3600
     )
 
@@ -138,7 +147,7 @@ def test_a_failed_start_is_listed_but_not_in_the_error_or_the_refits(shipped):
     assert "Error over 1 finished starts of 1 records" in md
     assert "SCF iterations 0.28;" in md  # floor alone: 114 / 400
     assert cost_check.error_ratios(costs)["scf"] == [pytest.approx(114 / 400)]
-    assert cost_check.refit(costs)["ionic_steps"].n_values == 1
+    assert cost_check.refit(costs)["scf_runs"].n_values == 1
 
 
 def test_settings_check_cpu_times_against_the_model():
@@ -185,3 +194,34 @@ def test_a_record_without_the_lcao_warm_up(shipped):
     assert "| fe100-bcc-pure-v0 | `eos` | ok | 12 | 4x6 (6) | 0 + 76 + 0 + 0 = 76 |" in (
         cost_check.comparison_markdown(list(costs.values()))
     )
+
+
+def test_a_single_point_record_is_predicted_at_its_own_budget(shipped):
+    """A record made with ``dft.lcao: null`` and ``dft.relax.steps: 0`` (the mini preset on
+    wip-labels): predicted one setup and ONE SCF of SINGLE_POINT_SCF iterations, not the study's
+    20 x 20 and two setups; SCF runs measured 1 against 1."""
+    r = copy.deepcopy(shipped)
+    r["parameters"]["lcao"] = None
+    r["parameters"]["relax"]["steps"] = 0
+    for part in r["initial_moments"]["starts"].values():
+        del part["stages"]["lcao"]
+        del part["scf_iterations"]["lcao"]
+        part["stages"]["pw"].update(ionic_steps=0, scf_iterations_per_step=[37])
+        part["scf_iterations"]["pw"] = 37
+    c = by_start(cost_check.start_costs(r))["eos"]
+    assert c.budget == (1, 1, cost_model.SINGLE_POINT_SCF) and c.scf_runs == 1
+    p = cost_check.predict(c)
+    assert (p.scf, p.scf_runs) == (cost_model.SINGLE_POINT_SCF, 1)
+    f = (250 / 350) ** 1.5 * 16.058792924 / (4.0899693452 + 20)
+    one_scf = cost_model.setup_seconds(12, 24) + 60 * cost_model.seconds_per_iteration(12, 24)
+    assert p.core_seconds == pytest.approx(f * one_scf)
+    r_ = cost_check.ratios(c)
+    assert r_["scf"] == pytest.approx(37 / 60) and r_["runs"] == 1.0
+    md = cost_check.comparison_markdown([c])
+    assert "| 0 + 37 + 0 + 0 = 37 | 60 | 0.62 | 0 + 1 | 1 | 1.00 |" in md
+    fits = cost_check.refit([c])
+    assert fits["scf_per_start"].current == 60 and fits["scf_runs"].current == 1
+    # a record without its relaxation settings names the slab and the key
+    del r["parameters"]["relax"]
+    with pytest.raises(ValueError, match="fe100-bcc-pure-v0.*'relax'"):
+        cost_check.start_costs(r)

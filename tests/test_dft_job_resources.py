@@ -59,7 +59,7 @@ def test_slab_sizes_from_the_settings_the_cost_model_or_the_surrogate(tiny, tmp_
     cfg = with_changes(tiny, overrides={gpaw_slab: "gpaw"})
     jobs = DftJobResources(cfg, tmp_path / "sizes")
     model = cost_model.recipe_job_sizes(
-        cfg["recipe"], cfg["dft"]["planewave"]["kpt_density"], 2, cfg["dft"]["initial_moments"],
+        cfg["recipe"], cost_model.JobSettings.from_config(cfg), 2, cfg["dft"]["initial_moments"],
         tmp_path / "model",
     )  # fmt: skip
     for key in ("runtime", "mem_mb"):

@@ -163,10 +163,11 @@ def test_policy_costs_per_group_add_up():
         cost_model.SlabShape((2, 2, 4), ("Cr", "Fe")),
         cost_model.SlabShape((4, 4, 4), ("Cu", "Pt")),
     ]
+    job = cost_model.JobSettings(3.5, 350.0, 10.0, cost_model.budget(30, 150))
     eos, both, mixed = start_evidence.policy_costs(
-        shapes, 3.5, 32, ["eos", "floor+eos", "floor+eos,fe-co-ni=eos"]
+        shapes, job, 32, ["eos", "floor+eos", "floor+eos,fe-co-ni=eos"]
     )
-    one = {s: cost_model.core_hours(16, 36, 32) for s in ("fe", "cr")}
+    one = {s: cost_model.core_hours(16, 36, 32, job.budget) for s in ("fe", "cr")}
     assert eos.core_hours["fe-co-ni"] == pytest.approx(one["fe"])
     assert both.core_hours["fe-co-ni"] == pytest.approx(2 * one["fe"])
     assert both.core_hours["cr"] == pytest.approx(2 * one["cr"])

@@ -5,25 +5,24 @@ Per start that ran (a record's ``initial_moments.starts``), measured:
 * SCF iterations :math:`n_\mathrm{SCF} = n_\mathrm{LCAO} + n_\mathrm{PW} + n_\mathrm{failed}
   + n_\mathrm{eq}` (the LCAO warm-up, the plane-wave relaxation, the failed ladder levels counted at
   their iterations or ``maxiter``, the equal-settings single point);
-* ionic steps of the LCAO and plane-wave stages, and the plane-wave SCF iterations of every
-  ionic step (``scf_iterations_per_step``);
+* ionic steps of the LCAO and plane-wave stages, their SCF runs (ionic steps + 1 per stage
+  that ran: the first SCF is not a step), and the plane-wave SCF iterations of every SCF run
+  (``scf_iterations_per_step``);
 * core-seconds :math:`P \sum t_\mathrm{wall}` (stages and single point, :math:`P` ranks). The
   records were written on 2 shared cores with 2–4 heavy processes at once: wall times overstate
   the cost and are flagged ``load-polluted``; SCF iterations do not depend on the load.
 
-Predicted by the cost model for the same slab: :math:`n_\mathrm{SCF}` = the budget
-(:func:`~magmom.dft.cost_model.budget_scf_iterations`, 20 × 20), ionic steps 20, and
-core-seconds :math:`P\, t_\mathrm{start}(N, n_k, P)\, f_\mathrm{PW}` with the record's atoms
-:math:`N`, its Monkhorst–Pack points :math:`n_k = n_1 n_2` and
-
-.. math::
-    f_\mathrm{PW} = (E_\mathrm{cut} / E_\mathrm{cut}^\mathrm{fit})^{3/2}\; L_z / L_z^\mathrm{fit}
-
-the plane-wave count relative to the fit's settings (:data:`~magmom.dft.cost_model.FIT_ECUT`,
-:data:`~magmom.dft.cost_model.FIT_VACUUM` per side: :math:`L_z^\mathrm{fit}` = the slab's
-thickness + twice that), an assumption the model itself does not make (it is fitted at the study's
-settings only). The ratios are measured / predicted; their median and spread (min–max) summarise
-the error.
+Predicted by the cost model for the same slab, at the budget of the record's own settings
+(:func:`~magmom.dft.cost_model.budget` of its ``parameters``: ``lcao.steps`` or no LCAO stage,
+``relax.steps``; 20 × 20 iterations, 20 SCF runs and two setups for the study's, one SCF of
+:data:`~magmom.dft.cost_model.SINGLE_POINT_SCF` iterations and one setup for a single point
+without LCAO): :math:`n_\mathrm{SCF}` and the SCF runs of the budget, and core-seconds
+:math:`P\, t_\mathrm{start}(N, n_k, P)` with the record's atoms :math:`N`, its Monkhorst–Pack
+points :math:`n_k = n_1 n_2` and the plane-wave factor :math:`f_\mathrm{PW} =
+(E_\mathrm{cut} / E_\mathrm{cut}^\mathrm{fit})^{3/2}\; L_z / L_z^\mathrm{fit}`
+(:func:`~magmom.dft.cost_model.plane_wave_factor`) at the record's cutoff, cell height and slab
+thickness. The ratios are measured / predicted; their median and spread (min–max) summarise the
+error.
 
 Refits (:func:`refit`, each with the number of records behind it):
 
@@ -32,7 +31,8 @@ Refits (:func:`refit`, each with the number of records behind it):
   the plane-wave stage's, both from the same start, so a common load cancels to first order);
   replaces the budget's 400 plane-wave iterations;
 * ``scf_per_step``: the median plane-wave SCF iterations per ionic step (the budget's 20);
-* ``ionic_steps``: the median ionic steps of a start, LCAO and plane waves (the budget's 20);
+* ``scf_runs``: the median SCF runs of a start, LCAO and plane waves (the budget's, 20 for the
+  study's settings);
 * ``kpoint_factor``: the median of :math:`(n_\mathrm{IBZ} / n_k) /`
   :data:`~magmom.dft.cost_model.ANCHOR_IBZ_FRACTION`: random alloys keep more irreducible
   k-points than the pure-Ni anchor slabs the constants were fitted on.
@@ -78,10 +78,13 @@ class StartCost:
     scf_single_point: int
     ionic_lcao: int
     ionic_pw: int
+    runs_lcao: int  # SCF runs: ionic steps + 1 when the stage ran
+    runs_pw: int
     pw_scf_per_step: tuple[int, ...]
     wall_lcao: float
     wall_pw: float
     wall_single_point: float
+    budget: cost_model.Budget  # the budget of the record's settings
 
     @property
     def n_k(self) -> int:
@@ -94,6 +97,10 @@ class StartCost:
     @property
     def ionic_steps(self) -> int:
         return self.ionic_lcao + self.ionic_pw
+
+    @property
+    def scf_runs(self) -> int:
+        return self.runs_lcao + self.runs_pw
 
     @property
     def core_seconds(self) -> float:
@@ -120,6 +127,17 @@ def _need(mapping: Mapping, key: str, where: str):
         raise ValueError(f"{where}: missing key {key!r}") from err
 
 
+def record_budget(record: Mapping) -> cost_model.Budget:
+    """:func:`magmom.dft.cost_model.budget` of the settings a GPAW record was made with (its
+    ``parameters``: ``lcao`` null or its ``steps``, ``relax.steps``); errors name the slab and
+    the key."""
+    where = f"record {record.get('slab_id', '?')!r} parameters"
+    params = _need(record, "parameters", where.rsplit(" ", 1)[0])
+    lcao = _need(params, "lcao", where)
+    lcao_steps = None if lcao is None else _need(lcao, "steps", f"{where} lcao")
+    return cost_model.budget(lcao_steps, _need(_need(params, "relax", where), "steps", where))
+
+
 def start_costs(record: Mapping) -> list[StartCost]:
     """One :class:`StartCost` per start of a GPAW record that ran (skipped duplicates left out);
     errors name the slab and the key."""
@@ -134,6 +152,7 @@ def start_costs(record: Mapping) -> list[StartCost]:
     z = np.asarray(structure["positions"], dtype=float)[:, 2]
     lz = float(np.asarray(structure["cell"], dtype=float)[2, 2])
     starts = _need(_need(record, "initial_moments", where), "starts", where)
+    budget = record_budget(record)
     out = []
     for name, part in starts.items():
         if part.get("status") == "skipped":
@@ -162,10 +181,13 @@ def start_costs(record: Mapping) -> list[StartCost]:
                 scf_single_point=int(eq.get("scf_iterations") or 0),
                 ionic_lcao=int(lcao.get("ionic_steps") or 0),
                 ionic_pw=int(pws.get("ionic_steps") or 0),
+                runs_lcao=int(lcao.get("ionic_steps") or 0) + 1 if lcao else 0,
+                runs_pw=int(pws.get("ionic_steps") or 0) + 1 if pws else 0,
                 pw_scf_per_step=tuple(int(x) for x in pws.get("scf_iterations_per_step") or ()),
                 wall_lcao=float(lcao.get("wall_time") or 0.0),
                 wall_pw=float(pws.get("wall_time") or 0.0),
                 wall_single_point=float(eq.get("wall_time") or 0.0),
+                budget=budget,
             )
         )
     return out
@@ -176,29 +198,24 @@ def all_start_costs(records: Iterable[Mapping]) -> list[StartCost]:
     return [c for r in records if not r.get("surrogate") for c in start_costs(r)]
 
 
-def plane_wave_factor(ecut: float, lz: float, thickness: float) -> float:
-    """:math:`f_\\mathrm{PW}` (module docstring)."""
-    lz_fit = thickness + 2 * cost_model.FIT_VACUUM
-    return (ecut / cost_model.FIT_ECUT) ** 1.5 * lz / lz_fit
-
-
 @dataclass(frozen=True)
 class Prediction:
     scf: float
-    ionic_steps: float
+    scf_runs: float
     core_seconds: float
     seconds_per_iteration: float
 
 
 def predict(c: StartCost, **refit) -> Prediction:
-    """The cost model's numbers for the slab and settings of ``c`` (``refit``:
-    :func:`magmom.dft.cost_model.start_seconds`'s ``scf_iterations``, ``kpoint_factor``)."""
-    f = plane_wave_factor(c.ecut, c.lz, c.thickness)
+    """The cost model's numbers for the slab and settings of ``c``, its record's budget
+    included (``refit``: :func:`magmom.dft.cost_model.start_seconds`'s ``scf_iterations``,
+    ``kpoint_factor``)."""
+    f = cost_model.plane_wave_factor(c.ecut, c.lz, c.thickness)
     p = c.processes
-    t = cost_model.start_seconds(c.n_atoms, c.n_k, p, **refit) * p * f
+    t = cost_model.start_seconds(c.n_atoms, c.n_k, p, c.budget, pw_factor=f, **refit) * p
     t_iter = cost_model.seconds_per_iteration(c.n_atoms, c.n_k, p) * p * f
-    n_scf = refit.get("scf_iterations") or cost_model.budget_scf_iterations()
-    return Prediction(n_scf, cost_model.BUDGET["ionic_steps"], t, t_iter)
+    n_scf = refit.get("scf_iterations") or c.budget.scf_iterations
+    return Prediction(n_scf, c.budget.scf_runs, t, t_iter)
 
 
 @dataclass(frozen=True)
@@ -218,22 +235,27 @@ def _fit(pairs: Sequence[tuple[str, float]], current: float | None) -> Fit:
     return Fit(statistics.median(values) if values else None, len(records), len(values), current)
 
 
+def _budgeted(costs: Sequence[StartCost], field: str) -> float | None:
+    """The budget's ``field`` common to the starts' records (None when their settings differ)."""
+    values = {getattr(c.budget, field) for c in costs}
+    return values.pop() if len(values) == 1 else None
+
+
 def refit(costs: Sequence[StartCost]) -> dict[str, Fit]:
-    """The constants the records determine (module docstring), from finished starts only."""
+    """The constants the records determine (module docstring), from finished starts only; the
+    current values are the records' budget (None when their settings' budgets differ)."""
     ok = [c for c in costs if c.status == "ok"]
     lcao = _fit([(c.slab_id, c.lcao_cost) for c in ok], None)
     w = lcao.value if lcao.value is not None else 1.0
     eff = [(c.slab_id, c.scf_pw + c.scf_failed + c.scf_single_point + w * c.scf_lcao) for c in ok]
     return {
-        "scf_per_start": _fit(eff, cost_model.budget_scf_iterations()),
+        "scf_per_start": _fit(eff, _budgeted(ok, "scf_iterations")),
         "lcao_cost": lcao,
         "scf_per_step": _fit(
             [(c.slab_id, float(x)) for c in ok for x in c.pw_scf_per_step],
             cost_model.BUDGET["scf_per_step"],
         ),
-        "ionic_steps": _fit(
-            [(c.slab_id, float(c.ionic_steps)) for c in ok], cost_model.BUDGET["ionic_steps"]
-        ),
+        "scf_runs": _fit([(c.slab_id, float(c.scf_runs)) for c in ok], _budgeted(ok, "scf_runs")),
         "kpoint_factor": _fit([(c.slab_id, c.ibz_factor) for c in ok], 1.0),
     }
 
@@ -262,12 +284,13 @@ def comparison_markdown(costs: Sequence[StartCost]) -> str:
     """Per start: measured against predicted, then the error summary (median ratio, range)."""
     lines = [
         f"Measured / predicted per start; wall times {LOAD_NOTE}. Predicted core-seconds at the "
-        f"record's settings: cost model x (Ecut/{cost_model.FIT_ECUT:g} eV)^1.5 x Lz/Lz(fit).",
+        f"record's settings: cost model at the budget of the record's settings x "
+        f"(Ecut/{cost_model.FIT_ECUT:g} eV)^1.5 x Lz/Lz(fit).",
         "",
         "| slab | start | status | atoms | k (IBZ) | SCF LCAO + PW + failed + eq | predicted | "
-        "ratio | ionic steps (LCAO + PW) | ratio | core-s measured | predicted | ratio | "
+        "ratio | SCF runs (LCAO + PW) | predicted | ratio | core-s measured | predicted | ratio | "
         "s/iteration PW measured | predicted | ratio |",
-        "|---|---|---|---:|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---|---:|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for c in costs:
         p = predict(c)
@@ -277,8 +300,8 @@ def comparison_markdown(costs: Sequence[StartCost]) -> str:
         lines.append(
             f"| {c.slab_id} | `{c.start}` | {c.status} | {c.n_atoms} | {kp} | "
             f"{c.scf_lcao} + {c.scf_pw} + {c.scf_failed} + {c.scf_single_point} = "
-            f"{c.scf_total} | {p.scf:.0f} | {r['scf']:.2f} | {c.ionic_lcao} + {c.ionic_pw} | "
-            f"{r['ionic']:.2f} | {c.core_seconds:.0f} | {p.core_seconds:.0f} | "
+            f"{c.scf_total} | {p.scf:.0f} | {r['scf']:.2f} | {c.runs_lcao} + {c.runs_pw} | "
+            f"{p.scf_runs:.0f} | {r['runs']:.2f} | {c.core_seconds:.0f} | {p.core_seconds:.0f} | "
             f"{_fmt(r['core'])} | {_fmt(t_pw, '.1f')} | {p.seconds_per_iteration:.1f} | "
             f"{_fmt(r['iter'])} |"
         )
@@ -288,22 +311,22 @@ def comparison_markdown(costs: Sequence[StartCost]) -> str:
         "",
         f"Error over {n} finished starts of {len({c.slab_id for c in costs})} records, "
         "measured / predicted, median (range): "
-        f"SCF iterations {_ratio_summary(by['scf'])}; ionic steps "
-        f"{_ratio_summary(by['ionic'])}; core-seconds {_ratio_summary(by['core'])} "
+        f"SCF iterations {_ratio_summary(by['scf'])}; SCF runs "
+        f"{_ratio_summary(by['runs'])}; core-seconds {_ratio_summary(by['core'])} "
         f"and seconds per plane-wave iteration {_ratio_summary(by['iter'])} ({LOAD_NOTE}).",
     ]
     return "\n".join(lines)
 
 
 def ratios(c: StartCost, **refit) -> dict[str, float | None]:
-    """Measured / predicted (:func:`predict` with ``refit``) of one start: ``scf``, ``ionic``,
-    ``core`` (core-seconds), ``iter`` (seconds per plane-wave SCF iteration, the stage's wall
-    time over its iterations); None where nothing was measured."""
+    """Measured / predicted (:func:`predict` with ``refit``) of one start: ``scf``, ``runs``
+    (SCF runs), ``core`` (core-seconds), ``iter`` (seconds per plane-wave SCF iteration, the
+    stage's wall time over its iterations); None where nothing was measured."""
     p = predict(c, **refit)
     t_pw = c.processes * c.wall_pw / c.scf_pw if c.scf_pw else None
     return {
         "scf": c.scf_total / p.scf,
-        "ionic": c.ionic_steps / p.ionic_steps,
+        "runs": c.scf_runs / p.scf_runs,
         "core": c.core_seconds / p.core_seconds if c.core_seconds else None,
         "iter": t_pw / p.seconds_per_iteration if t_pw else None,
     }
@@ -312,7 +335,7 @@ def ratios(c: StartCost, **refit) -> dict[str, float | None]:
 def error_ratios(costs: Sequence[StartCost], **refit) -> dict[str, list[float]]:
     """:func:`ratios` of the finished starts, per quantity (failed starts stopped early: their
     cost says nothing about a finished one's)."""
-    out: dict[str, list[float]] = {"scf": [], "ionic": [], "core": [], "iter": []}
+    out: dict[str, list[float]] = {"scf": [], "runs": [], "core": [], "iter": []}
     for c in costs:
         if c.status != "ok":
             continue
@@ -336,7 +359,7 @@ def refit_markdown(fits: Mapping[str, Fit]) -> str:
         "scf_per_start": "SCF iterations per start (LCAO weighted by its cost)",
         "lcao_cost": "LCAO / plane-wave seconds per SCF iteration",
         "scf_per_step": "plane-wave SCF iterations per ionic step",
-        "ionic_steps": "ionic steps per start (LCAO + plane waves)",
+        "scf_runs": "SCF runs per start (LCAO + plane waves)",
         "kpoint_factor": "irreducible k-points / MP points, over the anchor's 1/3",
     }
     lines = [
@@ -374,7 +397,9 @@ def settings_check_markdown(results: Mapping, setting: str = "pw350-k3.5") -> st
         n1, n2 = (int(k) for k in params["kpts"]["size"][:2])
         n_atoms = len(slab["symbols"])
         z = np.asarray(slab["structure"]["positions"], dtype=float)[:, 2]
-        f = plane_wave_factor(float(params["mode"]["ecut"]), float(run["cell_z"]), float(np.ptp(z)))
+        f = cost_model.plane_wave_factor(
+            float(params["mode"]["ecut"]), float(run["cell_z"]), float(np.ptp(z))
+        )
         n_iter = int(run["scf_iterations"])
         pred = f * (
             cost_model.setup_seconds(n_atoms, n1 * n2)
@@ -399,9 +424,10 @@ def settings_check_markdown(results: Mapping, setting: str = "pw350-k3.5") -> st
 def plane_wave_factor_markdown(
     results: Mapping, cheap: str = "pw250-k3.5-v6", reference: str = "pw350-k3.5"
 ) -> str:
-    """The assumption :func:`plane_wave_factor` checked on the settings check's pairs of single
-    points (same slab, geometry and start): CPU seconds per SCF iteration at ``cheap`` over
-    ``reference``, measured against the ratio of their plane-wave factors."""
+    """The assumption :func:`magmom.dft.cost_model.plane_wave_factor` checked on the settings
+    check's pairs of single points (same slab, geometry and start): CPU seconds per SCF
+    iteration at ``cheap`` over ``reference``, measured against the ratio of their plane-wave
+    factors."""
     rows, measured, predicted = [], [], []
     for slab_id, slab in sorted(results.get("slabs", {}).items()):
         runs = slab.get("settings") or {}
@@ -410,7 +436,9 @@ def plane_wave_factor_markdown(
             continue
         thick = float(np.ptp(np.asarray(slab["structure"]["positions"], dtype=float)[:, 2]))
         f = [
-            plane_wave_factor(float(r["parameters"]["mode"]["ecut"]), float(r["cell_z"]), thick)
+            cost_model.plane_wave_factor(
+                float(r["parameters"]["mode"]["ecut"]), float(r["cell_z"]), thick
+            )
             for r in (a, b)
         ]
         m = (a["cpu_time"] / a["scf_iterations"]) / (b["cpu_time"] / b["scf_iterations"])

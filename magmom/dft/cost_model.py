@@ -7,8 +7,8 @@ Plane-wave GPAW on an :math:`N`-atom slab with :math:`n_k` Monkhorst–Pack poin
     t_\\mathrm{iter} = c_\\mathrm{iter}\\, N^{p}\\, n_k \\,/\\, (P\\, \\eta_P), \\qquad
     t_\\mathrm{setup} = c_\\mathrm{setup}\\, N^{p_s}\\, n_k \\,/\\, (P\\, \\eta_P)
 
-    t_\\mathrm{job} = s \\, n_\\mathrm{starts} \\,\\big(2\\, t_\\mathrm{setup}
-        + n_\\mathrm{steps}\\, n_\\mathrm{SCF}\\, t_\\mathrm{iter}\\big)
+    t_\\mathrm{job} = s \\, n_\\mathrm{starts}\\, f_\\mathrm{PW} \\,\\big(n_\\mathrm{setups}\\,
+        t_\\mathrm{setup} + n_\\mathrm{iter}\\, t_\\mathrm{iter}\\big)
 
     M = M_0 P + s_M\\, m_\\mathrm{wf}\\, N^{q}\\, n_k
 
@@ -21,15 +21,44 @@ processes GPAW runs out of k-points and spins and splits domains and bands, whic
 Checked against the 64-atom slab on 2 processes here (305 s per iteration, 604 s of setup,
 measured; 332 s and 933 s predicted): the model errs high, as a job limit should.
 README "DFT cost" lists them.
-Budget assumptions: :math:`n_\\mathrm{steps}` ionic steps (LCAO warm-up and
-plane-wave relaxation together, counted at plane-wave cost) of :math:`n_\\mathrm{SCF}` iterations,
-a safety factor :math:`s`; two setups (the LCAO and the plane-wave stage). A slab labelled from
-:math:`n_\\mathrm{starts}` initial-moment starts (``dft.initial_moments``) runs both stages once
-per start, one start after the other: runtime and core-hours scale with it, memory does not.
-:func:`magmom.dft.initial_moments.n_runs` counts the starts from the slab's elements, with every
-table moment below its floor (the table is not known before the EOS stage; an upper bound).
-Snakemake multiplies runtime and memory by the attempt on retries, and the stage checkpoints
-make a retry resume.
+
+**The budget of one start** (:func:`budget`, from the DFT settings: :func:`settings_budget`;
+:data:`BUDGET` holds its constants, the safety factor :math:`s` among them):
+
+* :math:`n_\\mathrm{setups} = 1 + [\\text{LCAO stage}]`: one GPAW setup per stage that runs
+  (``dft.lcao: null`` runs the plane-wave stage alone);
+* SCF runs (ionic steps: one SCF and its forces each) :math:`n_\\mathrm{runs} =
+  \\min(20, n_\\mathrm{allowed})` with :math:`n_\\mathrm{allowed} = (\\texttt{lcao.steps} + 1)
+  + (\\texttt{relax.steps} + 1)` (no LCAO term without the stage): at most what the config
+  allows, at most the 20 expected of the study's relaxation (LCAO warm-up and plane waves
+  together, LCAO counted at plane-wave cost);
+* SCF iterations :math:`n_\\mathrm{iter} = \\max(20\\, n_\\mathrm{runs},\\;
+  n_\\mathrm{setups}\\, n_\\mathrm{SP})`: 20 per SCF run on average over a relaxation (later
+  runs start from the previous density), and never less than one SCF from scratch per stage,
+  :math:`n_\\mathrm{SP}` = :data:`SINGLE_POINT_SCF` iterations. A single point (``relax.steps:
+  0``, no LCAO) is thus ONE SCF of :math:`n_\\mathrm{SP}` iterations; the study (LCAO 30 steps,
+  relaxation 150) keeps 20 × 20 = 400, as do configs whose LCAO stage alone allows 19 or more
+  SCF runs (the cap binds: the model cannot tell how the 20 split between the stages).
+
+**The plane-wave factor** :math:`f_\\mathrm{PW} =
+(E_\\mathrm{cut}/E^\\mathrm{fit}_\\mathrm{cut})^{3/2} \\, L_z / L_z^\\mathrm{fit}`
+(:func:`plane_wave_factor`; exactly 1 at the study's 350 eV and 10 Å of vacuum): the plane-wave
+count relative to the fit's settings, on setup and iterations. It holds on the settings check's 12
+pairs of single points (CPU seconds per SCF iteration at 250 eV and 6 Å over 350 eV: measured /
+predicted 1.00, 0.85–1.17), so the job sizes use it: without it a job at the mini preset's 250 eV
+and 6 Å (factor 0.40) asks 2.5× the time on top of the safety factor. At DAG time the slab's
+thickness is :math:`(n_z - 1)\\, d \\sqrt{2/3}` (the interlayer spacing of fcc(111), bcc(110) and
+ideal hcp(0001) at the nearest-neighbour distance :math:`d` = :data:`NN_DISTANCE`; below 10 Å of
+vacuum a thicker slab has a larger factor: 2–3 % larger for 3–4 layers at :math:`d` = 3.2 Å, which
+the k-point estimate more than covers). Memory is not scaled (no measurement at other cutoffs; an
+out-of-memory kill costs one retry).
+
+A slab labelled from :math:`n_\\mathrm{starts}` initial-moment starts (``dft.initial_moments``)
+runs its stages once per start, one start after the other: runtime and core-hours scale with
+it, memory does not. :func:`magmom.dft.initial_moments.n_runs` counts the starts from the
+slab's elements, with every table moment below its floor (the table is not known before the EOS
+stage; an upper bound). Snakemake multiplies runtime and memory by the attempt on retries, and
+the stage checkpoints make a retry resume.
 
 At DAG time the lattice constants are not known yet (the EOS stage computes them), so
 :math:`n_k` comes from the slab's repetitions with a nearest-neighbour distance of
@@ -44,7 +73,10 @@ import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from magmom.dft.settings import DftSettings
 
 NN_DISTANCE = 2.5  # Å
 
@@ -64,6 +96,15 @@ FIT = {
     "alpha": 0.15,  # eta_P = P**-alpha; assumed for 32 processes (measured at 2: 0.98, k-points)
 }
 BUDGET = {"ionic_steps": 20, "scf_per_step": 20, "safety": 2.0}
+"""The budget's constants (module docstring): SCF runs expected of the study's relaxation (LCAO
+and plane waves together), SCF iterations per run on average over a relaxation, the job limit's
+safety factor."""
+SINGLE_POINT_SCF = 60
+"""Expected SCF iterations of one SCF from scratch (a single point, a stage's first SCF): the
+settings check's 25 measured single points (``data/mini/settings-check/dft_settings.json``, 12-16
+atoms, level 0 of the ladder) took 33-110 iterations at 250 eV (mean 57, median 54) and 35-145
+at 350 eV (mean 62); the mini ladder's level 0 stops at 150. With the safety factor a job asks
+for 120 iterations per start at the model's seconds per iteration, which errs high (k-points)."""
 FIT_ECUT = 350.0  # eV: the plane-wave cutoff of the fit (the study's)
 FIT_VACUUM = 10.0  # Å per side: the vacuum of the fit's slabs (the study's)
 ANCHOR_IBZ_FRACTION = 12 / 36
@@ -97,30 +138,107 @@ def setup_seconds(n_atoms: int, n_k: int, processes: int = 1) -> float:
     return FIT["c_setup"] * n_atoms ** FIT["p_setup"] * n_k / (processes * efficiency(processes))
 
 
-def budget_scf_iterations() -> int:
-    """SCF iterations one start is budgeted (:data:`BUDGET`: ionic steps x iterations per step,
-    at plane-wave cost)."""
-    return BUDGET["ionic_steps"] * BUDGET["scf_per_step"]
+class Budget(NamedTuple):
+    """What one start is budgeted (module docstring): GPAW setups, SCF runs (ionic steps of
+    both stages) and SCF iterations at plane-wave cost."""
+
+    setups: int
+    scf_runs: int
+    scf_iterations: int
+
+
+def budget(lcao_steps: int | None, relax_steps: int) -> Budget:
+    """The budget of one start whose LCAO stage allows ``lcao_steps`` ionic steps (None: no
+    LCAO stage) and whose plane-wave stage ``relax_steps`` (0: a single point); module
+    docstring. The one home of the rule: :func:`settings_budget` and the records' budgets in
+    :mod:`magmom.dft.cost_check` call it."""
+    setups = 1 + (lcao_steps is not None)
+    allowed = (0 if lcao_steps is None else int(lcao_steps) + 1) + int(relax_steps) + 1
+    runs = min(BUDGET["ionic_steps"], allowed)
+    iterations = max(runs * BUDGET["scf_per_step"], setups * SINGLE_POINT_SCF)
+    return Budget(setups, runs, iterations)
+
+
+def settings_budget(settings: DftSettings) -> Budget:
+    """:func:`budget` of the DFT settings (``dft.lcao.steps`` or null, ``dft.relax.steps``)."""
+    lcao = settings.lcao
+    return budget(None if lcao is None else lcao.steps, settings.relax.steps)
+
+
+def plane_wave_factor(ecut: float, lz: float, thickness: float) -> float:
+    """:math:`f_\\mathrm{PW}` (module docstring) of a cell ``lz`` Å high holding a slab
+    ``thickness`` Å thick, at ``ecut`` eV."""
+    lz_fit = thickness + 2 * FIT_VACUUM
+    return (ecut / FIT_ECUT) ** 1.5 * lz / lz_fit
+
+
+def slab_thickness(layers: int) -> float:
+    """Å from the bottom to the top layer of a slab of ``layers`` close-packed layers at the
+    nearest-neighbour distance :data:`NN_DISTANCE` (module docstring)."""
+    return (layers - 1) * NN_DISTANCE * math.sqrt(2 / 3)
+
+
+class JobSettings(NamedTuple):
+    """What a slab's job costs besides its shape and starts: the k-point density (Å⁻¹), the
+    plane-wave cutoff (eV), the vacuum per side (Å) and the :class:`Budget` of one start."""
+
+    kpt_density: float
+    ecut: float
+    vacuum: float
+    budget: Budget
+
+    @classmethod
+    def from_settings(cls, settings: DftSettings, vacuum: float) -> JobSettings:
+        """The job settings of the DFT settings and the recipe's ``vacuum``."""
+        pw = settings.planewave
+        return cls(float(pw.kpt_density), float(pw.ecut), float(vacuum), settings_budget(settings))
+
+    @classmethod
+    def from_config(cls, config: Mapping) -> JobSettings:
+        """The job settings of a whole config (``dft`` and ``recipe.vacuum``)."""
+        from magmom.dft.settings import DftSettings
+
+        return cls.from_settings(DftSettings.from_config(config["dft"]), config["recipe"]["vacuum"])
+
+    def plane_wave_factor(self, size: tuple[int, int, int]) -> float:
+        """:func:`plane_wave_factor` of an ``nx x ny x nz`` slab at these settings."""
+        thickness = slab_thickness(size[2])
+        return plane_wave_factor(self.ecut, thickness + 2 * self.vacuum, thickness)
+
+    def key(self) -> list:
+        """Plain data for cache keys."""
+        return [self.kpt_density, self.ecut, self.vacuum, list(self.budget)]
 
 
 def start_seconds(
     n_atoms: int,
     n_k: int,
     processes: int,
+    budget: Budget,
     scf_iterations: float | None = None,
     kpoint_factor: float = 1.0,
+    pw_factor: float = 1.0,
 ) -> float:
-    """Expected wall-clock seconds of one start (two setups, the budgeted SCF iterations).
+    """Expected wall-clock seconds of one start of ``budget`` (its setups, its SCF iterations).
     ``scf_iterations`` replaces the budget's and ``kpoint_factor`` scales both terms (the
-    refits of :mod:`magmom.dft.cost_check`: irreducible k-points against the anchor's)."""
-    n_scf = budget_scf_iterations() if scf_iterations is None else scf_iterations
-    t = 2 * setup_seconds(n_atoms, n_k, processes)
-    return kpoint_factor * (t + n_scf * seconds_per_iteration(n_atoms, n_k, processes))
+    refits of :mod:`magmom.dft.cost_check`: irreducible k-points against the anchor's);
+    ``pw_factor``: :func:`plane_wave_factor`."""
+    n_scf = budget.scf_iterations if scf_iterations is None else scf_iterations
+    t = budget.setups * setup_seconds(n_atoms, n_k, processes)
+    t += n_scf * seconds_per_iteration(n_atoms, n_k, processes)
+    return kpoint_factor * pw_factor * t
 
 
-def job_minutes(n_atoms: int, n_k: int, processes: int, starts: int = 1) -> int:
+def job_minutes(
+    n_atoms: int,
+    n_k: int,
+    processes: int,
+    budget: Budget,
+    starts: int = 1,
+    pw_factor: float = 1.0,
+) -> int:
     """Wall-clock minutes asked for one slab of ``starts`` starts (first attempt)."""
-    t = starts * start_seconds(n_atoms, n_k, processes)
+    t = starts * start_seconds(n_atoms, n_k, processes, budget, pw_factor=pw_factor)
     return max(MIN_RUNTIME_MIN, math.ceil(BUDGET["safety"] * t / 60))
 
 
@@ -134,27 +252,46 @@ def core_hours(
     n_atoms: int,
     n_k: int,
     processes: int,
+    budget: Budget,
     starts: int = 1,
     scf_iterations: float | None = None,
     kpoint_factor: float = 1.0,
+    pw_factor: float = 1.0,
 ) -> float:
     """Expected (not budgeted: no safety factor) core-hours of one slab of ``starts`` starts on
-    ``processes`` (``scf_iterations``, ``kpoint_factor``: :func:`start_seconds`)."""
-    t = start_seconds(n_atoms, n_k, processes, scf_iterations, kpoint_factor)
+    ``processes`` (``budget``, ``scf_iterations``, ``kpoint_factor``, ``pw_factor``:
+    :func:`start_seconds`)."""
+    t = start_seconds(n_atoms, n_k, processes, budget, scf_iterations, kpoint_factor, pw_factor)
     return starts * t * processes / 3600
 
 
+def _slab_atoms_and_k(size: tuple[int, int, int], job: JobSettings) -> tuple[int, int]:
+    n1, n2 = kpoint_grid(size, job.kpt_density)
+    return size[0] * size[1] * size[2], n1 * n2
+
+
 def slab_job_size(
-    size: tuple[int, int, int], kpt_density: float, processes: int, starts: int = 1
+    size: tuple[int, int, int], job: JobSettings, processes: int, starts: int = 1
 ) -> dict:
-    """``{"runtime", "mem_mb"}`` of one GPAW slab job of repetitions ``size`` and ``starts``
-    initial-moment starts (:func:`magmom.dft.initial_moments.n_runs`)."""
-    n1, n2 = kpoint_grid(size, kpt_density)
-    n_atoms = size[0] * size[1] * size[2]
+    """``{"runtime", "mem_mb"}`` of one GPAW slab job of repetitions ``size`` at ``job``'s
+    settings and ``starts`` initial-moment starts (:func:`magmom.dft.initial_moments.n_runs`)."""
+    n_atoms, n_k = _slab_atoms_and_k(size, job)
     return {
-        "runtime": job_minutes(n_atoms, n1 * n2, processes, starts),
-        "mem_mb": job_mem_mb(n_atoms, n1 * n2, processes),
+        "runtime": job_minutes(
+            n_atoms, n_k, processes, job.budget, starts, job.plane_wave_factor(size)
+        ),
+        "mem_mb": job_mem_mb(n_atoms, n_k, processes),
     }
+
+
+def slab_core_hours(
+    size: tuple[int, int, int], job: JobSettings, processes: int, starts: int = 1, **refit
+) -> float:
+    """:func:`core_hours` of one slab of repetitions ``size`` at ``job``'s settings (``refit``:
+    its ``scf_iterations``, ``kpoint_factor``)."""
+    n_atoms, n_k = _slab_atoms_and_k(size, job)
+    pw_factor = job.plane_wave_factor(size)
+    return core_hours(n_atoms, n_k, processes, job.budget, starts, pw_factor=pw_factor, **refit)
 
 
 # ---- slab shapes at DAG time ------------------------------------------------------------------
@@ -188,23 +325,24 @@ def slab_shapes(recipe: Mapping, cache_dir: str | os.PathLike) -> dict[str, Slab
 # ---- every slab's size at once, cached (a Slurm job's parse needs them all to pack groups) -----
 def recipe_job_sizes(
     recipe: Mapping,
-    kpt_density: float,
+    job: JobSettings,
     processes: int,
     policy: str,
     cache_dir: str | os.PathLike,
 ) -> dict[str, dict]:
-    """``{slab_id: {"runtime", "mem_mb"}}`` of every slab of the recipe labelled by GPAW on
-    ``processes`` under initial-moment ``policy``: :func:`slab_job_size` with
-    :func:`magmom.dft.initial_moments.n_runs` computed once per set of elements. Cached beside
-    the slab shapes, keyed by the recipe, the settings and the source of this module and of
-    ``initial_moments`` (a change to either model recomputes them)."""
+    """``{slab_id: {"runtime", "mem_mb"}}`` of every slab of the recipe labelled by GPAW at
+    ``job``'s settings on ``processes`` under initial-moment ``policy``: :func:`slab_job_size`
+    with :func:`magmom.dft.initial_moments.n_runs` computed once per set of elements. Cached
+    beside the slab shapes, keyed by the recipe, the job settings (budget included), the
+    processes, the policy and the source of this module and of ``initial_moments`` (a change to
+    either model recomputes them)."""
     import hashlib
 
     from magmom.dft import initial_moments
     from magmom.io import write_text
     from magmom.recipe.index import cache_key
 
-    h = hashlib.sha256(json.dumps([kpt_density, processes, policy]).encode())
+    h = hashlib.sha256(json.dumps([job.key(), processes, policy]).encode())
     for module in (__file__, initial_moments.__file__):
         h.update(Path(module).read_bytes())
     path = Path(cache_dir) / f"job-sizes-{cache_key(recipe)}-{h.hexdigest()[:16]}.json"
@@ -217,6 +355,6 @@ def recipe_job_sizes(
     for slab_id, shape in slab_shapes(recipe, cache_dir).items():
         if shape.elements not in starts:
             starts[shape.elements] = initial_moments.n_runs(shape.elements, policy)
-        sizes[slab_id] = slab_job_size(shape.size, kpt_density, processes, starts[shape.elements])
+        sizes[slab_id] = slab_job_size(shape.size, job, processes, starts[shape.elements])
     write_text(path, json.dumps(sizes))
     return sizes

@@ -10,7 +10,10 @@ threads      cores of one job: ``threads`` per process x ``tasks`` for an MPI jo
 mpi          the launcher (``dft.resources.launcher``); only MPI jobs ask for it, with
              ``tasks`` (sbatch ``--ntasks``) and ``cpus_per_task``
 mem_mb       a slab: :mod:`magmom.dft.cost_model` (GPAW) or the surrogate's; x attempt
-runtime      a slab: the cost model's first-attempt minutes; an EOS: 240; then
+runtime      a slab: the cost model's first-attempt minutes at the config's DFT settings
+             (the budget of a start from ``dft.lcao`` and ``dft.relax.steps``, the
+             plane-wave factor from ``dft.planewave.ecut`` and ``recipe.vacuum``:
+             :class:`magmom.dft.cost_model.JobSettings`); an EOS: 240; then
              :func:`magmom.slurm_limits.runtime` (a retry, which resumes, asks for the
              partition's limit) or, in a packed Slurm group, :func:`grouped_runtime`
 ============ ==========================================================================
@@ -72,8 +75,8 @@ class DftJobResources:
         self.labeller: str = config["labeller"]
         self.overrides: Mapping = config.get("labeller_overrides", {})
         self.eos_calculator: str = config["eos"]["calculator"]
+        self._config = config
         self._recipe = config["recipe"]
-        self._kpt_density = config["dft"]["planewave"]["kpt_density"]
         self._initial_moments = config["dft"]["initial_moments"]
         self._cache_dir = cache_dir
         self._gpaw_sizes: dict[str, dict] = {}
@@ -121,15 +124,15 @@ class DftJobResources:
         return EOS_MINUTES if base == "auto" else int(base)
 
     def gpaw_slab_sizes(self) -> dict[str, dict]:
-        """``{slab_id: {runtime, mem_mb}}`` of every recipe slab labelled by GPAW (cost model),
-        computed (or read from the cache) on the first call only."""
+        """``{slab_id: {runtime, mem_mb}}`` of every recipe slab labelled by GPAW (cost model at
+        the config's DFT settings), computed (or read from the cache) on the first call only."""
         from magmom.dft import cost_model
 
         if not self._gpaw_sizes:
             self._gpaw_sizes.update(
                 cost_model.recipe_job_sizes(
                     self._recipe,
-                    self._kpt_density,
+                    cost_model.JobSettings.from_config(self._config),
                     self.tasks() if self.dft_is_mpi() else 1,
                     self._initial_moments,
                     self._cache_dir,

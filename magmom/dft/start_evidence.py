@@ -285,22 +285,21 @@ class PolicyCost:
 
 def policy_costs(
     shapes: Iterable[cost_model.SlabShape],
-    kpt_density: float,
+    job: cost_model.JobSettings,
     processes: int,
     policies: Sequence[str],
     **refit,
 ) -> list[PolicyCost]:
-    """Expected core-hours (:func:`magmom.dft.cost_model.core_hours`, ``refit``: its
-    ``scf_iterations``/``kpoint_factor``) of every slab of ``shapes`` under each policy, per
-    element group: one slab runs :func:`magmom.dft.initial_moments.n_runs` starts."""
+    """Expected core-hours (:func:`magmom.dft.cost_model.slab_core_hours` at ``job``'s
+    settings, ``refit``: its ``scf_iterations``/``kpoint_factor``) of every slab of ``shapes``
+    under each policy, per element group: one slab runs
+    :func:`magmom.dft.initial_moments.n_runs` starts."""
     shapes = list(shapes)
     kinds = Counter((s.size, tuple(s.elements)) for s in shapes)
     per_start: dict[tuple, float] = {}
     for size, _ in kinds:
         if size not in per_start:
-            n1, n2 = cost_model.kpoint_grid(size, kpt_density)
-            n_atoms = size[0] * size[1] * size[2]
-            per_start[size] = cost_model.core_hours(n_atoms, n1 * n2, processes, 1, **refit)
+            per_start[size] = cost_model.slab_core_hours(size, job, processes, 1, **refit)
     out = []
     for policy in policies:
         hours: Counter = Counter()

@@ -1,0 +1,151 @@
+"""The DFT job budget follows the config (magmom/dft/cost_model.py, issue 21 item 5): GPAW setups,
+SCF runs and iterations from ``dft.lcao`` and ``dft.relax.steps``, the plane-wave factor from
+``dft.planewave.ecut`` and ``recipe.vacuum``; the study's numbers as before. No GPAW runs."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+from dft_helpers import ROOT
+
+from magmom.dft import cost_model
+from magmom.dft.job_resources import DftJobResources
+from magmom.training.cli import load_config
+
+MINI_12 = (2, 2, 3)  # the mini preset's random alloys and dilute slabs: 12 atoms
+
+
+@pytest.fixture(scope="module")
+def study():
+    return load_config(ROOT / "config.yaml", [])
+
+
+@pytest.fixture(scope="module")
+def mini_single_point():
+    """presets/mini.yaml with ``dft.relax.steps: 0`` (what branch wip-labels sets): no LCAO
+    stage, the plane-wave stage a single point."""
+    cfg = load_config(ROOT / "config.yaml", [ROOT / "presets" / "mini.yaml"])
+    assert cfg["dft"]["lcao"] is None
+    cfg["dft"]["relax"]["steps"] = 0
+    return cfg
+
+
+def with_dft(config, lcao_steps=..., relax_steps=None, study_lcao=None):
+    cfg = copy.deepcopy(config)
+    if lcao_steps is not ...:
+        cfg["dft"]["lcao"] = None if lcao_steps is None else {**study_lcao, "steps": lcao_steps}
+    if relax_steps is not None:
+        cfg["dft"]["relax"]["steps"] = relax_steps
+    return cfg
+
+
+def test_the_study_job_sizes_and_core_hours_are_as_before(study):
+    """Numbers printed by the fixed budget (20 runs x 20 iterations, two setups) before the
+    budget followed the config (commit 5389435): bit for bit the same at the study's settings."""
+    job = cost_model.JobSettings.from_config(study)
+    assert job.budget == cost_model.Budget(setups=2, scf_runs=20, scf_iterations=400)
+    assert job.plane_wave_factor((4, 4, 4)) == 1.0 == job.plane_wave_factor(MINI_12)
+    assert cost_model.slab_job_size((4, 4, 4), job, 32, 1) == {"runtime": 426, "mem_mb": 26940}
+    assert cost_model.slab_job_size((4, 4, 4), job, 32, 2) == {"runtime": 852, "mem_mb": 26940}
+    assert cost_model.slab_job_size((2, 2, 4), job, 32, 2) == {"runtime": 69, "mem_mb": 20400}
+    assert cost_model.slab_job_size(MINI_12, job, 1, 2) == {"runtime": 578, "mem_mb": 1211}
+    assert cost_model.slab_core_hours((4, 4, 4), job, 32) == 113.48918905734908
+    assert cost_model.slab_core_hours((2, 2, 4), job, 32, 2) == 18.213658316906866
+    assert cost_model.slab_core_hours((4, 4, 4), job, 1, 3) == 202.4432266543327
+
+
+def test_a_single_point_without_lcao_is_budgeted_as_one_scf(mini_single_point):
+    """The mini preset with relax.steps 0: one setup and ONE SCF of 60 iterations per start at
+    250 eV and 6 Å of vacuum (plane-wave factor 0.40): 18 min per start for the 12-atom 2x2x3 slab
+    on one process (2 x 0.40 x (41 s + 60 x 21.5 s)), 36 min for its two starts; the fixed budget
+    asked 578 min."""
+    job = cost_model.JobSettings.from_config(mini_single_point)
+    assert job.budget == cost_model.Budget(setups=1, scf_runs=1, scf_iterations=60)
+    assert job.plane_wave_factor(MINI_12) == pytest.approx(0.4031, abs=1e-4)
+    assert cost_model.slab_job_size(MINI_12, job, 1, 1)["runtime"] == 18
+    assert cost_model.slab_job_size(MINI_12, job, 1, 2) == {"runtime": 36, "mem_mb": 1211}
+    assert cost_model.slab_job_size(MINI_12, job, 1, 3)["runtime"] == 54
+
+
+def test_the_single_point_limit_covers_the_measured_ones_and_not_absurdly(mini_single_point):
+    """Against the settings check's single points at the mini settings (250 eV, 3.5 Å⁻¹, 6 Å;
+    CPU seconds of one serial run): every one fits the job's limit for its slab shape (one
+    start), and the limit is at most 4x the slowest of them (12 atoms: 1071 s against 699 s;
+    16 atoms: 2507 s against 875 s; the fixed budget asked 17,340 s for a 12-atom start)."""
+    results = json.loads((ROOT / "data/mini/settings-check/dft_settings.json").read_text())
+    job = cost_model.JobSettings.from_config(mini_single_point)
+    slowest: dict[tuple, float] = {}
+    for slab_id, slab in results["slabs"].items():
+        run = slab["settings"].get("pw250-k3.5-v6")
+        if not run:
+            continue
+        assert run["status"] == "ok" and run["parameters"]["mode"]["ecut"] == 250.0, slab_id
+        size = (2, 2, len(slab["symbols"]) // 4)
+        slowest[size] = max(slowest.get(size, 0.0), run["cpu_time"])
+    assert set(slowest) == {(2, 2, 3), (2, 2, 4)}
+    for size, cpu in slowest.items():
+        limit = 60 * cost_model.slab_job_size(size, job, 1, 1)["runtime"]
+        assert cpu <= limit <= 4 * cpu, size
+
+
+def below(a: cost_model.Budget, b: cost_model.Budget) -> bool:
+    """``a`` is no larger than ``b`` in every part, and smaller in one."""
+    return all(x <= y for x, y in zip(a, b, strict=True)) and a != b
+
+
+def test_lcao_with_relax_steps_0_sits_between(study, mini_single_point):
+    """With an LCAO stage but a plane-wave single point: two setups, and SCF runs up to the
+    LCAO's steps + 2. Bounded LCAO (0 or 5 steps): strictly between the single point and the
+    study in budget and in job time. The study's LCAO section (30 steps) allows 32 runs, so the
+    cap of 20 binds and the budget is the study's: the job then differs from the study's only by
+    the plane-wave factor of the mini settings (233 min against 578 for two starts)."""
+    lcao = study["dft"]["lcao"]
+    sp = cost_model.JobSettings.from_config(mini_single_point)
+    full = cost_model.JobSettings.from_config(study)
+    minutes = {}
+    for steps in (0, 5, 30):
+        cfg = with_dft(mini_single_point, lcao_steps=steps, study_lcao=lcao)
+        job = cost_model.JobSettings.from_config(cfg)
+        minutes[steps] = cost_model.slab_job_size(MINI_12, job, 1, 2)["runtime"]
+        if steps < 30:
+            assert below(sp.budget, job.budget) and below(job.budget, full.budget), steps
+    assert cost_model.budget(0, 0) == (2, 2, 120)  # two SCFs from scratch
+    assert cost_model.budget(5, 0) == (2, 7, 140)
+    assert cost_model.budget(30, 0) == full.budget
+    mini_sp = cost_model.slab_job_size(MINI_12, sp, 1, 2)["runtime"]
+    study_min = cost_model.slab_job_size(MINI_12, full, 1, 2)["runtime"]
+    assert mini_sp < minutes[0] < minutes[5] < minutes[30] < study_min
+    assert (mini_sp, minutes[0], minutes[5], minutes[30], study_min) == (36, 72, 83, 233, 578)
+
+
+def test_the_budget_never_exceeds_what_the_config_allows():
+    assert cost_model.budget(None, 0) == (1, 1, cost_model.SINGLE_POINT_SCF)
+    assert cost_model.budget(None, 4) == (1, 5, 100)
+    assert cost_model.budget(None, 150) == (1, 20, 400)
+    assert cost_model.budget(2, 3) == (2, 7, 140)
+
+
+def test_slab_sizes_and_their_cache_follow_the_dft_settings(study, tmp_path):
+    """The rule's path (DftJobResources -> recipe_job_sizes): configs that differ only in
+    ``dft.lcao`` and ``dft.relax.steps`` (a single point), then only in ``dft.planewave.ecut``,
+    sizing the same recipe through one cache directory, get different runtimes (the cache key
+    holds the budget's inputs)."""
+    tiny = load_config(ROOT / "config.yaml", [ROOT / "presets" / "tiny.yaml"])
+    base = with_dft(tiny)
+    base["labeller"] = "gpaw"
+    base["dft"]["resources"] = {"tasks": 1}
+    single = with_dft(base, lcao_steps=None, relax_steps=0)
+    cheap = with_dft(single)
+    cheap["dft"]["planewave"]["ecut"] = 250.0
+    runtimes = []
+    for cfg in (base, single, cheap):
+        sizes = DftJobResources(cfg, tmp_path).gpaw_slab_sizes()
+        runtimes.append({k: v["runtime"] for k, v in sizes.items()})
+    assert len(list(tmp_path.glob("job-sizes-*.json"))) == 3
+    relaxed, point, cheaper = runtimes
+    assert relaxed.keys() == point.keys() == cheaper.keys() and relaxed
+    for slab_id in relaxed:
+        assert relaxed[slab_id] > point[slab_id] >= cheaper[slab_id], slab_id
+    assert any(point[s] > cheaper[s] for s in point)
