@@ -76,10 +76,6 @@ DEFAULT_MAX_ABS_DE = 0.01
 when the setup does not give it."""
 
 
-def _number(value) -> float:
-    return float("nan") if value is None else float(value)
-
-
 def runs_table(records: Sequence[Mapping], max_abs_de: float | None = None) -> pd.DataFrame:
     """One row per slab and start (:data:`COLUMNS`), slabs in id order, starts in STARTS order;
     a run without ``state`` (records before schema 4) gets it from ``same_state`` and ``de``
