@@ -27,7 +27,8 @@ demo-dft: setup
 	@echo "Ranking: results/demo-dft/report/ranking.md   Study side by side: results/demo-dft/report/study_comparison.md   HTML report: results/demo-dft/report/report.html"
 
 ## demo-warm-start: the demo plus the DFT warm-start experiment (GPAW on 6 held-out test slabs from
-## the EOS table, the demo's cgconv-r3-res, a uniform and the converged moments), in the same report
+## the EOS table, the floor start, the Materials Project default, a uniform 1 uB, the demo's
+## cgconv-r3-res and the converged moments), in the same report
 WARM_START = --configfile presets/demo.yaml --config 'warm_start={slabs: 6}'
 demo-warm-start: setup
 	$(SNAKEMAKE) $(WARM_START)

@@ -17,7 +17,9 @@ laptop session:
    (``--epochs`` 60, early stopping 15);
 4. the experiment on the ``--slabs`` (6) smallest magnetic test slabs: starts from
    :func:`magmom.warm_start.starts.warm_start_starts` (EOS-table moments from the reference
-   table, the model's prediction, 1 μB uniform, the reference SCF's converged moments), GPAW
+   table, the floor start, the Materials Project default, 1 μB uniform, the model's prediction,
+   the reference SCF's converged moments; the README's table predates floor and Materials
+   Project), GPAW
    single points by :func:`magmom.warm_start.scf.run_slab` with config.yaml's plane-wave settings
    and SCF ladder except ``--ecut`` (200 eV) and ``--kpt-density`` (1.0 Å⁻¹: 3x3x1 here), and
    with ``--maxiter`` every ladder level's ``maxiter`` capped (a bound on the run time: a start

@@ -1,5 +1,6 @@
 # The DFT warm-start experiment (config `warm_start`): on held-out test slabs, the same GPAW single
-# point from the EOS-table, model, uniform and DFT-converged moments; a paired table and figure.
+# point from the EOS-table, floor, Materials Project, uniform, model and DFT-converged moments
+# (magmom.warm_start.STARTS); a paired table and figure.
 # The slabs depend on the split, so `warm_start_starts` is a checkpoint: one GPAW job per slab.
 
 

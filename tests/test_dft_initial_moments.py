@@ -109,6 +109,27 @@ def test_a_start_equal_to_an_earlier_one_is_a_skipped_duplicate():
     assert not im.same_start([3.0, 0.0, -3.0], [3.0, 0.0, 3.0])
 
 
+def test_a_global_spin_flip_is_a_duplicate_only_up_to_sign():
+    """The labeller's starts are the same calculation under a global flip; the warm-start
+    experiment, which compares final moments sign included, asks without the flip."""
+    assert im.same_start([3.0, -1.0], [-3.0, 1.0])
+    assert not im.same_start([3.0, -1.0], [-3.0, 1.0], up_to_sign=False)
+    assert im.same_start([3.0, -1.0], [3.0, -1.0 + 1e-9], up_to_sign=False)
+    assert not im.same_start([3.0, 3.0], [3.0, 3.0, 3.0])  # other atom count: not the same
+
+
+def test_materials_project_start_is_pymatgens_default_magmom():
+    """pymatgen's ``MAGMOM`` table (``VASPIncarBase.yaml``, inherited by ``MPRelaxSet``): 5 μB
+    for Cr, Fe, Mn, Mo, Ni, V, W; 0.6 for Co; 0.6 for every element without an entry."""
+    from magmom.layout import ELEMENTS
+
+    five = {"Cr", "Fe", "Mn", "Mo", "Ni", "V", "W"}
+    moments = dict(zip(ELEMENTS, im.materials_project(ELEMENTS), strict=True))
+    assert moments == {el: 5.0 if el in five else 0.6 for el in ELEMENTS}
+    assert moments["Co"] == 0.6 and moments["Pt"] == 0.6
+    assert im.MATERIALS_PROJECT == "materials_project" and im.FLOOR == "floor"
+
+
 @pytest.mark.parametrize(
     "elements, policy, runs",
     [

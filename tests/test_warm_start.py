@@ -22,7 +22,7 @@ from magmom.data.split import format_split_csv
 from magmom.dft.label import LabelSettings, label_slab_job
 from magmom.dft.record import structure_dict
 from magmom.dft.settings import DftSettings
-from magmom.evaluation.report.warm_start import COLUMNS, write_page
+from magmom.evaluation.report.warm_start import COLUMNS, START_LABELS, write_page
 from magmom.io import write_json
 from magmom.layout import ModelSpec
 from magmom.predict.predictor import MomentPredictor
@@ -81,18 +81,83 @@ def test_starts_pick_spin_polarised_test_slabs_smallest_first(model, tmp_path, c
     json.dumps(starts, allow_nan=False)  # the checkpoint output is plain JSON
 
 
+FE_CO_PT_CR = {"Fe": 2.5, "Co": 1.7, "Pt": 0.0, "Cr": 0.0}
+"""fcc table moments of the elements of a 4-atom test slab (Cr's bulk moment is 0)."""
+FLOOR_FE_CO_PT_CR = {"Fe": 3.0, "Co": 2.0, "Pt": 0.0, "Cr": 3.0}
+MP_FE_CO_PT_CR = {"Fe": 5.0, "Co": 0.6, "Pt": 0.6, "Cr": 5.0}
+
+
+def test_every_start_on_a_slab_of_fe_co_pt_cr(model, tmp_path):
+    """The six starts of one slab, in STARTS order: the table's, the floor start (Fe 3, Co 2,
+    Cr 3; Pt keeps the table's 0), the Materials Project default (5 for Fe and Cr, 0.6 for Co
+    and Pt), 1 μB, the model's (its prediction time recorded) and the label."""
+    slab = labelled(("Fe", "Co", "Pt", "Cr"), "cocrfept-fcc-pure-v0", "gpaw", [2.6, 1.6, 0.3, 0.9])
+    write_dataset(tmp_path / "d.db", [slab], "d", progress=False)
+    split_csv(tmp_path / "split.csv", [slab], ["test"])
+    table = {el: {"fcc": {"magmom": m}} for el, m in FE_CO_PT_CR.items()}
+    (tmp_path / "lattice_table.json").write_text(json.dumps(table))
+    starts = warm_start_starts(
+        tmp_path / "d.db", tmp_path / "split.csv", tmp_path / "lattice_table.json", model,
+        {"slabs": 1, "uniform_magmom": 1.0},
+    )  # fmt: skip
+    entry = starts["slabs"]["cocrfept-fcc-pure-v0"]
+    assert list(entry["starts"]) == list(STARTS)
+    symbols = slab.atoms.get_chemical_symbols()
+    expected = {
+        "eos": FE_CO_PT_CR,
+        "floor": FLOOR_FE_CO_PT_CR,
+        "materials_project": MP_FE_CO_PT_CR,
+        "uniform": dict.fromkeys(FE_CO_PT_CR, 1.0),
+    }
+    for name, by_element in expected.items():
+        assert entry["starts"][name] == [by_element[s] for s in symbols], name
+    assert entry["starts"]["converged"] == [2.6, 1.6, 0.3, 0.9]
+    assert len(entry["starts"]["model"]) == 4
+    assert 0 < entry["start_time"]["model"] < 60 and starts["model_load_time"] > 0
+    json.dumps(starts, allow_nan=False)
+
+
+def test_an_older_starts_entry_gets_the_floor_and_materials_project_starts():
+    """A ``starts.json`` entry written before the two starts existed is completed from its
+    elements and ``eos`` moments, as the new file would hold them."""
+    from magmom.warm_start.starts import complete_starts
+
+    atoms = tiny_slab(("Fe", "Co", "Pt", "Cr"))
+    symbols = atoms.get_chemical_symbols()
+    eos = [FE_CO_PT_CR[s] for s in symbols]
+    old = {"structure": structure_dict(atoms), "starts": {"eos": eos, "model": [1.0] * 4}}
+    old["starts"] |= {"uniform": [1.0] * 4, "converged": None}
+    done = complete_starts(old, "starts.json: slab x")
+    assert done["starts"]["floor"] == [FLOOR_FE_CO_PT_CR[s] for s in symbols]
+    assert done["starts"]["materials_project"] == [MP_FE_CO_PT_CR[s] for s in symbols]
+    assert "floor" not in old["starts"]  # the input is untouched
+    assert complete_starts(done, "x") == done  # nothing missing: unchanged
+    with pytest.raises(ValueError, match="starts.json: slab x: 3 'eos' moments for 4 atoms"):
+        complete_starts({**old, "starts": {"eos": eos[:3]}}, "starts.json: slab x")
+
+
+def test_a_start_reuses_only_a_run_of_the_same_moments_sign_included():
+    from magmom.warm_start.scf import same_moments_run
+
+    runs = {"eos": {"initial_magmoms": [3.0, 3.0]}, "converged": {"status": "failed"}}
+    assert same_moments_run([3.0, 3.0 + 1e-9], runs) == "eos"
+    assert same_moments_run([3.0, 3.0 + 1e-6], runs) is None
+    assert same_moments_run([-3.0, -3.0], runs) is None  # a flip ends in flipped moments
+
+
 @pytest.fixture(scope="module")
 def gpaw_record(tmp_path_factory, single_thread):
     tmp = tmp_path_factory.mktemp("warm-start-gpaw")
-    atoms = tiny_slab(("Fe", "Fe"), magmom=2.2)
+    atoms = tiny_slab(("Fe", "Fe"), magmom=3.0)
     entry = {
         "n_atoms": 2,
         "formula": "Fe2",
         "labeller": "chgnet",
         "converged_source": "reference_scf",
         "structure": structure_dict(atoms),
-        "starts": {"eos": [2.2, 2.2], "model": [2.6, 2.4], "uniform": [1.0, 1.0]}
-        | {"converged": None},
+        # a table moment at Fe's floor: the floor start is the eos start, run once
+        "starts": {"eos": [3.0, 3.0], "floor": [3.0, 3.0], "materials_project": [5.0, 5.0]}
+        | {"uniform": [1.0, 1.0], "model": [2.6, 2.4], "converged": None},
     }
     dft = DftSettings.from_config(cheap_config()["dft"])
     settings = {"same_state": SAME, "planewave": {"ecut": 220.0}}
@@ -139,6 +204,16 @@ def test_every_start_runs_the_same_gpaw_single_point(gpaw_record):
     assert runs["converged"]["same_state"] is True
     assert runs["eos"]["same_state"] is True  # the state its own moments start from
     assert min(runs["eos"]["final_magmoms"]) > 1.5  # ferromagnetic Fe, not a collapse
+    # floor == eos here: the eos run stands for both, and the record says so
+    assert runs["floor"]["duplicate_of"] == "eos"
+    assert {k: v for k, v in runs["floor"].items() if k != "duplicate_of"} == runs["eos"]
+    assert not (gpaw_record["tmp"] / "work" / "floor.json").exists()
+    assert (gpaw_record["tmp"] / "work" / "materials_project.json").is_file()
+    assert all("duplicate_of" not in r for k, r in runs.items() if k != "floor")
+    assert runs["materials_project"]["initial_magmoms"] == [5.0, 5.0]
+    # no prediction time in this hand-written entry: unknown for the model, 0 for the others
+    assert all(r["start_time"] == (None if k == "model" else 0.0) for k, r in runs.items())
+    assert all(r["state"] == ("same" if r["same_state"] else r["state"]) for r in runs.values())
 
 
 @pytest.mark.slow
@@ -158,6 +233,42 @@ def test_rerun_resumes_without_gpaw(gpaw_record, monkeypatch):
 
 
 @pytest.mark.slow
+def test_an_older_job_runs_only_the_new_starts(gpaw_record, tmp_path, monkeypatch):
+    """A slab's work directory and ``starts.json`` entry from before ``floor`` and
+    ``materials_project``: the kept runs resume, GPAW runs the Materials Project start only
+    (floor equals eos here), and the record is the one a fresh job gives."""
+    import shutil
+
+    ran = []
+
+    def counted(atoms, moments, *args, **kwargs):
+        ran.append([float(m) for m in moments])
+        return real(atoms, moments, *args, **kwargs)
+
+    real = scf_module._run_one
+    work = tmp_path / "work"
+    shutil.copytree(gpaw_record["tmp"] / "work", work)
+    for new in work.glob("materials_project*"):
+        new.unlink()
+    entry = json.loads(json.dumps(gpaw_record["entry"]))
+    for name in ("floor", "materials_project"):
+        del entry["starts"][name]
+    monkeypatch.setattr(scf_module, "_run_one", counted)
+    again = run_slab("fe100-fcc-pure-v0", entry, gpaw_record["dft"], gpaw_record["settings"], work)
+    assert ran == [[5.0, 5.0]]
+    fresh = json.loads(json.dumps(gpaw_record["record"]))
+    assert list(again["runs"]) == list(STARTS)
+    for name in STARTS:
+        if name != "materials_project":  # resumed (or reused) as kept
+            assert again["runs"][name] == fresh["runs"][name], name
+    new, old = again["runs"]["materials_project"], fresh["runs"]["materials_project"]
+    for key in ("status", "ladder_level", "scf_iterations", "total_scf_iterations", "state"):
+        assert new[key] == old[key], key
+    assert new["energy"] == pytest.approx(old["energy"], abs=1e-6)
+    assert new["final_magmoms"] == pytest.approx(old["final_magmoms"], abs=1e-4)
+
+
+@pytest.mark.slow
 def test_report_page(gpaw_record, tmp_path):
     record = gpaw_record["record"]
     other = json.loads(json.dumps(record))
@@ -173,7 +284,8 @@ def test_report_page(gpaw_record, tmp_path):
     setup = {"model_id": "cgconv-r4", "uniform_magmom": 1.0, **SAME}
     summary = write_page(paths, outputs, setup)
     table = pd.read_csv(outputs["csv"])
-    assert tuple(table.columns) == COLUMNS and len(table) == 8
+    assert tuple(table.columns) == COLUMNS and len(table) == 2 * len(STARTS)
+    assert list(summary["start"]) == list(STARTS)
     eos = record["runs"]["eos"]["total_scf_iterations"]
     model = record["runs"]["model"]["total_scf_iterations"]
     row = summary.set_index("start").loc["model"]
@@ -182,6 +294,9 @@ def test_report_page(gpaw_record, tmp_path):
     md = outputs["md"].read_text()
     assert f"| fe100-fcc-pure-v0 (Fe2) | 2 | {eos} it," in md
     assert "| fe100-fcc-pure-v1 (Fe2) | 2 |" in md and "failed" in md
+    header = "| slab | atoms | " + " | ".join(START_LABELS[s] for s in STARTS) + " |"
+    assert header in md and "| Materials Project |" in md and "| floor |" in md
+    assert "(= EOS table run)" in md  # the floor start reused the eos run
     assert outputs["figure"].stat().st_size > 10_000
 
 
@@ -364,9 +479,8 @@ def test_records_and_starts_written_with_the_old_eos_table_name_still_read(tmp_p
     old = _record("fe100-fcc-pure-v0", old_runs, schema=2)
     new = _record("fe100-fcc-pure-v1", new_runs, schema=3)
     migrated = current_record(old, "old.json")
-    assert (
-        list(migrated["runs"]) == list(STARTS) and list(migrated["parallel"]["layout"])[0] == "eos"
-    )
+    assert list(migrated["runs"]) == ["eos", "model", "uniform", "converged"]
+    assert list(migrated["parallel"]["layout"])[0] == "eos"
     assert migrated["runs"]["eos"] == old_runs["eos_table"] and "eos_table" in old["runs"]
     paths = []
     for rec in (old, new):
@@ -381,6 +495,9 @@ def test_records_and_starts_written_with_the_old_eos_table_name_still_read(tmp_p
     # the paired saving counts the old file's EOS-table run as the reference
     assert summary.loc["model", "pairs"] == 2
     assert summary.loc["model", "iteration_saving_vs_eos"] == pytest.approx(1 - 52 / 84)
+    # the starts added later are missing from both records, not failed
+    assert set(table[table["start"] == "floor"]["status"]) == {"missing"}
+    assert summary.loc["floor", "slabs"] == 0 and summary.loc["eos", "slabs"] == 2
     entry = {"n_atoms": 2, "starts": {"eos_table": [2.2, 2.2], "converged": None}}
     assert current_starts_entry(entry, "starts.json")["starts"] == {
         "eos": [2.2, 2.2],
@@ -388,6 +505,69 @@ def test_records_and_starts_written_with_the_old_eos_table_name_still_read(tmp_p
     }
     with pytest.raises(ValueError, match="starts.json: start 'eos' appears twice.*eos_table"):
         current_starts_entry({"starts": {"eos": [1.0], "eos_table": [1.0]}}, "starts.json")
+
+
+def test_summary_per_start_counts_states_failed_runs_and_the_prediction_time(tmp_path):
+    """Per start: same/lower/higher fractions at equal settings, median and total SCF iterations
+    with a run that failed every ladder level counted, the model's prediction time in its wall
+    time, a start reused from another's run, and an older record's missing starts left out."""
+    from magmom.warm_start import final_state
+
+    def run(iterations, de=0.0, dm=0.0, **extra):
+        out = _run(iterations, -10.0 + de)
+        same = abs(de) <= SAME["max_abs_de"] and dm <= SAME["max_abs_dm"]
+        out |= {"de": de, "max_abs_dm": dm, "same_state": same, "start_time": 0.0}
+        out["state"] = final_state(same, de, SAME["max_abs_de"])
+        return out | extra
+
+    a = {"eos": run(40), "floor": run(30, de=-0.05, dm=0.5), "uniform": run(35)}
+    a |= {"materials_project": run(60, de=0.05, dm=0.5), "converged": run(20)}
+    a["model"] = run(20, start_time=1.5)
+    failed = {"status": "failed", "total_scf_iterations": 200, "wall_time": 2000.0, "layout": {}}
+    b = {"eos": run(50), "floor": run(50) | {"duplicate_of": "eos"}, "converged": run(20)}
+    b |= {"materials_project": run(70, de=0.003, dm=0.3), "model": run(30, start_time=0.5)}
+    b["uniform"] = failed | {"start_time": 0.0, "same_state": None, "de": None}
+    old = {"eos": _run(44, -11.0), "model": _run(22, -11.0)}  # schema 3: no state, no
+    old |= {"uniform": _run(55, -11.0), "converged": _run(11, -11.0)}  # start time
+    paths = []
+    for slab_id, runs, schema in (("a", a, 4), ("b", b, 4), ("c", old, 3)):
+        paths.append(tmp_path / f"{slab_id}.json")
+        paths[-1].write_text(json.dumps(_record(slab_id, runs, schema)))
+    outputs = {"csv": tmp_path / "w.csv", "md": tmp_path / "w.md", "figure": tmp_path / "w.png"}
+    summary = write_page(paths, outputs, {"model_id": "cgconv-r4", **SAME}).set_index("start")
+    assert list(summary.index) == list(STARTS)
+    floor, mp, uniform, model = (
+        summary.loc[k] for k in ("floor", "materials_project", "uniform", "model")
+    )
+    assert floor["slabs"] == 2 and floor["reused"] == 1  # slab c predates the start
+    assert (floor["same_fraction"], floor["lower_fraction"], floor["higher_fraction"]) == (
+        0.5,
+        0.5,
+        0,
+    )
+    assert floor["same_or_lower_fraction"] == 1.0
+    # slab b: other moments within the energy bound: neither the same state nor lower nor higher
+    assert (mp["higher_fraction"], mp["degenerate_fraction"], mp["same_or_lower_fraction"]) == (
+        0.5,
+        0.5,
+        0,
+    )
+    # the failed run's 200 iterations count in the median and total, not in converged
+    assert uniform["converged"] == 2 and uniform["slabs"] == 3
+    assert uniform["median_iterations"] == 55 and uniform["total_iterations"] == 290
+    assert uniform["same_or_lower_fraction"] == pytest.approx(2 / 3)
+    # the model's wall time: SCF (10 s per iteration here) plus its prediction time
+    assert model["total_wall_time"] == pytest.approx(10 * (20 + 30 + 22) + 1.5 + 0.5)
+    assert model["start_time"] == 2.0 and model["start_time_missing"] == 1
+    table = pd.read_csv(outputs["csv"])
+    row = table[(table["slab_id"] == "a") & (table["start"] == "model")].iloc[0]
+    assert (row["scf_wall_time"], row["start_time"], row["wall_time"]) == (200.0, 1.5, 201.5)
+    # the old record's state, from its same_state and ΔE
+    assert set(table[table["slab_id"] == "c"].dropna(subset=["state"])["state"]) == {"same"}
+    md = outputs["md"].read_text()
+    assert "| floor | 2 (1 reused) | 2 | 50% | 50% | 0% | 100% |" in md
+    assert "(= EOS table run)" in md and "**lower state**" in md and "not run" in md
+    assert "includes 2.00 s of prediction (1 run(s)" in md
 
 
 @pytest.mark.slow

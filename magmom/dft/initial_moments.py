@@ -139,17 +139,38 @@ EOS = "eos"
 the slab: the one name of this start, here and in the warm-start experiment
 (:data:`magmom.warm_start.STARTS`)."""
 
+FLOOR = "floor"
+"""The start from the table's moments raised to the element floors (:func:`floored`), here and in
+the warm-start experiment."""
+
 INPLANE_AFM = "inplane_afm"
 """The start whose Cr/Mn moments alternate within each layer (:func:`inplane_signs`)."""
 
+MATERIALS_PROJECT = "materials_project"
+"""The Materials Project's default start (:data:`MP_DEFAULT_MAGMOM`): not a labeller policy, one of
+the warm-start experiment's starts (:data:`magmom.warm_start.STARTS`)."""
+
+MP_DEFAULT_MAGMOM: dict[str, float] = {
+    "Cr": 5.0, "Fe": 5.0, "Mn": 5.0, "Mo": 5.0, "Ni": 5.0, "V": 5.0, "W": 5.0, "Co": 0.6,
+}  # fmt: skip
+"""μB: the Materials Project's default initial moment of the elemental species among the
+21 metals (the ``MAGMOM`` table of pymatgen's ``VASPIncarBase.yaml``, which ``MPRelaxSet``
+inherits, materialsproject/pymatgen ``pymatgen/io/vasp/VASPIncarBase.yaml``; Co is 0.6 there,
+its ions Co3+ 0.6 and Co4+ 1). Every element without an entry starts at
+:data:`MP_OTHER_MAGMOM`, ferromagnetic."""
+
+MP_OTHER_MAGMOM = 0.6
+"""μB: pymatgen's initial moment of an element without a ``MAGMOM`` entry ("a default value of
+0.6 is used", ``VaspInputSet`` in ``pymatgen/io/vasp/sets/base.py``)."""
+
 POLICY_STARTS: dict[str, tuple[str, ...]] = {
-    "floor+eos": ("floor", EOS),
-    "floor+eos+afm": ("floor", EOS, "afm"),
+    "floor+eos": (FLOOR, EOS),
+    "floor+eos+afm": (FLOOR, EOS, "afm"),
     "eos": (EOS,),
-    "floor": ("floor",),
-    "floor-afm": ("floor", "afm"),
-    "floor+eos+inplane_afm": ("floor", EOS, INPLANE_AFM),
-    "floor+inplane_afm": ("floor", INPLANE_AFM),
+    "floor": (FLOOR,),
+    "floor-afm": (FLOOR, "afm"),
+    "floor+eos+inplane_afm": (FLOOR, EOS, INPLANE_AFM),
+    "floor+inplane_afm": (FLOOR, INPLANE_AFM),
 }
 """The starts of each policy, in the order they run (a duplicate of an earlier one is skipped;
 on equal energies the earlier one is kept)."""
@@ -270,13 +291,24 @@ def layer_alternating(symbols: Sequence[str], tags, magmoms) -> np.ndarray:
     return np.where(afm, sign * np.abs(m), m)
 
 
-def same_start(a, b) -> bool:
-    """Whether moments ``a`` and ``b`` start the same calculation: equal, or equal up to a global
-    sign (collinear spins without spin-orbit coupling: flipping every moment changes nothing),
-    within :data:`DUPLICATE_TOLERANCE` on every atom."""
+def same_start(a, b, up_to_sign: bool = True) -> bool:
+    """Whether moments ``a`` and ``b`` start the same calculation: equal, or (``up_to_sign``)
+    equal up to a global sign (collinear spins without spin-orbit coupling: flipping every moment
+    changes nothing but the sign of the final moments), within :data:`DUPLICATE_TOLERANCE` on
+    every atom."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape:
+        return False
     tol = DUPLICATE_TOLERANCE
-    return bool(np.allclose(a, b, rtol=0, atol=tol) or np.allclose(a, -b, rtol=0, atol=tol))
+    if np.allclose(a, b, rtol=0, atol=tol):
+        return True
+    return bool(up_to_sign and np.allclose(a, -b, rtol=0, atol=tol))
+
+
+def materials_project(symbols: Sequence[str]) -> np.ndarray:
+    """The ``materials_project`` start: :data:`MP_DEFAULT_MAGMOM` of each atom's element,
+    :data:`MP_OTHER_MAGMOM` for the others (all parallel)."""
+    return np.array([MP_DEFAULT_MAGMOM.get(s, MP_OTHER_MAGMOM) for s in symbols], dtype=float)
 
 
 def _neighbour_pairs(vectors: np.ndarray, dist: np.ndarray) -> list[tuple[int, int, np.ndarray]]:
@@ -365,7 +397,7 @@ def policy_starts(
     for name in POLICY_STARTS[slab_policy(policy, symbols)]:
         if name == EOS:
             m = table.copy()
-        elif name == "floor":
+        elif name == FLOOR:
             m = floored(symbols, table)
         elif not any(s in AFM_ELEMENTS for s in symbols):
             continue

@@ -19,12 +19,27 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from magmom.dft.initial_moments import EOS
+from magmom.dft.initial_moments import EOS, FLOOR, MATERIALS_PROJECT
 
-STARTS = (EOS, "model", "uniform", "converged")
-"""The starts: the study's EOS-table moments (what the labeller started from, the labeller's
-start :data:`magmom.dft.initial_moments.EOS`), the model's prediction,
-``warm_start.uniform_magmom`` on every atom, and the slab's DFT-converged moments."""
+STARTS = (EOS, FLOOR, MATERIALS_PROJECT, "uniform", "model", "converged")
+"""The starts (issue 21 item 3; moments: :mod:`magmom.warm_start.starts`): the study's EOS-table
+moments (what the labeller started from, the labeller's start
+:data:`magmom.dft.initial_moments.EOS`), the labeller's ``floor`` start
+(:data:`magmom.dft.initial_moments.FLOOR`), the Materials Project's default
+(:data:`magmom.dft.initial_moments.MATERIALS_PROJECT`), ``warm_start.uniform_magmom`` on every
+atom, the model's prediction, and the slab's DFT-converged moments. Files written before
+``floor`` and ``materials_project`` were added hold the other four; they still read, and a rerun
+of a slab runs only the starts its work directory does not keep
+(:func:`magmom.warm_start.scf.run_slab`)."""
+
+DERIVED_STARTS = (FLOOR, MATERIALS_PROJECT)
+"""The starts computed from the slab's elements and its ``eos`` moments alone, so that an older
+``starts.json`` without them is completed where it is read
+(:func:`magmom.warm_start.starts.complete_starts`)."""
+
+STATES = ("same", "lower", "higher", "degenerate")
+"""Where a run ends against the run from the converged moments, both at the common level
+(:func:`final_state`)."""
 
 OLD_START_NAMES = {"eos_table": EOS}
 """Start names of files written before the EOS-table start took the labeller's name (``starts.json``
@@ -63,3 +78,17 @@ def current_record(record: Mapping, where: str) -> dict:
 def current_starts_entry(entry: Mapping, where: str) -> dict:
     """One slab's entry of ``starts.json`` (read from ``where``) with current start names."""
     return {**entry, "starts": current_start_names(entry["starts"], where)}
+
+
+def final_state(same_state: bool | None, de: float | None, max_abs_de: float) -> str | None:
+    """The :data:`STATES` entry of a run: ``same`` (``same_state``), else by the energy at the
+    common level against the converged run's, :math:`\\Delta E` = ``de`` (eV): ``lower`` below
+    :math:`-\\delta_E` (``max_abs_de``), ``higher`` above :math:`+\\delta_E`, ``degenerate``
+    within it (other moments at the same energy); None when there is no comparison."""
+    if same_state is None or de is None:
+        return None
+    if same_state:
+        return "same"
+    if de < -max_abs_de:
+        return "lower"
+    return "higher" if de > max_abs_de else "degenerate"

@@ -7,8 +7,11 @@ parameters of the labeller (:func:`magmom.dft.gpaw_params.planewave_params`, wit
 Only the initial moments differ.
 
 Recorded per start: ``scf_iterations`` (of the level that converged), ``total_scf_iterations``
-(failed levels counted at their ``maxiter``), ``ladder_level``, ``wall_time`` (s, every attempt),
-``energy`` (eV), ``final_magmoms`` (μB), and against the run from the converged moments
+(failed levels counted at their ``maxiter``), ``ladder_level``, ``wall_time`` (s, every attempt
+of the SCF), ``start_time`` (s to compute the start: the model's prediction, ``start_time`` of the
+``starts.json`` entry; 0 for the table, uniform and converged starts; null for the model when the
+entry predates it), ``energy`` (eV), ``final_magmoms`` (μB), and against the run from the
+converged moments
 (the *best case*, start ``converged``), both at one common level
 (:mod:`magmom.dft.equal_settings`: ladder level 0's smearing width and criteria; a run that
 converged on a higher level gets one single point there from its final moments, recorded as
@@ -22,16 +25,26 @@ different smearing widths):
 
 (``warm_start.same_state``: :math:`\delta_m` = ``max_abs_dm`` μB, :math:`\delta_E` =
 ``max_abs_de`` eV; ``same_state`` is null when either run has no energy at the common level;
-``de_own_level`` keeps :math:`E - E^{\mathrm{best}}` at the levels the runs converged on).
+``state``: ``same``, or ``lower``, ``higher`` or ``degenerate`` by :math:`\Delta E` against
+:math:`\pm\delta_E`, :func:`magmom.warm_start.final_state`; ``de_own_level`` keeps
+:math:`E - E^{\mathrm{best}}` at the levels the runs converged on).
 ``warm_start.maxiter`` caps every ladder level's ``maxiter`` (a bound on the run time for cheap
 presets: a start that needs more fails and is reported so). When the slab's label is not DFT,
 the ``eos`` run is the reference SCF: its converged moments become the ``converged``
 start (``converged_source: reference_scf``).
 
 Each finished run is kept in ``{workdir}/{start}.json`` (its single point at the common level in
-``{workdir}/{start}-equal.json``), so a killed job resumes with the next start; GPAW's text logs
+``{workdir}/{start}-equal.json``), so a killed job resumes with the next start, and a slab whose
+work directory holds the runs of an older set of starts runs only the new ones; GPAW's text logs
 are ``{workdir}/{start}-L{level}.txt`` (``{start}-equal-L{level}.txt``). A run kept under the old
 name of its start (``eos_table.json``, :data:`magmom.warm_start.OLD_START_NAMES`) is resumed too.
+
+**Starts with the same moments run once.** A start whose moments equal, within
+:data:`magmom.dft.initial_moments.DUPLICATE_TOLERANCE` μB on every atom, those of a start run
+before it (:data:`ORDER`; e.g. ``floor`` and ``eos`` on a slab whose table moments all reach
+their floors) is not run: its entry is that run's, with ``duplicate_of`` naming it (and no file
+of its own in ``workdir``). Unlike the labeller's starts, a global spin flip is no duplicate
+here: the final moments are compared with the converged run's, sign included.
 
 **MPI.** :func:`run_slab_job` (the rule's entry point) runs the SCFs on ``dft.resources.tasks``
 MPI ranks like a ``dft_slab`` job (:func:`magmom.dft.parallel.run_job`; serial with one
@@ -42,6 +55,7 @@ k-point/domain/band split, chosen per start since the moments set the symmetry);
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -50,21 +64,28 @@ from pathlib import Path
 
 import numpy as np
 
-from magmom.dft.initial_moments import EOS
+from magmom.dft.initial_moments import EOS, FLOOR, MATERIALS_PROJECT, same_start
 from magmom.dft.parallel import gpaw_build, is_master, run_job, world
 from magmom.dft.settings import DftSettings
 from magmom.io import write_json
-from magmom.warm_start import OLD_START_NAMES, STARTS, current_starts_entry
+from magmom.warm_start import OLD_START_NAMES, STARTS, current_starts_entry, final_state
+from magmom.warm_start.starts import complete_starts
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
-"""3: the EOS-table start is ``eos``; schema 2 called it ``eos_table`` (still read,
-:data:`magmom.warm_start.OLD_START_NAMES`)."""
+SCHEMA_VERSION = 4
+"""4: the starts ``floor`` and ``materials_project``, ``duplicate_of``, ``start_time`` and
+``state``; 3 holds the four other starts (still read; :func:`run_slab` adds the new starts to a
+work directory of schema 3); 3: the EOS-table start is ``eos``; schema 2 called it ``eos_table``
+(still read, :data:`magmom.warm_start.OLD_START_NAMES`)."""
 
-ORDER = (EOS, "converged", "model", "uniform")
+ORDER = (EOS, "converged", "model", "uniform", FLOOR, MATERIALS_PROJECT)
 """The order the starts run in: the EOS-table run first, since it is the reference SCF when the
-slab's label is not DFT."""
+slab's label is not DFT; the starts added in schema 4 last, so that an older job resumes with its
+own starts first."""
+
+FREE_STARTS = (EOS, FLOOR, MATERIALS_PROJECT, "uniform", "converged")
+"""Starts that cost nothing to compute (a table look-up, or moments given): ``start_time`` 0."""
 
 
 def kept_run(workdir: Path, name: str, suffix: str = "") -> Path:
@@ -145,13 +166,17 @@ def at_common_level(run: dict, atoms, base, smearing, ladder, workdir: Path, nam
 
 
 def compare_to_best(runs: dict, max_abs_dm: float, max_abs_de: float) -> None:
-    """Add ``max_abs_dm``, ``mean_abs_dm``, ``de``, ``de_own_level`` and ``same_state`` to every
-    run (in place), comparing the energies and moments of its ``equal_settings`` entry (the
-    common level, module docstring); ``de_own_level``: the energy difference at the levels the
-    runs converged on, for reference. No entry at the common level: ``same_state`` is None."""
+    """Add ``max_abs_dm``, ``mean_abs_dm``, ``de``, ``de_own_level``, ``same_state`` and
+    ``state`` to every run (in place), comparing the energies and moments of its
+    ``equal_settings`` entry (the common level, module docstring); ``de_own_level``: the energy
+    difference at the levels the runs converged on, for reference. No entry at the common level:
+    ``same_state`` and ``state`` are None."""
     best = runs.get("converged")
     for run in runs.values():
-        blank = dict(max_abs_dm=None, mean_abs_dm=None, de=None, de_own_level=None, same_state=None)
+        blank = dict(
+            max_abs_dm=None, mean_abs_dm=None, de=None, de_own_level=None, same_state=None,
+            state=None,
+        )  # fmt: skip
         if run["status"] != "ok" or best is None or best["status"] != "ok":
             run.update(blank)
             continue
@@ -168,6 +193,22 @@ def compare_to_best(runs: dict, max_abs_dm: float, max_abs_de: float) -> None:
             de=de,
             same_state=bool(dm.max() <= max_abs_dm and abs(de) <= max_abs_de),
         )
+        run["state"] = final_state(run["same_state"], de, max_abs_de)
+
+
+def same_moments_run(moments, runs: Mapping[str, Mapping]) -> str | None:
+    """The first of ``runs`` that started from ``moments`` (within
+    :data:`magmom.dft.initial_moments.DUPLICATE_TOLERANCE` on every atom, sign included), or
+    None."""
+    return next(
+        (
+            name
+            for name, run in runs.items()
+            if run.get("initial_magmoms") is not None
+            and same_start(run["initial_magmoms"], moments, up_to_sign=False)
+        ),
+        None,
+    )
 
 
 def run_slab(
@@ -185,7 +226,9 @@ def run_slab(
 
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    entry = current_starts_entry(entry, f"starts of slab {slab_id}")
+    entry = complete_starts(
+        current_starts_entry(entry, f"starts of slab {slab_id}"), f"starts of slab {slab_id}"
+    )
     atoms = atoms_from_structure(entry["structure"])
     spinpol = is_spin_polarised(atoms.get_chemical_symbols())
     dft = experiment_dft(dft, settings.get("planewave"), settings.get("maxiter"))
@@ -194,6 +237,7 @@ def run_slab(
     smearing = dft.planewave.smearing
     starts = dict(entry["starts"])
     runs: dict[str, dict] = {}
+    duplicates: dict[str, str] = {}  # start -> the earlier run with the same moments
     for name in ORDER:
         done = kept_run(workdir, name)
         if done.is_file():
@@ -206,6 +250,13 @@ def run_slab(
                     runs[name] = {"status": "failed", "reason": "the reference SCF failed"}
                     continue
                 starts[name] = reference["final_magmoms"]
+            twin = same_moments_run(starts[name], runs)
+            if twin is not None:
+                duplicates[name] = twin
+                log.info(
+                    "%s %s: the same moments as the %s start, its run reused", slab_id, name, twin
+                )
+                continue
             log.info("%s: SCF from the %s start (%d atoms)", slab_id, name, len(atoms))
             runs[name] = _run_one(atoms, starts[name], base, smearing, ladder, workdir / name)
             if is_master():
@@ -222,12 +273,16 @@ def run_slab(
             run.get("energy"),
         )
     reference_ok = runs["converged"].get("status") == "ok"  # else nothing to compare with
-    for name in ORDER:
-        run = runs[name]
+    for name, run in runs.items():  # the runs of duplicates are copied below
         if reference_ok and run["status"] == "ok" and "equal_settings" not in run:
             run["equal_settings"] = at_common_level(
                 run, atoms, base, smearing, ladder, workdir, name
             )
+    for name, twin in duplicates.items():
+        runs[name] = {**copy.deepcopy(runs[twin]), "duplicate_of": twin}
+    start_time = entry.get("start_time", {})
+    for name, run in runs.items():
+        run["start_time"] = start_time.get(name, 0.0 if name in FREE_STARTS else None)
     same = settings.get("same_state", {})
     compare_to_best(runs, float(same.get("max_abs_dm", 0.1)), float(same.get("max_abs_de", 0.01)))
     return {

@@ -13,12 +13,23 @@ geometry is the labelled (final) structure of the dataset.
   with the recipe's logged fallbacks, :func:`magmom.recipe.lattice_table.lattice_entry`):
   exactly the initial moments the recipe gives its slabs, so what the study's labeller started
   from; it also works for imported datasets whose rows name their lattice;
+* ``floor`` (:data:`magmom.dft.initial_moments.FLOOR`): the labeller's floor start from those
+  table moments, :math:`\\max(|m_i^\\mathrm{table}|, f_{X_i})` for an element with a floor
+  (:func:`magmom.dft.initial_moments.floored`), the table's moment for the others;
+* ``materials_project`` (:data:`magmom.dft.initial_moments.MATERIALS_PROJECT`): the Materials
+  Project's default, 5 μB on Cr, Fe, Mn, Mo, Ni, V and W, 0.6 μB on Co and on every other element
+  (:data:`magmom.dft.initial_moments.MP_DEFAULT_MAGMOM`, pymatgen's ``MPRelaxSet``);
+* ``uniform``: ``warm_start.uniform_magmom`` on every atom (1 μB in ``config.yaml``);
 * ``model``: the chosen GNN's prediction for the labelled structure
-  (:class:`magmom.predict.MomentPredictor`);
-* ``uniform``: ``warm_start.uniform_magmom`` on every atom;
+  (:class:`magmom.predict.MomentPredictor`); the time it took (graph and forward pass, per slab)
+  is the entry's ``start_time.model`` (s), which the experiment adds to the model start's wall
+  time; loading the model once is ``model_load_time`` of the file;
 * ``converged``: the slab's DFT-converged moments: its GPAW label when the labeller was GPAW,
   otherwise left empty (``null``) and obtained by a reference SCF the experiment runs itself
   (:mod:`magmom.warm_start.scf`) — never a surrogate's moments.
+
+``floor`` and ``materials_project`` follow from the elements and the ``eos`` moments alone: an
+entry written before they existed is completed where it is read (:func:`complete_starts`).
 """
 
 from __future__ import annotations
@@ -26,14 +37,16 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
-from magmom.dft.initial_moments import EOS
+from magmom.dft.initial_moments import EOS, FLOOR, MATERIALS_PROJECT, floored, materials_project
 from magmom.dft.record import structure_dict
 from magmom.elements import STRONGLY_MAGNETIC
+from magmom.warm_start import DERIVED_STARTS
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +99,35 @@ def eos_moments(
     return np.asarray([moment[s] for s in symbols], dtype=np.float64)
 
 
+def derived_starts(symbols, eos) -> dict[str, list[float]]:
+    """The starts of :data:`magmom.warm_start.DERIVED_STARTS` of a slab of ``symbols`` whose
+    ``eos`` start is ``eos`` (μB per atom)."""
+    return {
+        FLOOR: floored(symbols, eos).tolist(),
+        MATERIALS_PROJECT: materials_project(symbols).tolist(),
+    }
+
+
+def complete_starts(entry: Mapping, where: str) -> dict:
+    """One slab's ``starts.json`` entry (current start names, read from ``where``) with every
+    start of :data:`magmom.warm_start.DERIVED_STARTS` it lacks computed from its structure's
+    elements and ``eos`` moments (entries written before those starts existed)."""
+    starts = dict(entry["starts"])
+    missing = [name for name in DERIVED_STARTS if name not in starts]
+    if not missing:
+        return dict(entry)
+    if starts.get(EOS) is None:
+        raise ValueError(f"{where}: no {EOS!r} start to derive {', '.join(missing)} from")
+    from ase.data import chemical_symbols
+
+    symbols = [chemical_symbols[int(z)] for z in entry["structure"]["numbers"]]
+    if len(symbols) != len(starts[EOS]):
+        raise ValueError(f"{where}: {len(starts[EOS])} {EOS!r} moments for {len(symbols)} atoms")
+    derived = derived_starts(symbols, starts[EOS])
+    log.info("%s: %s computed from the %s start (not in the file)", where, ", ".join(missing), EOS)
+    return {**entry, "starts": {**starts, **{name: derived[name] for name in missing}}}
+
+
 def warm_start_starts(
     dataset_db: str | os.PathLike,
     split_csv: str | os.PathLike,
@@ -97,7 +139,9 @@ def warm_start_starts(
     """The content of ``results/warm_start/{model_id}/starts.json`` (module docstring)."""
     from magmom.predict.predictor import MomentPredictor
 
+    t0 = time.perf_counter()
     predictor = MomentPredictor(checkpoint)
+    load_time = time.perf_counter() - t0
     table = json.loads(Path(lattice_table).read_text())
     uniform = float(settings["uniform_magmom"])
     slabs = {}
@@ -106,6 +150,14 @@ def warm_start_starts(
         n = len(slab.atoms)
         labeller = str(slab.meta.get("labeller", "imported"))
         converged = slab.magmoms.tolist() if labeller in DFT_LABELLERS else None
+        symbols = slab.atoms.get_chemical_symbols()
+        eos = eos_moments(
+            table, symbols, str(slab.meta.get("lattice")), default_magmom,
+            f"{dataset_db}: slab {slab_id}",
+        )  # fmt: skip
+        t0 = time.perf_counter()
+        model = predictor.predict_atoms(slab.atoms, slab_id).tolist()
+        model_time = time.perf_counter() - t0
         slabs[slab_id] = {
             "n_atoms": n,
             "formula": slab.atoms.get_chemical_formula(),
@@ -113,22 +165,19 @@ def warm_start_starts(
             "converged_source": "dft_label" if converged is not None else "reference_scf",
             "structure": structure_dict(slab.atoms),
             "starts": {
-                EOS: eos_moments(
-                    table,
-                    slab.atoms.get_chemical_symbols(),
-                    str(slab.meta.get("lattice")),
-                    default_magmom,
-                    f"{dataset_db}: slab {slab_id}",
-                ).tolist(),
-                "model": predictor.predict_atoms(slab.atoms, slab_id).tolist(),
+                EOS: eos.tolist(),
+                **derived_starts(symbols, eos),
                 "uniform": [uniform] * n,
+                "model": model,
                 "converged": converged,
             },
+            "start_time": {"model": model_time},
         }
         log.info("%s (%d atoms, labeller %s): starts ready", slab_id, n, labeller)
     return {
         "model_id": predictor.model_id,
         "model_target": predictor.target,
+        "model_load_time": load_time,
         "uniform_magmom": uniform,
         "slabs": slabs,
     }
