@@ -269,6 +269,30 @@ def test_an_older_job_runs_only_the_new_starts(gpaw_record, tmp_path, monkeypatc
 
 
 @pytest.mark.slow
+def test_a_kept_run_from_other_moments_runs_again(gpaw_record, tmp_path, monkeypatch):
+    """A model retrained under the same id predicts other moments: its kept run is not reused
+    (the other kept runs are)."""
+    import shutil
+
+    ran = []
+
+    def fake(atoms, moments, *args, **kwargs):  # no GPAW: the run is only counted
+        ran.append([float(m) for m in moments])
+        return {"status": "failed", "initial_magmoms": ran[-1], "attempts": []}
+
+    work = tmp_path / "work"
+    shutil.copytree(gpaw_record["tmp"] / "work", work)
+    entry = json.loads(json.dumps(gpaw_record["entry"]))
+    entry["starts"]["model"] = [1.25, 1.25]
+    monkeypatch.setattr(scf_module, "_run_one", fake)
+    again = run_slab("fe100-fcc-pure-v0", entry, gpaw_record["dft"], gpaw_record["settings"], work)
+    assert ran == [[1.25, 1.25]]
+    assert again["runs"]["model"]["status"] == "failed"
+    fresh = gpaw_record["record"]["runs"]
+    assert again["runs"]["eos"]["energy"] == fresh["eos"]["energy"]
+
+
+@pytest.mark.slow
 def test_report_page(gpaw_record, tmp_path):
     record = gpaw_record["record"]
     other = json.loads(json.dumps(record))

@@ -239,17 +239,27 @@ def run_slab(
     runs: dict[str, dict] = {}
     duplicates: dict[str, str] = {}  # start -> the earlier run with the same moments
     for name in ORDER:
+        if starts[name] is None:  # converged moments from the reference SCF
+            reference = runs[EOS]
+            if reference["status"] != "ok":
+                runs[name] = {"status": "failed", "reason": "the reference SCF failed"}
+                continue
+            starts[name] = reference["final_magmoms"]
         done = kept_run(workdir, name)
-        if done.is_file():
-            runs[name] = json.loads(done.read_text())
+        kept = json.loads(done.read_text()) if done.is_file() else None
+        if kept is not None and not same_start(
+            kept.get("initial_magmoms") or [], starts[name], up_to_sign=False
+        ):
+            log.warning(
+                "%s %s: the run kept in %s started from other moments (a retrained model?); "
+                "running it again",
+                slab_id, name, done,
+            )  # fmt: skip
+            kept = None
+        if kept is not None:
+            runs[name] = kept
             log.info("%s %s: resumed from %s", slab_id, name, done)
         else:
-            if starts[name] is None:  # converged moments from the reference SCF
-                reference = runs[EOS]
-                if reference["status"] != "ok":
-                    runs[name] = {"status": "failed", "reason": "the reference SCF failed"}
-                    continue
-                starts[name] = reference["final_magmoms"]
             twin = same_moments_run(starts[name], runs)
             if twin is not None:
                 duplicates[name] = twin
