@@ -129,12 +129,14 @@ def setting_base(name: str, dft: DftSettings, atoms, spinpol: bool) -> tuple[dic
     """GPAW base parameters of setting ``name`` and the atoms it runs on (vacuum changed)."""
     spec = SETTINGS[name]
     pw = dataclasses.replace(dft.planewave, **spec.get("planewave", {}))
-    lcao = dataclasses.replace(dft.lcao, **spec.get("lcao", {}))
     work = atoms.copy()
     if spec.get("vacuum") is not None:
         work.center(vacuum=float(spec["vacuum"]), axis=2)
     if spec["mode"] == "pw":
         return planewave_params(pw, work, spinpol), work
+    if dft.lcao is None:
+        raise ValueError(f"setting {name!r} needs dft.lcao, which this config sets to null")
+    lcao = dataclasses.replace(dft.lcao, **spec.get("lcao", {}))
     return lcao_params(lcao, pw, work, spinpol), work
 
 
