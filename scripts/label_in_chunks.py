@@ -30,6 +30,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from itertools import zip_longest
 from pathlib import Path
 
@@ -81,10 +82,14 @@ def labelling_order(manifest) -> list[str]:
     return order
 
 
-def pending(manifest, root: Path, worker: int = 0, workers: int = 1) -> list[str]:
+def pending(
+    manifest, root: Path, worker: int = 0, workers: int = 1, defer: Sequence[str] = ()
+) -> list[str]:
     """This worker's slab ids without a shipped record: every ``workers``-th slab of
-    :func:`labelling_order`, starting at ``worker``."""
+    :func:`labelling_order`, starting at ``worker``; the ids of ``defer`` (slabs whose SCF is
+    known to take hours) after all the others, in their order."""
     order = labelling_order(manifest)[worker::workers]
+    order = [s for s in order if s not in defer] + [s for s in order if s in defer]
     return [s for s in order if not shipped.shipped_record(root, s).exists()]
 
 
@@ -156,6 +161,13 @@ def main(argv=None) -> int:
         metavar="I/N",
         help="run as worker I of N side by side (each takes every N-th slab of the order)",
     )
+    ap.add_argument(
+        "--defer",
+        nargs="+",
+        default=(),
+        metavar="SLAB_ID",
+        help="label these slabs (of this worker's share) after all the others",
+    )
     args = ap.parse_args(argv)
 
     cfg = load_config(ROOT / "config.yaml", [ROOT / args.configfile])
@@ -212,7 +224,7 @@ def main(argv=None) -> int:
             )
         if k == args.chunks:
             break
-        mine = pending(manifest, root, *args.worker)
+        mine = pending(manifest, root, *args.worker, defer=args.defer)
         todo = mine[k * args.chunk : (k + 1) * args.chunk] if args.dry_run else mine[: args.chunk]
         if not todo:
             print("every slab of the recipe has a shipped record")
