@@ -16,6 +16,7 @@ from magmom.dft import initial_moments as im
 from magmom.dft.record import check_record, read_records
 
 RECORD = Path(__file__).resolve().parent / "data/dft_records/fe100-bcc-pure-v0-lcao.json"
+SHIPPED = Path(__file__).resolve().parents[1] / "data/mini/records"  # the mini labels
 """A real GPAW record of the mini preset: pure Fe(110), 2x2x3, both starts, labelled with the
 LCAO warm-up (the first mini label; withdrawn from data/mini when the preset dropped the
 warm-up, kept here as a fixture)."""
@@ -140,6 +141,20 @@ def test_recommendation_needs_evidence(shipped):
     assert recs["fe-co-ni"].policy == "floor+eos" and recs["fe-co-ni"].evidence == "shown"
     assert recs["fe-co-ni"].slabs == start_evidence.MIN_SLABS + 1
     assert "`eos` higher on 1" in recs["fe-co-ni"].why
+
+
+def test_a_start_that_wins_where_the_others_end_higher_stays_in_the_policy():
+    """The shipped Mn labels: floor and eos end in a ferromagnet above the in-plane
+    antiferromagnet on both Mn slabs, so the Mn group keeps inplane_afm (not the default's
+    floor+eos, which would label these slabs with the ferromagnet)."""
+    records = [
+        json.loads((SHIPPED / f"{s}.json").read_text())
+        for s in ("mn075-pd025-bcc-random-v0", "ag017-fe012-ir016-mn025-os014-ru016-hcp-random-v0")
+    ]
+    recs = start_evidence.recommend(start_evidence.group_stats(start_evidence.outcomes(records)))
+    assert recs["mn"].evidence == "shown" and recs["mn"].slabs == 2
+    assert recs["mn"].policy == "floor+eos+inplane_afm"
+    assert start_evidence.policy_string(recs) == "floor+eos,mn=floor+eos+inplane_afm"
 
 
 def test_per_group_policy_resolves_per_slab():

@@ -60,6 +60,7 @@ from magmom.dft.initial_moments import (
     DEFAULT_POLICY,
     ELEMENT_GROUPS,
     EOS,
+    POLICY_STARTS,
     element_group,
     n_runs,
     parse_policy,
@@ -250,7 +251,7 @@ def recommend(
         elif any(missed.values()):
             lists = ", ".join(f"`{k}` higher on {v}" for k, v in missed.items())
             why = f"{lists} of {n} slabs"
-            out[group] = Recommendation(group, default, "shown", n, why)
+            out[group] = Recommendation(group, _policy_of(missed, default), "shown", n, why)
         elif n >= min_slabs:
             why = f"no start higher on {n} slabs (miss rate < {3 / n:.0%} at 95 %)"
             out[group] = Recommendation(group, EOS, "none needed", n, why)
@@ -261,6 +262,14 @@ def recommend(
             )
             out[group] = Recommendation(group, default, "not enough", n, why)
     return out
+
+
+def _policy_of(starts: Iterable[str], default: str) -> str:
+    """The policy that runs exactly ``starts`` (those compared in a group where one was shown to
+    end higher: each may be the one that wins elsewhere, e.g. ``inplane_afm`` on Mn slabs), or
+    ``default`` when no policy does."""
+    wanted = set(starts)
+    return next((p for p, s in POLICY_STARTS.items() if set(s) == wanted), default)
 
 
 def policy_string(recs: Mapping[str, Recommendation], default: str = DEFAULT_POLICY) -> str:
