@@ -120,7 +120,7 @@ def test_every_start_on_a_slab_of_fe_co_pt_cr(model, tmp_path):
 def test_an_older_starts_entry_gets_the_floor_and_materials_project_starts():
     """A ``starts.json`` entry written before the two starts existed is completed from its
     elements and ``eos`` moments, as the new file would hold them."""
-    from magmom.warm_start.starts import complete_starts
+    from magmom.warm_start import complete_starts
 
     atoms = tiny_slab(("Fe", "Co", "Pt", "Cr"))
     symbols = atoms.get_chemical_symbols()

@@ -17,9 +17,12 @@ The report page is :mod:`magmom.evaluation.report.warm_start`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
-from magmom.dft.initial_moments import EOS, FLOOR, MATERIALS_PROJECT
+from magmom.dft.initial_moments import EOS, FLOOR, MATERIALS_PROJECT, floored, materials_project
+
+log = logging.getLogger(__name__)
 
 STARTS = (EOS, FLOOR, MATERIALS_PROJECT, "uniform", "model", "converged")
 """The starts (issue 21 item 3; moments: :mod:`magmom.warm_start.starts`): the study's EOS-table
@@ -35,7 +38,7 @@ of a slab runs only the starts its work directory does not keep
 DERIVED_STARTS = (FLOOR, MATERIALS_PROJECT)
 """The starts computed from the slab's elements and its ``eos`` moments alone, so that an older
 ``starts.json`` without them is completed where it is read
-(:func:`magmom.warm_start.starts.complete_starts`)."""
+(:func:`complete_starts`)."""
 
 STATES = ("same", "lower", "higher", "degenerate")
 """Where a run ends against the run from the converged moments, both at the common level
@@ -92,3 +95,32 @@ def final_state(same_state: bool | None, de: float | None, max_abs_de: float) ->
     if de < -max_abs_de:
         return "lower"
     return "higher" if de > max_abs_de else "degenerate"
+
+
+def derived_starts(symbols, eos) -> dict[str, list[float]]:
+    """The starts of :data:`magmom.warm_start.DERIVED_STARTS` of a slab of ``symbols`` whose
+    ``eos`` start is ``eos`` (μB per atom)."""
+    return {
+        FLOOR: floored(symbols, eos).tolist(),
+        MATERIALS_PROJECT: materials_project(symbols).tolist(),
+    }
+
+
+def complete_starts(entry: Mapping, where: str) -> dict:
+    """One slab's ``starts.json`` entry (current start names, read from ``where``) with every
+    start of :data:`magmom.warm_start.DERIVED_STARTS` it lacks computed from its structure's
+    elements and ``eos`` moments (entries written before those starts existed)."""
+    starts = dict(entry["starts"])
+    missing = [name for name in DERIVED_STARTS if name not in starts]
+    if not missing:
+        return dict(entry)
+    if starts.get(EOS) is None:
+        raise ValueError(f"{where}: no {EOS!r} start to derive {', '.join(missing)} from")
+    from ase.data import chemical_symbols
+
+    symbols = [chemical_symbols[int(z)] for z in entry["structure"]["numbers"]]
+    if len(symbols) != len(starts[EOS]):
+        raise ValueError(f"{where}: {len(starts[EOS])} {EOS!r} moments for {len(symbols)} atoms")
+    derived = derived_starts(symbols, starts[EOS])
+    log.info("%s: %s computed from the %s start (not in the file)", where, ", ".join(missing), EOS)
+    return {**entry, "starts": {**starts, **{name: derived[name] for name in missing}}}

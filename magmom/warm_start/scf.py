@@ -68,8 +68,13 @@ from magmom.dft.initial_moments import EOS, FLOOR, MATERIALS_PROJECT, same_start
 from magmom.dft.parallel import gpaw_build, is_master, run_job, world
 from magmom.dft.settings import DftSettings
 from magmom.io import write_json
-from magmom.warm_start import OLD_START_NAMES, STARTS, current_starts_entry, final_state
-from magmom.warm_start.starts import complete_starts
+from magmom.warm_start import (
+    OLD_START_NAMES,
+    STARTS,
+    complete_starts,
+    current_starts_entry,
+    final_state,
+)
 
 log = logging.getLogger(__name__)
 

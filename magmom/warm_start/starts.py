@@ -29,7 +29,8 @@ geometry is the labelled (final) structure of the dataset.
   (:mod:`magmom.warm_start.scf`) — never a surrogate's moments.
 
 ``floor`` and ``materials_project`` follow from the elements and the ``eos`` moments alone: an
-entry written before they existed is completed where it is read (:func:`complete_starts`).
+entry written before they existed is completed where it is read
+(:func:`magmom.warm_start.complete_starts`).
 """
 
 from __future__ import annotations
@@ -43,10 +44,10 @@ from pathlib import Path
 
 import numpy as np
 
-from magmom.dft.initial_moments import EOS, FLOOR, MATERIALS_PROJECT, floored, materials_project
+from magmom.dft.initial_moments import EOS
 from magmom.dft.record import structure_dict
 from magmom.elements import STRONGLY_MAGNETIC
-from magmom.warm_start import DERIVED_STARTS
+from magmom.warm_start import derived_starts
 
 log = logging.getLogger(__name__)
 
@@ -97,35 +98,6 @@ def eos_moments(
         el: lattice_entry(table, el, lattice, default_magmom)["magmom"] for el in set(symbols)
     }
     return np.asarray([moment[s] for s in symbols], dtype=np.float64)
-
-
-def derived_starts(symbols, eos) -> dict[str, list[float]]:
-    """The starts of :data:`magmom.warm_start.DERIVED_STARTS` of a slab of ``symbols`` whose
-    ``eos`` start is ``eos`` (μB per atom)."""
-    return {
-        FLOOR: floored(symbols, eos).tolist(),
-        MATERIALS_PROJECT: materials_project(symbols).tolist(),
-    }
-
-
-def complete_starts(entry: Mapping, where: str) -> dict:
-    """One slab's ``starts.json`` entry (current start names, read from ``where``) with every
-    start of :data:`magmom.warm_start.DERIVED_STARTS` it lacks computed from its structure's
-    elements and ``eos`` moments (entries written before those starts existed)."""
-    starts = dict(entry["starts"])
-    missing = [name for name in DERIVED_STARTS if name not in starts]
-    if not missing:
-        return dict(entry)
-    if starts.get(EOS) is None:
-        raise ValueError(f"{where}: no {EOS!r} start to derive {', '.join(missing)} from")
-    from ase.data import chemical_symbols
-
-    symbols = [chemical_symbols[int(z)] for z in entry["structure"]["numbers"]]
-    if len(symbols) != len(starts[EOS]):
-        raise ValueError(f"{where}: {len(starts[EOS])} {EOS!r} moments for {len(symbols)} atoms")
-    derived = derived_starts(symbols, starts[EOS])
-    log.info("%s: %s computed from the %s start (not in the file)", where, ", ".join(missing), EOS)
-    return {**entry, "starts": {**starts, **{name: derived[name] for name in missing}}}
 
 
 def warm_start_starts(
