@@ -1,7 +1,8 @@
 """The SCF retry ladder: what GPAW is asked to do at each level when the previous one fails.
 
 Config ``dft.scf_ladder`` is a list of levels ``{mixer, eigenstates, smearing_width, maxiter}``
-(optionally ``beta``, ``nmaxold``, ``weight`` for the mixer; ``density``: GPAW's density
+(optionally ``beta``, ``nmaxold``, ``weight`` for the mixer; ``magnetisation``: ``{beta, nmaxold,
+weight}`` of a separate mixer for the magnetisation density, below; ``density``: GPAW's density
 criterion, the integrated absolute density change per valence electron, GPAW's default 1e-4 when
 absent; ``magmoms``: converge the magnetic moments too, no moment, per atom or total, changing by
 more than this many μB over the last 3 SCF iterations, :mod:`magmom.dft.moment_criterion`); the
@@ -20,6 +21,13 @@ Density mixing in GPAW 26.7 ("new" GPAW): ``pulay`` and ``msr1`` mixers act on a
 components of the density (the ``MixerSum``/``MixerDif`` split of legacy GPAW does not exist for
 new-GPAW calculators). Defaults per mixer (β, history, metric weight): Pulay 0.05/5/50 (legacy
 GPAW's choice for periodic metals), MSR1 0.05/10/20 (GPAW's own), direct 0.02/5/100.
+
+**Separate magnetisation mixing.** A level with ``magnetisation: {beta, nmaxold, weight}`` mixes
+the total density n↑ + n↓ with its mixer and the magnetisation density n↑ − n↓ with a second mixer
+of the same kind and these settings (absent keys: the level's mixer defaults; weight 1 is GPAW's
+plain metric, no long-wavelength weighting, which only charge needs). GPAW 26.7 realises it as
+``mixer={'name': 'multi', 'method': 'dif', 'mixer_a': ..., 'mixer_b': ...}``
+(``gpaw/mixer/multi.py``), new GPAW's counterpart of legacy ``MixerDif``.
 
 **Direct minimisation (level 3).** GPAW 26.7 has one direct-optimisation eigensolver for plane
 waves, ``eigensolver='etdm-fdpw'``. It cannot treat smeared metals: the new-GPAW implementation
@@ -66,6 +74,7 @@ class LadderLevel:
     weight: float | None = None
     density: float | None = None
     magmoms: float | None = None
+    magnetisation: tuple[tuple[str, float], ...] | None = None
 
     @classmethod
     def from_config(cls, index: int, level: Mapping) -> LadderLevel:
@@ -75,6 +84,17 @@ class LadderLevel:
                 f"{where}: mixer {level.get('mixer')!r} is not allowed; "
                 f"allowed values: {', '.join(MIXER_DEFAULTS)}"
             )
+        magnetisation = level.get("magnetisation")
+        if magnetisation is not None:
+            if level["mixer"] == "direct":
+                raise ValueError(f"{where}: 'magnetisation' needs mixer pulay or msr1, not direct")
+            unknown = set(magnetisation) - {"beta", "nmaxold", "weight"}
+            if unknown:
+                raise ValueError(
+                    f"{where}: unknown key(s) {sorted(unknown)} in 'magnetisation'; "
+                    "allowed: beta, nmaxold, weight"
+                )
+            magnetisation = tuple(sorted(magnetisation.items()))
         return cls(
             index=index,
             mixer=str(level["mixer"]),
@@ -86,6 +106,7 @@ class LadderLevel:
             weight=level.get("weight"),
             density=None if level.get("density") is None else float(level["density"]),
             magmoms=None if level.get("magmoms") is None else float(level["magmoms"]),
+            magnetisation=magnetisation,
         )
 
     def mixer_parameters(self) -> dict:
@@ -96,8 +117,17 @@ class LadderLevel:
                 out[key] = getattr(self, key)
         return out
 
+    def magnetisation_mixer_parameters(self) -> dict | None:
+        """Settings of the magnetisation density's mixer, or None (one mixer for both spins)."""
+        if self.magnetisation is None:
+            return None
+        return {**MIXER_DEFAULTS[self.mixer], **dict(self.magnetisation)}
+
     def describe(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        out = {k: v for k, v in asdict(self).items() if v is not None}
+        if self.magnetisation is not None:
+            out["magnetisation"] = dict(self.magnetisation)
+        return out
 
 
 def ladder_from_config(levels: Sequence[Mapping]) -> list[LadderLevel]:
@@ -126,6 +156,14 @@ def level_parameters(level: LadderLevel, base: Mapping, smearing: str) -> dict:
     mix = level.mixer_parameters()
     name = "msr1" if level.mixer == "msr1" else "pulay"
     params["mixer"] = {"name": name, **mix}
+    spin_mix = level.magnetisation_mixer_parameters()
+    if spin_mix is not None and base.get("spinpol"):
+        params["mixer"] = {
+            "name": "multi",
+            "method": "dif",
+            "mixer_a": params["mixer"],
+            "mixer_b": {"name": name, **spin_mix},
+        }
     is_pw = isinstance(base.get("mode"), Mapping) and base["mode"].get("name") == "pw"
     if level.mixer == "direct" and is_pw:
         params["eigensolver"] = dict(DIRECT_EIGENSOLVER)

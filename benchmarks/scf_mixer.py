@@ -1,0 +1,191 @@
+"""Density mixers for the first SCF ladder level, on the mini preset's slabs (issue 20).
+
+Two slabs of the mini recipe, V(110) and Al-Cr-Mn-Rh(110), did not converge at the first ladder
+level (Pulay, β 0.05, history 5, metric weight 50; 150 iterations): the total moment of their
+``floor`` start wandered between 3 and 8 μB with the density residual stuck near 10⁻²·⁴, and the
+second level did no better. 164 of the 309 slabs hold Cr, V or Mn, so this decides what the labels
+cost. For each slab of ``--slabs`` (ids of ``presets/mini.yaml``'s recipe, prepared as
+``benchmarks/dft_settings.py`` does: CHGNet pre-relaxation, one start) and each mixer of
+``--mixers``, one GPAW single point at the mini preset's settings and first ladder level, with only
+the mixer changed (:data:`MIXERS`, overrides of ``dft.scf_ladder[0]``; one level, no fallback, so a
+failure shows as ``failed`` after ``maxiter`` iterations):
+
+==================== ============================================================================
+mixer                level 0 with
+==================== ============================================================================
+``pulay``            nothing changed: Pulay 0.05 / 5 / 50 (β, history, metric weight)
+``msr1``             GPAW 26.7's default mixer, MSR1 0.05 / 10 / 20
+``pulay-gpaw``       new GPAW's Pulay defaults 0.08 / 16 / 20
+``pulay-dif``        Pulay 0.05 / 5 / 50 on n↑+n↓, a second Pulay 0.05 / 5 / 1 on n↑−n↓
+``msr1-dif``         MSR1 0.05 / 10 / 20 on n↑+n↓, a second MSR1 0.05 / 10 / 1 on n↑−n↓
+==================== ============================================================================
+
+Every finished single point is written at once to ``--results`` (default
+``data/mini/settings-check/scf_mixer.json``, atomic, merged under a lock so that two runs may share
+it) and, with ``--commit``, committed. Prints per mixer: converged slabs, SCF iterations, CPU time,
+and against ``pulay`` where both converged the energy difference and max |Δm| (the same state or
+not). ``--table`` prints without running. Not run in CI. Run on one core, in the background:
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/scf_mixer.py --slabs v100-bcc-pure-v0 \\
+        --mixers msr1 pulay-dif --work /tmp/mixer --commit
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.dft_settings import commit, load_config, prepare_slab, save_slab  # noqa: E402
+from magmom.dft.gpaw_params import planewave_params  # noqa: E402
+from magmom.dft.parallel import n_ibz_kpoints  # noqa: E402
+from magmom.dft.record import atoms_from_structure  # noqa: E402
+from magmom.dft.scf_ladder import (  # noqa: E402
+    SinglePointFailed,
+    converge_single_point,
+    ladder_from_config,
+)
+from magmom.dft.settings import DftSettings  # noqa: E402
+from magmom.io import write_json  # noqa: E402
+
+REFERENCE = "pulay"
+MIXERS: dict[str, dict] = {
+    "pulay": {},
+    "msr1": {"mixer": "msr1"},
+    "pulay-gpaw": {"beta": 0.08, "nmaxold": 16, "weight": 20.0},
+    "pulay-dif": {"magnetisation": {"weight": 1.0}},
+    "msr1-dif": {"mixer": "msr1", "magnetisation": {"weight": 1.0}},
+}
+SLABS = ("v100-bcc-pure-v0", "al019-cr031-mn030-rh020-bcc-random-v0")
+
+
+def first_level(cfg: dict, name: str) -> list:
+    """The config's first ladder level with mixer ``name``'s overrides, as a one-level ladder."""
+    level = {
+        k: v
+        for k, v in cfg["dft"]["scf_ladder"][0].items()
+        if k not in ("beta", "nmaxold", "weight")
+    }
+    return ladder_from_config([{**level, **MIXERS[name]}])
+
+
+def run_mixer(name: str, entry: dict, cfg: dict, workdir: Path) -> dict:
+    atoms = atoms_from_structure(entry["structure"])
+    dft = DftSettings.from_config(cfg["dft"])
+    base = planewave_params(dft.planewave, atoms, entry["spinpol"])
+    if entry["spinpol"]:
+        atoms.set_initial_magnetic_moments(entry["initial_magmoms"])
+    ladder = first_level(cfg, name)
+    workdir.mkdir(parents=True, exist_ok=True)
+    out = {"level": ladder[0].describe(), "n_ibz_kpoints": n_ibz_kpoints(atoms, base["kpts"], True)}
+    t0, c0 = time.perf_counter(), time.process_time()
+    try:
+        energy, moments, attempts = converge_single_point(
+            atoms, base, cfg["dft"]["planewave"]["smearing"], ladder, str(workdir / name)
+        )
+        out.update(status="ok", energy=energy, magmoms=moments)
+    except SinglePointFailed as err:
+        attempts = err.attempts
+        out.update(status="failed", energy=None, magmoms=None)
+    out["attempts"] = attempts
+    out["scf_iterations"] = int(
+        attempts[-1].get("scf_iterations") or ladder[0].maxiter if attempts else 0
+    )
+    out["wall_time"] = time.perf_counter() - t0
+    out["cpu_time"] = time.process_time() - c0
+    return out
+
+
+def save_result(path: Path, slab_id: str, name: str, res: dict) -> None:
+    """Add mixer ``name``'s result to slab ``slab_id`` of the results file, under its lock."""
+    import fcntl
+
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        results = json.loads(path.read_text())
+        results["slabs"][slab_id]["mixers"][name] = res
+        write_json(path, results)
+
+
+def print_tables(results: dict) -> None:
+    print(f"\nfirst ladder level per mixer; ΔE, max |Δm| against {REFERENCE} where both converged")
+    print(f"  {'slab':<48}{'mixer':<12}{'status':<8}{'SCF':>5}{'CPU s':>8}{'M (μB)':>9}", end="")
+    print(f"{'ΔE (meV)':>10}{'max|Δm|':>9}")
+    per_mixer: dict[str, list] = {}
+    for slab_id, entry in results["slabs"].items():
+        ref = entry.get("mixers", {}).get(REFERENCE)
+        for name, res in entry.get("mixers", {}).items():
+            per_mixer.setdefault(name, []).append(res)
+            tot = f"{sum(res['magmoms']):+.2f}" if res["status"] == "ok" else "-"
+            de = dm = ""
+            if res["status"] == "ok" and ref and ref["status"] == "ok" and name != REFERENCE:
+                de = f"{1000 * (res['energy'] - ref['energy']):+.1f}"
+                dm = f"{np.max(np.abs(np.subtract(res['magmoms'], ref['magmoms']))):.3f}"
+            print(
+                f"  {slab_id:<48}{name:<12}{res['status']:<8}{res['scf_iterations']:>5}"
+                f"{res['cpu_time']:>8.0f}{tot:>9}{de:>10}{dm:>9}"
+            )
+    print(f"\n  {'mixer':<12}{'runs':>5}{'converged':>10}{'SCF median':>11}{'CPU s/iter':>11}")
+    for name, rows in per_mixer.items():
+        ok = sum(r["status"] == "ok" for r in rows)
+        its = [r["scf_iterations"] for r in rows]
+        per = [r["cpu_time"] / max(r["scf_iterations"], 1) for r in rows]
+        print(f"  {name:<12}{len(rows):>5}{ok:>10}{np.median(its):>11.0f}{np.median(per):>11.1f}")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--configfile", nargs="*", default=[str(ROOT / "presets" / "mini.yaml")])
+    ap.add_argument("--results", default=str(ROOT / "data/mini/settings-check/scf_mixer.json"))
+    ap.add_argument("--work", default=None, help="GPAW text logs (default: a temporary dir)")
+    ap.add_argument("--slabs", nargs="*", default=list(SLABS))
+    ap.add_argument("--mixers", nargs="+", default=list(MIXERS), choices=MIXERS)
+    ap.add_argument("--start", default="floor", choices=("floor", "eos", "afm"))
+    ap.add_argument("--commit", action="store_true", help="git-commit the results file")
+    ap.add_argument("--table", action="store_true", help="print the table and exit")
+    args = ap.parse_args(argv)
+    path = Path(args.results)
+    if not path.is_file():
+        write_json(path, {"about": __doc__.split("\n\n")[0], "slabs": {}})
+    if args.table:
+        print_tables(json.loads(path.read_text()))
+        return 0
+    logging.basicConfig(level=logging.WARNING)
+    cfg = load_config(args.configfile)
+    work = Path(args.work or tempfile.mkdtemp(prefix="scf-mixer-"))
+    for slab_id in args.slabs:
+        entry = json.loads(path.read_text())["slabs"].get(slab_id)
+        if entry is None:
+            entry = prepare_slab(slab_id, cfg, args.start)
+            entry.pop("settings")
+            entry["mixers"] = {}
+            save_slab(path, slab_id, entry)
+        for name in args.mixers:
+            entry = json.loads(path.read_text())["slabs"][slab_id]  # another run may have added
+            if name in entry["mixers"]:
+                continue
+            print(f"{slab_id}: {name} ...", flush=True)
+            res = run_mixer(name, entry, cfg, work / slab_id)
+            save_result(path, slab_id, name, res)
+            print(
+                f"{slab_id}: {name} {res['status']}, {res['scf_iterations']} SCF iterations, "
+                f"{res['cpu_time']:.0f} CPU s",
+                flush=True,
+            )
+            if args.commit:
+                commit(path, f"scf_mixer benchmark: {slab_id} with {name}")
+    print_tables(json.loads(path.read_text()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
