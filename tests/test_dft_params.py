@@ -121,6 +121,29 @@ def test_ladder_config_errors_name_the_key():
         ladder_from_config([])
 
 
+def test_separate_magnetisation_mixer():
+    level = {"mixer": "pulay", "eigenstates": 1e-8, "smearing_width": 0.1, "maxiter": 3}
+    plain, split = ladder_from_config([level, {**level, "magnetisation": {"weight": 1.0}}])
+    base = {"occupations": occupations("marzari-vanderbilt", 0.1), "spinpol": True}
+    mixer = level_parameters(split, base, "marzari-vanderbilt")["mixer"]
+    # GPAW's multi mixer: the total density as the level's Pulay, the magnetisation density by a
+    # second Pulay with the level's defaults and the configured weight
+    assert mixer["name"] == "multi" and mixer["method"] == "dif"
+    assert mixer["mixer_a"] == level_parameters(plain, base, "marzari-vanderbilt")["mixer"]
+    assert mixer["mixer_b"] == {"name": "pulay", "beta": 0.05, "nmaxold": 5, "weight": 1.0}
+    # a spin-paired calculation has no magnetisation to mix
+    paired = level_parameters(split, {**base, "spinpol": False}, "marzari-vanderbilt")
+    assert paired["mixer"]["name"] == "pulay"
+    # the record names the split; a level without it describes itself as before (settings hashes
+    # of existing configs unchanged)
+    assert split.describe()["magnetisation"] == {"weight": 1.0}
+    assert "magnetisation" not in plain.describe()
+    with pytest.raises(ValueError, match=r"dft.scf_ladder\[0\].*'magnetisation'.*direct"):
+        ladder_from_config([{**level, "mixer": "direct", "magnetisation": {"beta": 0.1}}])
+    with pytest.raises(ValueError, match=r"dft.scf_ladder\[0\].*\['history'\]"):
+        ladder_from_config([{**level, "magnetisation": {"history": 3}}])
+
+
 def test_parameter_hash_is_canonical():
     a = {"x": 1, "y": [1.0, 2.0], "z": {"b": 2, "a": 1}}
     b = {"z": {"a": 1, "b": 2}, "y": (1.0, 2.0), "x": 1}
