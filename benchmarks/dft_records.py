@@ -54,6 +54,12 @@ def recipe_costs(config: Path, policies, **refit):
     return start_evidence.policy_costs(shapes, job, tasks, policies, **refit), tasks
 
 
+def config_budget(config: Path) -> cost_model.Budget:
+    """The budget of one start at ``config``'s DFT settings (the study's, for config.yaml)."""
+    with open(config) as fh:
+        return cost_model.JobSettings.from_config(yaml.safe_load(fh)).budget
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("records", nargs="*", default=[str(ROOT / "data/mini/records")])
@@ -83,11 +89,18 @@ def main() -> None:
         print(cost_check.comparison_markdown(costs))
         fits = cost_check.refit(costs)
         print("\n" + cost_check.refit_markdown(fits))
-        refit_all = cost_check.refit_arguments(fits)
+        budget = config_budget(args.config)
+        refit_all = cost_check.refit_arguments(fits, budget=budget)
         before, tasks = recipe_costs(args.config, [DEFAULT_POLICY])
         after, _ = recipe_costs(args.config, [DEFAULT_POLICY], **refit_all)
         b, a = before[0].core_hours["total"], after[0].core_hours["total"]
-        used = cost_check.refit_arguments(fits, cost_check.REFIT_MIN_RECORDS)
+        used = cost_check.refit_arguments(fits, cost_check.REFIT_MIN_RECORDS, budget)
+        if "scf_iterations" not in refit_all:
+            print(
+                f"\nThe SCF-iterations fit is of records budgeted at "
+                f"{fits['scf_per_start'].current} iterations per start; {args.config.name} "
+                f"budgets {budget.scf_iterations} ({budget.scf_runs} SCF runs): not applied."
+            )
         print(
             f"\nFull recipe under `{DEFAULT_POLICY}` at {tasks} processes: {b / 1e6:.2f} M "
             f"core-hours with the cost model's constants, {a / 1e6:.2f} M with the refits "
@@ -101,8 +114,8 @@ def main() -> None:
         print(
             f"\nCore-seconds measured / predicted ({cost_check.LOAD_NOTE}), median (range): "
             f"{cost_check.core_seconds_error(costs)} with the cost model's constants, "
-            f"{cost_check.core_seconds_error(costs, **refit_all)} with the refits (in-sample: "
-            "fitted on these records)."
+            f"{cost_check.core_seconds_error(costs, **cost_check.refit_arguments(fits))} with the "
+            "refits (in-sample: fitted on these records)."
         )
         check = args.settings_check or ROOT / "data/mini/settings-check/dft_settings.json"
         if check.exists():

@@ -107,6 +107,11 @@ def test_refit_medians_and_record_threshold(shipped):
     assert fits["scf_per_start"].value == pytest.approx(float(np.median(eff)))
     assert cost_check.refit_arguments(fits, cost_check.REFIT_MIN_RECORDS) == {}
     assert set(cost_check.refit_arguments(fits, 2)) == {"scf_iterations", "kpoint_factor"}
+    # the records were budgeted as the study's relaxations (400 iterations): their SCF fit
+    # prices the same budget, not single points (60), and the k-point fit prices both
+    relaxed, single = cost_model.budget(30, 30), cost_model.budget(None, 0)
+    assert set(cost_check.refit_arguments(fits, 2, relaxed)) == {"scf_iterations", "kpoint_factor"}
+    assert set(cost_check.refit_arguments(fits, 2, single)) == {"kpoint_factor"}
 
 
 def test_cost_model_refit_arguments_scale_as_documented():

@@ -260,12 +260,21 @@ def refit(costs: Sequence[StartCost]) -> dict[str, Fit]:
     }
 
 
-def refit_arguments(fits: Mapping[str, Fit], min_records: int = 0) -> dict:
+def refit_arguments(
+    fits: Mapping[str, Fit], min_records: int = 0, budget: cost_model.Budget | None = None
+) -> dict:
     """``scf_iterations``/``kpoint_factor`` for :func:`magmom.dft.cost_model.core_hours` from the
-    fits with at least ``min_records`` records behind them."""
+    fits with at least ``min_records`` records behind them.
+
+    ``budget``: the budget of the settings being priced. The SCF-iterations fit then counts only
+    if the records were budgeted the same (their ``scf_iterations``): iterations per start
+    measured on single points say nothing about a relaxation's, and the reverse.
+    """
     out = {}
-    if fits["scf_per_start"].usable(min_records):
-        out["scf_iterations"] = fits["scf_per_start"].value
+    scf = fits["scf_per_start"]
+    same_budget = budget is None or scf.current == budget.scf_iterations
+    if scf.usable(min_records) and same_budget:
+        out["scf_iterations"] = scf.value
     if fits["kpoint_factor"].usable(min_records):
         out["kpoint_factor"] = fits["kpoint_factor"].value
     return out
