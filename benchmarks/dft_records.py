@@ -51,13 +51,7 @@ def recipe_costs(config: Path, policies, **refit):
     shapes = cost_model.slab_shapes(cfg["recipe"], tempfile.mkdtemp()).values()
     tasks = int(cfg["dft"]["resources"]["tasks"])
     job = cost_model.JobSettings.from_config(cfg)
-    return start_evidence.policy_costs(shapes, job, tasks, policies, **refit), tasks
-
-
-def config_budget(config: Path) -> cost_model.Budget:
-    """The budget of one start at ``config``'s DFT settings (the study's, for config.yaml)."""
-    with open(config) as fh:
-        return cost_model.JobSettings.from_config(yaml.safe_load(fh)).budget
+    return start_evidence.policy_costs(shapes, job, tasks, policies, **refit), tasks, job
 
 
 def main() -> None:
@@ -77,7 +71,7 @@ def main() -> None:
         recs = start_evidence.recommend(start_evidence.group_stats(found))
         policies = list(dict.fromkeys([*README_POLICIES, start_evidence.policy_string(recs)]))
         policies += [x for x in args.policies if x not in policies]
-        costs, tasks = recipe_costs(args.config, policies)
+        costs, tasks, _ = recipe_costs(args.config, policies)
         print(
             f"\n### Core-hours of the full recipe per policy ({args.config.name}, cost model at "
             f"{tasks} processes per slab and start, M core-hours)\n"
@@ -89,10 +83,10 @@ def main() -> None:
         print(cost_check.comparison_markdown(costs))
         fits = cost_check.refit(costs)
         print("\n" + cost_check.refit_markdown(fits))
-        budget = config_budget(args.config)
+        before, tasks, job = recipe_costs(args.config, [DEFAULT_POLICY])
+        budget = job.budget  # the priced settings' budget of one start
         refit_all = cost_check.refit_arguments(fits, budget=budget)
-        before, tasks = recipe_costs(args.config, [DEFAULT_POLICY])
-        after, _ = recipe_costs(args.config, [DEFAULT_POLICY], **refit_all)
+        after, _, _ = recipe_costs(args.config, [DEFAULT_POLICY], **refit_all)
         b, a = before[0].core_hours["total"], after[0].core_hours["total"]
         used = cost_check.refit_arguments(fits, cost_check.REFIT_MIN_RECORDS, budget)
         if "scf_iterations" not in refit_all:

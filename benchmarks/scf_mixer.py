@@ -112,9 +112,8 @@ def run_mixer(name: str, entry: dict, cfg: dict, workdir: Path) -> dict:
         attempts = err.attempts
         out.update(status="failed", energy=None, magmoms=None)
     out["attempts"] = attempts
-    out["scf_iterations"] = int(
-        attempts[-1].get("scf_iterations") or ladder[0].maxiter if attempts else 0
-    )
+    last = attempts[-1] if attempts else {}  # a failed level ran its maxiter
+    out["scf_iterations"] = int(last.get("scf_iterations") or (ladder[0].maxiter if last else 0))
     out["wall_time"] = time.perf_counter() - t0
     out["cpu_time"] = time.process_time() - c0
     return out

@@ -16,10 +16,10 @@ from magmom.dft import initial_moments as im
 from magmom.dft.record import check_record, read_records
 
 RECORD = Path(__file__).resolve().parent / "data/dft_records/fe100-bcc-pure-v0-lcao.json"
-SHIPPED = Path(__file__).resolve().parents[1] / "data/mini/records"  # the mini labels
 """A real GPAW record of the mini preset: pure Fe(110), 2x2x3, both starts, labelled with the
 LCAO warm-up (the first mini label; withdrawn from data/mini when the preset dropped the
 warm-up, kept here as a fixture)."""
+SHIPPED = Path(__file__).resolve().parents[1] / "data/mini/records"  # the mini labels
 Z = {"Fe": 26, "Cr": 24, "V": 23, "Mn": 25, "Ni": 29, "Pt": 78, "Cu": 29}
 
 
