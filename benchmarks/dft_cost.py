@@ -165,26 +165,38 @@ def recipe_estimate() -> str:
     job = cost_model.JobSettings.from_config(cfg)
     policy = cfg["dft"]["initial_moments"]
     shapes = cost_model.slab_shapes(cfg["recipe"], tempfile.mkdtemp()).values()
-    groups = Counter((shape.size, n_runs(shape.elements, policy)) for shape in shapes)
-    per_start = Counter(n for (_, n), count in groups.items() for _ in range(count))
+    # priced alike: size, lattice and whether the type keeps the anchor's k-point symmetry
+    groups = Counter(
+        (
+            shape.size,
+            shape.lattice,
+            shape.comp_type if shape.comp_type in cost_model.SYMMETRIC_TYPES else "alloy",
+            n_runs(shape.elements, policy),
+        )
+        for shape in shapes
+    )
+    per_start = Counter(n for (*_, n), count in groups.items() for _ in range(count))
     lines = [
         f"\nfull recipe (config.yaml, {len(shapes)} slabs), cost model at {tasks} processes per "
         f"slab (budget per start {job.budget}, {cost_model.BUDGET}); dft.initial_moments: "
         f"{policy}, slabs per number of starts: {dict(sorted(per_start.items()))}"
     ]
     total = one_start = 0.0
-    for (size, starts), count in sorted(groups.items()):
-        kpoint_grid = cost_model.kpoint_grid(size, job.kpt_density)
+    for (size, lattice, comp_type, starts), count in sorted(groups.items()):
+        shape = cost_model.SlabShape(size, (), lattice, comp_type)
+        grid = cost_model.kpoint_grid(size, job.kpt_density, lattice)
+        n_ibz = cost_model.irreducible_kpoints(grid, comp_type)
         n_atoms = size[0] * size[1] * size[2]
-        serial = cost_model.slab_core_hours(size, job, 1)
-        parallel = cost_model.slab_core_hours(size, job, tasks)
+        serial = cost_model.slab_core_hours(shape, job, 1)
+        parallel = cost_model.slab_core_hours(shape, job, tasks)
         total += count * starts * parallel
         one_start += count * parallel
         lines.append(
-            f"  {'x'.join(map(str, size))} ({n_atoms} atoms, {'x'.join(map(str, kpoint_grid))} "
-            f"k), {starts} start(s): {count} slabs, {serial:.1f} core-h serial per start, "
-            f"{parallel:.1f} core-h on {tasks} processes per start ({parallel / tasks:.1f} h "
-            f"wall); job asks {cost_model.slab_job_size(size, job, tasks, starts)}"
+            f"  {'x'.join(map(str, size))} {lattice} {comp_type} ({n_atoms} atoms, "
+            f"{'x'.join(map(str, grid))} k, {n_ibz:g} irreducible), {starts} start(s): {count} "
+            f"slabs, {serial:.1f} core-h serial per start, {parallel:.1f} core-h on {tasks} "
+            f"processes per start ({parallel / tasks:.1f} h wall); job asks "
+            f"{cost_model.slab_job_size(shape, job, tasks, starts)}"
         )
     lines.append(
         f"  total: {total:,.0f} core-hours ({total / 1e6:.2f} M); one start per slab "

@@ -102,6 +102,8 @@ def main() -> None:
             + (
                 "the refits have enough records to be used."
                 if used == refit_all and used
+                else "no refit applies to these settings."
+                if not refit_all
                 else f"not used: fewer than {cost_check.REFIT_MIN_RECORDS} records behind them."
             )
         )

@@ -50,6 +50,18 @@ def test_measured_counts_every_iteration_of_a_start(shipped):
     assert [c.start for c in cost_check.start_costs(r)] == ["floor"]
 
 
+def test_an_alloy_record_is_priced_at_the_time_reversal_count(shipped):
+    """The same record as a random alloy's: the model gives its 4x6 grid 12 irreducible points
+    (time reversal only) instead of a pure slab's 8 (the anchor's third), so n_k is 36 and the
+    measured 6 are half of what it expected."""
+    r = copy.deepcopy(shipped)
+    r["meta"]["comp_type"] = "ternary"
+    eos = by_start(cost_check.start_costs(r))["eos"]
+    assert (eos.n_ibz_expected, eos.n_k, eos.ibz_factor) == (12.0, 36.0, 0.5)
+    pure = by_start(cost_check.start_costs(shipped))["eos"]
+    assert (pure.n_ibz_expected, pure.n_k) == pytest.approx((8.0, 24.0))
+
+
 def test_prediction_at_the_fit_settings_is_the_cost_model(shipped):
     r = copy.deepcopy(shipped)
     z = np.asarray(r["structure"]["positions"])[:, 2]
@@ -106,12 +118,13 @@ def test_refit_medians_and_record_threshold(shipped):
     eff = [c.scf_pw + fits["lcao_cost"].value * c.scf_lcao for c in costs]
     assert fits["scf_per_start"].value == pytest.approx(float(np.median(eff)))
     assert cost_check.refit_arguments(fits, cost_check.REFIT_MIN_RECORDS) == {}
-    assert set(cost_check.refit_arguments(fits, 2)) == {"scf_iterations", "kpoint_factor"}
+    assert set(cost_check.refit_arguments(fits, 2)) == {"scf_iterations"}
     # the records were budgeted as the study's relaxations (400 iterations): their SCF fit
-    # prices the same budget, not single points (60), and the k-point fit prices both
+    # prices the same budget, not single points (60); the k-point fit prices neither (the model
+    # counts the priced slab's own irreducible k-points)
     relaxed, single = cost_model.budget(30, 30), cost_model.budget(None, 0)
-    assert set(cost_check.refit_arguments(fits, 2, relaxed)) == {"scf_iterations", "kpoint_factor"}
-    assert set(cost_check.refit_arguments(fits, 2, single)) == {"kpoint_factor"}
+    assert set(cost_check.refit_arguments(fits, 2, relaxed)) == {"scf_iterations"}
+    assert cost_check.refit_arguments(fits, 2, single) == {}
 
 
 def test_cost_model_refit_arguments_scale_as_documented():

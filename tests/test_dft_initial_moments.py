@@ -154,8 +154,9 @@ def test_the_cost_model_multiplies_runtime_not_memory_by_the_starts():
     from magmom.dft import cost_model
 
     job = cost_model.JobSettings(3.5, 350.0, 10.0, cost_model.budget(30, 150))
-    one = cost_model.slab_job_size((2, 2, 4), job, 4, starts=1)
-    two = cost_model.slab_job_size((2, 2, 4), job, 4, starts=2)
+    shape = cost_model.SlabShape((2, 2, 4), ("Cr", "Fe"), "fcc", "binary_proto")
+    one = cost_model.slab_job_size(shape, job, 4, starts=1)
+    two = cost_model.slab_job_size(shape, job, 4, starts=2)
     assert two["mem_mb"] == one["mem_mb"]
     assert two["runtime"] == pytest.approx(2 * one["runtime"], abs=1)  # minutes, rounded up
     assert cost_model.core_hours(16, 36, 4, job.budget, starts=3) == pytest.approx(

@@ -174,15 +174,15 @@ def test_per_group_policy_resolves_per_slab():
 
 def test_policy_costs_per_group_add_up():
     shapes = [
-        cost_model.SlabShape((2, 2, 4), ("Fe", "Pt")),
-        cost_model.SlabShape((2, 2, 4), ("Cr", "Fe")),
-        cost_model.SlabShape((4, 4, 4), ("Cu", "Pt")),
+        cost_model.SlabShape((2, 2, 4), ("Fe", "Pt"), "fcc", "binary_proto"),
+        cost_model.SlabShape((2, 2, 4), ("Cr", "Fe"), "fcc", "binary_proto"),
+        cost_model.SlabShape((4, 4, 4), ("Cu", "Pt"), "fcc", "binary"),
     ]
     job = cost_model.JobSettings(3.5, 350.0, 10.0, cost_model.budget(30, 150))
     eos, both, mixed = start_evidence.policy_costs(
         shapes, job, 32, ["eos", "floor+eos", "floor+eos,fe-co-ni=eos"]
     )
-    one = {s: cost_model.core_hours(16, 36, 32, job.budget) for s in ("fe", "cr")}
+    one = {s: cost_model.slab_core_hours(shapes[0], job, 32) for s in ("fe", "cr")}
     assert eos.core_hours["fe-co-ni"] == pytest.approx(one["fe"])
     assert both.core_hours["fe-co-ni"] == pytest.approx(2 * one["fe"])
     assert both.core_hours["cr"] == pytest.approx(2 * one["cr"])

@@ -17,8 +17,10 @@ Predicted by the cost model for the same slab, at the budget of the record's own
 ``relax.steps``; 20 × 20 iterations, 20 SCF runs and two setups for the study's, one SCF of
 :data:`~magmom.dft.cost_model.SINGLE_POINT_SCF` iterations and one setup for a single point
 without LCAO): :math:`n_\mathrm{SCF}` and the SCF runs of the budget, and core-seconds
-:math:`P\, t_\mathrm{start}(N, n_k, P)` with the record's atoms :math:`N`, its Monkhorst–Pack
-points :math:`n_k = n_1 n_2` and the plane-wave factor :math:`f_\mathrm{PW} =
+:math:`P\, t_\mathrm{start}(N, n_k, P)` with the record's atoms :math:`N`, the fit's :math:`n_k`
+of its Monkhorst–Pack grid :math:`n_1 \times n_2` and composition type
+(:func:`~magmom.dft.cost_model.irreducible_kpoints`, :func:`~magmom.dft.cost_model.fit_kpoints`)
+and the plane-wave factor :math:`f_\mathrm{PW} =
 (E_\mathrm{cut} / E_\mathrm{cut}^\mathrm{fit})^{3/2}\; L_z / L_z^\mathrm{fit}`
 (:func:`~magmom.dft.cost_model.plane_wave_factor`) at the record's cutoff, cell height and slab
 thickness. The ratios are measured / predicted; their median and spread (min–max) summarise the
@@ -33,9 +35,10 @@ Refits (:func:`refit`, each with the number of records behind it):
 * ``scf_per_step``: the median plane-wave SCF iterations per ionic step (the budget's 20);
 * ``scf_runs``: the median SCF runs of a start, LCAO and plane waves (the budget's, 20 for the
   study's settings);
-* ``kpoint_factor``: the median of :math:`(n_\mathrm{IBZ} / n_k) /`
-  :data:`~magmom.dft.cost_model.ANCHOR_IBZ_FRACTION`: random alloys keep more irreducible
-  k-points than the pure-Ni anchor slabs the constants were fitted on.
+* ``kpoint_factor``: the median of the measured irreducible k-points over the model's
+  (:func:`~magmom.dft.cost_model.irreducible_kpoints`: the time-reversal count, an upper bound,
+  except on pure slabs): below 1 where a slab keeps more symmetry than the model gives it.
+  Reported, not applied (:func:`refit_arguments`).
 
 :func:`magmom.dft.start_evidence.policy_costs` prices the full recipe with and without them
 (``benchmarks/dft_records.py``). The cost model's constants are
@@ -65,6 +68,7 @@ class StartCost:
     slab_id: str
     start: str
     status: str
+    comp_type: str  # the manifest's type (the record's meta)
     n_atoms: int
     kpts: tuple[int, int]
     n_ibz: int | None
@@ -87,8 +91,15 @@ class StartCost:
     budget: cost_model.Budget  # the budget of the record's settings
 
     @property
-    def n_k(self) -> int:
-        return self.kpts[0] * self.kpts[1]
+    def n_ibz_expected(self) -> float:
+        """The cost model's irreducible k-points on the record's grid."""
+        return cost_model.irreducible_kpoints(self.kpts, self.comp_type)
+
+    @property
+    def n_k(self) -> float:
+        """The fit's :math:`n_k` of the record's grid
+        (:func:`~magmom.dft.cost_model.fit_kpoints`)."""
+        return cost_model.fit_kpoints(self.kpts, self.comp_type)
 
     @property
     def scf_total(self) -> int:
@@ -117,7 +128,7 @@ class StartCost:
     def ibz_factor(self) -> float | None:
         if not self.n_ibz:
             return None
-        return self.n_ibz / self.n_k / cost_model.ANCHOR_IBZ_FRACTION
+        return self.n_ibz / self.n_ibz_expected
 
 
 def _need(mapping: Mapping, key: str, where: str):
@@ -168,6 +179,7 @@ def start_costs(record: Mapping) -> list[StartCost]:
                 slab_id=slab_id,
                 start=name,
                 status=part.get("status", "?"),
+                comp_type=str((record.get("meta") or {}).get("comp_type", "?")),
                 n_atoms=len(structure["numbers"]),
                 kpts=kpts,
                 n_ibz=layout.get("n_ibz_kpoints"),
@@ -263,20 +275,22 @@ def refit(costs: Sequence[StartCost]) -> dict[str, Fit]:
 def refit_arguments(
     fits: Mapping[str, Fit], min_records: int = 0, budget: cost_model.Budget | None = None
 ) -> dict:
-    """``scf_iterations``/``kpoint_factor`` for :func:`magmom.dft.cost_model.core_hours` from the
-    fits with at least ``min_records`` records behind them.
+    """``scf_iterations`` for :func:`magmom.dft.cost_model.core_hours` from the SCF-iterations
+    fit when at least ``min_records`` records stand behind it.
 
-    ``budget``: the budget of the settings being priced. The SCF-iterations fit then counts only
-    if the records were budgeted the same (their ``scf_iterations``): iterations per start
-    measured on single points say nothing about a relaxation's, and the reverse.
+    ``budget``: the budget of the settings being priced. The fit then counts only if the records
+    were budgeted the same (their ``scf_iterations``): iterations per start measured on single
+    points say nothing about a relaxation's, and the reverse. The ``kpoint_factor`` fit is
+    reported, never applied: the model counts each priced slab's irreducible k-points from its
+    own grid and composition type (:func:`magmom.dft.cost_model.irreducible_kpoints`, measured
+    on the recipe's slabs by ``benchmarks/kpoint_symmetry.py``), and the records' small slabs
+    keep symmetries by chance that the study's 64-atom alloys do not.
     """
     out = {}
     scf = fits["scf_per_start"]
     same_budget = budget is None or scf.current == budget.scf_iterations
     if scf.usable(min_records) and same_budget:
         out["scf_iterations"] = scf.value
-    if fits["kpoint_factor"].usable(min_records):
-        out["kpoint_factor"] = fits["kpoint_factor"].value
     return out
 
 
@@ -369,11 +383,11 @@ def refit_markdown(fits: Mapping[str, Fit]) -> str:
         "lcao_cost": "LCAO / plane-wave seconds per SCF iteration",
         "scf_per_step": "plane-wave SCF iterations per ionic step",
         "scf_runs": "SCF runs per start (LCAO + plane waves)",
-        "kpoint_factor": "irreducible k-points / MP points, over the anchor's 1/3",
+        "kpoint_factor": "irreducible k-points measured / the model's (reported, not applied)",
     }
     lines = [
-        "| constant | cost model | refit (median) | records | values | used (≥ "
-        f"{REFIT_MIN_RECORDS} records) |",
+        "| constant | cost model | refit (median) | records | values | enough records (≥ "
+        f"{REFIT_MIN_RECORDS}) |",
         "|---|---:|---:|---:|---:|---|",
     ]
     for key, fit in fits.items():
@@ -410,11 +424,14 @@ def settings_check_markdown(results: Mapping, setting: str = "pw350-k3.5") -> st
             float(params["mode"]["ecut"]), float(run["cell_z"]), float(np.ptp(z))
         )
         n_iter = int(run["scf_iterations"])
+        comp_type = slab["meta"]["comp_type"]
+        n_ibz = cost_model.irreducible_kpoints((n1, n2), comp_type)
+        n_k = cost_model.fit_kpoints((n1, n2), comp_type)
         pred = f * (
-            cost_model.setup_seconds(n_atoms, n1 * n2)
-            + n_iter * cost_model.seconds_per_iteration(n_atoms, n1 * n2)
+            cost_model.setup_seconds(n_atoms, n_k)
+            + n_iter * cost_model.seconds_per_iteration(n_atoms, n_k)
         )
-        k = run["n_ibz_kpoints"] / (n1 * n2) / cost_model.ANCHOR_IBZ_FRACTION
+        k = run["n_ibz_kpoints"] / n_ibz
         r = run["cpu_time"] / pred
         plain.append(r)
         with_k.append(r / k)

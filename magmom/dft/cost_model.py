@@ -60,14 +60,31 @@ slab's elements, with every table moment below its floor (the table is not known
 stage; an upper bound). Snakemake multiplies runtime and memory by the attempt on retries, and
 the stage checkpoints make a retry resume.
 
-At DAG time the lattice constants are not known yet (the EOS stage computes them), so
-:math:`n_k` comes from the slab's repetitions with a nearest-neighbour distance of
-:data:`NN_DISTANCE` (the short end of the study's metals: more k-points, a safe estimate):
-in-plane length :math:`L = n_x d`, :math:`n_1 = \\lceil 2\\pi \\rho_k \\cdot 2/(\\sqrt3 L) \\rceil`.
+**The k-points** :math:`n_k` of the formulas count Monkhorst–Pack points *at the anchor's
+irreducible share* (the fit's pure-Ni fcc(111) slabs keep 12 of 6×6 and 3 of 3×3 points,
+:data:`ANCHOR_IBZ_FRACTION`): the time of an SCF iteration scales with the irreducible points
+:math:`n_\\mathrm{IBZ}`, so a slab is priced at :math:`n_k = 3\\, n_\\mathrm{IBZ}`
+(:func:`fit_kpoints`). At DAG time the lattice constants are not known yet (the EOS stage computes
+them), so the grid (:func:`kpoint_grid`) is GPAW's for the recipe's cell of the slab's lattice and
+repetitions at a nearest-neighbour distance of :data:`NN_DISTANCE` (the short end of the study's
+metals: more k-points, a safe estimate), and :math:`n_\\mathrm{IBZ}` (:func:`irreducible_kpoints`)
+is the time-reversal count :math:`\\lceil n_1 n_2 / 2 \\rceil` (:math:`k` and :math:`-k` paired, Γ
+alone when both :math:`n_i` are odd): the only symmetry a spin-polarised random alloy keeps, and an
+upper bound for every slab. Only pure slabs (:data:`SYMMETRIC_TYPES`) keep the anchor's share.
+Measured with GPAW's own symmetry analysis on the full recipe's 4×4×4 slabs (unrelaxed, ``eos`` and
+``floor`` starts, 3 per composition type and lattice; ``tests/test_dft_cost_model.py`` checks a
+random alloy and a pure slab): the random fcc(111) alloys keep 5 of their 3×3 points (the pure-Ni
+anchor 3, so they cost 5/3 of what the fit's share gave them), the bcc(110) ones 3 of 2×3, the
+hcp(0001) ones 3 of 2×3 or 5 of 3×3 (every one the time-reversal count); the dilute slabs 2–5 and
+the 16-atom prototypes 5–12 (time-reversal counts 10–18), at or below it; the pure slabs 2–4, the
+anchor's share or, on the recipe's orthogonal fcc(111) cell, 4 of 3×3
+(``benchmarks/kpoint_symmetry.py``). Until this count the model gave every slab the anchor's
+share and priced the fcc and hcp random alloys 40 % low.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -109,32 +126,69 @@ FIT_ECUT = 350.0  # eV: the plane-wave cutoff of the fit (the study's)
 FIT_VACUUM = 10.0  # Å per side: the vacuum of the fit's slabs (the study's)
 ANCHOR_IBZ_FRACTION = 12 / 36
 """Irreducible share of the Monkhorst–Pack points on the fit's anchor slabs (pure Ni fcc(111):
-12 of 6x6x1, 3 of 3x3x1): ``n_k`` counts every MP point, so this share is built into :data:`FIT`.
-A slab of lower symmetry (a random alloy) keeps more irreducible points."""
+12 of 6x6x1, 3 of 3x3x1): :data:`FIT` counts Monkhorst–Pack points at this share
+(:func:`fit_kpoints`)."""
 MEM_PER_PROCESS_MB = 600  # Python, numpy, GPAW of one rank (~0.45 GB RSS before any array)
 MEM_SAFETY = 2.5  # wave functions x this: work arrays, mixer history, LCAO matrices
 MIN_RUNTIME_MIN = 10
 SURROGATE = {"runtime": 30, "mem_mb": 4000}  # the CHGNet labeller: seconds per slab
 
 
-def kpoint_grid(size: tuple[int, int, int], kpt_density: float) -> tuple[int, int]:
-    """In-plane MP grid of an ``nx x ny x nz`` slab at ``kpt_density`` (module docstring)."""
-    out = []
-    for n in size[:2]:
-        length = n * NN_DISTANCE
-        out.append(max(1, math.ceil(2 * math.pi * kpt_density * 2 / (math.sqrt(3) * length))))
-    return out[0], out[1]
+SYMMETRIC_TYPES = frozenset({"pure"})
+"""Composition types (the manifest's ``type``) whose slabs keep the anchor's irreducible share
+of the Monkhorst–Pack points; every other slab is priced at the time-reversal count."""
+_IDEAL_C_OVER_A = math.sqrt(8 / 3)
+_A_OVER_NN = {"fcc": math.sqrt(2), "bcc": 2 / math.sqrt(3), "hcp": 1.0}
+
+
+@functools.cache
+def kpoint_grid(size: tuple[int, int, int], kpt_density: float, lattice: str) -> tuple[int, int]:
+    """GPAW's in-plane Monkhorst–Pack grid (:func:`magmom.dft.kpoints.monkhorst_pack_size`) of
+    the recipe's ``nx x ny`` cell of ``lattice`` (:func:`magmom.recipe.slabs.base_slab`,
+    orthogonal when ``ny`` is even, as the recipe tries first) at the nearest-neighbour
+    distance :data:`NN_DISTANCE` (module docstring)."""
+    from magmom.dft.kpoints import monkhorst_pack_size
+    from magmom.recipe.slabs import base_slab
+
+    if lattice not in _A_OVER_NN:
+        raise ValueError(f"unknown lattice {lattice!r}; allowed: {', '.join(_A_OVER_NN)}")
+    a = NN_DISTANCE * _A_OVER_NN[lattice]
+    coa = _IDEAL_C_OVER_A if lattice == "hcp" else None
+    cell = base_slab(lattice, (size[0], size[1], 1), a, coa, 5.0, size[1] % 2 == 0)
+    cell.pbc = (True, True, False)
+    n1, n2, _ = monkhorst_pack_size(cell, kpt_density, 1)
+    return n1, n2
+
+
+def irreducible_kpoints(grid: tuple[int, int], comp_type: str) -> float:
+    """Expected irreducible k-points of a slab of composition type ``comp_type`` on the
+    in-plane Monkhorst–Pack ``grid``: the anchor's share for :data:`SYMMETRIC_TYPES`, else the
+    time-reversal count (module docstring)."""
+    n1, n2 = grid
+    if comp_type in SYMMETRIC_TYPES:
+        return n1 * n2 * ANCHOR_IBZ_FRACTION
+    return float((n1 * n2 + (n1 % 2) * (n2 % 2)) // 2)
+
+
+def fit_kpoints(grid: tuple[int, int], comp_type: str) -> float:
+    """The :math:`n_k` of the fit's formulas for a slab of composition type ``comp_type`` on
+    the in-plane ``grid``: :func:`irreducible_kpoints` over :data:`ANCHOR_IBZ_FRACTION`
+    (Monkhorst–Pack points at the anchor's irreducible share; module docstring), so a pure
+    slab's is its number of grid points."""
+    if comp_type in SYMMETRIC_TYPES:
+        return float(grid[0] * grid[1])
+    return irreducible_kpoints(grid, comp_type) / ANCHOR_IBZ_FRACTION
 
 
 def efficiency(processes: int) -> float:
     return processes ** -FIT["alpha"]
 
 
-def seconds_per_iteration(n_atoms: int, n_k: int, processes: int = 1) -> float:
+def seconds_per_iteration(n_atoms: int, n_k: float, processes: int = 1) -> float:
     return FIT["c_iter"] * n_atoms ** FIT["p"] * n_k / (processes * efficiency(processes))
 
 
-def setup_seconds(n_atoms: int, n_k: int, processes: int = 1) -> float:
+def setup_seconds(n_atoms: int, n_k: float, processes: int = 1) -> float:
     return FIT["c_setup"] * n_atoms ** FIT["p_setup"] * n_k / (processes * efficiency(processes))
 
 
@@ -212,7 +266,7 @@ class JobSettings(NamedTuple):
 
 def start_seconds(
     n_atoms: int,
-    n_k: int,
+    n_k: float,
     processes: int,
     budget: Budget,
     scf_iterations: float | None = None,
@@ -231,7 +285,7 @@ def start_seconds(
 
 def job_minutes(
     n_atoms: int,
-    n_k: int,
+    n_k: float,
     processes: int,
     budget: Budget,
     starts: int = 1,
@@ -242,7 +296,7 @@ def job_minutes(
     return max(MIN_RUNTIME_MIN, math.ceil(BUDGET["safety"] * t / 60))
 
 
-def job_mem_mb(n_atoms: int, n_k: int, processes: int) -> int:
+def job_mem_mb(n_atoms: int, n_k: float, processes: int) -> int:
     """Memory (MB, the whole job) asked for one slab (first attempt)."""
     wf = FIT["m_wf_mb"] * n_atoms ** FIT["q"] * n_k
     return int(math.ceil(MEM_PER_PROCESS_MB * processes + MEM_SAFETY * wf))
@@ -250,7 +304,7 @@ def job_mem_mb(n_atoms: int, n_k: int, processes: int) -> int:
 
 def core_hours(
     n_atoms: int,
-    n_k: int,
+    n_k: float,
     processes: int,
     budget: Budget,
     starts: int = 1,
@@ -265,41 +319,44 @@ def core_hours(
     return starts * t * processes / 3600
 
 
-def _slab_atoms_and_k(size: tuple[int, int, int], job: JobSettings) -> tuple[int, int]:
-    n1, n2 = kpoint_grid(size, job.kpt_density)
-    return size[0] * size[1] * size[2], n1 * n2
+def _slab_atoms_and_k(shape: SlabShape, job: JobSettings) -> tuple[int, float]:
+    """Atoms and the fit's :math:`n_k` (:func:`fit_kpoints`) of a slab of ``shape``."""
+    grid = kpoint_grid(shape.size, job.kpt_density, shape.lattice)
+    n_atoms = shape.size[0] * shape.size[1] * shape.size[2]
+    return n_atoms, fit_kpoints(grid, shape.comp_type)
 
 
-def slab_job_size(
-    size: tuple[int, int, int], job: JobSettings, processes: int, starts: int = 1
-) -> dict:
-    """``{"runtime", "mem_mb"}`` of one GPAW slab job of repetitions ``size`` at ``job``'s
-    settings and ``starts`` initial-moment starts (:func:`magmom.dft.initial_moments.n_runs`)."""
-    n_atoms, n_k = _slab_atoms_and_k(size, job)
+def slab_job_size(shape: SlabShape, job: JobSettings, processes: int, starts: int = 1) -> dict:
+    """``{"runtime", "mem_mb"}`` of one GPAW slab job of ``shape`` at ``job``'s settings and
+    ``starts`` initial-moment starts (:func:`magmom.dft.initial_moments.n_runs`)."""
+    n_atoms, n_k = _slab_atoms_and_k(shape, job)
     return {
         "runtime": job_minutes(
-            n_atoms, n_k, processes, job.budget, starts, job.plane_wave_factor(size)
+            n_atoms, n_k, processes, job.budget, starts, job.plane_wave_factor(shape.size)
         ),
         "mem_mb": job_mem_mb(n_atoms, n_k, processes),
     }
 
 
 def slab_core_hours(
-    size: tuple[int, int, int], job: JobSettings, processes: int, starts: int = 1, **refit
+    shape: SlabShape, job: JobSettings, processes: int, starts: int = 1, **refit
 ) -> float:
-    """:func:`core_hours` of one slab of repetitions ``size`` at ``job``'s settings (``refit``:
-    its ``scf_iterations``, ``kpoint_factor``)."""
-    n_atoms, n_k = _slab_atoms_and_k(size, job)
-    pw_factor = job.plane_wave_factor(size)
+    """:func:`core_hours` of one slab of ``shape`` at ``job``'s settings (``refit``: its
+    ``scf_iterations``, ``kpoint_factor``)."""
+    n_atoms, n_k = _slab_atoms_and_k(shape, job)
+    pw_factor = job.plane_wave_factor(shape.size)
     return core_hours(n_atoms, n_k, processes, job.budget, starts, pw_factor=pw_factor, **refit)
 
 
 # ---- slab shapes at DAG time ------------------------------------------------------------------
 class SlabShape(NamedTuple):
-    """What the cost of a slab depends on before its DFT: repetitions and species."""
+    """What the cost of a slab depends on before its DFT: repetitions, species, lattice and
+    composition type (the manifest's ``size``, ``elements``, ``lattice``, ``type``)."""
 
     size: tuple[int, int, int]
     elements: tuple[str, ...]
+    lattice: str
+    comp_type: str
 
 
 def slab_shapes(recipe: Mapping, cache_dir: str | os.PathLike) -> dict[str, SlabShape]:
@@ -308,16 +365,22 @@ def slab_shapes(recipe: Mapping, cache_dir: str | os.PathLike) -> dict[str, Slab
     from magmom.recipe.index import cache_key
 
     def shapes(rows: Mapping) -> dict[str, SlabShape]:
-        return {k: SlabShape(tuple(size), tuple(elements)) for k, (size, elements) in rows.items()}
+        return {
+            k: SlabShape(tuple(size), tuple(elements), lattice, comp_type)
+            for k, (size, elements, lattice, comp_type) in rows.items()
+        }
 
-    path = Path(cache_dir) / f"slab-shapes-{cache_key(recipe)}.json"
+    path = Path(cache_dir) / f"slab-shapes-v2-{cache_key(recipe)}.json"
     try:
         return shapes(json.loads(path.read_text()))
     except (FileNotFoundError, json.JSONDecodeError, TypeError, ValueError):
         pass
     from magmom.recipe.manifest import parse_size, recipe_slabs
 
-    rows = {s.slab_id: (parse_size(s.size), s.elements.split()) for s in recipe_slabs(recipe)}
+    rows = {
+        s.slab_id: (parse_size(s.size), s.elements.split(), s.lattice, s.comp_type)
+        for s in recipe_slabs(recipe)
+    }
     write_text(path, json.dumps(rows))
     return shapes(rows)
 
@@ -355,6 +418,6 @@ def recipe_job_sizes(
     for slab_id, shape in slab_shapes(recipe, cache_dir).items():
         if shape.elements not in starts:
             starts[shape.elements] = initial_moments.n_runs(shape.elements, policy)
-        sizes[slab_id] = slab_job_size(shape.size, job, processes, starts[shape.elements])
+        sizes[slab_id] = slab_job_size(shape, job, processes, starts[shape.elements])
     write_text(path, json.dumps(sizes))
     return sizes

@@ -304,19 +304,20 @@ def policy_costs(
     under each policy, per element group: one slab runs
     :func:`magmom.dft.initial_moments.n_runs` starts."""
     shapes = list(shapes)
-    kinds = Counter((s.size, tuple(s.elements)) for s in shapes)
+    kinds = Counter(s._replace(elements=tuple(s.elements)) for s in shapes)
     per_start: dict[tuple, float] = {}
-    for size, _ in kinds:
-        if size not in per_start:
-            per_start[size] = cost_model.slab_core_hours(size, job, processes, 1, **refit)
+    for shape in kinds:
+        priced = (shape.size, shape.lattice, shape.comp_type)
+        if priced not in per_start:
+            per_start[priced] = cost_model.slab_core_hours(shape, job, processes, 1, **refit)
     out = []
     for policy in policies:
         hours: Counter = Counter()
         slabs: Counter = Counter()
         starts: Counter = Counter()
-        for (size, elements), count in kinds.items():
-            group, runs = element_group(elements), n_runs(elements, policy)
-            hours[group] += count * runs * per_start[size]
+        for shape, count in kinds.items():
+            group, runs = element_group(shape.elements), n_runs(shape.elements, policy)
+            hours[group] += count * runs * per_start[(shape.size, shape.lattice, shape.comp_type)]
             slabs[group] += count
             starts[runs] += count
         hours["total"] = sum(hours.values())
