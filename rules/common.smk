@@ -94,10 +94,6 @@ def seed_dependent_model_ids():
     return _seed_dependent_ids(config["models"], config["baselines"])
 
 
-def seed_replicates_configured():
-    return bool(config["report"]["seed_replicates"]["seeds"])
-
-
 def gnn_graph_caches():
     """Every split's cache of every cutoff a GNN model uses (the report reads their headers)."""
     cutoffs = sorted({parse_model_id(m).cutoff for m in gnn_model_ids()})

@@ -20,7 +20,6 @@ checkpoint choose_seed_replicates:
         PATHS.seed_replicates(),
     log:
         PATHS.log("report", "choose_seed_replicates"),
-    localrule: True
     conda:
         "../envs/report.yaml"
     params:
@@ -50,7 +49,6 @@ rule seed_spread:
         ),
     log:
         PATHS.log("report", "seed_spread"),
-    localrule: True
     conda:
         "../envs/report.yaml"
     params:

@@ -263,7 +263,11 @@ def test_html_report_in_a_browser(run, html_report):
         assert "System Message" not in landing and "Docutils" not in landing
         categories = browser.categories()
         assert set(categories) == set(REPORT_CATEGORIES)
-        assert sorted(categories["Models"]) == sorted(GNNS + BASELINES + [replicate_of(run)])
+        # the ranked models' pages; the HTML report's DAG does not resolve the seed checkpoint
+        # (Snakemake 9), so the replicate's own figures are no page: its numbers are in the seed
+        # table, under Ranking
+        assert sorted(categories["Models"]) == sorted(GNNS + BASELINES)
+        assert replicate_of(run) not in categories["Models"]
         shown = {}
         for category, subcategories in categories.items():
             for sub in subcategories:
@@ -295,7 +299,8 @@ def planned(run, changes: dict) -> dict[str, set[str]]:
     jobs: dict[str, set[str]] = {}
     for block in proc.stdout.split("\n\n"):
         lines = block.strip().splitlines()
-        rule = next((ln.split()[-1].rstrip(":") for ln in lines if "rule " in ln), None)
+        heads = ("rule ", "localrule ", "checkpoint ", "localcheckpoint ")
+        rule = next((ln.split()[-1].rstrip(":") for ln in lines if ln.startswith(heads)), None)
         reason = next((ln.split("reason: ", 1)[1] for ln in lines if "reason: " in ln), None)
         model = next((ln.split("model_id=", 1)[1] for ln in lines if "model_id=" in ln), "")
         kind = next((ln.split("kind=", 1)[1].split(",")[0] for ln in lines if "kind=" in ln), "")
@@ -318,16 +323,12 @@ def test_config_changes_rerun_exactly_the_models_they_shape(run):
         jobs = planned(run, changes)
         return jobs, {job for job, why in jobs.items() if any(params_changed in r for r in why)}
 
-    # the seed replicate is trained by the same rule as its model, with the same settings
-    replicate = replicate_of(run)
-    trained = {f"train:{m}" for m in GNNS} | (
-        {f"train:{replicate}"} - {"train:chgnet-finetuned-s43"}
-    )
+    # the models are retrained, then the choice of seed replicates is made again (the checkpoint:
+    # a dry run shows the replicates only once it has run), so no replicate is in the plan yet
+    trained = {f"train:{m}" for m in GNNS}
     finetuned = {"baseline_chgnet_finetune:chgnet-finetuned"}
-    if replicate == "chgnet-finetuned-s43":
-        finetuned.add(f"baseline_chgnet_finetune:{replicate}")
     jobs, by_params = rerun_by_params({"training": {"max_epochs": 3}})
-    assert by_params == trained
+    assert by_params == trained and "choose_seed_replicates" in jobs
     assert not any(j.startswith(("baseline", "graph_cache", "split")) for j in jobs)
     assert {j.split(":")[0] for j in jobs} <= {
         "train", "predict", "evaluate", "deployment_cost", "choose_seed_replicates",
@@ -338,7 +339,7 @@ def test_config_changes_rerun_exactly_the_models_they_shape(run):
     jobs, by_params = rerun_by_params({"baselines": {"xgboost": {"n_estimators": 30}}})
     assert by_params == {"baseline_tabular:xgboost"}  # not the linear fit of the same cutoff
     jobs, by_params = rerun_by_params({"baselines": {"chgnet_finetune": {"lr": 2.0e-4}}})
-    assert by_params == finetuned
+    assert by_params == finetuned and "choose_seed_replicates" in jobs
     assert not any(j.startswith("train") for j in jobs)
     # another seed list: the choice is made again (its params), no model retrained before it
     jobs, by_params = rerun_by_params({"report": {"seed_replicates": {"seeds": [43, 45]}}})

@@ -164,7 +164,7 @@ def test_the_train_rule_trains_a_replicate_with_its_seed(tmp_path):
     tiny_caches(tmp_path, 4.0, counts=(12, 4, 4))
     targets = [TINY.checkpoint("cgconv-r4"), TINY.checkpoint("cgconv-r4-s43")]
     proc = snakemake(
-        tmp_path, "--cores", "2", "--allowed-rules", "train", *targets,
+        tmp_path, *targets, "--cores", "2", "--allowed-rules", "train",  # (nargs: targets first)
         extra={"training": {"max_epochs": 1}},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

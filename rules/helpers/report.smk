@@ -20,6 +20,10 @@ def report_figure_labels(figure):
 
 
 # ---- seed replicates (config report.seed_replicates; magmom/evaluation/seeds.py) ---------------
+def seed_replicates_configured():
+    return bool(config["report"]["seed_replicates"]["seeds"])
+
+
 def seed_replicate_ids():
     """The replicate ids (cgconv-r4-s43, ...) the checkpoint choose_seed_replicates chose; until
     it has run, Snakemake plans it and asks again."""

@@ -12,7 +12,7 @@ import pandas as pd
 from magmom.evaluation.plots import count
 from magmom.evaluation.provenance import reduced_settings_note, surrogate_note
 
-from .seed_spread import seed_columns
+from .seed_spread import seed_column
 from .tables import OFF_SCALE_FACTOR, is_diverged
 
 RANKING_SHOWN = {  # ranking column -> markdown header ({excl}: the excluded elements)
@@ -144,7 +144,7 @@ def _ranking_section(ranking: pd.DataFrame, excl: str) -> list[str]:
 def _seed_section(seed_spread: pd.DataFrame) -> list[str]:
     """The seed replicates: each replicated model's MAE per seed, mean, std, range against the
     gaps to its neighbouring ranks (:mod:`~.seed_spread`)."""
-    seeds = [c.removeprefix("MAE_s") for c in seed_columns(seed_spread)]
+    seeds = str(seed_spread["seeds"].iloc[0]).split()  # the same seeds on every row
     within = seed_spread.loc[seed_spread["spread_exceeds_gap"].astype(bool), "model"].tolist()
     show = seed_spread.assign(
         spread_exceeds_gap=seed_spread["spread_exceeds_gap"].map(
@@ -154,7 +154,7 @@ def _seed_section(seed_spread: pd.DataFrame) -> list[str]:
     headers = {
         "rank": "rank",
         "model": "model",
-        **{f"MAE_s{s}": f"MAE seed {s} (μB)" for s in seeds},
+        **{seed_column(int(s)): f"MAE seed {s} (μB)" for s in seeds},
         "MAE_mean": "mean (μB)",
         "MAE_std": "std (μB)",
         "MAE_min": "min (μB)",

@@ -116,7 +116,3 @@ def seed_spread_table(
     columns = [*SPREAD_COLUMNS[:3], *map(seed_column, seeds), *SPREAD_COLUMNS[3:]]
     return pd.DataFrame(rows, columns=columns)
 
-
-def seed_columns(table: pd.DataFrame) -> list[str]:
-    """The per-seed MAE columns of a seed table (as read back from its CSV)."""
-    return [c for c in table.columns if c.startswith("MAE_s") and c[5:].isdigit()]
