@@ -115,4 +115,3 @@ def seed_spread_table(
         rows.append(row)
     columns = [*SPREAD_COLUMNS[:3], *map(seed_column, seeds), *SPREAD_COLUMNS[3:]]
     return pd.DataFrame(rows, columns=columns)
-
