@@ -17,6 +17,8 @@ from pathlib import Path
 import yaml
 from jsonschema import Draft202012Validator
 
+from magmom.layout import parse_model_id
+
 # The user's --configfile options, as the workflow was started with them (set by rules/common.smk,
 # inherited by every job): suggested commands repeat them, so they work as printed.
 CONFIG_ARGS_ENV = "MAGMOM_CONFIG_ARGS"
@@ -192,6 +194,14 @@ DIMENET_MODEL_KEYS = ("readout_hidden_layers", "dimenet")
 FINETUNE_TRAINING_KEYS = ("huber_delta", "weight_decay", "grad_clip", "seed")
 
 
+def seeded_training(training: Mapping, model_id: str) -> dict:
+    """The ``training`` settings one model id trains with: those given, ``seed`` replaced by the
+    id's seed when it is a seed replicate (``cgconv-r4-s43``: seed 43; :func:`magmom.layout.\
+parse_model_id`), so a replicate differs from its original in the seed alone."""
+    seed = parse_model_id(model_id).seed
+    return dict(training) if seed is None else {**training, "seed": seed}
+
+
 def model_settings(architecture: str, models: Mapping) -> dict:
     """The ``models`` settings one architecture is built from: a change to any other key (say
     ``models.dimenet`` for a cgconv model) leaves that model's training job alone."""
@@ -268,7 +278,21 @@ def semantic_errors(config: Mapping) -> list[str]:
                 "allowed values (graphs.cutoffs): "
                 + ", ".join(f"{c:g}" for c in sorted(graph_cutoffs))
             )
+    messages += seed_replicate_errors(config)
     return messages
+
+
+def seed_replicate_errors(config: Mapping) -> list[str]:
+    """``report.seed_replicates.seeds`` lists the extra seeds: ``training.seed`` (the original
+    run's) among them would train the same model twice under two names."""
+    seeds = config.get("report", {}).get("seed_replicates", {}).get("seeds", [])
+    original = config.get("training", {}).get("seed")
+    if original in seeds:
+        return [
+            f"config key 'report.seed_replicates.seeds': {original} is training.seed, the seed "
+            f"every model is trained with already; list only the extra seeds (got {seeds})"
+        ]
+    return []
 
 
 def load_schema(schema_path: str | Path) -> dict:

@@ -16,6 +16,11 @@ Model ids
     ``chgnet-zeroshot`` and ``chgnet-finetuned``. :func:`format_model_id` writes one,
     :func:`parse_model_id` reads one into a :class:`ModelId`; a GNN's is a :class:`ModelSpec`
     (what the trainer takes); the cutoff appears as :func:`cutoff_token` (``3.0 -> "3"``).
+    A seed-dependent model (a GNN, ``chgnet-finetuned``: :func:`seed_dependent_model_ids`)
+    trained again with another seed carries the seed last, ``-s{seed}`` (:data:`SEED_SUFFIX`:
+    ``cgconv-r6-res-s43``, ``chgnet-finetuned-s43``): the same model and settings, only
+    ``training.seed`` replaced (the report's seed replicates). An id without the suffix is
+    trained with ``training.seed``.
 
 Results tree
     :class:`Layout` gives every output path of one configuration. All of them live under the
@@ -101,6 +106,12 @@ TABULAR_KINDS: tuple[str, ...] = ("linear", "xgboost")
 """The tabular baselines, one model per cutoff (``linear-r4``)."""
 
 RESIDUAL_SUFFIX = "-res"
+SEED_SUFFIX = "-s"
+"""Ends a seed replicate's id, followed by the seed's digits (``cgconv-r4-s43``); no architecture,
+baseline or cutoff token ends in ``-s`` and digits."""
+SEED_DEPENDENT_BASELINES: tuple[str, ...] = (CHGNET_FINETUNED,)
+"""The baselines whose result depends on ``training.seed`` (the deterministic ones, the per-element
+mean, the linear fit, XGBoost without subsampling and CHGNet zero-shot, have no seed replicates)."""
 
 BEST = "best.pt"
 """A trained model's checkpoint in its directory (the train rule's declared output)."""
@@ -109,6 +120,9 @@ LAST = "last.pt"
 HISTORY = "history.csv"
 """The per-epoch history beside it."""
 _CUTOFF_PART = re.compile(r"^r(\d+(?:\.\d+)?)$")
+_SEED_PART = re.compile(rf"^(.+){re.escape(SEED_SUFFIX)}(\d+)$")
+SEED_PATTERN = rf"{re.escape(SEED_SUFFIX)}[0-9]+"
+"""Regex of the seed suffix (for rules' wildcard constraints: :func:`optional_seed`)."""
 
 
 def cutoff_token(cutoff: float | int | str) -> str:
@@ -118,15 +132,18 @@ def cutoff_token(cutoff: float | int | str) -> str:
 
 class ModelId(NamedTuple):
     """A parsed model id of any model: the architecture (a GNN's, or a baseline's kind:
-    ``linear``, ``element-mean``, ...), the cutoff in Å (None for the cutoff-free baselines) and
-    the residual flag. A GNN's id is also a :class:`ModelSpec`, what the trainer takes."""
+    ``linear``, ``element-mean``, ...), the cutoff in Å (None for the cutoff-free baselines), the
+    residual flag and the seed of a seed replicate (None: the model trained with
+    ``training.seed``). A GNN's id without its seed is a :class:`ModelSpec`, what the trainer
+    takes."""
 
     architecture: str
     cutoff: float | None
     residual: bool
+    seed: int | None = None
 
     def __str__(self) -> str:
-        return format_model_id(self.architecture, self.cutoff, self.residual)
+        return format_model_id(self.architecture, self.cutoff, self.residual, self.seed)
 
 
 @dataclass(frozen=True)
@@ -149,31 +166,52 @@ class ModelSpec:
 
     @classmethod
     def from_model_id(cls, model_id: str) -> ModelSpec:
-        """Inverse of :attr:`model_id`: ``cgconv-r4-res`` -> ``ModelSpec("cgconv", 4.0, True)``."""
+        """Inverse of :attr:`model_id`: ``cgconv-r4-res`` -> ``ModelSpec("cgconv", 4.0, True)``;
+        a seed replicate's id gives its model (``cgconv-r4-s43`` -> ``ModelSpec("cgconv", 4.0)``:
+        the seed is a training setting)."""
         parsed = parse_model_id(model_id)
         if parsed.cutoff is None or "-" in parsed.architecture:
             raise ValueError(
-                f"model id {model_id!r} is not of the form <architecture>-r<cutoff>[-res]"
+                f"model id {model_id!r} is not of the form <architecture>-r<cutoff>[-res][-s<seed>]"
             )
         return cls(parsed.architecture, parsed.cutoff, parsed.residual)
 
 
-def format_model_id(name: str, cutoff: float | None = None, residual: bool = False) -> str:
-    """``('cgconv', 4.0, True) -> 'cgconv-r4-res'``; ``('element-mean',) -> 'element-mean'``."""
+def format_model_id(
+    name: str, cutoff: float | None = None, residual: bool = False, seed: int | None = None
+) -> str:
+    """``('cgconv', 4.0, True) -> 'cgconv-r4-res'``; ``('element-mean',) -> 'element-mean'``;
+    ``('cgconv', 6, True, 43) -> 'cgconv-r6-res-s43'``."""
     out = name if cutoff is None else f"{name}-r{cutoff_token(cutoff)}"
-    return out + (RESIDUAL_SUFFIX if residual else "")
+    out += RESIDUAL_SUFFIX if residual else ""
+    return out if seed is None else f"{out}{SEED_SUFFIX}{int(seed)}"
 
 
 def parse_model_id(model_id: str) -> ModelId:
     """Inverse of :func:`format_model_id`: ``'cgconv-r4-res' -> ModelId('cgconv', 4.0, True)``,
-    ``'element-mean' -> ModelId('element-mean', None, False)``."""
-    residual = model_id.endswith(RESIDUAL_SUFFIX)
-    stem = model_id[: -len(RESIDUAL_SUFFIX)] if residual else model_id
+    ``'element-mean' -> ModelId('element-mean', None, False)``,
+    ``'cgconv-r4-s43' -> ModelId('cgconv', 4.0, False, 43)``."""
+    seeded = _SEED_PART.match(model_id)
+    seed = int(seeded.group(2)) if seeded else None
+    stem = seeded.group(1) if seeded else model_id
+    residual = stem.endswith(RESIDUAL_SUFFIX)
+    stem = stem[: -len(RESIDUAL_SUFFIX)] if residual else stem
     name, _, last = stem.rpartition("-")
     match = _CUTOFF_PART.match(last)
     if name and match:
-        return ModelId(name, float(match.group(1)), residual)
-    return ModelId(stem, None, residual)
+        return ModelId(name, float(match.group(1)), residual, seed)
+    return ModelId(stem, None, residual, seed)
+
+
+def with_seed(model_id: str, seed: int | None) -> str:
+    """The id of ``model_id`` trained with ``seed`` (None: with ``training.seed``):
+    ``('cgconv-r4-res', 43) -> 'cgconv-r4-res-s43'``, ``('cgconv-r4-s43', None) -> 'cgconv-r4'``."""
+    return str(parse_model_id(model_id)._replace(seed=seed))
+
+
+def optional_seed(pattern: str) -> str:
+    """Regex ``pattern`` (model ids) followed by an optional seed suffix (:data:`SEED_PATTERN`)."""
+    return f"(?:{pattern})(?:{SEED_PATTERN})?"
 
 
 def gnn_model_ids(models: Mapping[str, Any]) -> list[str]:
@@ -200,12 +238,23 @@ def baseline_model_ids(baselines: Mapping[str, Any]) -> list[str]:
     return ids
 
 
+def seed_dependent_model_ids(models: Mapping[str, Any], baselines: Mapping[str, Any]) -> list[str]:
+    """The ids of a config whose result depends on ``training.seed``: every GNN and the enabled
+    :data:`SEED_DEPENDENT_BASELINES` (the candidates for seed replicates)."""
+    return gnn_model_ids(models) + [
+        m for m in baseline_model_ids(baselines) if m in SEED_DEPENDENT_BASELINES
+    ]
+
+
 def gnn_model_id_pattern(cutoffs) -> str:
     """Regex of the GNN ids buildable at ``cutoffs`` (a rule's wildcard constraint): a known
-    architecture, one of the cutoffs, optional ``-res``. Baseline ids never match."""
+    architecture, one of the cutoffs, optional ``-res``, optional seed (``-s43``). Baseline ids
+    never match."""
     tokens = sorted({cutoff_token(c) for c in cutoffs}, key=float)
-    return "(?:{})-r(?:{})(?:{})?".format(
-        "|".join(ARCHITECTURES), "|".join(map(re.escape, tokens)), re.escape(RESIDUAL_SUFFIX)
+    return optional_seed(
+        "(?:{})-r(?:{})(?:{})?".format(
+            "|".join(ARCHITECTURES), "|".join(map(re.escape, tokens)), re.escape(RESIDUAL_SUFFIX)
+        )
     )
 
 
@@ -336,6 +385,16 @@ class Layout:
 
     def deployment_benchmark(self) -> str:
         return self._path("benchmark", "deployment_cost.csv")
+
+    def seed_replicates(self) -> str:
+        """The seed-dependent models chosen for seed replicates and their ids (checkpoint
+        ``choose_seed_replicates``; format: :mod:`magmom.evaluation.seeds`)."""
+        return self._path("report", "seed_replicates.json")
+
+    def seed_spread(self) -> str:
+        """Test MAE per seed of every replicated model, mean, std, range against the rank gaps
+        (rule ``seed_spread``)."""
+        return self._path("report", "seed_spread.csv")
 
     # report
     def report_dir(self) -> str:

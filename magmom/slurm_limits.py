@@ -264,7 +264,7 @@ def dry_run_jobs(output: str) -> tuple[dict[str, list[int]], dict[str, int]]:
 
     Returns ``({job: runtimes (min) of the rule jobs it runs}, {rule: largest runtime})``: a group
     is one Slurm job under its group id (``Group job <id> (jobs ...``, its rule jobs indented
-    below), every unindented rule job one of its own, named ``<rule>#<n>``.
+    below), every unindented rule (or checkpoint) job one of its own, named ``<rule>#<n>``.
     """
     jobs: dict[str, list[int]] = {}
     largest: dict[str, int] = {}
@@ -274,7 +274,7 @@ def dry_run_jobs(output: str) -> tuple[dict[str, list[int]], dict[str, int]]:
         if m:
             group = m.group(1)
             continue
-        m = re.match(r"^(\s*)(?:localrule|rule) (\w+):", line)
+        m = re.match(r"^(\s*)(?:local)?(?:rule|checkpoint) (\w+):", line)
         if m:
             rule = m.group(2)
             group = group if m.group(1) else None  # an unindented job is no group's

@@ -1,5 +1,7 @@
 # Rules of the baselines stage: per-element mean, linear/XGBoost on atom features, CHGNet
 # zero-shot and CHGNet fine-tuned. Each writes {results_dir}/predictions/{model_id}.csv like the GNNs.
+# Only the fine-tuned CHGNet depends on training.seed: it has seed replicates (chgnet-finetuned-s43,
+# rules/report.smk); the others are deterministic (XGBoost at the default subsample of 1).
 
 
 include: "helpers/baselines.smk"
@@ -75,16 +77,19 @@ rule baseline_chgnet_zeroshot:
 
 
 rule baseline_chgnet_finetune:
+    """CHGNet fine-tuned on |m|; chgnet-finetuned-s43: the same with seed 43 (a seed replicate)."""
     input:
         db=PATHS.dataset_db(),
         split=PATHS.split_file(),
     output:
-        predictions=PATHS.predictions(CHGNET_FINETUNED),
-        best=PATHS.checkpoint(CHGNET_FINETUNED),
-        history=PATHS.model_file(CHGNET_FINETUNED, "history.csv"),
-        summary=PATHS.model_file(CHGNET_FINETUNED, "summary.json"),
+        predictions=PATHS.predictions("{model_id}"),
+        best=PATHS.checkpoint("{model_id}"),
+        history=PATHS.model_file("{model_id}", "history.csv"),
+        summary=PATHS.model_file("{model_id}", "summary.json"),
     log:
-        PATHS.log("baselines", CHGNET_FINETUNED),
+        PATHS.log("baselines", "{model_id}"),
+    wildcard_constraints:
+        model_id=CHGNET_FINETUNED_ID,
     conda:
         "../envs/baselines.yaml"
     threads: training_resource("threads", 8)
@@ -94,8 +99,6 @@ rule baseline_chgnet_finetune:
         code=code_version("baseline_chgnet_finetune.py"),
         target=config["dataset"]["target"],
         finetune=config["baselines"]["chgnet_finetune"],
-        training={
-            k: config["training"][k] for k in magmom_config.FINETUNE_TRAINING_KEYS
-        },
+        training=chgnet_finetune_training,
     script:
         "../workflow_scripts/baseline_chgnet_finetune.py"

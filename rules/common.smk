@@ -31,6 +31,7 @@ from magmom.layout import (  # noqa: E402
     cutoff_token,
     gnn_model_ids as _gnn_ids,
     parse_model_id,
+    seed_dependent_model_ids as _seed_dependent_ids,
 )
 from magmom.recipe import slab_index  # noqa: E402
 from magmom.source_closure import code_sha256  # noqa: E402
@@ -85,6 +86,12 @@ def baseline_model_ids():
 
 def all_model_ids():
     return gnn_model_ids() + baseline_model_ids()
+
+
+def seed_dependent_model_ids():
+    """The models that depend on training.seed (GNNs, fine-tuned CHGNet): the candidates for
+    seed replicates (config report.seed_replicates, rules/report.smk)."""
+    return _seed_dependent_ids(config["models"], config["baselines"])
 
 
 def gnn_graph_caches():
@@ -145,7 +152,8 @@ def warm_start_targets():
 
 def final_targets(wildcards):
     """Input function of the `all` target: the report and every product it is made from
-    (DFT records, graph caches, GNN checkpoints, each model's predictions and metrics), so
+    (DFT records, graph caches, GNN checkpoints, each model's predictions and metrics; the seed
+    table, which asks for its replicates' checkpoints, predictions and metrics), so
     deleting any of them rebuilds it and what depends on it (an intermediate file no target asks
     for would stay missing while the report is up to date); then the predict and warm-start
     targets. A function, so the ~23k record paths are built only when `all` is planned, not on
@@ -161,6 +169,7 @@ def final_targets(wildcards):
         + dft_records()(wildcards)
         + predict_targets()
         + warm_start_targets()
+        + seed_spread_table()
     )
 
 

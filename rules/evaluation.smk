@@ -62,7 +62,7 @@ rule evaluate:
     log:
         PATHS.log("evaluation", "{model_id}"),
     wildcard_constraints:
-        model_id="|".join(re.escape(m) for m in all_model_ids()),
+        model_id=EVALUATED_MODEL_ID,
     conda:
         "../envs/report.yaml"
     params:

@@ -1,5 +1,9 @@
 # Rules of the report stage: the ranking of every GNN and baseline, the cutoff sweep, the
 # per-element heatmap and the deployment-cost table. `snakemake --report report.html` renders them.
+# Seed replicates (config report.seed_replicates, when `seeds` is not empty): the checkpoint
+# choose_seed_replicates picks the `top` best seed-dependent models (GNNs, fine-tuned CHGNet) by
+# test MAE once every one is evaluated; the seed table asks for their replicates' metrics
+# ({model_id}-s{seed}: trained, predicted and evaluated by the usual rules) and the report for it.
 
 
 include: "helpers/report.smk"
@@ -8,12 +12,60 @@ include: "helpers/report.smk"
 report: "../report/workflow.rst"
 
 
+checkpoint choose_seed_replicates:
+    input:
+        metrics=[PATHS.metrics(m) for m in seed_dependent_model_ids()],
+        provenance=PATHS.provenance(),
+    output:
+        PATHS.seed_replicates(),
+    log:
+        PATHS.log("report", "choose_seed_replicates"),
+    conda:
+        "../envs/report.yaml"
+    params:
+        code=code_version("choose_seed_replicates.py"),
+        model_ids=seed_dependent_model_ids(),
+        gnn_ids=gnn_model_ids(),
+        top=config["report"]["seed_replicates"]["top"],
+        seeds=config["report"]["seed_replicates"]["seeds"],
+        original_seed=config["training"]["seed"],
+    script:
+        "../workflow_scripts/choose_seed_replicates.py"
+
+
+rule seed_spread:
+    input:
+        choice=PATHS.seed_replicates(),
+        metrics=[PATHS.metrics(m) for m in all_model_ids()],
+        replicates=seed_replicate_metrics,
+        products=seed_replicate_products,
+        provenance=PATHS.provenance(),
+    output:
+        report(
+            PATHS.seed_spread(),
+            caption="../report/seed_spread.rst",
+            category="Ranking",
+            labels=report_figure_labels("seed replicates"),
+        ),
+    log:
+        PATHS.log("report", "seed_spread"),
+    conda:
+        "../envs/report.yaml"
+    params:
+        code=code_version("seed_spread.py"),
+        model_ids=all_model_ids(),
+        gnn_ids=gnn_model_ids(),
+    script:
+        "../workflow_scripts/seed_spread.py"
+
+
 rule report:
     input:
         metrics=[PATHS.metrics(m) for m in all_model_ids()],
         cost=PATHS.deployment_benchmark(),
         provenance=PATHS.provenance(),
         graph_caches=gnn_graph_caches(),
+        seed_spread=seed_spread_table(),
     output:
         ranking_csv=report(
             PATHS.report_outputs()["ranking_csv"],

@@ -1,4 +1,5 @@
-# Rules of the training stage: one `train` job per GNN model id ({architecture}-r{cutoff}[-res]),
+# Rules of the training stage: one `train` job per GNN model id ({architecture}-r{cutoff}[-res],
+# and -s{seed} for a seed replicate: the same model trained with that seed, rules/report.smk),
 # then its per-atom test predictions. `snakemake results/tiny/models/cgconv-r4/best.pt
 # --configfile presets/tiny.yaml` trains one model of the tiny preset.
 #
@@ -40,7 +41,7 @@ rule train:
         code=code_version("train_model.py"),
         spec=lambda wildcards: parse_model_id(wildcards.model_id),
         models=model_settings,
-        training=training_settings(),
+        training=training_settings,
         target=config["dataset"]["target"],
         fresh=config["training"]["fresh"],
     script:
@@ -88,7 +89,7 @@ rule unknown_model:
         PATHS.log("train", "{model_id}.unknown"),
     wildcard_constraints:
         # every id no other rule writes a best.pt for (the lookahead sees the rest of the path)
-        model_id=rf"(?!(?:{GNN_MODEL_ID}|chgnet-finetuned)/best\.pt$)[^/]+",
+        model_id=rf"(?!(?:{GNN_MODEL_ID}|{CHGNET_FINETUNED_ID})/best\.pt$)[^/]+",
     localrule: True
     conda:
         "../envs/ml.yaml"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import re
 import subprocess
 import sys
@@ -30,7 +31,10 @@ from magmom.layout import (
     format_model_id,
     gnn_model_id_pattern,
     gnn_model_ids,
+    optional_seed,
     parse_model_id,
+    seed_dependent_model_ids,
+    with_seed,
 )
 from magmom.recipe import slab_index
 from magmom.recipe.slab_settings import slab_family
@@ -58,6 +62,10 @@ def config_of(name: str) -> dict:
         ("element-mean", ("element-mean", None, False)),
         ("chgnet-finetuned", ("chgnet-finetuned", None, False)),
         ("chgnet-zeroshot", ("chgnet-zeroshot", None, False)),
+        # seed replicates: the seed last, after the cutoff and -res
+        ("cgconv-r6-res-s43", ("cgconv", 6.0, True, 43)),
+        ("dimenet-r3.5-s0", ("dimenet", 3.5, False, 0)),
+        ("chgnet-finetuned-s44", ("chgnet-finetuned", None, False, 44)),
     ],
 )
 def test_model_ids_parse_and_format_back(model_id, parsed):
@@ -74,7 +82,7 @@ def test_model_spec_uses_the_same_ids():
     assert ModelSpec.from_model_id("gmmconv-r8-res") == ModelSpec("gmmconv", 8.0, True)
     # one name for the architecture, one home for both types
     assert parse_model_id("gmmconv-r8-res").architecture == "gmmconv"
-    assert tuple(parse_model_id("gmmconv-r8-res")) == astuple(ModelSpec("gmmconv", 8.0, True))
+    assert tuple(parse_model_id("gmmconv-r8-res"))[:3] == astuple(ModelSpec("gmmconv", 8.0, True))
     assert ModelSpec.__module__ == ModelId.__module__ == "magmom.layout"
     assert ModelSpec("dimenet", 3.5).model_id == "dimenet-r3.5"
     for baseline in ("element-mean", "chgnet-zeroshot"):
@@ -84,10 +92,41 @@ def test_model_spec_uses_the_same_ids():
 
 def test_gnn_pattern_accepts_gnns_at_configured_cutoffs_only():
     pattern = re.compile(gnn_model_id_pattern([3, 4.0]))
-    for ok in ("cgconv-r3", "dimenet-r4-res", "splineconv-r4"):
+    for ok in ("cgconv-r3", "dimenet-r4-res", "splineconv-r4", "cgconv-r4-res-s43", "cgconv-r3-s7"):
         assert pattern.fullmatch(ok), ok
-    for bad in ("cgconv-r5", "linear-r4", "element-mean", "fooconv-r3", "cgconv-r4-res-res"):
+    for bad in (
+        "cgconv-r5", "linear-r4", "element-mean", "fooconv-r3", "cgconv-r4-res-res",
+        "cgconv-r4-s43-res", "cgconv-r4-s", "cgconv-s43", "linear-r4-s43", "cgconv-r5-s43",
+    ):  # fmt: skip
         assert not pattern.fullmatch(bad), bad
+
+
+def test_a_seed_replicate_id_is_its_model_with_a_seed():
+    """The seed suffix cannot be read as a cutoff or an architecture: a replicate parses to its
+    model's fields plus the seed, the model's id back without it, the same ModelSpec."""
+    assert with_seed("cgconv-r6-res", 43) == "cgconv-r6-res-s43"
+    assert with_seed("cgconv-r6-res-s43", None) == "cgconv-r6-res"
+    assert with_seed("chgnet-finetuned", 43) == "chgnet-finetuned-s43"
+    assert parse_model_id("cgconv-r6-res-s43")._replace(seed=None) == parse_model_id(
+        "cgconv-r6-res"
+    )
+    assert parse_model_id("cgconv-r6-res").seed is None
+    assert ModelSpec.from_model_id("cgconv-r6-res-s43") == ModelSpec("cgconv", 6.0, True)
+    # "-s" without digits or digits without "-s" is no seed
+    assert parse_model_id("cgconv-r4-s").seed is None
+    assert parse_model_id("schnetconv-r4").architecture == "schnetconv"
+    for model_id in ("cgconv-r4-s43", "chgnet-finetuned-s1"):
+        assert re.fullmatch(optional_seed(re.escape(with_seed(model_id, None))), model_id)
+
+
+def test_seed_dependent_models_are_the_gnns_and_the_finetuned_chgnet():
+    config = config_of("tiny")
+    ids = seed_dependent_model_ids(config["models"], config["baselines"])
+    assert ids == gnn_model_ids(config["models"]) + ["chgnet-finetuned"]
+    config["baselines"]["chgnet_finetune"]["enabled"] = False
+    assert seed_dependent_model_ids(config["models"], config["baselines"]) == gnn_model_ids(
+        config["models"]
+    )
 
 
 def test_residual_target_makes_every_gnn_a_residual_variant():
@@ -203,10 +242,18 @@ def test_a_tiny_run_does_not_change_the_study_or_demo_plan(tmp_path):
     done += [paths.dataset_db(), paths.split_file(), paths.provenance()]
     done += [paths.graph_cache(c, s) for c in (3, 4, 6) for s in ("train", "val", "test")]
     done += [paths.checkpoint(m) for m in ids] + [paths.predictions(m) for m in ids]
-    done += [paths.metrics(m) for m in ids] + list(paths.report_outputs().values())
+    done += [paths.metrics(m) for m in ids]
+    # the seed replicate of the tiny preset (report.seed_replicates: top 1, seeds [43])
+    choice = {"models": [ids[0]], "replicates": [f"{ids[0]}-s43"], "original_seed": 42,
+              "seeds": [43], "ranked_by": "test MAE", "candidates": ids}  # fmt: skip
+    done += [paths.seed_replicates()]
+    done += [f(f"{ids[0]}-s43") for f in (paths.checkpoint, paths.predictions, paths.metrics)]
+    done += [paths.seed_spread()] + list(paths.report_outputs().values())
     for path in done:
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / path).write_text("from a tiny run\n")
+        (tmp_path / path).write_text(
+            json.dumps(choice) if path == paths.seed_replicates() else "from a tiny run\n"
+        )
     assert dry_run(tmp_path, "tiny") == {}  # the tiny run is complete as far as its plan goes
 
     study = Layout.of(config_of("study"))

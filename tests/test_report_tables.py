@@ -107,7 +107,7 @@ def test_per_element_table(metrics):
 def cost_frame():
     rows = []
     for m in GNN:
-        arch, cutoff, res = parse_model_id(m)
+        arch, cutoff, res = parse_model_id(m)[:3]
         rows.append(
             {
                 "model_id": m,

@@ -164,10 +164,15 @@ Group job dft-0 (jobs in lexicogr. order):
 [Sun Dec  6 21:00:00 2026]
 rule train:
     resources: tmpdir=/tmp, runtime=120, slurm_partition=gpu
+
+[Sun Dec  6 21:00:00 2026]
+checkpoint choose_seed_replicates:
+    resources: tmpdir=/tmp, runtime=10
 """
 
 
 def test_dry_run_jobs_reads_groups_and_single_jobs():
+    """Groups, single rule jobs and a checkpoint job (not counted as the rule job above it)."""
     jobs, largest = sl.dry_run_jobs(DRY_RUN)
-    assert jobs == {"dft-0": [300, 500], "train#1": [120]}
-    assert largest == {"dft_slab": 500, "train": 120}
+    assert jobs == {"dft-0": [300, 500], "train#1": [120], "choose_seed_replicates#2": [10]}
+    assert largest == {"dft_slab": 500, "train": 120, "choose_seed_replicates": 10}

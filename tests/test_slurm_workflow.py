@@ -199,9 +199,9 @@ def parse_jobs(output: str) -> list[dict[str, str]]:
     """Every job block Snakemake printed: rule, local flag, log, jobid, (group) indentation."""
     jobs, current = [], None
     for line in output.splitlines():
-        m = re.match(r"^(\s*)(localrule|rule) (\w+):\s*$", line)
+        m = re.match(r"^(\s*)(local)?(rule|checkpoint) (\w+):\s*$", line)
         if m:
-            current = {"rule": m.group(3), "local": m.group(2) == "localrule"}
+            current = {"rule": m.group(4), "local": m.group(2) is not None}
             jobs.append(current)
             continue
         f = re.match(r"^\s+(\w+): (.*)$", line)

@@ -15,8 +15,10 @@ with log_to(script_log(snakemake)):  # noqa: F821
     from magmom.training.device import configure_threads, describe, select_device
     from magmom.training.run import train_model
 
-    architecture, cutoff, residual = sm.params.spec
+    # a seed replicate (cgconv-r4-s43) is the same model: its seed is in sm.params.training
+    architecture, cutoff, residual = sm.params.spec[:3]
     spec = ModelSpec(architecture, float(cutoff), residual)
+    logging.info("model %s, seed %s", sm.wildcards.model_id, sm.params.training["seed"])
     out_dir = Path(sm.output.best).parent
     assert Path(sm.output.history) == out_dir / HISTORY, "history.csv must sit beside best.pt"
     configure_threads(sm.threads)

@@ -22,3 +22,12 @@ def chgnet_resources():
         "mem_mb": lambda wildcards, attempt: mem_mb * attempt,
         "runtime": training_runtime,
     }
+
+
+def chgnet_finetune_training(wildcards):
+    """Params of a CHGNet fine-tuning job: the training.* keys it shares with the GNNs, with a seed
+    replicate's seed (chgnet-finetuned-s43) instead of training.seed."""
+    return magmom_config.seeded_training(
+        {k: config["training"][k] for k in magmom_config.FINETUNE_TRAINING_KEYS},
+        wildcards.model_id,
+    )

@@ -5,6 +5,14 @@ from pathlib import Path
 
 from magmom.data.shipped import RECORDS
 from magmom.evaluation.provenance import config_dft_settings, label_origin
+from magmom.layout import optional_seed
+
+# The ids evaluate scores: this config's models, and the seed replicates of the
+# seed-dependent ones (cgconv-r4-s43, chgnet-finetuned-s43).
+EVALUATED_MODEL_ID = "|".join(
+    optional_seed(re.escape(m)) if m in seed_dependent_model_ids() else re.escape(m)
+    for m in all_model_ids()
+)
 
 
 def _labels_source(path):

@@ -1,15 +1,23 @@
 # Helpers of the training stage (rules/training.smk); the CHGNet baselines share its resources:
 # input, params and resource functions and their constants.
-from magmom.layout import ARCHITECTURES, gnn_model_id_pattern
+from magmom.layout import (
+    ARCHITECTURES,
+    CHGNET_FINETUNED,
+    gnn_model_id_pattern,
+    optional_seed,
+)
 
 # The GNN model ids the train/predict rules accept: a known architecture, a cutoff that has graph
-# caches, optional -res. Baseline ids (linear-r4, element-mean, ...) never match.
+# caches, optional -res, optional seed (-s43: a seed replicate, trained with that seed instead of
+# training.seed). Baseline ids (linear-r4, element-mean, ...) never match.
 GNN_MODEL_ID = gnn_model_id_pattern(GRAPH_CUTOFFS)
+# The fine-tuned CHGNet and its seed replicates (chgnet-finetuned-s43; rules/baselines.smk).
+CHGNET_FINETUNED_ID = optional_seed(re.escape(CHGNET_FINETUNED))
 
 
 def unknown_model_id(wildcards):
     """Input function of the catch-all unknown_model: fails, listing the buildable ids."""
-    architecture, cutoff, _ = parse_model_id(wildcards.model_id)
+    architecture, cutoff = parse_model_id(wildcards.model_id)[:2]
     why = ""
     if (
         architecture in ARCHITECTURES
@@ -22,7 +30,7 @@ def unknown_model_id(wildcards):
         )
     raise ValueError(
         f"'{wildcards.model_id}' is not a model id this configuration can build{why}. "
-        f"GNN ids are <architecture>-r<cutoff>[-res] with an architecture of "
+        f"GNN ids are <architecture>-r<cutoff>[-res][-s<seed>] with an architecture of "
         f"{', '.join(ARCHITECTURES)} and a cutoff of graphs.cutoffs "
         f"({', '.join(GRAPH_CUTOFFS)}). This configuration's models: "
         f"{', '.join(all_model_ids())}"
@@ -45,12 +53,18 @@ def model_settings(wildcards):
     )
 
 
-def training_settings():
+def training_settings(wildcards):
     """Params of a train job: the training section without resources (how, not what) and fresh
-    (a per-job instruction, passed on its own)."""
-    return {
-        k: v for k, v in config["training"].items() if k not in ("resources", "fresh")
-    }
+    (a per-job instruction, passed on its own); a seed replicate's seed (cgconv-r4-s43) instead
+    of training.seed."""
+    return magmom_config.seeded_training(
+        {
+            k: v
+            for k, v in config["training"].items()
+            if k not in ("resources", "fresh")
+        },
+        wildcards.model_id,
+    )
 
 
 def training_resource(key, default):

@@ -36,9 +36,12 @@ def build_report(
     excluded_elements: Sequence[str],
     top_n: int,
     cap_note: str = "",
+    seed_spread: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Write every report output (the :data:`OUTPUT_KEYS` of ``outputs``); return the ranking.
-    ``cap_note``: what the neighbour cap does per cutoff, placed under the cutoff sweep."""
+    ``cap_note``: what the neighbour cap does per cutoff, placed under the cutoff sweep;
+    ``seed_spread``: the seed replicates' table (:mod:`~.seed_spread`), a section of
+    ``ranking.md`` when given."""
     missing = [k for k in OUTPUT_KEYS if k not in outputs]
     if missing:
         raise KeyError(f"build_report: no output path for {missing}")
@@ -57,7 +60,14 @@ def build_report(
     write_text(
         outputs["ranking_md"],
         ranking_markdown(
-            ranking, per_element, cost, provenance, excluded_elements, top_n, cap_note
+            ranking,
+            per_element,
+            cost,
+            provenance,
+            excluded_elements,
+            top_n,
+            cap_note,
+            seed_spread,
         ),
     )
     write_text(outputs["cost_md"], cost_markdown(cost, provenance))

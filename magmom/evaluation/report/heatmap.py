@@ -8,7 +8,7 @@ import pandas as pd
 
 from magmom.evaluation.plots import MU_B, save, split_subtitle, theme
 
-from .tables import heatmap_models
+from .tables import top_ranked_models
 
 
 def heatmap_frame(per_element: pd.DataFrame, models: list[str]) -> pd.DataFrame:
@@ -35,7 +35,7 @@ def per_element_heatmap(
     import seaborn as sns
 
     theme()
-    models = heatmap_models(ranking, top_n)
+    models = top_ranked_models(ranking, top_n)
     wide = heatmap_frame(per_element, models)
     n_rows, n_cols = wide.shape
     fig, ax = plt.subplots(

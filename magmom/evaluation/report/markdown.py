@@ -12,6 +12,7 @@ import pandas as pd
 from magmom.evaluation.plots import count
 from magmom.evaluation.provenance import reduced_settings_note, surrogate_note
 
+from .seed_spread import seed_column
 from .tables import OFF_SCALE_FACTOR, is_diverged
 
 RANKING_SHOWN = {  # ranking column -> markdown header ({excl}: the excluded elements)
@@ -140,6 +141,54 @@ def _ranking_section(ranking: pd.DataFrame, excl: str) -> list[str]:
     return lines
 
 
+def _seed_section(seed_spread: pd.DataFrame) -> list[str]:
+    """The seed replicates: each replicated model's MAE per seed, mean, std, range against the
+    gaps to its neighbouring ranks (:mod:`~.seed_spread`)."""
+    seeds = str(seed_spread["seeds"].iloc[0]).split()  # the same seeds on every row
+    within = seed_spread.loc[seed_spread["spread_exceeds_gap"].astype(bool), "model"].tolist()
+    show = seed_spread.assign(
+        spread_exceeds_gap=seed_spread["spread_exceeds_gap"].map(
+            lambda v: "yes" if bool(v) else "no"
+        )
+    )
+    headers = {
+        "rank": "rank",
+        "model": "model",
+        **{seed_column(int(s)): f"MAE seed {s} (μB)" for s in seeds},
+        "MAE_mean": "mean (μB)",
+        "MAE_std": "std (μB)",
+        "MAE_min": "min (μB)",
+        "MAE_max": "max (μB)",
+        "gap_above": "gap to rank above (μB)",
+        "gap_below": "gap to rank below (μB)",
+        "spread_exceeds_gap": "seed range > a gap",
+    }
+    table, digits = _renamed(show, headers, {})
+    verdict = (
+        f"**The seed range exceeds a gap to a neighbouring rank for {', '.join(within)}**: "
+        "their places in the ranking are within seed noise."
+        if within
+        else "No replicated model's seed range exceeds the gaps to its neighbouring ranks."
+    )
+    return [
+        "## Seed replicates",
+        "",
+        f"Replicated: the {count(len(seed_spread), 'best seed-dependent model')} by test MAE "
+        f"(among the GNNs and the fine-tuned CHGNet), each trained with seeds {', '.join(seeds)} "
+        "(the first is training.seed, the ranking's run), all else equal. std: sample standard "
+        "deviation over the seeds; gaps: to the neighbouring ranks of the ranking above "
+        "(original seed); "
+        "'seed range > a gap' when max − min over the seeds is larger than the smaller gap. The "
+        "deterministic baselines (per-element mean, linear, XGBoost, CHGNet zero-shot) have no "
+        "seed replicates. Full table: seed_spread.csv.",
+        "",
+        markdown_table(table, digits),
+        "",
+        verdict,
+        "",
+    ]
+
+
 def _figures_section(
     ranking: pd.DataFrame, per_element: pd.DataFrame, top_n: int, cap_note: str = ""
 ) -> list[str]:
@@ -187,13 +236,18 @@ def ranking_markdown(
     excluded_elements: Sequence[str],
     top_n: int,
     cap_note: str = "",
+    seed_spread: pd.DataFrame | None = None,
 ) -> str:
-    """``ranking.md``: the banner, the ranking, the captions of every figure with counts, and the
-    deployment cost; ``cap_note`` (Markdown, :func:`magmom.graphs.cap_report.cap_markdown`: what
-    the neighbour cap does per cutoff) follows the cutoff sweep."""
+    """``ranking.md``: the banner, the ranking, the seed replicates (``seed_spread``, the table of
+    :func:`~.seed_spread.seed_spread_table`, when there are any), the captions of every figure
+    with counts, and the deployment cost; ``cap_note`` (Markdown,
+    :func:`magmom.graphs.cap_report.cap_markdown`: what the neighbour cap does per cutoff)
+    follows the cutoff sweep."""
     excl = "/".join(sorted(excluded_elements)) or "none"
     lines = _header(ranking, provenance)
     lines += _ranking_section(ranking, excl)
+    if seed_spread is not None and len(seed_spread):
+        lines += _seed_section(seed_spread)
     lines += _figures_section(ranking, per_element, top_n, cap_note)
     lines += _cost_section(cost_table)
     lines += _banner(surrogate_note(provenance))

@@ -106,7 +106,7 @@ def _label_note(model_id: str, surrogate: bool) -> str:
 
 
 def _ranking_row(model_id: str, m: Mapping, family: str, note: str) -> dict:
-    name, cutoff, residual = parse_model_id(model_id)
+    name, cutoff, residual = parse_model_id(model_id)[:3]
     a, x = m["all"], m["excluded"]
     low, high = a.get("mae_ci95") or (None, None)
     return {
@@ -205,8 +205,9 @@ def per_element_table(metrics: Mapping[str, Mapping]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(PER_ELEMENT_COLUMNS))
 
 
-def heatmap_models(ranking: pd.DataFrame, top_n: int) -> list[str]:
-    """The ``top_n`` best ranked models (unranked, flagged rows excluded)."""
+def top_ranked_models(ranking: pd.DataFrame, top_n: int) -> list[str]:
+    """The ``top_n`` best ranked models (unranked, flagged rows excluded): the heatmap's models,
+    and, among the seed-dependent models, those with seed replicates."""
     return ranking[ranking["rank"].notna()]["model"].head(top_n).tolist()
 
 
