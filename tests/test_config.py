@@ -163,8 +163,10 @@ def test_snakemake_dry_run_on_presets(tmp_path, preset):
     proc = dry_run(tmp_path, ROOT / "presets" / preset)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     assert "slab_recipe" in proc.stdout + proc.stderr
-    # report.seed_replicates: the checkpoint that picks the replicated models, planned
-    assert "checkpoint choose_seed_replicates:" in proc.stdout
+    # report.seed_replicates: the checkpoint that picks the replicated models is planned on
+    # tiny (one seed) and not on the surrogate demo (seeds: [])
+    planned = "checkpoint choose_seed_replicates:" in proc.stdout
+    assert planned == (preset == "tiny.yaml")
 
 
 def test_demo_dft_preset_plans_training_on_the_shipped_labels(tmp_path):
