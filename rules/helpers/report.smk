@@ -45,7 +45,7 @@ def seed_replicate_products(wildcards):
     """Input function of seed_spread: every chosen replicate's checkpoint and predictions (the
     script reads the metrics only), so a deleted one is rebuilt as the originals' are by `all`.
     (`all` cannot ask for them itself: an input function of `all` that waits for the checkpoint
-    defers every input of `all`, and a dry run of a new run would show no job past it.)"""
+    defers every input of `all`, and a dry run of a new run would show no job past it.)
+    """
     ids = seed_replicate_ids()
     return [PATHS.checkpoint(m) for m in ids] + [PATHS.predictions(m) for m in ids]
-
