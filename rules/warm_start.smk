@@ -32,7 +32,7 @@ checkpoint warm_start_starts:
 
 rule warm_start_slab:
     """GPAW single points of one slab from every start (resumes start by start), on
-    dft.resources.tasks MPI processes like dft_slab."""
+    dft.resources.tasks MPI processes like dft_slab, sized by the cost model."""
     input:
         starts=PATHS.warm_start_starts("{model_id}"),
     output:
@@ -48,8 +48,8 @@ rule warm_start_slab:
     threads: dft_threads(dft_tasks() > 1)
     resources:
         **dft_mpi_resources(dft_tasks() > 1),
-        mem_mb=dft_resource("mem_mb", 8000),
-        runtime=dft_resource("runtime", 720),
+        mem_mb=warm_start_size("mem_mb"),
+        runtime=warm_start_size("runtime"),
     params:
         dft={k: v for k, v in config["dft"].items() if k != "resources"},
         settings=config.get("warm_start", {}),

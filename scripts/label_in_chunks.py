@@ -9,7 +9,9 @@ record JSON and an extxyz of the final structure with its moments) and, with ``-
 committed with the combined extxyz and the sums (those files only), so that a killed session
 loses at most the chunk in progress.
 Before the first chunk the shipped records are restored into ``<results_dir>/dft/``, so a fresh
-clone never relabels a shipped slab.
+clone never relabels a shipped slab, and so are the checkpoints saved of unfinished slabs
+(``--save-partial`` when the workers are stopped: :func:`magmom.data.shipped.save_partial`), so
+that a start which finished in an earlier session is not run again.
 
     # the recipe and initial structures (cheap), then 4 slabs at a time, 2 jobs side by side
     nice -n 19 .venv/bin/python scripts/label_in_chunks.py --configfile presets/mini.yaml \\
@@ -20,6 +22,8 @@ clone never relabels a shipped slab.
         --commit --worker 1/2
     # only copy what a run made by hand finished; rebuild the combined file and checksums
     .venv/bin/python scripts/label_in_chunks.py --configfile presets/mini.yaml --chunks 0 --collect
+    # after stopping the workers: keep (and commit) what the unfinished slabs had finished
+    .venv/bin/python scripts/label_in_chunks.py --chunks 0 --save-partial --commit
 """
 
 from __future__ import annotations
@@ -119,10 +123,15 @@ def git(*args: str) -> subprocess.CompletedProcess:
 
 
 def commit(paths: list[Path], message: str, attempts: int = 10) -> None:
-    """Commit ``paths`` only; retried while another worker holds the index lock."""
-    if not paths:
-        return
+    """Commit ``paths`` only (a removed path: its removal, when git tracks it); retried while
+    another worker holds the index lock."""
     rel = [str(p.relative_to(ROOT)) for p in paths]
+    gone = [r for r in rel if not (ROOT / r).exists()]
+    if gone:
+        tracked = set(git("ls-files", "--", *gone).stdout.split())
+        rel = [r for r in rel if r not in gone or r in tracked]
+    if not rel:
+        return
     for attempt in range(attempts):
         add = git("add", "--", *rel)
         done = git("commit", "-m", message, "--", *rel) if not add.returncode else add
@@ -154,6 +163,11 @@ def main(argv=None) -> int:
     ap.add_argument("--commit", action="store_true", help="git-commit each chunk's shipped files")
     ap.add_argument("--dry-run", action="store_true", help="snakemake -n: show the chunks' jobs")
     ap.add_argument("--collect", action="store_true", help="write the combined extxyz + sums")
+    ap.add_argument(
+        "--save-partial",
+        action="store_true",
+        help="at the end, copy the checkpoints of unfinished slabs into data/<name>/partial/",
+    )
     ap.add_argument(
         "--worker",
         type=worker_split,
@@ -199,6 +213,10 @@ def main(argv=None) -> int:
     if restored:
         print(f"restored {len(restored)} shipped record(s) into {paths.dft_record('*')}")
     manifest = read_manifest(manifest_path)
+    workdirs = {s: ROOT / paths.dft_workdir(s) for s in manifest["slab_id"]}
+    resumed = shipped.restore_partial(root, workdirs)
+    if resumed:
+        print(f"restored the saved checkpoints of {len(resumed)} unfinished slab(s): {resumed}")
 
     failed_in_a_row = 0
     failed_records = 0
@@ -213,10 +231,12 @@ def main(argv=None) -> int:
         )
         if changed:  # the combined file and the sums follow every shipped record
             collected = shipped.collect(root, cfg["dataset_name"])
+        # a finished slab's saved checkpoints go with its record
+        pruned = shipped.save_partial(root, {s: workdirs[s] for s in changed})
         if args.commit and changed:
             files = [shipped.shipped_record(root, s) for s in changed]
             files += [shipped.shipped_slab(root, s) for s in changed]
-            files += [Path(collected["file"]), root / shipped.CHECKSUMS]
+            files += [Path(collected["file"]), root / shipped.CHECKSUMS, *pruned]
             commit(
                 [f for f in files if f.exists()],
                 f"{cfg['dataset_name']} labels: {len(changed)} slab(s) ({', '.join(changed[:4])}"
@@ -259,6 +279,12 @@ def main(argv=None) -> int:
     if args.collect:
         out = shipped.collect(root, cfg["dataset_name"])
         print(f"{out['file']}: {out['slabs']} slab(s); {out['records']} record(s); SHA256SUMS")
+    if args.save_partial:
+        saved = shipped.save_partial(root, workdirs)
+        slabs = sorted({p.relative_to(root / shipped.PARTIAL).parts[0] for p in saved})
+        print(f"saved the checkpoints of {len(slabs)} unfinished slab(s): {slabs}")
+        if args.commit:
+            commit(saved, f"{cfg['dataset_name']}: checkpoints of unfinished slabs {slabs}")
     return 0
 
 

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import copy
+from math import prod
 
 import pytest
 from dft_helpers import ROOT
 
 from magmom import slurm_limits
 from magmom.dft import cost_model
-from magmom.dft.job_resources import EOS_MINUTES, DftJobResources, by_attempt, grouped_runtime
+from magmom.dft.job_resources import (
+    EOS_MINUTES,
+    WARM_START_UNSIZED,
+    DftJobResources,
+    by_attempt,
+    grouped_runtime,
+)
 from magmom.recipe import slab_index
 from magmom.training.cli import load_config
 
@@ -72,6 +79,49 @@ def test_slab_sizes_from_the_settings_the_cost_model_or_the_surrogate(tiny, tmp_
     assert fixed.slab_estimate(chgnet_slab, "mem_mb") == 3000
     assert fixed.eos_minutes() == 90 and jobs.eos_minutes() == EOS_MINUTES
     assert jobs.unknown_overrides(ids) == [] and jobs.unknown_overrides(ids[1:]) == [gpaw_slab]
+
+
+def test_a_warm_start_job_is_sized_as_one_single_point_per_start(tiny, tmp_path):
+    """warm_start_slab: the cost model's job for len(STARTS) single points at the experiment's
+    plane waves, whatever relaxation the labeller's settings ask for (not a fixed 720 min)."""
+    from magmom.warm_start import STARTS
+
+    ids = slab_index(tiny, cache_dir=tmp_path / "index")
+    shapes = cost_model.slab_shapes(tiny["recipe"], tmp_path / "index")
+    by_size = sorted(ids, key=lambda s: prod(shapes[s].size))
+    small, large = by_size[0], by_size[-1]
+    cfg = with_changes(tiny, labeller="gpaw", resources={"tasks": 2})
+    assert cfg["dft"]["relax"]["steps"] > 0 and cfg["dft"]["lcao"] is not None  # it relaxes
+    # the same slab labelled by single points from the eos start alone, at the same plane waves
+    single = copy.deepcopy(cfg)
+    single["dft"].update(
+        lcao=None, relax={**cfg["dft"]["relax"], "steps": 0}, initial_moments="eos"
+    )
+    one_start = DftJobResources(single, tmp_path / "sizes").slab_estimate(small, "runtime")
+    jobs = DftJobResources(cfg, tmp_path / "sizes")
+    job = cost_model.JobSettings.from_config(single)
+    for slab in (small, large):
+        for key in ("runtime", "mem_mb"):
+            expected = cost_model.slab_job_size(shapes[slab], job, 2, len(STARTS))[key]
+            assert jobs.warm_start_estimate(slab, key) == expected > 0
+    assert jobs.warm_start_estimate(small, "mem_mb") == jobs.slab_estimate(small, "mem_mb")
+    runtime = jobs.warm_start_estimate(small, "runtime")
+    assert len(STARTS) * (one_start - 1) <= runtime <= len(STARTS) * one_start
+    assert runtime < jobs.slab_estimate(small, "runtime")  # no relaxation budgeted
+    assert jobs.warm_start_estimate(large, "runtime") > runtime
+    cheap = copy.deepcopy(cfg)
+    cheap["warm_start"] = {**cheap.get("warm_start", {}), "planewave": {"ecut": 150.0}}
+    cheap_jobs = DftJobResources(cheap, tmp_path / "sizes")
+    assert cheap_jobs.warm_start_estimate(large, "runtime") < jobs.warm_start_estimate(
+        large, "runtime"
+    )
+    for key in ("runtime", "mem_mb"):  # a slab of an imported dataset: no shape to size
+        assert jobs.warm_start_estimate("imported-slab-7", key) == WARM_START_UNSIZED[key]
+    fixed = DftJobResources(
+        with_changes(cfg, resources={"tasks": 2, "runtime": 90, "mem_mb": 3000}), tmp_path
+    )
+    assert fixed.warm_start_estimate(large, "runtime") == 90
+    assert fixed.warm_start_estimate(large, "mem_mb") == 3000
 
 
 @pytest.fixture

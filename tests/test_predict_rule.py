@@ -145,9 +145,22 @@ def test_refused_structures_are_said_on_the_console(project, best):
 
 def test_warm_start_slab_job_runs_on_the_dft_mpi_processes(project):
     """tiny: dft.resources.tasks 2, so a warm-start GPAW job is an MPI job like dft_slab."""
-    target = "results/tiny/warm_start/schnetconv-r3/slabs/fe100-fcc-pure-v0.json"
+    target = "results/tiny/warm_start/schnetconv-r3/slabs/ni100-fcc-pure-v0.json"
     counts, out = dry_run(project, target, extra_config=[project / "extra.yaml"])
     assert counts["warm_start_slab"] == 1
     job = out.split("rule warm_start_slab:")[1].split("Job stats:")[0]
     assert "threads: 2" in job
     assert "mpi=auto, tasks=2, cpus_per_task=1" in job
+    # sized by the cost model: one single point per start of this recipe slab on 2 processes
+    import yaml
+
+    from magmom.dft.job_resources import WARM_START_UNSIZED, DftJobResources
+    from magmom.training.cli import load_config
+
+    cfg = load_config(REPO / "config.yaml", [REPO / "presets" / "tiny.yaml"])
+    cfg["warm_start"].update(yaml.safe_load((project / "extra.yaml").read_text())["warm_start"])
+    jobs = DftJobResources(cfg, project / "sizes")
+    for key in ("runtime", "mem_mb"):
+        expected = jobs.warm_start_estimate("ni100-fcc-pure-v0", key)
+        assert expected != WARM_START_UNSIZED[key]
+        assert f"{key}={expected}," in job, (key, expected, job)

@@ -15,17 +15,31 @@ be committed and is never recomputed. Pickle-free, one pair of files per slab un
                                ``info`` (8 decimals; the record keeps full precision); what
                                ``dataset.source`` imports
                                (:mod:`magmom.data.importers`)
+``partial/{slab_id}/...``      work in progress, not data: the JSON checkpoints of a slab whose
+                               labelling was stopped unfinished (the pre-relaxation, every
+                               finished start's stages, its single point at the common level),
+                               under their paths in the slab's work directory; no record yet,
+                               so not in ``SHA256SUMS``
 ============================== ===============================================================
 
 :func:`export_records` copies (and skips records already shipped unchanged);
 :func:`restore_records` puts shipped records back into a results tree, so that Snakemake finds
 those slabs done instead of relabelling them; :func:`collect` concatenates the shipped slabs into
 one extxyz file (sorted by slab id) and writes ``SHA256SUMS`` over every shipped file.
+
+A slab takes up to an hour on one core (16 atoms, three starts), and a session's processes end
+with it: :func:`save_partial` keeps what the unfinished slabs had finished (a start that converged
+is a few kB of JSON, its GPAW logs and wave functions are not kept) and :func:`restore_partial`
+puts it back into a fresh results tree, where the labeller's checkpoints (keyed by the stage's
+inputs and settings, :mod:`magmom.dft.staged_relaxation`) resume it; a changed setting starts
+afresh.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -34,8 +48,11 @@ from magmom.io import atomic_path, write_bytes, write_text
 
 from .assemble import labelled_slab_from_record
 
+log = logging.getLogger(__name__)
+
 RECORDS = "records"
 SLABS = "slabs"
+PARTIAL = "partial"
 CHECKSUMS = "SHA256SUMS"
 
 
@@ -119,6 +136,68 @@ def restore_records(root: str | Path, dft_dir: str | Path) -> list[str]:
         read_record(src)
         write_bytes(dest, src.read_bytes())
         restored.append(src.stem)
+    return restored
+
+
+def partial_dir(root: str | Path, slab_id: str) -> Path:
+    """``{root}/partial/{slab_id}``: the saved checkpoints of an unfinished slab."""
+    return Path(root) / PARTIAL / slab_id
+
+
+def _checkpoints(workdir: Path) -> list[Path]:
+    """The JSON files under ``workdir``, relative to it (GPAW text logs and optimiser logs are
+    not needed to resume; hidden files are atomic writes in progress)."""
+    files = (p.relative_to(workdir) for p in workdir.rglob("*.json") if p.is_file())
+    return sorted(rel for rel in files if not any(part.startswith(".") for part in rel.parts))
+
+
+def save_partial(root: str | Path, workdirs: dict[str, str | Path]) -> list[Path]:
+    """Copy the checkpoints of every unfinished slab into ``{root}/partial/{slab_id}/``.
+
+    ``workdirs``: ``{slab_id: its work directory}`` (``<results_dir>/dft/work/{slab_id}``);
+    a slab with a shipped record is finished: its saved checkpoints are removed instead. Returns
+    the files written or removed (what a commit must take); files saved unchanged are not, nor a
+    file that is not JSON (logged).
+    """
+    changed: list[Path] = []
+    for slab_id, workdir in sorted(workdirs.items()):
+        dest = partial_dir(root, slab_id)
+        if shipped_record(root, slab_id).exists():
+            stale = sorted(p for p in dest.rglob("*") if p.is_file()) if dest.is_dir() else []
+            for path in stale:
+                path.unlink()
+            changed += stale
+            continue
+        workdir = Path(workdir)
+        for rel in _checkpoints(workdir) if workdir.is_dir() else []:
+            blob = (workdir / rel).read_bytes()
+            try:
+                json.loads(blob)
+            except ValueError:  # checkpoints are written atomically: a torn one is no checkpoint
+                log.warning("%s: not JSON, not saved", workdir / rel)
+                continue
+            target = dest / rel
+            if target.is_file() and target.read_bytes() == blob:
+                continue
+            write_bytes(target, blob)
+            changed.append(target)
+    return changed
+
+
+def restore_partial(root: str | Path, workdirs: dict[str, str | Path]) -> list[str]:
+    """Copy the saved checkpoints of each slab of ``workdirs`` without a record into its work
+    directory where the file is missing (a file already there is newer work and stays). Returns
+    the slab ids that got files back."""
+    restored = []
+    for slab_id, workdir in sorted(workdirs.items()):
+        src = partial_dir(root, slab_id)
+        if shipped_record(root, slab_id).exists() or not src.is_dir():
+            continue
+        missing = [rel for rel in _checkpoints(src) if not (Path(workdir) / rel).exists()]
+        for rel in missing:
+            write_bytes(Path(workdir) / rel, (src / rel).read_bytes())
+        if missing:
+            restored.append(slab_id)
     return restored
 
 

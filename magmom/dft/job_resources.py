@@ -13,7 +13,9 @@ mem_mb       a slab: :mod:`magmom.dft.cost_model` (GPAW) or the surrogate's; x a
 runtime      a slab: the cost model's first-attempt minutes at the config's DFT settings
              (the budget of a start from ``dft.lcao`` and ``dft.relax.steps``, the
              plane-wave factor from ``dft.planewave.ecut`` and ``recipe.vacuum``:
-             :class:`magmom.dft.cost_model.JobSettings`); an EOS: 240; then
+             :class:`magmom.dft.cost_model.JobSettings`); a warm-start slab: the same
+             model for one single point per start (:meth:`DftJobResources.warm_start_estimate`);
+             an EOS: 240; then
              :func:`magmom.slurm_limits.runtime` (a retry, which resumes, asks for the
              partition's limit) or, in a packed Slurm group, :func:`grouped_runtime`
 ============ ==========================================================================
@@ -29,9 +31,14 @@ import os
 from collections.abc import Iterable, Mapping
 
 from magmom import slurm_limits
+from magmom.dft import cost_model
 
 EOS_MINUTES = 240
 """First-attempt minutes of an ``eos`` job when ``dft.resources.runtime`` is ``auto``."""
+
+WARM_START_UNSIZED = {"runtime": 720, "mem_mb": 8000}
+"""First-attempt resources of a ``warm_start_slab`` job with ``auto`` whose slab the recipe does
+not hold (a test slab of an imported dataset: the cost model has no shape for it)."""
 
 
 def by_attempt(key: str, base: int, attempt: int, max_minutes: int | None) -> int:
@@ -126,8 +133,6 @@ class DftJobResources:
     def gpaw_slab_sizes(self) -> dict[str, dict]:
         """``{slab_id: {runtime, mem_mb}}`` of every recipe slab labelled by GPAW (cost model at
         the config's DFT settings), computed (or read from the cache) on the first call only."""
-        from magmom.dft import cost_model
-
         if not self._gpaw_sizes:
             self._gpaw_sizes.update(
                 cost_model.recipe_job_sizes(
@@ -140,11 +145,40 @@ class DftJobResources:
             )
         return self._gpaw_sizes
 
+    def warm_start_job(self) -> cost_model.JobSettings:
+        """The cost-model settings of one warm-start SCF: the experiment's plane waves
+        (:func:`magmom.warm_start.scf.experiment_dft`: ``warm_start.planewave`` over
+        ``dft.planewave``) and a single point's budget (no LCAO stage, no relaxation)."""
+        from magmom.dft.settings import DftSettings
+        from magmom.warm_start.scf import experiment_dft
+
+        warm_start = self._config.get("warm_start", {})
+        dft = experiment_dft(
+            DftSettings.from_config(self._config["dft"]), warm_start.get("planewave")
+        )
+        job = cost_model.JobSettings.from_settings(dft, self._recipe["vacuum"])
+        return job._replace(budget=cost_model.budget(None, 0))
+
+    def warm_start_estimate(self, slab_id: str, key: str) -> int:
+        """First-attempt ``key`` (runtime | mem_mb) of one ``warm_start_slab`` job:
+        ``dft.resources.<key>``, or with ``auto`` the cost model's for a single point from each
+        start (:data:`magmom.warm_start.STARTS`) on the job's processes; for a slab the recipe
+        does not hold, :data:`WARM_START_UNSIZED`."""
+        from magmom.warm_start import STARTS
+
+        base = self.setting(key, "auto")
+        if base != "auto":
+            return int(base)
+        shape = cost_model.slab_shapes(self._recipe, self._cache_dir).get(slab_id)
+        if shape is None:
+            return WARM_START_UNSIZED[key]
+        return cost_model.slab_job_size(shape, self.warm_start_job(), self.tasks(), len(STARTS))[
+            key
+        ]
+
     def slab_estimate(self, slab_id: str, key: str) -> int:
         """First-attempt ``key`` (runtime | mem_mb) of one slab: ``dft.resources.<key>``, or
         with ``auto`` the cost model's (GPAW) or the surrogate's."""
-        from magmom.dft import cost_model
-
         base = self.setting(key, "auto")
         if base != "auto":
             return int(base)
