@@ -11,12 +11,15 @@ import ase.io
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from ase.build import fcc111
 from test_training_rules import dry_run
 from training_helpers import REPO, TINY, train_tiny_model
 
+from magmom.dft.job_resources import WARM_START_UNSIZED, DftJobResources
 from magmom.layout import ModelSpec
 from magmom.predict.predictor import MomentPredictor
+from magmom.training.cli import load_config
 
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
@@ -152,11 +155,6 @@ def test_warm_start_slab_job_runs_on_the_dft_mpi_processes(project):
     assert "threads: 2" in job
     assert "mpi=auto, tasks=2, cpus_per_task=1" in job
     # sized by the cost model: one single point per start of this recipe slab on 2 processes
-    import yaml
-
-    from magmom.dft.job_resources import WARM_START_UNSIZED, DftJobResources
-    from magmom.training.cli import load_config
-
     cfg = load_config(REPO / "config.yaml", [REPO / "presets" / "tiny.yaml"])
     cfg["warm_start"].update(yaml.safe_load((project / "extra.yaml").read_text())["warm_start"])
     jobs = DftJobResources(cfg, project / "sizes")

@@ -87,6 +87,8 @@ class DftJobResources:
         self._initial_moments = config["dft"]["initial_moments"]
         self._cache_dir = cache_dir
         self._gpaw_sizes: dict[str, dict] = {}
+        self._shapes: dict | None = None
+        self._warm_start_job: cost_model.JobSettings | None = None
 
     def setting(self, key: str, default):
         """``dft.resources.<key>`` as configured (``auto`` included), else ``default``."""
@@ -169,12 +171,14 @@ class DftJobResources:
         base = self.setting(key, "auto")
         if base != "auto":
             return int(base)
-        shape = cost_model.slab_shapes(self._recipe, self._cache_dir).get(slab_id)
+        if self._shapes is None:  # once per parse: every warm_start_slab job asks
+            self._shapes = cost_model.slab_shapes(self._recipe, self._cache_dir)
+            self._warm_start_job = self.warm_start_job()
+        shape = self._shapes.get(slab_id)
         if shape is None:
             return WARM_START_UNSIZED[key]
-        return cost_model.slab_job_size(shape, self.warm_start_job(), self.tasks(), len(STARTS))[
-            key
-        ]
+        job = cost_model.slab_job_size(shape, self._warm_start_job, self.tasks(), len(STARTS))
+        return job[key]
 
     def slab_estimate(self, slab_id: str, key: str) -> int:
         """First-attempt ``key`` (runtime | mem_mb) of one slab: ``dft.resources.<key>``, or
