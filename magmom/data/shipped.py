@@ -54,6 +54,8 @@ RECORDS = "records"
 SLABS = "slabs"
 PARTIAL = "partial"
 CHECKSUMS = "SHA256SUMS"
+README = "README.md"
+"""The dataset's README: settings, counts and cost (its status block: :mod:`.shipped_status`)."""
 
 
 def shipped_root(dataset_name: str, repo: str | Path = ".") -> Path:
