@@ -241,8 +241,8 @@ def main(argv=None) -> int:
             files += [shipped.shipped_slab(root, s) for s in changed]
             files += [Path(collected["file"]), root / shipped.CHECKSUMS, *pruned]
             files.append(root / shipped.README)
-            commit(
-                [f for f in files if f.exists()],
+            commit(  # a removed checkpoint is committed as a removal; a failed slab has no extxyz
+                files,
                 f"{cfg['dataset_name']} labels: {len(changed)} slab(s) ({', '.join(changed[:4])}"
                 f"{', ...' if len(changed) > 4 else ''})",
             )
