@@ -5,7 +5,9 @@ have no shipped record yet (``data/{dataset_name}/records/``; order: one slab of
 turn, slabs holding Cr, V or Mn alternating with the others, see :func:`pending`), so the
 workflow's own resume applies (per-stage checkpoints, ``--rerun-incomplete``). After every chunk
 the finished records are copied into ``data/{dataset_name}/`` (:mod:`magmom.data.shipped`: the
-record JSON and an extxyz of the final structure with its moments) and, with ``--commit``,
+record JSON and an extxyz of the final structure with its moments), the status block of the
+dataset's README is rewritten from the shipped records (:mod:`magmom.data.shipped_status`: counts
+per family, facet, element and element group; cost per slab) and, with ``--commit``, all of it is
 committed with the combined extxyz and the sums (those files only), so that a killed session
 loses at most the chunk in progress.
 Before the first chunk the shipped records are restored into ``<results_dir>/dft/``, so a fresh
@@ -41,7 +43,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from magmom.data import shipped  # noqa: E402
+from magmom.data import shipped, shipped_status  # noqa: E402
 from magmom.dft.label import labelled_with  # noqa: E402
 from magmom.dft.settings import DftSettings  # noqa: E402
 from magmom.layout import Layout  # noqa: E402
@@ -229,16 +231,18 @@ def main(argv=None) -> int:
             f"{len(done['missing'])} slab(s) not labelled yet",
             flush=True,
         )
-        if changed:  # the combined file and the sums follow every shipped record
+        if changed:  # the combined file, the sums and the README's counts follow every record
             collected = shipped.collect(root, cfg["dataset_name"])
+            shipped_status.update_readme(root)
         # a finished slab's saved checkpoints go with its record
         pruned = shipped.save_partial(root, {s: workdirs[s] for s in changed})
         if args.commit and changed:
             files = [shipped.shipped_record(root, s) for s in changed]
             files += [shipped.shipped_slab(root, s) for s in changed]
             files += [Path(collected["file"]), root / shipped.CHECKSUMS, *pruned]
-            commit(
-                [f for f in files if f.exists()],
+            files.append(root / shipped.README)
+            commit(  # a removed checkpoint is committed as a removal; a failed slab has no extxyz
+                files,
                 f"{cfg['dataset_name']} labels: {len(changed)} slab(s) ({', '.join(changed[:4])}"
                 f"{', ...' if len(changed) > 4 else ''})",
             )
@@ -278,7 +282,11 @@ def main(argv=None) -> int:
     failed_records = 0
     if args.collect:
         out = shipped.collect(root, cfg["dataset_name"])
-        print(f"{out['file']}: {out['slabs']} slab(s); {out['records']} record(s); SHA256SUMS")
+        readme = shipped_status.update_readme(root)
+        print(
+            f"{out['file']}: {out['slabs']} slab(s); {out['records']} record(s); SHA256SUMS"
+            + (f"; the status block of {readme}" if readme else "")
+        )
     if args.save_partial:
         saved = shipped.save_partial(root, workdirs)
         slabs = sorted({p.relative_to(root / shipped.PARTIAL).parts[0] for p in saved})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -52,3 +53,37 @@ def test_workers_split_the_order_and_deferred_slabs_come_last(chunks, tmp_path):
     record.parent.mkdir(parents=True, exist_ok=True)
     record.write_text("{}")
     assert chunks.pending(manifest(), tmp_path, 0, 2, defer=[first]) == one[1:]
+
+
+def test_commit_takes_removed_checkpoints_and_skips_files_that_never_were(
+    chunks, tmp_path, monkeypatch
+):
+    """A shipped slab's saved checkpoints are removed from data/<name>/partial/: the chunk's commit
+    must record the removal (not drop the gone path), while a failed slab's extxyz, which was
+    never written, is no reason to fail the commit."""
+    repo = tmp_path / "repo"
+    partial = repo / "data" / "mini" / "partial" / "x-v0"
+    partial.mkdir(parents=True)
+    (partial / "prerelax.json").write_text("{}")
+    run = dict(cwd=repo, check=True, capture_output=True)
+    subprocess.run(["git", "init", "-q"], **run)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "."], **run)
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "a"], **run
+    )
+    monkeypatch.setattr(chunks, "ROOT", repo)
+    monkeypatch.setenv("GIT_AUTHOR_NAME", "t")
+    monkeypatch.setenv("GIT_AUTHOR_EMAIL", "t@t")
+    monkeypatch.setenv("GIT_COMMITTER_NAME", "t")
+    monkeypatch.setenv("GIT_COMMITTER_EMAIL", "t@t")
+    record = repo / "data" / "mini" / "records" / "x-v0.json"
+    record.parent.mkdir(parents=True)
+    record.write_text("{}")
+    (partial / "prerelax.json").unlink()
+    never = repo / "data" / "mini" / "slabs" / "x-v0.extxyz"
+
+    chunks.commit([record, never, partial / "prerelax.json"], "ship x-v0")
+
+    tracked = subprocess.run(["git", "ls-files"], **run).stdout.decode().split()
+    assert tracked == ["data/mini/records/x-v0.json"]
+    assert subprocess.run(["git", "status", "--porcelain"], **run).stdout == b""

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from dft_helpers import cheap_config, slab_meta, tiny_slab, write_slab_db
 
-from magmom.data import shipped
+from magmom.data import shipped, shipped_status
 from magmom.data.importers import read_source
 from magmom.dft.label import LabelSettings, label_slab_from_db
-from magmom.dft.record import read_record
+from magmom.dft.record import read_record, read_records
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -135,3 +135,54 @@ def test_the_repository_shipped_labels_match_their_sums_and_import(root):
 
 def test_the_repository_ships_the_mini_labels():
     assert ROOT / "data" / "mini" in SHIPPED
+
+
+@pytest.mark.parametrize("root", SHIPPED, ids=[p.name for p in SHIPPED])
+def test_the_repository_readme_states_what_the_shipped_records_hold(root):
+    """The README's status block (counts per family, facet, element, group; cost per slab) is the
+    one its shipped records give: a record shipped without the block rewritten fails here."""
+    readme = root / shipped.README
+    block = shipped_status.read_block(readme.read_text(), str(readme))
+    assert block == shipped_status.status_markdown(read_records([root / shipped.RECORDS])), (
+        f"{readme}: stale status block; rewrite it with "
+        "`python scripts/label_in_chunks.py --configfile presets/<name>.yaml --chunks 0 --collect`"
+    )
+
+
+def test_the_status_block_counts_the_records_and_leaves_the_rest_of_the_readme(tmp_path):
+    mini = ROOT / "data" / "mini" / shipped.RECORDS
+    root = tmp_path / "data" / "mini"
+    (root / shipped.RECORDS).mkdir(parents=True)
+    for slab_id in ("fe100-bcc-pure-v0", "mn100-bcc-pure-v0", "ni100-fcc-pure-v0"):
+        (root / shipped.RECORDS / f"{slab_id}.json").write_bytes(
+            (mini / f"{slab_id}.json").read_bytes()
+        )
+    failed = json.loads((root / shipped.RECORDS / "ni100-fcc-pure-v0.json").read_text())
+    failed.update(status="failed", reason="LadderExhausted: pw")
+    (root / shipped.RECORDS / "ni100-fcc-pure-v0.json").write_text(json.dumps(failed))
+    readme = root / shipped.README
+    before, after = "# mini\n\nby hand\n\n", "\n## Settings\n\nby hand too\n"
+    readme.write_text(before + shipped_status.BEGIN + "\nold\n" + shipped_status.END + after)
+
+    assert shipped_status.update_readme(root) == readme
+    text = readme.read_text()
+    assert text.startswith(before + shipped_status.BEGIN) and text.endswith(
+        shipped_status.END + after
+    )
+    block = shipped_status.read_block(text)
+    assert (
+        "**2 slabs labelled, 24 atomic moments**; 1 failed record(s): ni100-fcc-pure-v0." in block
+    )
+    # both pure bcc(110) slabs, one of them holding Mn; Fe in one slab, Mn in the other
+    assert "| pure | 0 | 2 | 0 | 2 | 24 | 1 |" in block
+    assert "| element | Fe | Mn |" in block and "| slabs | 1 | 1 |" in block
+    assert "| slabs | 1 | 0 | 0 | 1 | 0 | 0 |" in block  # fe-co-ni, cr, v, mn, mixed, none
+    # Mn(110) ran three starts and kept the in-plane antiferromagnet (4,030 s in its record)
+    assert "| `mn100-bcc-pure-v0` | 12 | 3 |" in block and "`inplane_afm`" in block
+    assert shipped_status.update_readme(root) is None  # current: nothing rewritten
+
+    readme.write_text("# no block\n")
+    assert shipped_status.update_readme(root) is None and readme.read_text() == "# no block\n"
+    readme.write_text(shipped_status.BEGIN + "\n")
+    with pytest.raises(ValueError, match="README.md"):
+        shipped_status.update_readme(root)

@@ -54,6 +54,8 @@ RECORDS = "records"
 SLABS = "slabs"
 PARTIAL = "partial"
 CHECKSUMS = "SHA256SUMS"
+README = "README.md"
+"""The dataset's README: settings, counts and cost (its status block: :mod:`.shipped_status`)."""
 
 
 def shipped_root(dataset_name: str, repo: str | Path = ".") -> Path:
@@ -166,6 +168,10 @@ def save_partial(root: str | Path, workdirs: dict[str, str | Path]) -> list[Path
             stale = sorted(p for p in dest.rglob("*") if p.is_file()) if dest.is_dir() else []
             for path in stale:
                 path.unlink()
+            for folder in sorted((p for p in dest.rglob("*") if p.is_dir()), reverse=True):
+                folder.rmdir()  # deepest first: only the emptied folders are left
+            if dest.is_dir():
+                dest.rmdir()
             changed += stale
             continue
         workdir = Path(workdir)
