@@ -65,17 +65,14 @@ def test_commit_takes_removed_checkpoints_and_skips_files_that_never_were(
     partial = repo / "data" / "mini" / "partial" / "x-v0"
     partial.mkdir(parents=True)
     (partial / "prerelax.json").write_text("{}")
+    for var in ("GIT_AUTHOR", "GIT_COMMITTER"):
+        monkeypatch.setenv(f"{var}_NAME", "t")
+        monkeypatch.setenv(f"{var}_EMAIL", "t@t")
     run = dict(cwd=repo, check=True, capture_output=True)
     subprocess.run(["git", "init", "-q"], **run)
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "."], **run)
-    subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "a"], **run
-    )
+    subprocess.run(["git", "add", "."], **run)
+    subprocess.run(["git", "commit", "-qm", "a"], **run)
     monkeypatch.setattr(chunks, "ROOT", repo)
-    monkeypatch.setenv("GIT_AUTHOR_NAME", "t")
-    monkeypatch.setenv("GIT_AUTHOR_EMAIL", "t@t")
-    monkeypatch.setenv("GIT_COMMITTER_NAME", "t")
-    monkeypatch.setenv("GIT_COMMITTER_EMAIL", "t@t")
     record = repo / "data" / "mini" / "records" / "x-v0.json"
     record.parent.mkdir(parents=True)
     record.write_text("{}")

@@ -34,7 +34,7 @@ from magmom.dft.initial_moments import ELEMENT_GROUPS, WEAK_GROUP_ELEMENTS, elem
 from magmom.dft.record import read_records
 from magmom.elements import FACET
 from magmom.io import write_text
-from magmom.layout import COMPOSITION_TYPES, ELEMENTS, LATTICES
+from magmom.layout import COMPOSITION_TYPES, ELEMENTS
 
 BEGIN = "<!-- shipped-status:begin (written by magmom.data.shipped_status; do not edit) -->"
 END = "<!-- shipped-status:end -->"
@@ -72,27 +72,26 @@ def _table(header: Sequence[str], rows: Sequence[Sequence], align: str = "") -> 
 
 
 def _family_table(ok: Sequence[Mapping]) -> list[str]:
-    lattices = [lat for lat in ("fcc", "bcc", "hcp") if lat in LATTICES]
-    cells: Counter = Counter()
+    lattices = ("fcc", "bcc", "hcp")  # the column order of the README's table of planned slabs
+    by_facet: Counter = Counter()
+    slabs: Counter = Counter()
     atoms: Counter = Counter()
     weak: Counter = Counter()
     for r in ok:
         meta = r.get("meta") or {}
-        family, lattice = meta.get("comp_type", "?"), meta.get("lattice", "?")
+        family = meta.get("comp_type", "?")
         symbols = _symbols(r)
-        cells[family, lattice] += 1
-        cells[family] += 1
+        by_facet[family, meta.get("lattice", "?")] += 1
+        slabs[family] += 1
         atoms[family] += len(symbols)
         weak[family] += bool(set(symbols) & set(WEAK_GROUP_ELEMENTS))
-    families = [f for f in COMPOSITION_TYPES if cells[f]]
-    families += sorted(f for f in {k for k in cells if isinstance(k, str)} if f not in families)
+    families = [f for f in COMPOSITION_TYPES if slabs[f]]
+    families += sorted(f for f in slabs if f not in families)
     rows = [
-        [f, *(cells[f, lat] for lat in lattices), cells[f], atoms[f], weak[f]] for f in families
+        [f, *(by_facet[f, lat] for lat in lattices), slabs[f], atoms[f], weak[f]] for f in families
     ]
-    total = [sum(cells[f, lat] for f in families) for lat in lattices]
-    rows.append(
-        ["**total**", *total, len(ok), sum(atoms.values()), sum(weak.values())],
-    )
+    total = [sum(by_facet[f, lat] for f in families) for lat in lattices]
+    rows.append(["**total**", *total, len(ok), sum(atoms.values()), sum(weak.values())])
     header = ["family", *(f"{lat}({FACET[lat]})" for lat in lattices)]
     return _table([*header, "slabs", "atoms", "with Cr/V/Mn"], rows)
 
@@ -194,8 +193,8 @@ def status_markdown(records: Sequence[Mapping]) -> str:
         "",
         f"Start kept: {_counts(kept)}. Comparison of the starts: {_counts(compared)}.",
         "",
-        "Cost per slab (the record's wall time over all its starts, on 2 shared cores; SCF "
-        "iterations of every start, failed ladder levels included): median "
+        "Cost per slab (the record's wall time over all its starts, as measured on the machine "
+        "that ran it; SCF iterations of every start, failed ladder levels included): median "
         f"{_n(np.median(walls))} s and {_n(np.median(iters))} iterations, 90th percentile "
         f"{_n(np.percentile(walls, 90))} s and {_n(np.percentile(iters, 90))} iterations; "
         f"{walls.sum() / 3600:.1f} wall-hours and {_n(iters.sum())} SCF iterations in all.",
