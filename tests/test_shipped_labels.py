@@ -177,8 +177,10 @@ def test_the_status_block_counts_the_records_and_leaves_the_rest_of_the_readme(t
     assert "| pure | 0 | 2 | 0 | 2 | 24 | 1 |" in block
     assert "| element | Fe | Mn |" in block and "| slabs | 1 | 1 |" in block
     assert "| slabs | 1 | 0 | 0 | 1 | 0 | 0 |" in block  # fe-co-ni, cr, v, mn, mixed, none
-    # Mn(110) ran three starts and kept the in-plane antiferromagnet (4,030 s in its record)
-    assert "| `mn100-bcc-pure-v0` | 12 | 3 |" in block and "`inplane_afm`" in block
+    # Mn(110) ran three starts and kept the in-plane antiferromagnet
+    assert "| `mn100-bcc-pure-v0` | 12 | 3 | 438 | complete | `inplane_afm` | 2,008 |" in block
+    # SCF iterations: Fe(110) 83 (two starts), Mn(110) 438 (a failed level counted at its 150)
+    assert "521 SCF iterations in all" in block
     assert shipped_status.update_readme(root) is None  # current: nothing rewritten
 
     readme.write_text("# no block\n")

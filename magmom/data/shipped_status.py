@@ -206,20 +206,24 @@ def status_markdown(records: Sequence[Mapping]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def replace_block(text: str, block: str, where: str = "README") -> str:
-    """``text`` with what lies between :data:`BEGIN` and :data:`END` replaced by ``block``."""
+def _block_span(text: str, where: str) -> tuple[int, int]:
+    """(first character after :data:`BEGIN` and its newline, index of :data:`END`) in ``text``."""
     start, end = text.find(BEGIN), text.find(END)
     if start < 0 or end < start:
-        raise ValueError(f"{where}: no {BEGIN!r} ... {END!r} block to write the status into")
-    return text[: start + len(BEGIN)] + "\n" + block + text[end:]
+        raise ValueError(f"{where}: no {BEGIN!r} ... {END!r} block for the status")
+    return start + len(BEGIN) + 1, end
+
+
+def replace_block(text: str, block: str, where: str = "README") -> str:
+    """``text`` with what lies between :data:`BEGIN` and :data:`END` replaced by ``block``."""
+    start, end = _block_span(text, where)
+    return text[: start - 1] + "\n" + block + text[end:]
 
 
 def read_block(text: str, where: str = "README") -> str:
     """What lies between :data:`BEGIN` and :data:`END` of ``text`` (the rendered block)."""
-    start, end = text.find(BEGIN), text.find(END)
-    if start < 0 or end < start:
-        raise ValueError(f"{where}: no {BEGIN!r} ... {END!r} block")
-    return text[start + len(BEGIN) + 1 : end]
+    start, end = _block_span(text, where)
+    return text[start:end]
 
 
 def write_status(readme: str | Path, records: Sequence[Mapping]) -> bool:
