@@ -194,6 +194,27 @@ def test_demo_dft_preset_plans_training_on_the_shipped_labels(tmp_path):
     assert records and all(f"data/mini/records/{p.name}" in provenance for p in records)
 
 
+def test_the_dft_warm_start_layers_the_labels_settings_under_demo_dft():
+    """`make demo-dft-warm-start` reads presets/mini.yaml, then presets/demo-dft.yaml: the DFT,
+    EOS, labeller and recipe sections are the mini labels' (so the warm start runs at their own
+    settings, and its EOS-table start is the one they started from), everything else is
+    demo-dft's, so the models it starts from are those `make demo-dft` trained."""
+    from magmom.training.cli import load_config
+
+    config = ROOT / "config.yaml"
+    mini, demo_dft = ROOT / "presets" / "mini.yaml", ROOT / "presets" / "demo-dft.yaml"
+    layered = load_config(config, [mini, demo_dft])
+    alone, labels = load_config(config, [demo_dft]), load_config(config, [mini])
+    from_labels = {"dft", "eos", "labeller", "recipe"}
+    changed = {k for k in layered if layered[k] != alone.get(k)}
+    assert changed <= from_labels and {"dft", "eos"} <= changed, changed
+    assert all(layered[k] == labels[k] for k in from_labels)
+    make = subprocess.run(
+        ["make", "-n", "demo-dft-warm-start"], capture_output=True, text=True, cwd=ROOT
+    )
+    assert "--configfile presets/mini.yaml presets/demo-dft.yaml" in make.stdout, make.stdout
+
+
 @pytest.mark.slow
 def test_snakemake_dry_run_on_full_config(tmp_path):
     proc = dry_run(tmp_path, timeout=1800)

@@ -138,3 +138,25 @@ def test_bootstrap_interval_narrows_with_more_slabs_and_is_paired():
         low2, high2 = evaluate(frame(shifted), ())["all"]["mae_ci95"]
         assert (low2 - low, high2 - high) == pytest.approx((0.01, 0.01))
     assert widths[1] < widths[0] / 2  # ~1/sqrt(16) narrower
+
+
+def test_paired_difference_separates_models_whose_own_intervals_overlap():
+    """b's errors are a's plus 0.01 μB on every atom of 10 slabs whose errors spread widely: the
+    two MAE intervals overlap, the paired difference is exactly −0.01 in every resample; a
+    model whose errors are unrelated gives a difference interval around its MAE gap."""
+    from magmom.evaluation.metrics import bootstrap_mae_difference
+
+    rng = np.random.default_rng(1)
+    err = rng.exponential(0.1, size=(10, 8))
+    rows = [(f"s{s:02d}", k, "Ni", 0.6, 0.6 + err[s, k]) for s in range(10) for k in range(8)]
+    a = frame(rows)
+    b = frame([(s, k, el, y, p + 0.01) for s, k, el, y, p in rows])
+    ia, ib = (evaluate(f, ())["all"]["mae_ci95"] for f in (a, b))
+    assert ib[0] < ia[1]  # the intervals overlap
+    assert bootstrap_mae_difference(a, b) == pytest.approx([-0.01, -0.01])
+    other = frame([(s, k, el, y, 0.6 + rng.exponential(0.1)) for s, k, el, y, _ in rows])
+    low, high = bootstrap_mae_difference(a, other)
+    gap = evaluate(a, ())["all"]["mae"] - evaluate(other, ())["all"]["mae"]
+    assert low < gap < high and high - low > 0.01
+    with pytest.raises(ValueError, match="same test slabs and atoms"):
+        bootstrap_mae_difference(a, frame(rows[:-1]))

@@ -131,6 +131,10 @@ def test_the_repository_shipped_labels_match_their_sums_and_import(root):
     for slab_id, rec in ok.items():
         assert rec["labeller"] == "gpaw"
         assert np.allclose(by_id[slab_id].magmoms, rec["magmoms"], rtol=0, atol=1e-7)
+        # the label's settings and start comparison survive the import (the warm start's check)
+        meta = by_id[slab_id].meta
+        assert meta["parameters_sha256"] == rec["parameters_sha256"], slab_id
+        assert meta["start_comparison"] == rec["initial_moments"]["comparison"], slab_id
 
 
 def test_the_repository_ships_the_mini_labels():

@@ -9,6 +9,7 @@ the GPAW labeller labelled (its label is the converged start) on 2 MPI ranks as 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -423,6 +424,9 @@ def test_gpaw_label_is_the_converged_start(dft_labelled):
     label, record = dft_labelled["label"], dft_labelled["record"]
     entry = dft_labelled["starts"]["slabs"]["fe100-fcc-pure-v0"]
     assert entry["labeller"] == "gpaw" and entry["converged_source"] == "dft_label"
+    assert entry["label_parameters_sha256"] == label["parameters_sha256"]
+    # the experiment ran at the label's settings (its maxiter cap of 40 aside)
+    assert record["label_settings"] == "equal"
     assert entry["starts"]["converged"] == pytest.approx(label["magmoms"], abs=1e-12)
     assert record["converged_source"] == "dft_label" and record["labeller"] == "gpaw"
     runs = record["runs"]
@@ -472,6 +476,34 @@ def test_experiment_settings_override_the_planewave_and_cap_the_ladder():
     assert experiment_dft(dft, None) == dft
     with pytest.raises(ValueError, match="warm_start.planewave': unknown ecutt"):
         experiment_dft(dft, {"ecutt": 150.0})
+
+
+def test_the_record_says_whether_the_experiment_ran_at_the_labels_own_settings():
+    """`make demo-dft-warm-start` (presets/mini.yaml's DFT settings under presets/demo-dft.yaml)
+    runs at the settings of every shipped label; the study's settings or a cheaper plane-wave
+    cutoff do not; a maxiter cap moves no converged state and does not count."""
+    from ase.io import iread
+
+    from magmom.elements import is_spin_polarised
+    from magmom.training.cli import load_config
+    from magmom.warm_start.scf import label_settings
+
+    root = Path(__file__).resolve().parents[1]
+    warm_start_dft = [root / "presets" / "mini.yaml", root / "presets" / "demo-dft.yaml"]
+    labels = DftSettings.from_config(load_config(root / "config.yaml", warm_start_dft)["dft"])
+    study = DftSettings.from_config(load_config(root / "config.yaml")["dft"])
+    slabs = list(iread(root / "data" / "mini" / "mini.extxyz"))
+    assert slabs
+    for atoms in slabs:
+        entry = {"label_parameters_sha256": atoms.info["parameters_sha256"]}
+        spinpol = is_spin_polarised(atoms.get_chemical_symbols())
+        where = atoms.info["slab_id"]
+        assert label_settings(entry, atoms, labels, {}, spinpol) == "equal", where
+        assert label_settings(entry, atoms, labels, {"maxiter": 40}, spinpol) == "equal", where
+        assert label_settings(entry, atoms, study, {}, spinpol) == "different", where
+        cheaper = {"planewave": {"ecut": 200.0}}
+        assert label_settings(entry, atoms, labels, cheaper, spinpol) == "different", where
+        assert label_settings({"label_parameters_sha256": None}, atoms, labels, {}, spinpol) is None
 
 
 def _run(iterations: int, energy: float) -> dict:
@@ -554,9 +586,13 @@ def test_summary_per_start_counts_states_failed_runs_and_the_prediction_time(tmp
     old = {"eos": _run(44, -11.0), "model": _run(22, -11.0)}  # schema 3: no state, no
     old |= {"uniform": _run(55, -11.0), "converged": _run(11, -11.0)}  # start time
     paths = []
+    settings = {"a": "equal", "b": "different"}  # c predates the field
     for slab_id, runs, schema in (("a", a, 4), ("b", b, 4), ("c", old, 3)):
         paths.append(tmp_path / f"{slab_id}.json")
-        paths[-1].write_text(json.dumps(_record(slab_id, runs, schema)))
+        record = _record(slab_id, runs, schema)
+        if slab_id in settings:
+            record["label_settings"] = settings[slab_id]
+        paths[-1].write_text(json.dumps(record))
     outputs = {"csv": tmp_path / "w.csv", "md": tmp_path / "w.md", "figure": tmp_path / "w.png"}
     summary = write_page(paths, outputs, {"model_id": "cgconv-r4", **SAME}).set_index("start")
     assert list(summary.index) == list(STARTS)
@@ -592,6 +628,8 @@ def test_summary_per_start_counts_states_failed_runs_and_the_prediction_time(tmp
     assert "| floor | 2 (1 reused) | 2 | 50% | 50% | 0% | 100% |" in md
     assert "(= EOS table run)" in md and "**lower state**" in md and "not run" in md
     assert "includes 2.00 s of prediction (1 run(s)" in md
+    assert "DFT settings: the labels' own on 1 of 3 slab(s); **other than the label's on b**" in md
+    assert set(table.dropna(subset=["label_settings"])["label_settings"]) == {"equal", "different"}
 
 
 @pytest.mark.slow

@@ -5,13 +5,14 @@ Every ``<results_dir>/dft/{slab_id}.json`` of the configured slabs is read
 structure, its signed moments, the slab's key-value pairs from the initial-structure db
 (``composition_id``, ``comp_type``, ``lattice``, ``placement``, ``variant``) and the labeller's
 (``labeller``, ``spinpol``, ``energy``, ``fermi_level``, ``work_function``, and
-``start_comparison``: how its initial-moment starts were compared). The summary counts the
-labelled slabs per ``start_comparison`` (``not_recorded`` where the record has none) and lists
-the slabs whose comparison was partial (``start_comparison_partial``). A ``failed`` record,
-or an ``ok`` record whose content breaks the dataset contract (status ``invalid``), becomes a row
-of the failures table instead — the assembly itself still succeeds. A record that is not a valid
-record at all (unreadable JSON, missing keys, another slab's id) is an error naming the file: it
-means the record was not written by ``dft_slab``.
+``start_comparison``: how its initial-moment starts were compared; ``parameters_sha256``: the
+hash of the labeller's settings, which the warm-start experiment compares with its own). The
+summary counts the labelled slabs per ``start_comparison`` (``not_recorded`` where the record
+has none) and lists the slabs whose comparison was partial (``start_comparison_partial``). A
+``failed`` record, or an ``ok`` record whose content breaks the dataset contract (status
+``invalid``), becomes a row of the failures table instead — the assembly itself still succeeds.
+A record that is not a valid record at all (unreadable JSON, missing keys, another slab's id) is
+an error naming the file: it means the record was not written by ``dft_slab``.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ def labelled_slab_from_record(record: Mapping, where: str) -> LabelledSlab:
     comparison = start_comparison(record)
     if comparison is not None:
         meta["start_comparison"] = comparison
+    if record.get("parameters_sha256") is not None:
+        meta["parameters_sha256"] = record["parameters_sha256"]
     slab = LabelledSlab(
         atoms=atoms_from_structure(record["structure"]),
         magmoms=np.asarray(record["magmoms"], dtype=np.float64),

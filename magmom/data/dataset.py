@@ -8,7 +8,8 @@ An ASE SQLite db with one row per successfully labelled slab:
   ``variant``, ``labeller`` (gpaw | chgnet | imported), ``spinpol``, and when known
   ``fermi_level``, ``work_function`` (eV) and ``start_comparison`` (GPAW labels: single |
   complete | partial, how the initial-moment starts were compared,
-  :mod:`magmom.dft.equal_settings`);
+  :mod:`magmom.dft.equal_settings`) and ``parameters_sha256`` (the hash of the labeller's
+  settings, :mod:`magmom.dft.record`);
 * ``energy`` (eV): ASE reserves the key ``energy`` for the calculator's energy, so it is stored
   through a single-point calculator (``row.energy``); :func:`iter_labelled_slabs` puts it into
   ``meta["energy"]``. Unknown energies are omitted, never NaN;
@@ -56,7 +57,7 @@ REQUIRED_KEYS: tuple[str, ...] = (
     "spinpol",
 )  # fmt: skip
 OPTIONAL_FLOAT_KEYS: tuple[str, ...] = ("fermi_level", "work_function")
-OPTIONAL_STR_KEYS: tuple[str, ...] = ("start_comparison",)
+OPTIONAL_STR_KEYS: tuple[str, ...] = ("start_comparison", "parameters_sha256")
 FAILURE_COLUMNS: tuple[str, ...] = (
     "slab_id", "composition_id", "comp_type", "lattice", "status", "labeller", "source", "reason",
 )  # fmt: skip

@@ -33,7 +33,9 @@ HDF5 stores none of them):
   recipe's pattern); ``labeller``: the source's when it is ``gpaw`` or ``chgnet`` (so re-imported
   surrogate labels stay marked), else ``imported``; ``spinpol``: the source's flag, else whether
   a spin-polarised element is present;
-* ``energy``, ``fermi_level``, ``work_function``: copied when finite, omitted otherwise.
+* ``energy``, ``fermi_level``, ``work_function``: copied when finite, omitted otherwise;
+  ``start_comparison`` and ``parameters_sha256`` (a shipped GPAW label's, ``data/mini``): copied
+  when present.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from magmom.layout import COMPOSITION_TYPES, IMPORTED_LABELLER, LABELLERS
 from magmom.slab_geometry import in_plane_distances, in_plane_image_distances, slab_layers
 
 from .dataset import (
+    OPTIONAL_STR_KEYS,
     DatasetError,
     LabelledSlab,
     keeping_previous,
@@ -323,6 +326,9 @@ def to_labelled_slab(raw: RawRecord, variant_rank: Counter) -> LabelledSlab:
         value = _finite_or_none(info.get(key))
         if value is not None:
             meta[key] = value
+    for key in OPTIONAL_STR_KEYS:
+        if info.get(key) is not None:
+            meta[key] = str(info[key])
     return LabelledSlab(atoms=atoms, magmoms=magmoms, meta=meta)
 
 

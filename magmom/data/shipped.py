@@ -78,7 +78,6 @@ def _atoms_of(record: dict, where: str):
     atoms.set_constraint()  # extxyz keeps no FixAtoms; the record holds them
     atoms.arrays["magmoms"] = slab.magmoms.copy()
     atoms.info.update({k: v for k, v in slab.meta.items() if v is not None})
-    atoms.info["parameters_sha256"] = record.get("parameters_sha256")
     return atoms
 
 

@@ -314,10 +314,15 @@ def labelled_with(record: Mapping, dft: DftSettings) -> bool:
     structure (a slab that failed before its geometry was read) cannot show it, so: False."""
     if "structure" not in record or "spinpol" not in record:
         return False
-    params = gpaw_record_parameters(
-        atoms_from_structure(record["structure"]), dft, dft.initial_moments, record["spinpol"]
-    )
-    return parameters_sha256(params) == record.get("parameters_sha256")
+    atoms = atoms_from_structure(record["structure"])
+    return settings_sha256(atoms, dft, record["spinpol"]) == record.get("parameters_sha256")
+
+
+def settings_sha256(atoms, dft: DftSettings, spinpol: bool) -> str:
+    """The ``parameters_sha256`` of a GPAW record of ``atoms`` labelled with the settings ``dft``
+    (their start policy included): what :func:`labelled_with` and the warm-start experiment
+    (:mod:`magmom.warm_start.scf`, whether it runs at a label's own settings) compare."""
+    return parameters_sha256(gpaw_record_parameters(atoms, dft, dft.initial_moments, spinpol))
 
 
 def _begin_gpaw_record(record: dict, atoms, dft: DftSettings, policy: str, spinpol: bool) -> dict:

@@ -67,6 +67,25 @@ BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 0
 
 
+def _per_slab_errors(df: pd.DataFrame) -> pd.DataFrame:
+    """Per test slab (sorted by id): the sum of absolute errors and the atom count."""
+    return (
+        df.assign(abs_err=(df["y_pred"] - df["y_true"]).abs())
+        .groupby("slab_id", sort=True)["abs_err"]
+        .agg(["sum", "count"])
+    )
+
+
+def _slab_draws(n_slabs: int, resamples: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, n_slabs, size=(resamples, n_slabs))
+
+
+def _percentiles(values: np.ndarray, level: float) -> list[float]:
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return [float(low), float(high)]
+
+
 def bootstrap_mae_interval(
     df: pd.DataFrame,
     level: float = 0.95,
@@ -77,17 +96,36 @@ def bootstrap_mae_interval(
     without atoms."""
     if df.empty:
         return None
-    per_slab = (
-        df.assign(abs_err=(df["y_pred"] - df["y_true"]).abs())
-        .groupby("slab_id", sort=True)["abs_err"]
-        .agg(["sum", "count"])
-    )
+    per_slab = _per_slab_errors(df)
     sums, counts = per_slab["sum"].to_numpy(), per_slab["count"].to_numpy()
-    draws = np.random.default_rng(seed).integers(0, len(sums), size=(resamples, len(sums)))
-    maes = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
-    tail = 100 * (1 - level) / 2
-    low, high = np.percentile(maes, [tail, 100 - tail])
-    return [float(low), float(high)]
+    draws = _slab_draws(len(sums), resamples, seed)
+    return _percentiles(sums[draws].sum(axis=1) / counts[draws].sum(axis=1), level)
+
+
+def bootstrap_mae_difference(
+    a: pd.DataFrame,
+    b: pd.DataFrame,
+    level: float = 0.95,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+) -> list[float] | None:
+    r"""``[low, high]`` bootstrap interval of :math:`\mathrm{MAE}_a - \mathrm{MAE}_b` for two
+    models' predictions of the same test atoms, paired: each resample draws the test slabs once
+    and scores both models on them (the draws of :func:`bootstrap_mae_interval`). An interval
+    that excludes 0 separates the two models where their own intervals may overlap. None
+    without atoms; ``ValueError`` when the frames hold different slabs or atom counts."""
+    if a.empty or b.empty:
+        return None
+    pa, pb = _per_slab_errors(a), _per_slab_errors(b)
+    if not pa.index.equals(pb.index) or not (pa["count"] == pb["count"]).all():
+        raise ValueError(
+            "a paired MAE difference needs the same test slabs and atoms in both predictions"
+        )
+    counts = pa["count"].to_numpy()
+    draws = _slab_draws(len(counts), resamples, seed)
+    n = counts[draws].sum(axis=1)
+    diff = pa["sum"].to_numpy()[draws].sum(axis=1) / n - pb["sum"].to_numpy()[draws].sum(axis=1) / n
+    return _percentiles(diff, level)
 
 
 def negative_fraction(raw) -> float | None:

@@ -31,7 +31,10 @@ different smearing widths):
 ``warm_start.maxiter`` caps every ladder level's ``maxiter`` (a bound on the run time for cheap
 presets: a start that needs more fails and is reported so). When the slab's label is not DFT,
 the ``eos`` run is the reference SCF: its converged moments become the ``converged``
-start (``converged_source: reference_scf``).
+start (``converged_source: reference_scf``). When it is a GPAW label, the record's
+``label_settings`` says whether the experiment ran at the label's own settings (``equal``) or
+not (``different``: the label's moments are then converged at other settings, and the runs are
+compared with a run from them, not with the label; :func:`label_settings`).
 
 Each finished run is kept in ``{workdir}/{start}.json`` (its single point at the common level in
 ``{workdir}/{start}-equal.json``), so a killed job resumes with the next start, and a slab whose
@@ -201,6 +204,24 @@ def compare_to_best(runs: dict, max_abs_dm: float, max_abs_de: float) -> None:
         run["state"] = final_state(run["same_state"], de, max_abs_de)
 
 
+def label_settings(
+    entry: Mapping, atoms, dft: DftSettings, settings: Mapping, spinpol: bool
+) -> str | None:
+    """Whether the experiment runs at the settings of the slab's GPAW label: ``equal`` when
+    ``dft`` with the ``warm_start.planewave`` overrides hashes as the label did
+    (:func:`magmom.dft.label.settings_sha256` against the entry's ``label_parameters_sha256``),
+    ``different`` when not, None when the converged start is no DFT label or its hash is
+    unknown. The ``warm_start.maxiter`` cap is left out: it moves no converged state, it only
+    makes a slow start fail (the record's ``scf_ladder`` shows it)."""
+    label_sha = entry.get("label_parameters_sha256")
+    if label_sha is None:
+        return None
+    from magmom.dft.label import settings_sha256
+
+    own = dft.with_planewave(settings.get("planewave"), "warm_start.planewave")
+    return "equal" if settings_sha256(atoms, own, spinpol) == label_sha else "different"
+
+
 def same_moments_run(moments, runs: Mapping[str, Mapping]) -> str | None:
     """The first of ``runs`` that started from ``moments`` (within
     :data:`magmom.dft.initial_moments.DUPLICATE_TOLERANCE` on every atom, sign included), or
@@ -236,6 +257,7 @@ def run_slab(
     )
     atoms = atoms_from_structure(entry["structure"])
     spinpol = is_spin_polarised(atoms.get_chemical_symbols())
+    at_label = label_settings(entry, atoms, dft, settings, spinpol)
     dft = experiment_dft(dft, settings.get("planewave"), settings.get("maxiter"))
     base = planewave_params(dft.planewave, atoms, spinpol)
     ladder = ladder_from_config(dft.scf_ladder)
@@ -307,6 +329,7 @@ def run_slab(
         "formula": entry["formula"],
         "labeller": entry["labeller"],
         "converged_source": entry["converged_source"],
+        "label_settings": at_label,
         "spinpol": bool(spinpol),
         "gpaw": {k: v for k, v in base.items() if k != "txt"},
         "parallel": {

@@ -26,7 +26,9 @@ geometry is the labelled (final) structure of the dataset.
   time; loading the model once is ``model_load_time`` of the file;
 * ``converged``: the slab's DFT-converged moments: its GPAW label when the labeller was GPAW,
   otherwise left empty (``null``) and obtained by a reference SCF the experiment runs itself
-  (:mod:`magmom.warm_start.scf`) — never a surrogate's moments.
+  (:mod:`magmom.warm_start.scf`) — never a surrogate's moments. A GPAW label's settings hash
+  (the dataset row's ``parameters_sha256``) goes with it as ``label_parameters_sha256``, so that
+  the experiment can say whether it runs at the label's own settings.
 
 ``floor`` and ``materials_project`` follow from the elements and the ``eos`` moments alone: an
 entry written before they existed is completed where it is read
@@ -135,6 +137,9 @@ def warm_start_starts(
             "formula": slab.atoms.get_chemical_formula(),
             "labeller": labeller,
             "converged_source": "dft_label" if converged is not None else "reference_scf",
+            "label_parameters_sha256": (
+                slab.meta.get("parameters_sha256") if converged is not None else None
+            ),
             "structure": structure_dict(slab.atoms),
             "starts": {
                 EOS: eos.tolist(),

@@ -10,7 +10,8 @@ Input: the per-slab records of :mod:`magmom.warm_start.scf` (``results/warm_star
   prediction time included; ``duplicate_of``: the start whose run was reused because its moments
   were the same; a start an older record lacks has status ``missing``);
 * ``warm_start.md``: the setup, the paired table (per slab: SCF iterations, wall time and where
-  the start ended against the converged state, for every start) and the summary per start:
+  the start ended against the converged state, for every start; whether the runs used the
+  GPAW labels' own DFT settings, ``label_settings``) and the summary per start:
   runs, runs that converged, the fractions of runs in the same, a lower, a higher or a degenerate
   state (:data:`magmom.warm_start.STATES`) and in the same or a lower one, median and total SCF
   iterations (failed ladder levels counted at their ``maxiter``, and runs that failed every level
@@ -62,6 +63,7 @@ COLUMNS = (
     "initial_total_magmom",
     "final_total_magmom",
     "converged_source",
+    "label_settings",
 )
 START_LABELS = {
     EOS: "EOS table",
@@ -115,6 +117,7 @@ def runs_table(records: Sequence[Mapping], max_abs_de: float | None = None) -> p
                     "initial_total_magmom": float(np.sum(initial)) if initial else None,
                     "final_total_magmom": float(np.sum(final)) if final else None,
                     "converged_source": rec["converged_source"],
+                    "label_settings": rec.get("label_settings"),
                 }
             )
     return pd.DataFrame(rows, columns=list(COLUMNS))
@@ -192,6 +195,24 @@ def _cell(row: pd.Series) -> str:
     )
 
 
+def _label_settings_words(table: pd.DataFrame) -> str:
+    """How many slabs ran at their GPAW label's own DFT settings, naming those that did not
+    (empty when no label is DFT)."""
+    per_slab = table.groupby("slab_id", sort=True)["label_settings"].first()
+    known = per_slab.dropna()
+    if known.empty:
+        return ""
+    equal = int((known == "equal").sum())
+    words = f" DFT settings: the labels' own on {equal} of {len(per_slab)} slab(s)"
+    other = list(known.index[known == "different"])
+    if other:
+        words += (
+            f"; **other than the label's on {', '.join(other)}**: their DFT-converged start is "
+            "converged at the label's settings, not at these"
+        )
+    return words + "."
+
+
 def _percent(x: float) -> str:
     return "—" if pd.isna(x) else f"{100 * x:.0f}%"
 
@@ -209,7 +230,7 @@ def markdown(table: pd.DataFrame, summary: pd.DataFrame, setup: Mapping) -> str:
         "more single point from its final moments). Converged moments: "
         + ", ".join(sorted(set(table["converged_source"])))
         + " (dft_label: the slab's GPAW label; reference_scf: the EOS-table run of this "
-        "experiment, since the labels are not DFT).",
+        "experiment, since the labels are not DFT)." + _label_settings_words(table),
         "",
         "| slab | atoms | " + " | ".join(START_LABELS[s] for s in STARTS) + " |",
         "|---|---|" + "---|" * len(STARTS),
