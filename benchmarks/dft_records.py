@@ -41,7 +41,10 @@ from magmom.dft import cost_check, cost_model, start_evidence  # noqa: E402
 from magmom.dft.initial_moments import DEFAULT_POLICY  # noqa: E402
 from magmom.dft.record import read_records  # noqa: E402
 
-README_POLICIES = ("eos", "floor+eos", "floor+eos+afm", "floor-afm", "floor+eos,fe-co-ni=eos")
+README_POLICIES = (
+    "eos", "floor+eos", DEFAULT_POLICY, "floor+eos+afm", "floor-afm",
+    f"{DEFAULT_POLICY},fe-co-ni=eos",
+)  # fmt: skip
 SECTIONS = ("evidence", "cost", "all")
 
 

@@ -71,7 +71,7 @@ def cheap_config(labeller: str = "gpaw", ladder=None) -> dict:
     dft["scf_ladder"] = copy.deepcopy(CHEAP_LADDER if ladder is None else ladder)
     cfg["recipe"]["fixed_layers"] = 1
     # one start per slab keeps these tests' GPAW cost; test_dft_initial_moments.py runs the
-    # multi-start policies (the default floor+eos among them)
+    # multi-start policies (floor+eos and the default floor+eos+inplane_afm among them)
     dft["initial_moments"] = "floor"
     return cfg
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from ase.build import bcc110
-from dft_helpers import cheap_config
+from dft_helpers import cheap_config, project_config
 
 from magmom.dft import initial_moments as im
 from magmom.dft.label import LabelSettings, fix_bottom_layers, label_slab
@@ -78,10 +78,14 @@ def test_starts_per_policy(policy, names):
     assert {s.name: by_layer(atoms, s.magmoms) for s in got} == {n: expected[n] for n in names}
 
 
-def test_default_policy_is_the_lowest_of_floor_and_eos():
-    assert im.DEFAULT_POLICY == "floor+eos"
-    assert im.POLICY_STARTS[im.DEFAULT_POLICY] == ("floor", "eos")
+def test_default_policy_adds_the_inplane_start_only_where_cr_or_mn_is():
+    assert im.DEFAULT_POLICY == project_config()["dft"]["initial_moments"]
+    assert im.DEFAULT_POLICY == "floor+eos+inplane_afm"
+    assert im.POLICY_STARTS[im.DEFAULT_POLICY] == ("floor", "eos", "inplane_afm")
     assert set(im.POLICIES) == set(im.POLICY_STARTS)
+    assert im.n_runs(["Fe", "Pt"], im.DEFAULT_POLICY) == im.n_runs(["Fe", "Pt"], "floor+eos") == 2
+    assert im.n_runs(["Cr", "Pt"], im.DEFAULT_POLICY) == 3
+    assert im.n_runs(["Mn", "V"], im.DEFAULT_POLICY) == 3
 
 
 def test_a_start_equal_to_an_earlier_one_is_a_skipped_duplicate():

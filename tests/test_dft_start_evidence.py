@@ -123,6 +123,7 @@ def test_partial_and_single_comparisons_are_counted_apart(shipped):
     assert start_evidence.slab_counts(found)["cr"] == {"complete": 1, "partial": 1, "single": 1}
     md = start_evidence.evidence_markdown(found)
     assert "- cr-partial (cr): `eos` failed, `floor` ok" in md
+    # shown: the starts compared there (no inplane_afm ran on these slabs), not the default
     assert "| cr (with Cr (no V or Mn)) | 1 / 1 / 1 | `floor+eos` | shown |" in md
 
 
@@ -132,10 +133,11 @@ def test_recommendation_needs_evidence(shipped):
     assert recs["fe-co-ni"].policy == "eos" and recs["fe-co-ni"].evidence == "none needed"
     assert recs["fe-co-ni"].slabs == start_evidence.MIN_SLABS
     assert recs["cr"].evidence == "not enough" and recs["cr"].slabs == 0
-    assert start_evidence.policy_string(recs) == "floor+eos,fe-co-ni=eos"
+    assert start_evidence.policy_string(recs) == f"{im.DEFAULT_POLICY},fe-co-ni=eos"
     fewer = start_evidence.outcomes(same[:-1])
     recs = start_evidence.recommend(start_evidence.group_stats(fewer))
-    assert recs["fe-co-ni"].policy == "floor+eos" and recs["fe-co-ni"].evidence == "not enough"
+    assert recs["fe-co-ni"].policy == im.DEFAULT_POLICY  # not enough: the default stays
+    assert recs["fe-co-ni"].evidence == "not enough"
     missed = start_evidence.outcomes([*same, derived(shipped, "fe-high", ["Fe"], eos_de=0.1)])
     recs = start_evidence.recommend(start_evidence.group_stats(missed))
     assert recs["fe-co-ni"].policy == "floor+eos" and recs["fe-co-ni"].evidence == "shown"
@@ -151,10 +153,13 @@ def test_a_start_that_wins_where_the_others_end_higher_stays_in_the_policy():
         json.loads((SHIPPED / f"{s}.json").read_text())
         for s in ("mn075-pd025-bcc-random-v0", "ag017-fe012-ir016-mn025-os014-ru016-hcp-random-v0")
     ]
-    recs = start_evidence.recommend(start_evidence.group_stats(start_evidence.outcomes(records)))
+    stats = start_evidence.group_stats(start_evidence.outcomes(records))
+    recs = start_evidence.recommend(stats, default="floor+eos")
     assert recs["mn"].evidence == "shown" and recs["mn"].slabs == 2
     assert recs["mn"].policy == "floor+eos+inplane_afm"
-    assert start_evidence.policy_string(recs) == "floor+eos,mn=floor+eos+inplane_afm"
+    assert start_evidence.policy_string(recs, "floor+eos") == "floor+eos,mn=floor+eos+inplane_afm"
+    recs = start_evidence.recommend(stats)  # the default runs it already: no override
+    assert start_evidence.policy_string(recs) == im.DEFAULT_POLICY == "floor+eos+inplane_afm"
 
 
 def test_per_group_policy_resolves_per_slab():
@@ -193,7 +198,7 @@ def test_policy_costs_per_group_add_up():
     assert mixed.core_hours["total"] == pytest.approx(sum(
         v for k, v in mixed.core_hours.items() if k != "total"
     ))  # fmt: skip
-    md = start_evidence.cost_markdown([eos, both, mixed])
+    md = start_evidence.cost_markdown([eos, both, mixed], reference="floor+eos")
     assert "| `floor+eos,fe-co-ni=eos` | 2 / 1 / 0 |" in md
 
 

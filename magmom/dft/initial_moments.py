@@ -9,12 +9,13 @@ Mn's) carry moments. The policy says where every atom starts:
 ========================= ========================================================================
 policy                    starts (each labelled in full; the lowest energy at equal settings kept)
 ========================= ========================================================================
-``floor+eos``             **default**: ``floor`` and ``eos``
+``floor+eos``             ``floor`` and ``eos``
 ``floor+eos+afm``         ``floor``, ``eos`` and, for slabs holding Cr or Mn, ``afm``
 ``eos``                   ``eos`` alone (the study's rule; kept for exact reproduction)
 ``floor``                 ``floor`` alone
 ``floor-afm``             ``floor`` and, for slabs holding Cr or Mn, ``afm``
-``floor+eos+inplane_afm`` ``floor``, ``eos`` and, for slabs holding Cr or Mn, ``inplane_afm``
+``floor+eos+inplane_afm`` **default**: ``floor``, ``eos`` and, for slabs holding Cr or Mn,
+                          ``inplane_afm``
 ``floor+inplane_afm``     ``floor`` and, for slabs holding Cr or Mn, ``inplane_afm`` (the same
                           moments but for their signs)
 ========================= ========================================================================
@@ -53,14 +54,19 @@ a duplicate of that start. So a slab without a moment-capable element (or whose 
 all reach their floors) costs one start under ``floor+eos``, and only slabs whose starts differ
 pay for more (:func:`n_runs` counts them for the cost model, :mod:`magmom.dft.cost_model`).
 
-Why the default runs two starts: neither start is the lower one everywhere.
+Why the default runs ``floor`` and ``eos``: neither is the lower one everywhere.
 ``benchmarks/initial_moments.py`` (GPAW plane waves, 3-layer slabs, 250 eV, 5×5 k; README) finds
 the ``floor`` start 17.1 meV lower than ``eos`` on Cr(110) and 28.7 meV lower on V(110) (the
 ``eos`` start keeps no moment on either), but 84.6 meV *higher* on Mn/Ni/Mn(111), where it lands
 in a high-moment state; on Cr/Fe/Cr(110) and a 2 × 1 Cr/Fe(110) slab both starts reach the same
 state. Either single start keeps the higher-energy state on some of these slabs; keeping the
 lower of the two picks the lower state on all of them, at the price of a second SCF wherever the
-starts differ.
+starts differ. Why it adds ``inplane_afm`` on slabs holding Cr or Mn: on the DFT-labelled
+mini-study (``data/mini/records/``, ``benchmarks/dft_records.py --section evidence``) both
+uniform starts end above the in-plane antiferromagnet on 3 of 5 Cr slabs (up to 127 meV/atom,
+pure Cr(110)) and 6 of 8 Mn slabs (up to 213 meV/atom, Mn₀.₇₅Pd₀.₂₅(110)), and the
+``inplane_afm`` start never ends higher; on slabs holding both (one complete comparison so far)
+it is kept until the records show it can go (:mod:`magmom.dft.start_evidence`).
 
 The start applies to both GPAW stages, per start: after a ``floor`` or ``afm`` start the
 plane-wave stage starts from it again rather than from the LCAO warm-up's converged moments,
@@ -177,7 +183,9 @@ on equal energies the earlier one is kept)."""
 
 POLICIES: tuple[str, ...] = tuple(POLICY_STARTS)
 
-DEFAULT_POLICY = "floor+eos"
+DEFAULT_POLICY = "floor+eos+inplane_afm"
+"""The policy of ``config.yaml`` (module docstring: why), and the one
+:mod:`magmom.dft.start_evidence` keeps for a group whose records cannot yet settle it."""
 
 MOMENT_FLOOR: dict[str, float] = {
     "Fe": 3.0, "Co": 2.0, "Ni": 1.0, "Mn": 3.5, "Cr": 3.0, "V": 2.0,
