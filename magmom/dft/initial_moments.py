@@ -62,11 +62,11 @@ in a high-moment state; on Cr/Fe/Cr(110) and a 2 × 1 Cr/Fe(110) slab both start
 state. Either single start keeps the higher-energy state on some of these slabs; keeping the
 lower of the two picks the lower state on all of them, at the price of a second SCF wherever the
 starts differ. Why it adds ``inplane_afm`` on slabs holding Cr or Mn: on the DFT-labelled
-mini-study (``data/mini/records/``, ``benchmarks/dft_records.py --section evidence``) both
-uniform starts end above the in-plane antiferromagnet on 3 of 5 Cr slabs (up to 127 meV/atom,
-pure Cr(110)) and 6 of 8 Mn slabs (up to 213 meV/atom, Mn₀.₇₅Pd₀.₂₅(110)), and the
-``inplane_afm`` start never ends higher; on slabs holding both (one complete comparison so far)
-it is kept until the records show it can go (:mod:`magmom.dft.start_evidence`).
+mini-study (``data/mini/records/``, ``benchmarks/dft_records.py --section evidence``; 51
+records) both uniform starts end above the in-plane antiferromagnet on 3 of 7 Cr slabs (up to
+127 meV/atom, pure Cr(110)) and 8 of 10 Mn slabs (up to 213 meV/atom, Mn₀.₇₅Pd₀.₂₅(110)), and
+the ``inplane_afm`` start never ends higher; on slabs holding both (one complete comparison so
+far) it is kept until the records show it can go (:mod:`magmom.dft.start_evidence`).
 
 The start applies to both GPAW stages, per start: after a ``floor`` or ``afm`` start the
 plane-wave stage starts from it again rather than from the LCAO warm-up's converged moments,
